@@ -1,0 +1,142 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Every Swift target gets the same upcoming features, so the rules are the same everywhere.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "HybridSync",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "HybridSyncClient", targets: ["HybridSyncClient"]),
+        .library(name: "HybridSyncProtocol", targets: ["HybridSyncProtocol"]),
+        .library(name: "HybridSyncTesting", targets: ["HybridSyncTesting"]),
+        .executable(name: "hybridsyncd", targets: ["hybridsyncd"]),
+        .executable(name: "hybridsync", targets: ["hybridsync"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(
+            url: "https://github.com/apple/swift-configuration",
+            from: "1.4.0",
+            traits: [.defaults, "YAML", "CommandLineArguments"]
+        ),
+    ],
+    targets: [
+        // C shims: the only places that include C headers.
+        .systemLibrary(
+            name: "CLibWebSockets",
+            pkgConfig: "libwebsockets",
+            providers: [.apt(["libwebsockets-dev", "libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSLCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+
+        // Pure Swift: wire frames, codec, codes, transport seams. No I/O.
+        .target(
+            name: "HybridSyncProtocol",
+            swiftSettings: swiftSettings
+        ),
+        // The only Swift importer of libcrypto: HMAC, constant-time compare, JWT.
+        .target(
+            name: "HybridSyncCrypto",
+            dependencies: ["COpenSSLCrypto", "HybridSyncProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        // The only Swift importer of libwebsockets.
+        .target(
+            name: "HybridSyncLWS",
+            dependencies: [
+                "CLibWebSockets",
+                "HybridSyncProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HybridSyncServer",
+            dependencies: [
+                "HybridSyncProtocol",
+                "HybridSyncCrypto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HybridSyncClient",
+            dependencies: [
+                "HybridSyncProtocol",
+                "HybridSyncLWS",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HybridSyncTesting",
+            dependencies: [
+                "HybridSyncProtocol",
+                "HybridSyncCrypto",
+                "HybridSyncServer",
+                "HybridSyncClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "hybridsyncd",
+            dependencies: [
+                "HybridSyncServer",
+                "HybridSyncLWS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "hybridsync",
+            dependencies: [
+                "HybridSyncProtocol",
+                "HybridSyncCrypto",
+                "HybridSyncTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(
+            name: "HybridSyncProtocolTests",
+            dependencies: ["HybridSyncProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HybridSyncServerTests",
+            dependencies: ["HybridSyncServer", "HybridSyncCrypto", "HybridSyncTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HybridSyncClientTests",
+            dependencies: ["HybridSyncClient", "HybridSyncTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HybridSyncIntegrationTests",
+            dependencies: ["HybridSyncClient", "HybridSyncTesting", "HybridSyncCrypto"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

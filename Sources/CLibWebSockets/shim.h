@@ -1,0 +1,89 @@
+// The only file in HybridSync that includes <libwebsockets.h>.
+//
+// Each hs_lws_* helper exists because Swift's Clang importer cannot use the
+// corresponding lws macro or construct directly (see docs/ARCHITECTURE.md).
+#ifndef HS_LWS_SHIM_H
+#define HS_LWS_SHIM_H
+
+#include <libwebsockets.h>
+#include <string.h>
+
+/// LWS_PRE is a function-like macro chain that Swift does not import.
+static inline size_t hs_lws_pre(void) { return LWS_PRE; }
+
+/// lwsl_* are variadic macros; route lws's own logging to one Swift sink instead.
+typedef void (*hs_lws_log_sink)(int level, const char *line);
+static inline void hs_lws_set_log(int levels, hs_lws_log_sink sink) {
+    lws_set_log_level(levels, (void (*)(int, const char *))sink);
+}
+
+/// The HTTP method of the current request, read from lws's per-method URI tokens.
+/// Returns 0 unknown, 1 GET, 2 POST, 3 PUT, 4 DELETE, 5 PATCH, 6 OPTIONS, 7 HEAD.
+static inline int hs_lws_http_method(struct lws *wsi) {
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) return 1;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI)) return 2;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI)) return 3;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI)) return 4;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI)) return 5;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI)) return 6;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI)) return 7;
+    return 0;
+}
+
+/// The request path (without query) for any method; copies into dest, returns length or -1.
+static inline int hs_lws_http_path(struct lws *wsi, char *dest, int len) {
+    static const enum lws_token_indexes tokens[] = {
+        WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI, WSI_TOKEN_PUT_URI, WSI_TOKEN_DELETE_URI,
+        WSI_TOKEN_PATCH_URI, WSI_TOKEN_OPTIONS_URI, WSI_TOKEN_HEAD_URI,
+    };
+    for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
+        if (lws_hdr_total_length(wsi, tokens[i]))
+            return lws_hdr_copy(wsi, dest, len, tokens[i]);
+    }
+    return -1;
+}
+
+/// Header token indexes that sit behind #if in the lws headers; named here once.
+static inline int hs_lws_token_authorization(void) { return WSI_TOKEN_HTTP_AUTHORIZATION; }
+static inline int hs_lws_token_content_length(void) { return WSI_TOKEN_HTTP_CONTENT_LENGTH; }
+static inline int hs_lws_token_origin(void) { return WSI_TOKEN_ORIGIN; }
+static inline int hs_lws_token_protocol(void) { return WSI_TOKEN_PROTOCOL; }
+static inline int hs_lws_token_query(void) { return WSI_TOKEN_HTTP_URI_ARGS; }
+
+/// lws_protocols arrays end with a zeroed entry; LWS_PROTOCOL_LIST_TERM is a brace initialiser.
+static inline struct lws_protocols hs_lws_protocol_terminator(void) {
+    struct lws_protocols p;
+    memset(&p, 0, sizeof(p));
+    return p;
+}
+
+/// Options combined from multi-line macros that Swift does not import.
+static inline uint64_t hs_lws_server_options(int tls) {
+    uint64_t o = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (tls) o |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    return o;
+}
+
+/// Client connection flags (an enum of bits whose OR Swift cannot type as int).
+static inline int hs_lws_client_ssl_flags(int tls, int allow_self_signed) {
+    if (!tls) return 0;
+    int f = LCCSCF_USE_SSL;
+    if (allow_self_signed) f |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
+    return f;
+}
+
+/// TLS 1.2 or newer only (SSL_OP_NO_* are function-like macros in OpenSSL 3).
+static inline long hs_lws_tls12_min_options(void) {
+    return (long)(SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1);
+}
+
+/// Close status as the enum lws_close_reason() expects, from a plain number.
+static inline void hs_lws_close_reason(struct lws *wsi, unsigned short code, const char *reason, size_t len) {
+    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, len);
+}
+
+/// The connection id HybridSync keeps in lws's per-session memory (plain data, no Swift objects).
+static inline uint64_t hs_lws_pss_get(void *user) { return user ? *(uint64_t *)user : 0; }
+static inline void hs_lws_pss_set(void *user, uint64_t id) { if (user) *(uint64_t *)user = id; }
+
+#endif

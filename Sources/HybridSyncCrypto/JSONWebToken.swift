@@ -1,0 +1,58 @@
+public import HybridSyncProtocol
+
+/// A compact JWS token (`header.payload.signature`), split and decoded but not yet trusted.
+public struct JSONWebToken: Sendable {
+    /// The decoded header object.
+    public let header: JSONValue
+    /// The decoded claims object.
+    public let claims: JSONValue
+    /// `header.payload`, the bytes the signature covers.
+    public let signingInput: [UInt8]
+    public let signature: [UInt8]
+
+    /// Why a token was refused. The message is safe to send to the client.
+    public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
+        public let description: String
+        public init(_ description: String) { self.description = description }
+    }
+
+    /// Splits and decodes a compact token. Throws when it is not three base64url parts of JSON objects.
+    public init(compact token: String) throws(Failure) {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw Failure("token is not a compact JWS (header.payload.signature)") }
+        guard let headerBytes = Base64URL.decode(parts[0]), let header = try? JSONValue.parse(headerBytes),
+              case .object = header
+        else { throw Failure("token header is not base64url JSON") }
+        guard let claimBytes = Base64URL.decode(parts[1]), let claims = try? JSONValue.parse(claimBytes),
+              case .object = claims
+        else { throw Failure("token payload is not base64url JSON") }
+        guard let signature = Base64URL.decode(parts[2]) else { throw Failure("token signature is not base64url") }
+        self.header = header
+        self.claims = claims
+        self.signingInput = Array(parts[0].utf8) + [UInt8(ascii: ".")] + Array(parts[1].utf8)
+        self.signature = signature
+    }
+
+    /// The `alg` header exactly as sent (case preserved, so `None` is not mistaken for a known name).
+    public var algorithm: String? { header["alg"]?.stringValue }
+
+    /// Verifies an HS256 signature. Only `alg` exactly `HS256` is accepted; `none` in any case is refused.
+    public func verifyHS256(secret: some Collection<UInt8>) throws(Failure) {
+        guard let algorithm else { throw Failure("token header has no 'alg'") }
+        guard algorithm == "HS256" else {
+            throw Failure("token algorithm '\(algorithm.prefix(20))' is not accepted: this server accepts HS256")
+        }
+        let expected = CryptoPrimitives.hmacSHA256(key: secret, message: signingInput)
+        guard CryptoPrimitives.constantTimeEquals(expected, signature) else {
+            throw Failure("token signature does not verify")
+        }
+    }
+
+    /// Mints an HS256 token for `claims` (for development tools and tests).
+    public static func signHS256(claims: JSONValue, secret: some Collection<UInt8>) -> String {
+        let header = JSONValue.object(["alg": .string("HS256"), "typ": .string("JWT")])
+        let signingInput = Base64URL.encode(header.jsonBytes) + "." + Base64URL.encode(claims.jsonBytes)
+        let signature = CryptoPrimitives.hmacSHA256(key: secret, message: Array(signingInput.utf8))
+        return signingInput + "." + Base64URL.encode(signature)
+    }
+}

@@ -1,0 +1,181 @@
+import CLibWebSockets
+import DequeModule
+import Foundation
+public import HybridSyncProtocol
+
+/// WebSocket client connections on libwebsockets: one lws context and one service thread per
+/// transport, however many connections it opens (a client runtime opens one).
+public final class LWSClientTransport: ClientTransport, @unchecked Sendable {
+    /// Accept self-signed server certificates for `wss://` (development and tests only).
+    public let allowSelfSignedCertificates: Bool
+    let loop = ServiceLoop(name: "hybridsync-lws-client")
+
+    // Service-thread state.
+    var connections: [UInt64: ClientSocket] = [:]
+    var nextID: UInt64 = 1
+    private var context: OpaquePointer?
+    private var strings: [CStringBox] = []
+
+    /// Creates the transport and its service thread.
+    public init(allowSelfSignedCertificates: Bool = false) throws(ClientTransportError) {
+        self.allowSelfSignedCertificates = allowSelfSignedCertificates
+        let protocols = UnsafeMutablePointer<lws_protocols>.allocate(capacity: 2)
+        var proto = hs_lws_protocol_terminator()
+        let name = CStringBox(HybridSyncWire.subprotocol)
+        strings.append(name)
+        proto.name = UnsafePointer(name.pointer)
+        proto.callback = lwsClientCallback
+        proto.rx_buffer_size = 16 * 1024
+        protocols[0] = proto
+        protocols[1] = hs_lws_protocol_terminator()
+
+        var info = lws_context_creation_info()
+        info.port = CONTEXT_PORT_NO_LISTEN
+        info.protocols = UnsafePointer(protocols)
+        info.options = UInt64(LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT)
+        info.user = Unmanaged.passUnretained(self).toOpaque()
+        guard let context = lws_create_context(&info) else {
+            protocols.deallocate()
+            throw ClientTransportError("libwebsockets could not create a client context")
+        }
+        self.context = context
+        // The exit hook must not capture `self`: the loop would keep the transport alive forever.
+        let borrowedStrings = strings
+        loop.start(context: context) {
+            protocols.deallocate()
+            _ = borrowedStrings
+        }
+    }
+
+    deinit {
+        loop.stopAndWait()
+    }
+
+    /// Stops the service thread; open connections drop.
+    public func shutdown() {
+        loop.stopAndWait()
+    }
+
+    public func connect(to url: String) async throws -> any ClientConnection {
+        let target = try WebSocketURL(url)
+        return try await withCheckedThrowingContinuation { continuation in
+            loop.execute { [weak self] in
+                guard let self else {
+                    return continuation.resume(throwing: ClientTransportError("client transport was released"))
+                }
+                open(target, continuation: continuation)
+            }
+        }
+    }
+
+    private func open(_ target: WebSocketURL, continuation: CheckedContinuation<any ClientConnection, any Error>) {
+        guard let context else {
+            continuation.resume(throwing: ClientTransportError("client transport is shut down"))
+            return
+        }
+        let id = nextID
+        nextID += 1
+        let socket = ClientSocket(id: id, loop: loop, url: target.description)
+        socket.pendingOpen = continuation
+        connections[id] = socket
+
+        let host = CStringBox(target.host)
+        let path = CStringBox(target.path)
+        let proto = CStringBox(HybridSyncWire.subprotocol)
+        var info = lws_client_connect_info()
+        info.context = context
+        info.address = UnsafePointer(host.pointer)
+        info.host = UnsafePointer(host.pointer)
+        info.origin = UnsafePointer(host.pointer)
+        info.port = Int32(target.port)
+        info.path = UnsafePointer(path.pointer)
+        info.protocol = UnsafePointer(proto.pointer)
+        info.ssl_connection = hs_lws_client_ssl_flags(target.tls ? 1 : 0, allowSelfSignedCertificates ? 1 : 0)
+        info.opaque_user_data = UnsafeMutableRawPointer(bitPattern: UInt(id))
+        // lws copies these strings during the call when it cannot connect at once, and keeps them on
+        // the wsi otherwise; keep them for the socket's lifetime to be safe.
+        socket.borrowed = [host, path, proto]
+        if lws_client_connect_via_info(&info) == nil, connections[id] != nil {
+            // lws may already have reported CONNECTION_ERROR synchronously (which resumed the continuation).
+            fail(socket, "cannot start a connection to \(target)")
+        }
+    }
+
+    func fail(_ socket: ClientSocket, _ message: String) {
+        connections[socket.id] = nil
+        if let pending = socket.pendingOpen {
+            socket.pendingOpen = nil
+            pending.resume(throwing: ClientTransportError(message))
+        } else {
+            socket.finish(code: nil, reason: message)
+        }
+    }
+}
+
+/// A parsed `ws://` or `wss://` URL.
+struct WebSocketURL: CustomStringConvertible {
+    var tls: Bool
+    var host: String
+    var port: Int
+    var path: String
+
+    init(_ text: String) throws(ClientTransportError) {
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+              scheme == "ws" || scheme == "wss", let host = components.host, !host.isEmpty
+        else { throw ClientTransportError("'\(text)' is not a ws:// or wss:// URL with a host") }
+        tls = scheme == "wss"
+        self.host = host
+        port = components.port ?? (tls ? 443 : 80)
+        path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
+    }
+
+    var description: String { "\(tls ? "wss" : "ws")://\(host):\(port)\(path)" }
+}
+
+/// One client connection: a Sendable handle whose state lives on the service thread.
+final class ClientSocket: ClientConnection, @unchecked Sendable {
+    let id: UInt64
+    let url: String
+    let events: AsyncStream<ClientConnectionEvent>
+    private let continuation: AsyncStream<ClientConnectionEvent>.Continuation
+    private let loop: ServiceLoop
+
+    // Service-thread state.
+    var wsi: OpaquePointer?
+    var pendingOpen: CheckedContinuation<any ClientConnection, any Error>?
+    var borrowed: [CStringBox] = []
+    var outbound: Deque<LWSFrame> = []
+    var inbound: [UInt8] = []
+    var closing: (code: CloseCode, reason: String)?
+    var peerClose: (code: CloseCode, reason: String)?
+
+    init(id: UInt64, loop: ServiceLoop, url: String) {
+        self.id = id
+        self.loop = loop
+        self.url = url
+        (events, continuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+    }
+
+    func send(_ frame: [UInt8]) {
+        loop.execute { [self] in
+            guard let wsi, closing == nil else { return }
+            outbound.append(LWSFrame(frame))
+            lws_callback_on_writable(wsi)
+        }
+    }
+
+    func close(code: CloseCode, reason: String) {
+        loop.execute { [self] in
+            guard let wsi, closing == nil else { return }
+            closing = (code, reason)
+            lws_callback_on_writable(wsi)
+        }
+    }
+
+    func yield(_ event: ClientConnectionEvent) { continuation.yield(event) }
+
+    func finish(code: CloseCode?, reason: String) {
+        continuation.yield(.closed(code: code, reason: reason))
+        continuation.finish()
+    }
+}

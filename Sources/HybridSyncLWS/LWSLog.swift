@@ -1,0 +1,29 @@
+import CLibWebSockets
+public import Logging
+
+/// Routes libwebsockets' own log lines into swift-log.
+public enum LWSLog {
+    /// The logger lws lines go to. Set once at start-up, before any transport is created.
+    nonisolated(unsafe) static var logger = Logger(label: "hybridsync.lws")
+
+    /// Sends lws errors and warnings (and notices when `verbose`) to `logger`.
+    public static func install(logger: Logger, verbose: Bool = false) {
+        Self.logger = logger
+        var levels = Int32(LLL_ERR | LLL_WARN)
+        if verbose { levels |= Int32(LLL_NOTICE) }
+        hs_lws_set_log(levels, lwsLogSink)
+    }
+}
+
+private func lwsLogSink(_ level: Int32, _ line: UnsafePointer<CChar>?) {
+    guard let line else { return }
+    var text = String(cString: line)
+    while text.last == "\n" { text.removeLast() }
+    if level & Int32(LLL_ERR) != 0 {
+        LWSLog.logger.error("lws: \(text)")
+    } else if level & Int32(LLL_WARN) != 0 {
+        LWSLog.logger.warning("lws: \(text)")
+    } else {
+        LWSLog.logger.debug("lws: \(text)")
+    }
+}

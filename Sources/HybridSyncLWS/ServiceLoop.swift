@@ -1,0 +1,94 @@
+import CLibWebSockets
+import Foundation
+import Synchronization
+
+/// One lws context serviced by one dedicated thread (Debian's lws is built with LWS_MAX_SMP=1).
+///
+/// Work from other threads goes through ``execute(_:)``: it is queued under a lock and the service
+/// thread is woken with `lws_cancel_service`, the only lws call that is safe from another thread.
+/// The owner drains the queue from `LWS_CALLBACK_EVENT_WAIT_CANCELLED` by calling ``drain()``.
+final class ServiceLoop: @unchecked Sendable {
+    private struct Shared {
+        var jobs: [@Sendable () -> Void] = []
+        /// Set (under the lock) before the context is destroyed, so nobody wakes a dead context.
+        var stopped = false
+    }
+
+    private let shared = Mutex(Shared())
+    private let stopRequested = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private let name: String
+    private let isServiceThread = Mutex<pthread_t?>(nil)
+    /// Written once before the thread starts; read-only afterwards.
+    private var context: OpaquePointer?
+    /// Runs on the service thread after the context is destroyed (frees what lws borrowed).
+    private var onExit: () -> Void = {}
+
+    init(name: String) {
+        self.name = name
+    }
+
+    /// Starts servicing `context` on a new thread; `onExit` runs on that thread after destroy.
+    func start(context: OpaquePointer, onExit: @escaping () -> Void) {
+        self.context = context
+        self.onExit = onExit
+        let thread = Thread { [self] in run() }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Runs `work` on the service thread, soon. Dropped if the loop has stopped.
+    func execute(_ work: @escaping @Sendable () -> Void) {
+        shared.withLock { state in
+            guard !state.stopped, let context else { return }
+            state.jobs.append(work)
+            lws_cancel_service(context)
+        }
+    }
+
+    /// Runs the queued jobs. Call on the service thread only; safe to call more than once per wake-up.
+    func drain() {
+        let jobs = shared.withLock { state in
+            let jobs = state.jobs
+            state.jobs.removeAll()
+            return jobs
+        }
+        for job in jobs { job() }
+    }
+
+    /// Asks the loop to end, waits until the thread has destroyed the context. Blocks the caller,
+    /// unless the caller is the service thread itself (then the loop ends when the callback returns).
+    func stopAndWait() {
+        if Thread.current.name == name, isServiceThread.withLock({ $0 == pthread_self() }) {
+            stopRequested.store(true, ordering: .sequentiallyConsistent)
+            return
+        }
+        let alreadyStopped = shared.withLock { state in
+            if state.stopped { return true }
+            stopRequested.store(true, ordering: .sequentiallyConsistent)
+            if let context { lws_cancel_service(context) }
+            return false
+        }
+        if !alreadyStopped { finished.wait() }
+    }
+
+    private func run() {
+        guard let context else { return }
+        isServiceThread.withLock { $0 = pthread_self() }
+        while !stopRequested.load(ordering: .sequentiallyConsistent) {
+            if lws_service(context, 0) < 0 { break }
+        }
+        shared.withLock { $0.stopped = true }
+        drain()
+        lws_context_destroy(context)
+        onExit()
+        finished.signal()
+    }
+}
+
+/// A C string that lives as long as its owner, for lws fields that keep the pointer.
+final class CStringBox {
+    let pointer: UnsafeMutablePointer<CChar>
+    init(_ string: String) { pointer = strdup(string)! }
+    deinit { free(pointer) }
+}

@@ -1,0 +1,109 @@
+/// A command from a client to the server: `{"id":1,"op":"subscribe","channel":"moderation:bans"}`.
+///
+/// Every command carries a positive `id`; the reply carries the same `id`.
+public struct ClientCommand: Sendable, Equatable {
+    public var id: UInt32
+    public var operation: Operation
+
+    public init(id: UInt32, _ operation: Operation) {
+        self.id = id
+        self.operation = operation
+    }
+
+    /// What the command asks for.
+    public enum Operation: Sendable, Equatable {
+        /// Authenticate the connection with a JWT. Must be the first command.
+        case connect(token: String, name: String?)
+        /// Start receiving publications of a channel.
+        case subscribe(channel: ChannelName)
+        /// Stop receiving publications of a channel.
+        case unsubscribe(channel: ChannelName)
+        /// Application-level liveness check; the reply is empty.
+        case ping
+
+        /// The wire name of the operation.
+        public var name: String {
+            switch self {
+            case .connect: "connect"
+            case .subscribe: "subscribe"
+            case .unsubscribe: "unsubscribe"
+            case .ping: "ping"
+            }
+        }
+    }
+}
+
+extension ClientCommand {
+    /// The command as one JSON line (without the trailing newline).
+    public func encoded() -> [UInt8] {
+        var members: [String: JSONValue] = ["id": .int(Int64(id)), "op": .string(operation.name)]
+        switch operation {
+        case .connect(let token, let name):
+            members["token"] = .string(token)
+            if let name { members["name"] = .string(name) }
+        case .subscribe(let channel), .unsubscribe(let channel):
+            members["channel"] = .string(channel.rawValue)
+        case .ping:
+            break
+        }
+        return JSONValue.object(members).jsonBytes
+    }
+
+    /// Why a line could not be read as a command; `id` is set when the line had a usable one,
+    /// so the error reply can be matched to the command.
+    public struct DecodingError: Error, Sendable, Equatable {
+        public var id: UInt32?
+        public var error: ReplyError
+    }
+
+    /// Reads one JSON line as a command, with an error that says exactly what is wrong.
+    public static func decode(_ line: some Collection<UInt8>) -> Result<ClientCommand, DecodingError> {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(line)
+        } catch {
+            return .failure(DecodingError(id: nil, error: ReplyError(.badRequest, error.description)))
+        }
+        guard case .object = value else {
+            return .failure(DecodingError(id: nil, error: ReplyError(.badRequest, "a command must be a JSON object")))
+        }
+        guard let rawID = value["id"]?.intValue, rawID > 0, rawID <= Int64(UInt32.max) else {
+            return .failure(DecodingError(
+                id: nil,
+                error: ReplyError(.badRequest, "every command needs an 'id': an integer from 1 to \(UInt32.max)")
+            ))
+        }
+        let id = UInt32(rawID)
+        func fail(_ code: ErrorCode, _ message: String) -> Result<ClientCommand, DecodingError> {
+            .failure(DecodingError(id: id, error: ReplyError(code, message)))
+        }
+        guard let op = value["op"]?.stringValue else {
+            return fail(.badRequest, "every command needs an 'op' string (connect, subscribe, unsubscribe, ping)")
+        }
+        func channel() -> Result<ChannelName, DecodingError> {
+            guard let raw = value["channel"]?.stringValue else {
+                return .failure(DecodingError(id: id, error: ReplyError(.badRequest, "'\(op)' needs a 'channel' string")))
+            }
+            do {
+                return .success(try ChannelName(raw))
+            } catch {
+                return .failure(DecodingError(id: id, error: ReplyError(.invalidChannel, error.description)))
+            }
+        }
+        switch op {
+        case "connect":
+            guard let token = value["token"]?.stringValue, !token.isEmpty else {
+                return fail(.unauthorized, "'connect' needs a 'token' string holding a JWT")
+            }
+            return .success(ClientCommand(id: id, .connect(token: token, name: value["name"]?.stringValue)))
+        case "subscribe":
+            return channel().map { ClientCommand(id: id, .subscribe(channel: $0)) }
+        case "unsubscribe":
+            return channel().map { ClientCommand(id: id, .unsubscribe(channel: $0)) }
+        case "ping":
+            return .success(ClientCommand(id: id, .ping))
+        default:
+            return fail(.unknownCommand, "unknown op '\(op.prefix(40))': expected connect, subscribe, unsubscribe or ping")
+        }
+    }
+}

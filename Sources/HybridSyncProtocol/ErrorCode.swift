@@ -1,0 +1,54 @@
+/// Error codes carried in command replies (`{"id":N,"error":{"code":...}}`).
+public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// 100: the server failed; retrying later may help.
+    public static let internalError = ErrorCode(rawValue: 100)
+    /// 101: the token is missing, malformed, badly signed or uses an algorithm not configured.
+    public static let unauthorized = ErrorCode(rawValue: 101)
+    /// 102: the channel name is not valid (see docs/PROTOCOL.md, "Channels").
+    public static let invalidChannel = ErrorCode(rawValue: 102)
+    /// 103: the client may not do this on this channel.
+    public static let permissionDenied = ErrorCode(rawValue: 103)
+    /// 104: the `op` is not a command this server knows.
+    public static let unknownCommand = ErrorCode(rawValue: 104)
+    /// 105: the connection is already subscribed to this channel.
+    public static let alreadySubscribed = ErrorCode(rawValue: 105)
+    /// 106: a per-connection limit (for example channels) was reached.
+    public static let limitExceeded = ErrorCode(rawValue: 106)
+    /// 107: the command is malformed (not JSON, missing or mistyped fields).
+    public static let badRequest = ErrorCode(rawValue: 107)
+    /// 108: the command needs an authenticated connection; send `connect` first.
+    public static let notConnected = ErrorCode(rawValue: 108)
+    /// 109: the token has expired; get a fresh one.
+    public static let tokenExpired = ErrorCode(rawValue: 109)
+    /// 110: `connect` was already accepted on this connection.
+    public static let alreadyConnected = ErrorCode(rawValue: 110)
+    /// 111: the client sent too many commands; slow down.
+    public static let tooManyRequests = ErrorCode(rawValue: 111)
+    /// 112: the connection is not subscribed to this channel.
+    public static let notSubscribed = ErrorCode(rawValue: 112)
+
+    /// Whether retrying the same command later can succeed.
+    public var isTemporary: Bool {
+        self == .internalError || self == .tooManyRequests || self == .tokenExpired
+    }
+
+    public var description: String { "\(rawValue)" }
+}
+
+/// An error reply to a command, as sent on the wire.
+public struct ReplyError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: ErrorCode
+    public var message: String
+    public var temporary: Bool
+
+    public init(_ code: ErrorCode, _ message: String, temporary: Bool? = nil) {
+        self.code = code
+        self.message = message
+        self.temporary = temporary ?? code.isTemporary
+    }
+
+    public var description: String { "error \(code.rawValue): \(message)" }
+}

@@ -1,0 +1,52 @@
+/// Identifies one WebSocket connection inside one server transport.
+public struct ConnectionID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    public static func < (lhs: ConnectionID, rhs: ConnectionID) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "c\(rawValue)" }
+}
+
+/// What the transport knows about a new connection.
+public struct ConnectionInfo: Sendable, Equatable {
+    /// The peer's address, for logs.
+    public var remoteAddress: String
+    /// The `Origin` header, if a browser sent one.
+    public var origin: String?
+
+    public init(remoteAddress: String, origin: String? = nil) {
+        self.remoteAddress = remoteAddress
+        self.origin = origin
+    }
+}
+
+/// An encoded server message shared by every connection it is sent to.
+///
+/// The server encodes a publication once and hands the same `OutboundMessage` to the transport for
+/// all subscribers; a transport keeps a reference per connection, never a copy per connection.
+public final class OutboundMessage: Sendable {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+}
+
+/// The server's side of a WebSocket + HTTP transport: what the server may ask of it.
+///
+/// Every method is called on the transport's own thread (the one that calls the
+/// ``ServerTransportDelegate``), so implementations need no locks for these calls.
+public protocol ServerTransport: AnyObject {
+    /// Queues `message` for each connection; a connection that is gone is skipped.
+    func send(_ message: OutboundMessage, to connections: some Sequence<ConnectionID>)
+    /// Sends everything already queued for the connection, then closes it with `code`.
+    func close(_ connection: ConnectionID, code: CloseCode, reason: String)
+}
+
+/// What a transport tells the server. Called on the transport's thread, one call at a time.
+public protocol ServerTransportDelegate: AnyObject {
+    /// A WebSocket connection speaking `hybridsync.v1` opened.
+    func connectionOpened(_ connection: ConnectionID, info: ConnectionInfo)
+    /// A complete text message (all fragments reassembled) arrived.
+    func received(_ frame: [UInt8], from connection: ConnectionID)
+    /// The connection closed, for any reason; the id is never reused.
+    func connectionClosed(_ connection: ConnectionID)
+    /// A complete HTTP request arrived on the API listener.
+    func handle(_ request: HTTPRequest) -> HTTPResponse
+}

@@ -1,0 +1,27 @@
+import Foundation
+import HybridSyncLWS
+import HybridSyncProtocol
+import HybridSyncServer
+import Logging
+import ServiceLifecycle
+
+/// Runs the transport and the server until graceful shutdown, then drains and stops.
+struct DaemonService: Service {
+    let configuration: DaemonConfiguration
+    let logger: Logger
+
+    func run() async throws {
+        let transport = LWSServerTransport(configuration: configuration.transport, logger: logger)
+        let server = SyncServer(configuration: configuration.server, transport: transport, logger: logger)
+        let bound = try transport.start(delegate: server)
+        logger.info("hybridsyncd listening", metadata: ["websocket": "\(bound.publicURL)", "api": "\(bound.apiURL)"])
+        // One machine-readable line on stdout, for scripts and the TestDaemon harness.
+        FileHandle.standardOutput.write(Data("hybridsyncd ready ws=\(bound.publicURL) api=\(bound.apiURL)\n".utf8))
+
+        try? await gracefulShutdown()
+
+        logger.info("shutting down: closing client connections with \(CloseCode.shutdown)")
+        await transport.shutdown(code: .shutdown, grace: .milliseconds(Int(configuration.shutdownGraceSeconds * 1000)))
+        logger.info("hybridsyncd stopped")
+    }
+}

@@ -1,0 +1,67 @@
+import Configuration
+import Foundation
+import HybridSyncLWS
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import SystemPackage
+
+/// `hybridsyncd`: the HybridSync daemon. See DaemonConfiguration for every setting.
+@main
+enum HybridSyncDaemon {
+    static let defaultConfigPath = "Config/hybridsyncd.yaml"
+
+    static func main() async {
+        if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
+            print(usage)
+            return
+        }
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        var logger = Logger(label: "hybridsyncd")
+        do {
+            let configuration = try await loadConfiguration()
+            if let level = Logger.Level(rawValue: configuration.logLevel) {
+                logger.logLevel = level
+            } else {
+                logger.warning("unknown log.level '\(configuration.logLevel)', using info")
+            }
+            LWSLog.install(logger: logger, verbose: logger.logLevel <= .debug)
+            let service = DaemonService(configuration: configuration, logger: logger)
+            let group = ServiceGroup(configuration: .init(
+                services: [.init(service: service)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            ))
+            try await group.run()
+        } catch {
+            logger.critical("hybridsyncd cannot run: \(error)")
+            exit(1)
+        }
+    }
+
+    /// Flags > `HYBRIDSYNC_*` environment > YAML file > defaults. The file is `--config PATH`
+    /// (or `HYBRIDSYNC_CONFIG`), else `Config/hybridsyncd.yaml` if it exists.
+    static func loadConfiguration() async throws -> DaemonConfiguration {
+        let flags = CommandLineArgumentsProvider()
+        let environment = EnvironmentVariablesProvider().prefixKeys(with: "hybridsync")
+        let early = ConfigReader(providers: [flags, environment])
+        let explicitPath = early.string(forKey: "config")
+        let path = explicitPath ?? defaultConfigPath
+        let file = try await FileProvider<YAMLSnapshot>(filePath: FilePath(path), allowMissing: explicitPath == nil)
+        return try DaemonConfiguration(config: ConfigReader(providers: [flags, environment, file]))
+    }
+
+    static let usage = """
+        hybridsyncd: the HybridSync realtime state-sync daemon
+
+        usage: hybridsyncd [--config PATH] [--KEY VALUE ...]
+
+        Every setting is a key such as server.port; set it as a flag (--server-port 9000), an
+        environment variable (HYBRIDSYNC_SERVER_PORT=9000) or in the YAML file (server: {port: 9000}).
+        Flags win over the environment, which wins over the file. The file is --config PATH,
+        HYBRIDSYNC_CONFIG, or Config/hybridsyncd.yaml when present. Keys and defaults: docs/CONFIGURATION.md.
+
+        On start it prints one line to stdout: "hybridsyncd ready ws=URL api=URL".
+        SIGTERM or SIGINT: clients are closed with code 4000 (reconnect), then it exits 0.
+        """
+}

@@ -1,0 +1,136 @@
+import Foundation
+public import HybridSyncProtocol
+public import HybridSyncServer
+public import Logging
+import Synchronization
+
+/// A real ``SyncServer`` behind an in-memory transport: no sockets, no threads of its own.
+///
+/// Use ``clientTransport`` with a `ClientRuntime` and ``handle(_:)`` for backend API calls.
+/// Every call into the server is serialized by one lock, as the lws thread does in the daemon.
+public final class InMemoryServer: ServerTransport, @unchecked Sendable {
+    private let lock = NSRecursiveLock()
+    private var server: SyncServer!
+    private var connections: [ConnectionID: InMemoryConnection] = [:]
+    private var nextID: UInt64 = 1
+    private var pendingCloses: [(ConnectionID, CloseCode, String)] = []
+
+    public init(configuration: ServerConfiguration, clock: any WallClock = ManualWallClock(), logger: Logger = Logger(label: "hybridsync.test", factory: { _ in SwiftLogNoOpLogHandler() })) {
+        server = SyncServer(configuration: configuration, transport: self, clock: clock, logger: logger)
+    }
+
+    /// A client transport whose connections end in this server.
+    public var clientTransport: any ClientTransport { InMemoryClientTransport(server: self) }
+
+    /// Runs a backend API request.
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        withServer { $0.handle(request) }
+    }
+
+    /// Open connections as the server counts them.
+    public var connectionCount: Int { withServer { $0.connectionCount } }
+
+    /// Opens a raw connection (no client runtime) for protocol-level tests.
+    public func openConnection() -> InMemoryConnection {
+        lock.lock()
+        let id = ConnectionID(nextID)
+        nextID += 1
+        let connection = InMemoryConnection(id: id, server: self)
+        connections[id] = connection
+        lock.unlock()
+        withServer { $0.connectionOpened(id, info: ConnectionInfo(remoteAddress: "in-memory")) }
+        return connection
+    }
+
+    private func withServer<T>(_ body: (SyncServer) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        let result = body(server)
+        // Like the lws transport, a close the server asks for happens after its current call.
+        while !pendingCloses.isEmpty {
+            let (id, code, reason) = pendingCloses.removeFirst()
+            guard let connection = connections.removeValue(forKey: id) else { continue }
+            server.connectionClosed(id)
+            connection.finish(code: code, reason: reason)
+        }
+        return result
+    }
+
+    func clientSent(_ frame: [UInt8], on id: ConnectionID) {
+        withServer { $0.received(frame, from: id) }
+    }
+
+    func clientClosed(_ id: ConnectionID, code: CloseCode, reason: String) {
+        lock.lock()
+        let connection = connections.removeValue(forKey: id)
+        lock.unlock()
+        guard let connection else { return }
+        withServer { $0.connectionClosed(id) }
+        connection.finish(code: code, reason: reason)
+    }
+
+    // MARK: ServerTransport (called with the lock held, from inside the server)
+
+    public func send(_ message: OutboundMessage, to ids: some Sequence<ConnectionID>) {
+        for id in ids { connections[id]?.deliver(message.bytes) }
+    }
+
+    public func close(_ id: ConnectionID, code: CloseCode, reason: String) {
+        pendingCloses.append((id, code, reason))
+    }
+}
+
+/// The client end of an in-memory connection. Besides the `events` stream it keeps a log of what
+/// the server sent, so protocol tests can read replies synchronously.
+public final class InMemoryConnection: ClientConnection, @unchecked Sendable {
+    let id: ConnectionID
+    public let events: AsyncStream<ClientConnectionEvent>
+    private let continuation: AsyncStream<ClientConnectionEvent>.Continuation
+    private weak var server: InMemoryServer?
+    private let log = Mutex<(messages: [ServerMessage], closed: (code: CloseCode, reason: String)?)>(([], nil))
+
+    init(id: ConnectionID, server: InMemoryServer) {
+        self.id = id
+        self.server = server
+        (events, continuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+    }
+
+    public func send(_ frame: [UInt8]) { server?.clientSent(frame, on: id) }
+
+    /// Sends one text frame.
+    public func send(_ text: String) { send(Array(text.utf8)) }
+
+    public func close(code: CloseCode, reason: String) { server?.clientClosed(id, code: code, reason: reason) }
+
+    /// Returns and forgets the messages the server sent so far (lines that do not decode are skipped).
+    public func takeMessages() -> [ServerMessage] {
+        log.withLock { log in
+            defer { log.messages.removeAll() }
+            return log.messages
+        }
+    }
+
+    /// The close code and reason, once the server closed the connection.
+    public var closed: (code: CloseCode, reason: String)? { log.withLock { $0.closed } }
+
+    func deliver(_ frame: [UInt8]) {
+        let messages = FrameCodec.messages(in: frame).compactMap { try? ServerMessage.decode($0) }
+        log.withLock { $0.messages += messages }
+        continuation.yield(.frame(frame))
+    }
+
+    func finish(code: CloseCode, reason: String) {
+        log.withLock { $0.closed = (code, reason) }
+        continuation.yield(.closed(code: code, reason: reason))
+        continuation.finish()
+    }
+}
+
+/// Connects client runtimes to an ``InMemoryServer``.
+struct InMemoryClientTransport: ClientTransport {
+    let server: InMemoryServer
+
+    func connect(to url: String) async throws -> any ClientConnection {
+        server.openConnection()
+    }
+}

@@ -1,0 +1,15 @@
+public import HybridSyncServer
+import Synchronization
+
+/// A wall clock that moves only when a test says so.
+public final class ManualWallClock: WallClock {
+    private let seconds: Mutex<Double>
+
+    /// Starts at `start` seconds since 1970 (default: 2026-01-01).
+    public init(start: Double = 1_767_225_600) { seconds = Mutex(start) }
+
+    public func now() -> Double { seconds.withLock { $0 } }
+
+    /// Moves time forward by `interval` seconds.
+    public func advance(by interval: Double) { seconds.withLock { $0 += interval } }
+}

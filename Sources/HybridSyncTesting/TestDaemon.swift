@@ -1,0 +1,187 @@
+public import Foundation
+import HybridSyncCrypto
+import Synchronization
+
+/// Starts a real `hybridsyncd` on 127.0.0.1 with ephemeral ports, for integration tests of your
+/// own micro-apps and backends.
+///
+/// ```swift
+/// let daemon = try await TestDaemon.start()
+/// let runtime = try ClientRuntime(url: daemon.webSocketURL) { daemon.tokens.token(user: "7") }
+/// try await daemon.api.publish(channel: "moderation:bans", data: ["user": "42"])
+/// _ = try await daemon.stop()
+/// ```
+///
+/// The binary is `HYBRIDSYNCD_PATH`, else `hybridsyncd` next to the running test executable
+/// (SwiftPM's build folder), else `hybridsyncd` on `PATH`.
+public final class TestDaemon: Sendable {
+    /// The public WebSocket URL, for example `ws://127.0.0.1:40123/`.
+    public let webSocketURL: String
+    /// The backend API base URL, for example `http://127.0.0.1:40124`.
+    public let apiURL: String
+    /// A client for the backend API, holding this daemon's API key.
+    public let api: BackendAPIClient
+    /// Mints client tokens this daemon accepts.
+    public let tokens: TokenMinter
+    /// The daemon's log (stderr), kept for reading when a test fails.
+    public let logFile: URL
+    private let process: Process
+    private let exitStatus: ExitStatus
+    private let exited: AsyncStream<Int32>
+
+    /// Why the daemon could not be started or stopped.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    private init(process: Process, ws: String, api: String, apiKey: String, secret: String, logFile: URL,
+                 exitStatus: ExitStatus, exited: AsyncStream<Int32>) {
+        self.process = process
+        self.webSocketURL = ws
+        self.apiURL = api
+        self.api = BackendAPIClient(baseURL: api, apiKey: apiKey)
+        self.tokens = TokenMinter(secret: secret)
+        self.logFile = logFile
+        self.exitStatus = exitStatus
+        self.exited = exited
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+
+    /// Starts the daemon and waits (up to `timeout`) until it listens. `arguments` are extra
+    /// configuration flags such as `["--limits-max-message-bytes", "4096"]`.
+    public static func start(arguments: [String] = [], logLevel: String = "info", timeout: Duration = .seconds(30)) async throws -> TestDaemon {
+        let binary = try locateBinary()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsyncd-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let apiKey = Base64URL.encode(CryptoPrimitives.randomBytes(18))
+        let secret = Base64URL.encode(CryptoPrimitives.randomBytes(32))
+        let configFile = directory.appendingPathComponent("hybridsyncd.yaml")
+        try """
+            server: {host: 127.0.0.1, port: 0}
+            api: {host: 127.0.0.1, port: 0, key: "\(apiKey)"}
+            auth: {tokenSecret: "\(secret)"}
+            shutdown: {graceSeconds: 3}
+            log: {level: \(logLevel)}
+            """.write(to: configFile, atomically: true, encoding: .utf8)
+        let logFile = directory.appendingPathComponent("hybridsyncd.log")
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["--config", configFile.path] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        for key in environment.keys where key.hasPrefix("HYBRIDSYNC_") { environment[key] = nil }
+        process.environment = environment
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = try FileHandle(forWritingTo: logFile)
+        let exitStatus = ExitStatus()
+        let (exited, exitContinuation) = AsyncStream.makeStream(of: Int32.self, bufferingPolicy: .bufferingNewest(1))
+        process.terminationHandler = { finished in
+            exitStatus.value.withLock { $0 = finished.terminationStatus }
+            exitContinuation.yield(finished.terminationStatus)
+            exitContinuation.finish()
+        }
+        try process.run()
+
+        let ready = try await withThrowingTaskGroup(of: (String, String)?.self) { group in
+            group.addTask { readReadyLine(stdout.fileHandleForReading) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let (ws, api) = ready else {
+            process.terminate()
+            let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+            throw Failure(description: "hybridsyncd did not become ready within \(timeout); log:\n\(log.suffix(4000))")
+        }
+        return TestDaemon(process: process, ws: ws, api: api, apiKey: apiKey, secret: secret, logFile: logFile,
+                          exitStatus: exitStatus, exited: exited)
+    }
+
+    /// Sends SIGTERM and waits (up to `timeout`) for the exit status.
+    @discardableResult
+    public func stop(timeout: Duration = .seconds(15)) async throws -> Int32 {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGTERM) }
+        return try await waitForExit(timeout: timeout)
+    }
+
+    /// Kills the daemon at once (SIGKILL), as a crash would.
+    public func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// The daemon's process id.
+    public var processIdentifier: Int32 { process.processIdentifier }
+
+    /// Waits for the process to exit and returns its status.
+    public func waitForExit(timeout: Duration) async throws -> Int32 {
+        if let status = exitStatus.value.withLock({ $0 }) { return status }
+        let exited = self.exited
+        let status = try await withThrowingTaskGroup(of: Int32?.self) { group in
+            group.addTask { await exited.first { _ in true } }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let status = status ?? exitStatus.value.withLock({ $0 }) else {
+            throw Failure(description: "hybridsyncd did not exit within \(timeout)")
+        }
+        return status
+    }
+
+    private static func readReadyLine(_ handle: FileHandle) -> (String, String)? {
+        var buffer = Data()
+        while true {
+            let chunk = handle.availableData
+            if chunk.isEmpty { return nil }  // EOF: the daemon exited
+            buffer.append(chunk)
+            let text = String(decoding: buffer, as: UTF8.self)
+            for line in text.split(separator: "\n") where line.hasPrefix("hybridsyncd ready ") {
+                var ws: String?
+                var api: String?
+                for field in line.split(separator: " ") {
+                    if field.hasPrefix("ws=") { ws = String(field.dropFirst(3)) }
+                    if field.hasPrefix("api=") { api = String(field.dropFirst(4)) }
+                }
+                if let ws, let api { return (ws, api) }
+            }
+        }
+    }
+
+    private static func locateBinary() throws -> String {
+        let fileManager = FileManager.default
+        if let path = ProcessInfo.processInfo.environment["HYBRIDSYNCD_PATH"], fileManager.isExecutableFile(atPath: path) {
+            return path
+        }
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var directory = executable.deletingLastPathComponent()
+        // XCTest bundles on some platforms nest the executable; look a few levels up.
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("hybridsyncd").path
+            if fileManager.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        for entry in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let candidate = "\(entry)/hybridsyncd"
+            if fileManager.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw Failure(description: "hybridsyncd not found: build it (swift build --product hybridsyncd) or set HYBRIDSYNCD_PATH")
+    }
+}
+
+/// The exit status, written by the process's termination handler.
+private final class ExitStatus: Sendable {
+    let value = Mutex<Int32?>(nil)
+}

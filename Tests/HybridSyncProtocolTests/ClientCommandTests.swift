@@ -1,0 +1,64 @@
+import HybridSyncProtocol
+import Testing
+
+@Suite("Client commands")
+struct ClientCommandTests {
+    private func decode(_ text: String) -> Result<ClientCommand, ClientCommand.DecodingError> {
+        ClientCommand.decode(Array(text.utf8))
+    }
+
+    @Test("every command survives encode then decode")
+    func roundTrip() throws {
+        let channel = try ChannelName("moderation:bans")
+        let commands = [
+            ClientCommand(id: 1, .connect(token: "a.b.c", name: "ios")),
+            ClientCommand(id: 2, .connect(token: "a.b.c", name: nil)),
+            ClientCommand(id: 3, .subscribe(channel: channel)),
+            ClientCommand(id: 4, .unsubscribe(channel: channel)),
+            ClientCommand(id: UInt32.max, .ping),
+        ]
+        for command in commands {
+            #expect(try ClientCommand.decode(command.encoded()).get() == command)
+        }
+    }
+
+    @Test("malformed JSON is a bad request without id")
+    func malformedJSON() {
+        guard case .failure(let failure) = decode("{not json") else { Issue.record("accepted"); return }
+        #expect(failure.id == nil)
+        #expect(failure.error.code == .badRequest)
+        #expect(failure.error.message.contains("malformed JSON"))
+    }
+
+    @Test("a missing or invalid id is a bad request", arguments: [#"{"op":"ping"}"#, #"{"id":0,"op":"ping"}"#, #"{"id":"1","op":"ping"}"#, #"{"id":-4,"op":"ping"}"#, "[1,2]"])
+    func missingID(_ text: String) {
+        guard case .failure(let failure) = decode(text) else { Issue.record("accepted \(text)"); return }
+        #expect(failure.id == nil)
+        #expect(failure.error.code == .badRequest)
+    }
+
+    @Test("an unknown op is answered with 104 and the command's id")
+    func unknownOp() {
+        guard case .failure(let failure) = decode(#"{"id":9,"op":"teleport"}"#) else { Issue.record("accepted"); return }
+        #expect(failure.id == 9)
+        #expect(failure.error.code == .unknownCommand)
+        #expect(failure.error.message.contains("teleport"))
+    }
+
+    @Test("an invalid channel is answered with 102")
+    func invalidChannel() {
+        for text in [#"{"id":5,"op":"subscribe","channel":"nonamespace"}"#, #"{"id":5,"op":"subscribe","channel":"a:b c"}"#] {
+            guard case .failure(let failure) = decode(text) else { Issue.record("accepted \(text)"); continue }
+            #expect(failure.id == 5)
+            #expect(failure.error.code == .invalidChannel)
+        }
+        guard case .failure(let missing) = decode(#"{"id":6,"op":"subscribe"}"#) else { Issue.record("accepted"); return }
+        #expect(missing.error.code == .badRequest)
+    }
+
+    @Test("connect without a token is unauthorized")
+    func connectWithoutToken() {
+        guard case .failure(let failure) = decode(#"{"id":1,"op":"connect"}"#) else { Issue.record("accepted"); return }
+        #expect(failure.error.code == .unauthorized)
+    }
+}

@@ -1,0 +1,42 @@
+import HybridSyncProtocol
+import Testing
+
+@Suite("Server messages and frames")
+struct ServerMessageTests {
+    @Test("a publication encoded once decodes to the same publication")
+    func publicationRoundTrip() throws {
+        let data = try JSONValue.parse(#"{"user":"42","banned":true,"note":"line\nbreak \"quoted\"","n":9007199254740993}"#)
+        let channel = try ChannelName("moderation:bans")
+        let bytes = ServerMessage.encodePublication(channel: channel, offset: 7, data: data.jsonBytes)
+        let decoded = try ServerMessage.decode(bytes)
+        #expect(decoded == .push(.publication(Publication(channel: channel, offset: 7, data: data))))
+        #expect(!bytes.contains(UInt8(ascii: "\n")), "a message must stay on one line")
+    }
+
+    @Test("replies and errors round-trip")
+    func replies() throws {
+        let ok = ServerMessage.reply(id: 3, .success(.object(["a": .int(1)])))
+        #expect(try ServerMessage.decode(ok.encoded()) == ok)
+        let error = ServerMessage.reply(id: 4, .failure(ReplyError(.notConnected, "connect first")))
+        #expect(try ServerMessage.decode(error.encoded()) == error)
+        let disconnect = ServerMessage.push(.disconnect(code: .banned, reason: "banned"))
+        #expect(try ServerMessage.decode(disconnect.encoded()) == disconnect)
+    }
+
+    @Test("one frame carries several newline-separated messages")
+    func frameSplitting() throws {
+        let messages = [Array(#"{"id":1,"result":{}}"#.utf8), Array(#"{"id":2,"result":{}}"#.utf8)]
+        let frame = FrameCodec.frame(messages) + Array("\n\n".utf8)
+        let lines = FrameCodec.messages(in: frame).map(Array.init)
+        #expect(lines == messages)
+    }
+
+    @Test("channel names are validated", arguments: [
+        ("moderation:bans", true), ("chat:room-7", true), ("user:user#42", true), ("a:b", true),
+        ("nocolon", false), (":name", false), ("ns:", false), ("NS:upper-namespace", false), ("ns:sp ace", false),
+        ("ns:" + String(repeating: "x", count: 191), false),
+    ])
+    func channelNames(_ name: String, _ valid: Bool) {
+        #expect(((try? ChannelName(name)) != nil) == valid)
+    }
+}

@@ -1,0 +1,202 @@
+import HybridSyncCrypto
+import HybridSyncProtocol
+import HybridSyncServer
+import HybridSyncTesting
+import Testing
+
+/// Protocol-level behaviour of the server through the in-memory transport and a manual clock.
+@Suite("Sync server")
+struct SyncServerTests {
+    let clock = ManualWallClock()
+    let secret = "unit-test-secret"
+    let server: InMemoryServer
+    let tokens: TokenMinter
+
+    init() {
+        server = InMemoryServer(configuration: ServerConfiguration(apiKey: "k", tokenSecret: secret), clock: clock)
+        tokens = TokenMinter(secret: secret)
+    }
+
+    private func token(_ user: String = "7", expiresIn: Double? = 60) -> String {
+        tokens.token(user: user, expiresIn: expiresIn, now: clock.now())
+    }
+
+    private func connected(_ user: String = "7") throws -> InMemoryConnection {
+        let connection = server.openConnection()
+        connection.send(#"{"id":1,"op":"connect","token":"\#(token(user))"}"#)
+        let reply = connection.takeMessages()
+        guard case .reply(1, .success(let result))? = reply.first, ConnectResult(result) != nil else {
+            throw TestFailure("connect failed: \(reply)")
+        }
+        return connection
+    }
+
+    private func publish(_ channel: String, _ data: String) -> HTTPResponse {
+        server.handle(HTTPRequest(method: "POST", path: "/api/publish", authorization: "Bearer k",
+                                  body: Array(#"{"channel":"\#(channel)","data":\#(data)}"#.utf8)))
+    }
+
+    private func errorCode(_ messages: [ServerMessage], id: UInt32) -> ErrorCode? {
+        for case .reply(let replyID, .failure(let error)) in messages where replyID == id { return error.code }
+        return nil
+    }
+
+    @Test("a subscriber receives a backend publication with its offset")
+    func publishReachesSubscriber() throws {
+        let client = try connected()
+        client.send(#"{"id":2,"op":"subscribe","channel":"moderation:bans"}"#)
+        guard case .reply(2, .success(let result))? = client.takeMessages().first, let subscribed = SubscribeResult(result) else {
+            throw TestFailure("subscribe failed")
+        }
+        #expect(subscribed.offset == 0)
+        let response = publish("moderation:bans", #"{"user":"42","banned":true}"#)
+        #expect(response.status == 200)
+        let pushes = client.takeMessages()
+        let expected = try Publication(channel: ChannelName("moderation:bans"), offset: 1, data: JSONValue.parse(#"{"user":"42","banned":true}"#))
+        #expect(pushes == [.push(.publication(expected))])
+    }
+
+    @Test("several commands in one frame are all answered, in order")
+    func batchedCommands() throws {
+        let client = try connected()
+        client.send("{\"id\":5,\"op\":\"ping\"}\n{\"id\":6,\"op\":\"subscribe\",\"channel\":\"a:b\"}\n{\"id\":7,\"op\":\"ping\"}")
+        let ids = client.takeMessages().compactMap { message -> UInt32? in
+            if case .reply(let id, .success) = message { return id }
+            return nil
+        }
+        #expect(ids == [5, 6, 7])
+    }
+
+    @Test("malformed JSON and unknown commands get an error and the connection keeps working")
+    func badCommandsKeepConnection() throws {
+        let client = try connected()
+        client.send("{this is not json")
+        #expect(errorCode(client.takeMessages(), id: 0) == .badRequest)
+        client.send(#"{"id":3,"op":"teleport"}"#)
+        #expect(errorCode(client.takeMessages(), id: 3) == .unknownCommand)
+        client.send(#"{"id":4,"op":"ping"}"#)
+        #expect(client.takeMessages() == [.reply(id: 4, .success(.object([:])))])
+        #expect(client.closed == nil)
+    }
+
+    @Test("subscribing before connecting is refused with 108")
+    func subscribeBeforeConnect() {
+        let client = server.openConnection()
+        client.send(#"{"id":1,"op":"subscribe","channel":"moderation:bans"}"#)
+        #expect(errorCode(client.takeMessages(), id: 1) == .notConnected)
+        #expect(client.closed == nil)
+    }
+
+    @Test("a second subscribe to the same channel is refused with 105")
+    func duplicateSubscribe() throws {
+        let client = try connected()
+        client.send(#"{"id":2,"op":"subscribe","channel":"a:b"}"#)
+        client.send(#"{"id":3,"op":"subscribe","channel":"a:b"}"#)
+        #expect(errorCode(client.takeMessages(), id: 3) == .alreadySubscribed)
+    }
+
+    @Test("an unsubscribed connection stops receiving")
+    func unsubscribeStopsDelivery() throws {
+        let client = try connected()
+        client.send(#"{"id":2,"op":"subscribe","channel":"a:b"}"#)
+        client.send(#"{"id":3,"op":"unsubscribe","channel":"a:b"}"#)
+        _ = client.takeMessages()
+        _ = publish("a:b", "1")
+        #expect(client.takeMessages().isEmpty)
+        client.send(#"{"id":4,"op":"unsubscribe","channel":"a:b"}"#)
+        #expect(errorCode(client.takeMessages(), id: 4) == .notSubscribed)
+    }
+
+    @Test("tokens that can never work close the connection with 4500", arguments: TokenCase.allCases)
+    func invalidTokens(_ tokenCase: TokenCase) {
+        let client = server.openConnection()
+        client.send(#"{"id":1,"op":"connect","token":"\#(tokenCase.token(secret: secret, now: clock.now()))"}"#)
+        let messages = client.takeMessages()
+        #expect(errorCode(messages, id: 1) == .unauthorized, "\(tokenCase)")
+        #expect(messages.contains(.push(.disconnect(code: .invalidToken, reason: messages.disconnectReason ?? ""))))
+        #expect(client.closed?.code == .invalidToken)
+    }
+
+    @Test("an expired token is refused with 109 and a reconnect close code (refresh, then retry)")
+    func expiredToken() {
+        let client = server.openConnection()
+        let stale = tokens.token(user: "7", expiresIn: 10, now: clock.now() - 100)
+        client.send(#"{"id":1,"op":"connect","token":"\#(stale)"}"#)
+        #expect(errorCode(client.takeMessages(), id: 1) == .tokenExpired)
+        #expect(client.closed?.code == .tokenExpired)
+        #expect(client.closed?.code.shouldReconnect == true)
+    }
+
+    @Test("the API refuses a wrong or missing key with 401")
+    func apiKey() {
+        for header in [nil, "Bearer wrong", "Bearer", "Basic k", "Bearer k2"] {
+            let response = server.handle(HTTPRequest(method: "POST", path: "/api/publish", authorization: header,
+                                                     body: Array(#"{"channel":"a:b","data":1}"#.utf8)))
+            #expect(response.status == 401, "\(header ?? "no header")")
+        }
+    }
+
+    @Test("the API explains bad publish bodies with 400")
+    func badPublishBodies() {
+        for body in ["", "{", #"{"data":1}"#, #"{"channel":"nocolon","data":1}"#, #"{"channel":"a:b"}"#, "[1]"] {
+            let response = server.handle(HTTPRequest(method: "POST", path: "/api/publish", authorization: "Bearer k", body: Array(body.utf8)))
+            #expect(response.status == 400, "\(body)")
+            #expect((try? JSONValue.parse(response.body))?["error"]?["message"]?.stringValue?.isEmpty == false)
+        }
+        #expect(server.handle(HTTPRequest(method: "GET", path: "/api/publish", authorization: "Bearer k")).status == 405)
+        #expect(server.handle(HTTPRequest(method: "GET", path: "/api/nothing", authorization: "Bearer k")).status == 404)
+    }
+
+    @Test("/health counts open connections")
+    func health() throws {
+        _ = try connected("1")
+        _ = server.openConnection()
+        let body = try JSONValue.parse(server.handle(HTTPRequest(method: "GET", path: "/health")).body)
+        #expect(body["connections"]?.intValue == 2)
+        #expect(body["status"]?.stringValue == "ok")
+    }
+}
+
+/// Tokens that must be refused for good.
+enum TokenCase: String, CaseIterable, CustomTestStringConvertible {
+    case algNone, algNoneCapitalized, algNoneUpper, algHS512, wrongSecret, noSubject, garbage, notBefore, tamperedClaims
+
+    var testDescription: String { rawValue }
+
+    func token(secret: String, now: Double) -> String {
+        let claims = JSONValue.object(["sub": .string("7"), "exp": .int(Int64(now + 60))])
+        func unsigned(alg: String) -> String {
+            Base64URL.encode(JSONValue.object(["alg": .string(alg), "typ": .string("JWT")]).jsonBytes) + "."
+                + Base64URL.encode(claims.jsonBytes) + "."
+        }
+        switch self {
+        case .algNone: return unsigned(alg: "none")
+        case .algNoneCapitalized: return unsigned(alg: "None")
+        case .algNoneUpper: return unsigned(alg: "NONE")
+        case .algHS512:
+            let input = unsigned(alg: "HS512").dropLast()
+            return input + "." + Base64URL.encode(CryptoPrimitives.hmacSHA256(key: Array(secret.utf8), message: Array(input.utf8)))
+        case .wrongSecret: return JSONWebToken.signHS256(claims: claims, secret: Array("other".utf8))
+        case .noSubject: return JSONWebToken.signHS256(claims: .object(["exp": .int(Int64(now + 60))]), secret: Array(secret.utf8))
+        case .garbage: return "not-a-jwt"
+        case .notBefore:
+            return JSONWebToken.signHS256(claims: .object(["sub": .string("7"), "nbf": .int(Int64(now + 600))]), secret: Array(secret.utf8))
+        case .tamperedClaims:
+            let good = JSONWebToken.signHS256(claims: claims, secret: Array(secret.utf8)).split(separator: ".")
+            let evil = Base64URL.encode(JSONValue.object(["sub": .string("admin")]).jsonBytes)
+            return "\(good[0]).\(evil).\(good[2])"
+        }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension [ServerMessage] {
+    var disconnectReason: String? {
+        for case .push(.disconnect(_, let reason)) in self { return reason }
+        return nil
+    }
+}

@@ -135,7 +135,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HybridSyncIntegrationTests",
-            dependencies: ["HybridSyncClient", "HybridSyncTesting", "HybridSyncCrypto"],
+            dependencies: ["HybridSyncClient", "HybridSyncTesting", "HybridSyncCrypto", "HybridSyncLWS"],
             swiftSettings: swiftSettings
         ),
     ]

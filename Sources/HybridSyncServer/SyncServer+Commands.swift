@@ -21,7 +21,7 @@ extension SyncServer {
     }
 
     /// Errors after which the connection cannot go on.
-    private static func closeCode(after error: ReplyError) -> CloseCode? {
+    static func closeCode(after error: ReplyError) -> CloseCode? {
         switch error.code {
         case .unauthorized: .invalidToken
         case .tokenExpired: .tokenExpired

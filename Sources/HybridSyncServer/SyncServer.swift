@@ -50,6 +50,9 @@ public final class SyncServer: ServerTransportDelegate {
             case .failure(let failure):
                 logger.debug("bad command", metadata: ["connection": "\(connection)", "error": "\(failure.error.message)"])
                 reply(to: connection, ServerMessage.encodeError(id: failure.id ?? 0, failure.error))
+                if let code = Self.closeCode(after: failure.error) {
+                    disconnect(session, code: code, reason: failure.error.message)
+                }
             }
         }
     }

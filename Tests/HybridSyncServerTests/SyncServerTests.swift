@@ -200,3 +200,13 @@ extension [ServerMessage] {
         return nil
     }
 }
+
+extension SyncServerTests {
+    @Test("connect without a token closes like any unusable token")
+    func connectWithoutToken() {
+        let client = server.openConnection()
+        client.send(#"{"id":1,"op":"connect"}"#)
+        #expect(errorCode(client.takeMessages(), id: 1) == .unauthorized)
+        #expect(client.closed?.code == .invalidToken)
+    }
+}

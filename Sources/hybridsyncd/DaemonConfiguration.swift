@@ -30,6 +30,11 @@ struct DaemonConfiguration {
     var shutdownGraceSeconds: Double
     var logLevel: String
 
+    /// Whether the secrets are the well-known development values shipped in Config/.
+    var usesDevelopmentSecrets: Bool {
+        server.apiKey == "dev-api-key" || server.tokenSecret == Array("dev-token-secret-change-me".utf8)
+    }
+
     struct Invalid: Error, CustomStringConvertible {
         let description: String
     }

@@ -13,6 +13,9 @@ struct DaemonService: Service {
     func run() async throws {
         let transport = LWSServerTransport(configuration: configuration.transport, logger: logger)
         let server = SyncServer(configuration: configuration.server, transport: transport, logger: logger)
+        if configuration.usesDevelopmentSecrets {
+            logger.warning("using the development api.key / auth.tokenSecret from Config/hybridsyncd.yaml: set HYBRIDSYNC_API_KEY and HYBRIDSYNC_AUTH_TOKEN_SECRET before exposing this daemon")
+        }
         let bound = try transport.start(delegate: server)
         logger.info("hybridsyncd listening", metadata: ["websocket": "\(bound.publicURL)", "api": "\(bound.apiURL)"])
         // One machine-readable line on stdout, for scripts and the TestDaemon harness.

@@ -1,0 +1,48 @@
+# HybridSync: `make run` and `make test` do all set-up on a fresh Debian/Ubuntu machine.
+SHELL := /bin/bash
+SWIFT ?= swift
+APT_PACKAGES := libwebsockets-dev libssl-dev pkg-config openssl
+PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test build release deps test-deps demo-token clean lint-docker
+
+## Install the system packages the build needs (only the missing ones).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@command -v $(SWIFT) >/dev/null || { echo "swift is not on PATH: install the Swift 6.2+ toolchain"; exit 1; }
+
+## What tests need beyond the build: the independent Python client's `websockets` package.
+test-deps: deps
+	@$(PYTHON) -c 'import websockets' 2>/dev/null || $(PYTHON) -m pip install -q 'websockets>=13'
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product hybridsyncd
+
+## Build and start the daemon on the embedded in-memory default (Config/hybridsyncd.yaml).
+run: build
+	@echo "--------------------------------------------------------------------------------"
+	@echo " hybridsyncd (development config: Config/hybridsyncd.yaml)"
+	@echo "   WebSocket: ws://127.0.0.1:8080/   (subprotocol hybridsync.v1, docs/PROTOCOL.md)"
+	@echo "   API:       http://127.0.0.1:8081   (Authorization: Bearer dev-api-key, docs/API.md)"
+	@echo " A development client token for user 42:"
+	@echo "   $$($(SWIFT) run -q hybridsync token --user 42)"
+	@echo " Publish from another shell:"
+	@echo "   curl -H 'Authorization: Bearer dev-api-key' -d '{\"channel\":\"moderation:bans\",\"data\":{\"user\":\"42\",\"banned\":true}}' http://127.0.0.1:8081/api/publish"
+	@echo "--------------------------------------------------------------------------------"
+	$(SWIFT) run hybridsyncd
+
+## Install what tests need, build everything (the daemon binary too) and run every test.
+test: test-deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+clean:
+	rm -rf .build

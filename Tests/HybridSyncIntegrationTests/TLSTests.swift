@@ -1,0 +1,51 @@
+import Foundation
+import HybridSyncClient
+import HybridSyncProtocol
+import HybridSyncTesting
+import Testing
+
+/// `wss://` through OpenSSL when a certificate is configured.
+@Suite("TLS (real daemon)")
+struct TLSTests {
+    /// A throwaway self-signed ECDSA P-256 certificate made with the `openssl` command.
+    private func selfSignedCertificate() throws -> (certificate: String, key: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let certificate = directory.appendingPathComponent("cert.pem").path
+        let key = directory.appendingPathComponent("key.pem").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=127.0.0.1",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CertificateError() }
+        return (certificate, key)
+    }
+
+    @Test("a runtime connects over wss:// and receives a publication")
+    func secureWebSocket() async throws {
+        let files = try selfSignedCertificate()
+        let daemon = try await TestDaemon.start(arguments: [
+            "--server-tls-certificate", files.certificate, "--server-tls-private-key", files.key,
+        ])
+        #expect(daemon.webSocketURL.hasPrefix("wss://"))
+        let token = daemon.tokens.token(user: "tls")
+        let runtime = try ClientRuntime(url: daemon.webSocketURL, allowSelfSignedCertificates: true) { token }
+        try await runtime.start()
+        let app = await runtime.mount("secure")
+        let stream = try await app.observe("moderation:bans")
+        try await daemon.api.publish(channel: "moderation:bans", data: ["user": "1"])
+        #expect(try await stream.first(within: .seconds(10))?.data == ["user": "1"])
+        await runtime.close()
+        try await daemon.stop()
+    }
+}
+
+struct CertificateError: Error, CustomStringConvertible {
+    var description: String { "the openssl command could not make a self-signed certificate" }
+}

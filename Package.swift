@@ -71,6 +71,7 @@ let package = Package(
                 "HybridSyncProtocol",
                 "HybridSyncCrypto",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -98,6 +99,8 @@ let package = Package(
             name: "hybridsyncd",
             dependencies: [
                 "HybridSyncServer",
+                "HybridSyncCrypto",
+                "HybridSyncProtocol",
                 "HybridSyncLWS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),

@@ -8,5 +8,14 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <openssl/pem.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/ecdsa.h>
+#include <openssl/err.h>
+
+/// EVP_PKEY_RSA / EVP_PKEY_EC are aliases of NIDs; named here so Swift sees plain ints.
+static inline int hs_pkey_rsa(void) { return EVP_PKEY_RSA; }
+static inline int hs_pkey_ec(void) { return EVP_PKEY_EC; }
 
 #endif

@@ -42,7 +42,7 @@ extension ClientRuntime {
             let result = try await subscription.subscribing!.value
             if !subscription.isActive {
                 subscription.isActive = true
-                subscription.offset = result.offset
+                subscription.offset = result.position.offset
             }
         } catch {
             // Every observer waiting on this subscribe fails; a later observe tries again.

@@ -183,6 +183,10 @@ public actor ClientRuntime {
             pending.complete(result.mapError { ClientRuntimeError.server($0) })
         case .push(.publication(let publication)):
             deliver(publication)
+        case .push(.ping):
+            _ = send(.ping)  // any command proves liveness; the reply is ignored
+        case .push(.banned(let ban)):
+            logger.notice("this user is banned", metadata: ["reason": "\(ban.reason)"])
         case .push(.disconnect(let code, let reason)):
             logger.info("server is closing the connection", metadata: ["code": "\(code)", "reason": "\(reason)"])
         }

@@ -36,15 +36,28 @@ public struct JSONWebToken: Sendable {
     /// The `alg` header exactly as sent (case preserved, so `None` is not mistaken for a known name).
     public var algorithm: String? { header["alg"]?.stringValue }
 
-    /// Verifies an HS256 signature. Only `alg` exactly `HS256` is accepted; `none` in any case is refused.
-    public func verifyHS256(secret: some Collection<UInt8>) throws(Failure) {
+    /// Verifies the signature with the one key configured for the token's `alg`.
+    ///
+    /// Each key serves exactly one algorithm: HS256 uses only `hmacSecret`, RS256 only an RSA key,
+    /// ES256 only an EC P-256 key. `none` (in any spelling) and every other algorithm are refused,
+    /// and header fields that point at keys (`jwk`, `jku`, `x5u`, `kid`) are ignored.
+    public func verify(hmacSecret: [UInt8]?, publicKeys: [PublicKey]) throws(Failure) {
         guard let algorithm else { throw Failure("token header has no 'alg'") }
-        guard algorithm == "HS256" else {
-            throw Failure("token algorithm '\(algorithm.prefix(20))' is not accepted: this server accepts HS256")
-        }
-        let expected = CryptoPrimitives.hmacSHA256(key: secret, message: signingInput)
-        guard CryptoPrimitives.constantTimeEquals(expected, signature) else {
-            throw Failure("token signature does not verify")
+        var accepted: [String] = hmacSecret == nil ? [] : ["HS256"]
+        accepted += publicKeys.map(\.algorithm)
+        switch algorithm {
+        case "HS256" where hmacSecret != nil:
+            let expected = CryptoPrimitives.hmacSHA256(key: hmacSecret!, message: signingInput)
+            guard CryptoPrimitives.constantTimeEquals(expected, signature) else {
+                throw Failure("token signature does not verify")
+            }
+        case "RS256", "ES256":
+            guard let key = publicKeys.first(where: { $0.algorithm == algorithm }) else { fallthrough }
+            guard key.verify(signature: signature, message: signingInput) else {
+                throw Failure("token signature does not verify")
+            }
+        default:
+            throw Failure("token algorithm '\(algorithm.prefix(20))' is not accepted: this server accepts \(accepted.joined(separator: ", "))")
         }
     }
 

@@ -17,12 +17,18 @@ public struct LWSServerConfiguration: Sendable {
     public var maxQueuedBytes: Int
     /// Largest HTTP request body on the API listener; bigger ones get 413.
     public var maxBodyBytes: Int
+    /// Browser origins allowed to open WebSockets (exact `scheme://host[:port]`). Empty allows any.
+    /// A request without `Origin` (not a browser) is always allowed; a disallowed one gets 403.
+    public var allowedOrigins: [String]
+    /// How often the server's time-driven work (timeouts, pings, expiry) runs.
+    public var tickInterval: Duration
 
     public init(
         publicHost: String = "127.0.0.1", publicPort: Int = 8080,
         apiHost: String = "127.0.0.1", apiPort: Int = 8081,
         tls: TLSFiles? = nil,
-        maxMessageBytes: Int = 64 * 1024, maxQueuedBytes: Int = 1024 * 1024, maxBodyBytes: Int = 1024 * 1024
+        maxMessageBytes: Int = 64 * 1024, maxQueuedBytes: Int = 1024 * 1024, maxBodyBytes: Int = 1024 * 1024,
+        allowedOrigins: [String] = [], tickInterval: Duration = .milliseconds(250)
     ) {
         self.publicHost = publicHost
         self.publicPort = publicPort
@@ -32,6 +38,8 @@ public struct LWSServerConfiguration: Sendable {
         self.maxMessageBytes = maxMessageBytes
         self.maxQueuedBytes = maxQueuedBytes
         self.maxBodyBytes = maxBodyBytes
+        self.allowedOrigins = allowedOrigins
+        self.tickInterval = tickInterval
     }
 }
 

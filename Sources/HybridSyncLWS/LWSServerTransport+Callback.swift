@@ -26,7 +26,16 @@ extension LWSServerTransport {
 
         // MARK: WebSocket
         case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-            if draining != nil { return 1 }  // refuse new sockets while shutting down
+            if draining != nil {  // refuse new sockets while shutting down
+                _ = lws_return_http_status(wsi, 503, "server shutting down")
+                return 1
+            }
+            if !configuration.allowedOrigins.isEmpty, let origin = header(wsi, hs_lws_token_origin()),
+               !configuration.allowedOrigins.contains(origin) {
+                logger.info("refused WebSocket from a disallowed origin", metadata: ["origin": "\(origin.prefix(100))"])
+                _ = lws_return_http_status(wsi, 403, "origin not allowed")
+                return 1
+            }
             return 0
         case LWS_CALLBACK_ESTABLISHED:
             return webSocketOpened(wsi: wsi, user: user)
@@ -235,7 +244,7 @@ extension LWSServerTransport {
         return lws_http_transaction_completed(wsi) != 0 ? -1 : 0
     }
 
-    private func header(_ wsi: OpaquePointer, _ token: Int32) -> String? {
+    func header(_ wsi: OpaquePointer, _ token: Int32) -> String? {
         let index = lws_token_indexes(rawValue: UInt32(token))
         let length = Int(lws_hdr_total_length(wsi, index))
         guard length > 0 else { return nil }

@@ -24,6 +24,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     var nextID: UInt64 = 1
     var draining: (code: CloseCode, reason: String)?
     var apiVhost: OpaquePointer?
+    private var tickTask: Task<Void, Never>?
     let coalescing = CoalescingBuffer(capacity: 32 * 1024)
 
     // Memory lws borrows for the context's lifetime.
@@ -82,6 +83,13 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
             freeBorrowedMemory()
             self.delegate = nil
         }
+        let interval = configuration.tickInterval
+        tickTask = Task { [loop] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                loop.execute { [weak self] in self?.delegate?.tick() }
+            }
+        }
         let scheme = tls ? "wss" : "ws"
         return BoundAddresses(
             publicURL: "\(scheme)://\(Self.urlHost(configuration.publicHost)):\(publicPort)/",
@@ -94,6 +102,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     /// Graceful stop: refuses new WebSockets, flushes and closes every open one with `code`, waits up
     /// to `grace` for them to go, then stops the service thread.
     public func shutdown(code: CloseCode = .shutdown, reason: String = "server shutting down", grace: Duration = .seconds(3)) async {
+        tickTask?.cancel()
         loop.execute { [self] in
             draining = (code, reason)
             for id in webSockets.keys { close(ConnectionID(id), code: code, reason: reason) }

@@ -14,11 +14,14 @@ public struct ClientCommand: Sendable, Equatable {
     public enum Operation: Sendable, Equatable {
         /// Authenticate the connection with a JWT. Must be the first command.
         case connect(token: String, name: String?)
-        /// Start receiving publications of a channel.
-        case subscribe(channel: ChannelName)
+        /// Start receiving publications of a channel. With `since`, ask for exactly the publications
+        /// missed after that position (recovery); the server falls back to a snapshot when it cannot.
+        case subscribe(channel: ChannelName, since: StreamPosition? = nil)
         /// Stop receiving publications of a channel.
         case unsubscribe(channel: ChannelName)
-        /// Application-level liveness check; the reply is empty.
+        /// Publish from the client, where the channel's namespace allows it.
+        case publish(channel: ChannelName, data: JSONValue)
+        /// Application-level liveness check (and the answer to a server `ping` push); the reply is empty.
         case ping
 
         /// The wire name of the operation.
@@ -27,6 +30,7 @@ public struct ClientCommand: Sendable, Equatable {
             case .connect: "connect"
             case .subscribe: "subscribe"
             case .unsubscribe: "unsubscribe"
+            case .publish: "publish"
             case .ping: "ping"
             }
         }
@@ -41,8 +45,14 @@ extension ClientCommand {
         case .connect(let token, let name):
             members["token"] = .string(token)
             if let name { members["name"] = .string(name) }
-        case .subscribe(let channel), .unsubscribe(let channel):
+        case .subscribe(let channel, let since):
             members["channel"] = .string(channel.rawValue)
+            if let since { members["since"] = since.json }
+        case .unsubscribe(let channel):
+            members["channel"] = .string(channel.rawValue)
+        case .publish(let channel, let data):
+            members["channel"] = .string(channel.rawValue)
+            members["data"] = data
         case .ping:
             break
         }
@@ -78,7 +88,7 @@ extension ClientCommand {
             .failure(DecodingError(id: id, error: ReplyError(code, message)))
         }
         guard let op = value["op"]?.stringValue else {
-            return fail(.badRequest, "every command needs an 'op' string (connect, subscribe, unsubscribe, ping)")
+            return fail(.badRequest, "every command needs an 'op' string (connect, subscribe, unsubscribe, publish, ping)")
         }
         func channel() -> Result<ChannelName, DecodingError> {
             guard let raw = value["channel"]?.stringValue else {
@@ -97,13 +107,23 @@ extension ClientCommand {
             }
             return .success(ClientCommand(id: id, .connect(token: token, name: value["name"]?.stringValue)))
         case "subscribe":
-            return channel().map { ClientCommand(id: id, .subscribe(channel: $0)) }
+            var since: StreamPosition?
+            if let raw = value["since"] {
+                guard let position = StreamPosition(raw) else {
+                    return fail(.badRequest, "'since' must be {\"epoch\": string, \"offset\": integer >= 0}")
+                }
+                since = position
+            }
+            return channel().map { ClientCommand(id: id, .subscribe(channel: $0, since: since)) }
+        case "publish":
+            guard let data = value["data"] else { return fail(.badRequest, "'publish' needs 'data' (any JSON value)") }
+            return channel().map { ClientCommand(id: id, .publish(channel: $0, data: data)) }
         case "unsubscribe":
             return channel().map { ClientCommand(id: id, .unsubscribe(channel: $0)) }
         case "ping":
             return .success(ClientCommand(id: id, .ping))
         default:
-            return fail(.unknownCommand, "unknown op '\(op.prefix(40))': expected connect, subscribe, unsubscribe or ping")
+            return fail(.unknownCommand, "unknown op '\(op.prefix(40))': expected connect, subscribe, unsubscribe, publish or ping")
         }
     }
 }

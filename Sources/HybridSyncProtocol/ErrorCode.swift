@@ -7,7 +7,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let internalError = ErrorCode(rawValue: 100)
     /// 101: the token is missing, malformed, badly signed or uses an algorithm not configured.
     public static let unauthorized = ErrorCode(rawValue: 101)
-    /// 102: the channel name is not valid (see docs/PROTOCOL.md, "Channels").
+    /// 102: the channel name is not valid, or its namespace is not configured on this server.
     public static let invalidChannel = ErrorCode(rawValue: 102)
     /// 103: the client may not do this on this channel.
     public static let permissionDenied = ErrorCode(rawValue: 103)
@@ -29,6 +29,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let tooManyRequests = ErrorCode(rawValue: 111)
     /// 112: the connection is not subscribed to this channel.
     public static let notSubscribed = ErrorCode(rawValue: 112)
+
+    /// 113: the user is banned.
+    public static let banned = ErrorCode(rawValue: 113)
 
     /// Whether retrying the same command later can succeed.
     public var isTemporary: Bool {

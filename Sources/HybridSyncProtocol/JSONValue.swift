@@ -141,6 +141,15 @@ extension JSONValue {
         }
     }
 
+    /// The numeric payload as a double, or nil.
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let value): return Double(value)
+        case .double(let value): return value
+        default: return nil
+        }
+    }
+
     /// The boolean payload, or nil.
     public var boolValue: Bool? {
         if case .bool(let value) = self { return value }

@@ -10,21 +10,84 @@ public enum ServerMessage: Sendable, Equatable {
 public enum Push: Sendable, Equatable {
     /// A publication on a channel the connection subscribed to.
     case publication(Publication)
+    /// The user of this connection is banned; a close with 4501 follows.
+    case banned(Ban)
+    /// Liveness check: answer with any command (`ping` is the cheap one) before the pong timeout.
+    case ping
     /// The server is about to close the connection with this code.
     case disconnect(code: CloseCode, reason: String)
 }
 
+/// What a `banned` push (and the `moderation:users` state value) says about a ban.
+public struct Ban: Sendable, Equatable {
+    public var reason: String
+    /// When the ban ends (seconds since 1970); nil means until lifted.
+    public var until: Double?
+
+    public init(reason: String, until: Double?) {
+        self.reason = reason
+        self.until = until
+    }
+}
+
+/// A position in a channel's stream: the epoch names the stream, the offset counts publications in it.
+public struct StreamPosition: Sendable, Hashable, CustomStringConvertible {
+    public var epoch: String
+    public var offset: UInt64
+
+    public init(epoch: String, offset: UInt64) {
+        self.epoch = epoch
+        self.offset = offset
+    }
+
+    public var json: JSONValue { .object(["epoch": .string(epoch), "offset": .int(Int64(offset))]) }
+
+    public init?(_ json: JSONValue) {
+        guard let epoch = json["epoch"]?.stringValue, let offset = json["offset"]?.intValue, offset >= 0 else { return nil }
+        self.init(epoch: epoch, offset: UInt64(offset))
+    }
+
+    public var description: String { "\(epoch)/\(offset)" }
+}
+
 /// One publication on a channel: its data and its position in the channel's stream.
+///
+/// A publication with a `key` is also a retained-state change: it sets `key` to `data`, or removes
+/// `key` when `removed` is true (then `data` is null).
 public struct Publication: Sendable, Equatable {
     public var channel: ChannelName
     /// Position in the channel's stream: 1 for the first publication, then +1 each time.
     public var offset: UInt64
     public var data: JSONValue
+    /// The retained-state key this publication sets or removes, if any.
+    public var key: String?
+    /// Whether this publication removes `key`.
+    public var removed: Bool
 
-    public init(channel: ChannelName, offset: UInt64, data: JSONValue) {
+    public init(channel: ChannelName, offset: UInt64, data: JSONValue, key: String? = nil, removed: Bool = false) {
         self.channel = channel
         self.offset = offset
         self.data = data
+        self.key = key
+        self.removed = removed
+    }
+}
+
+/// One retained-state key's current value and the offset of the publication that set it.
+public struct StateEntry: Sendable, Equatable {
+    public var value: JSONValue
+    public var version: UInt64
+
+    public init(value: JSONValue, version: UInt64) {
+        self.value = value
+        self.version = version
+    }
+
+    public var json: JSONValue { .object(["value": value, "version": .int(Int64(version))]) }
+
+    public init?(_ json: JSONValue) {
+        guard let value = json["value"], let version = json["version"]?.intValue, version >= 0 else { return nil }
+        self.init(value: value, version: UInt64(version))
     }
 }
 
@@ -34,43 +97,73 @@ public struct ConnectResult: Sendable, Equatable {
     public var client: String
     /// The server's version.
     public var version: String
+    /// Seconds between the server's `ping` pushes; answer each within `pongTimeout` seconds.
+    public var pingInterval: Double
+    public var pongTimeout: Double
 
-    public init(client: String, version: String) {
+    public init(client: String, version: String, pingInterval: Double, pongTimeout: Double) {
         self.client = client
         self.version = version
-    }
-
-    public var json: JSONValue { .object(["client": .string(client), "version": .string(version)]) }
-
-    public init?(_ json: JSONValue) {
-        guard let client = json["client"]?.stringValue, let version = json["version"]?.stringValue else { return nil }
-        self.init(client: client, version: version)
-    }
-}
-
-/// The result of a successful `subscribe`: the channel's current position.
-public struct SubscribeResult: Sendable, Equatable {
-    public var channel: ChannelName
-    /// Identifies the channel's stream; it changes when the stream is lost (for example on restart).
-    public var epoch: String
-    /// The offset of the latest publication (0 when there was none).
-    public var offset: UInt64
-
-    public init(channel: ChannelName, epoch: String, offset: UInt64) {
-        self.channel = channel
-        self.epoch = epoch
-        self.offset = offset
+        self.pingInterval = pingInterval
+        self.pongTimeout = pongTimeout
     }
 
     public var json: JSONValue {
-        .object(["channel": .string(channel.rawValue), "epoch": .string(epoch), "offset": .int(Int64(offset))])
+        .object([
+            "client": .string(client), "version": .string(version),
+            "ping": .double(pingInterval), "pong": .double(pongTimeout),
+        ])
+    }
+
+    public init?(_ json: JSONValue) {
+        guard let client = json["client"]?.stringValue, let version = json["version"]?.stringValue else { return nil }
+        self.init(client: client, version: version, pingInterval: json["ping"]?.doubleValue ?? 0,
+                  pongTimeout: json["pong"]?.doubleValue ?? 0)
+    }
+}
+
+/// The result of a successful `subscribe`.
+public struct SubscribeResult: Sendable, Equatable {
+    public var channel: ChannelName
+    /// The channel's current position (offset 0 when there was no publication yet).
+    public var position: StreamPosition
+    /// Set when the subscribe carried `since`: true means exactly the missed publications follow
+    /// this reply as pushes; false means they could not be recovered (use `state`).
+    public var recovered: Bool?
+    /// The retained state at `position`, for namespaces that retain state (unless `recovered`).
+    public var state: [String: StateEntry]?
+
+    public init(channel: ChannelName, position: StreamPosition, recovered: Bool? = nil, state: [String: StateEntry]? = nil) {
+        self.channel = channel
+        self.position = position
+        self.recovered = recovered
+        self.state = state
+    }
+
+    public var json: JSONValue {
+        var members: [String: JSONValue] = [
+            "channel": .string(channel.rawValue), "epoch": .string(position.epoch),
+            "offset": .int(Int64(position.offset)),
+        ]
+        if let recovered { members["recovered"] = .bool(recovered) }
+        if let state { members["state"] = .object(state.mapValues(\.json)) }
+        return .object(members)
     }
 
     public init?(_ json: JSONValue) {
         guard let raw = json["channel"]?.stringValue, let channel = try? ChannelName(raw),
-              let epoch = json["epoch"]?.stringValue, let offset = json["offset"]?.intValue, offset >= 0
+              let position = StreamPosition(json)
         else { return nil }
-        self.init(channel: channel, epoch: epoch, offset: UInt64(offset))
+        var state: [String: StateEntry]?
+        if case .object(let members)? = json["state"] {
+            var entries: [String: StateEntry] = [:]
+            for (key, value) in members {
+                guard let entry = StateEntry(value) else { return nil }
+                entries[key] = entry
+            }
+            state = entries
+        }
+        self.init(channel: channel, position: position, recovered: json["recovered"]?.boolValue, state: state)
     }
 }
 
@@ -84,8 +177,15 @@ extension ServerMessage {
             return Self.encodeError(id: id, error)
         case .push(.publication(let publication)):
             return Self.encodePublication(
-                channel: publication.channel, offset: publication.offset, data: publication.data.jsonBytes
+                channel: publication.channel, offset: publication.offset, data: publication.data.jsonBytes,
+                key: publication.key, removed: publication.removed
             )
+        case .push(.banned(let ban)):
+            var members: [String: JSONValue] = ["push": .string("banned"), "reason": .string(ban.reason)]
+            members["until"] = ban.until.map { .double($0) } ?? .null
+            return JSONValue.object(members).jsonBytes
+        case .push(.ping):
+            return Array(#"{"push":"ping"}"#.utf8)
         case .push(.disconnect(let code, let reason)):
             return JSONValue.object([
                 "push": .string("disconnect"), "code": .int(Int64(code.rawValue)), "reason": .string(reason),
@@ -108,13 +208,20 @@ extension ServerMessage {
 
     /// A publication push built around already-encoded data, so a publication is encoded once
     /// and the same bytes go to every subscriber.
-    public static func encodePublication(channel: ChannelName, offset: UInt64, data: [UInt8]) -> [UInt8] {
+    public static func encodePublication(
+        channel: ChannelName, offset: UInt64, data: [UInt8], key: String? = nil, removed: Bool = false
+    ) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(data.count + channel.rawValue.utf8.count + 64)
         out.append(contentsOf: #"{"push":"publication","channel":"#.utf8)
         JSONWriter.appendString(channel.rawValue, to: &out)
         out.append(contentsOf: #","offset":"#.utf8)
         out.append(contentsOf: String(offset).utf8)
+        if let key {
+            out.append(contentsOf: #","key":"#.utf8)
+            JSONWriter.appendString(key, to: &out)
+        }
+        if removed { out.append(contentsOf: #","removed":true"#.utf8) }
         out.append(contentsOf: #","data":"#.utf8)
         out.append(contentsOf: data)
         out.append(UInt8(ascii: "}"))
@@ -150,9 +257,24 @@ extension ServerMessage {
         switch value["push"]?.stringValue {
         case "publication":
             guard let raw = value["channel"]?.stringValue, let channel = try? ChannelName(raw),
-                  let offset = value["offset"]?.intValue, offset >= 0, let data = value["data"]
-            else { throw DecodingError(description: "publication push without channel, offset or data") }
-            return .push(.publication(Publication(channel: channel, offset: UInt64(offset), data: data)))
+                  let offset = value["offset"]?.intValue, offset >= 0
+            else { throw DecodingError(description: "publication push without channel or offset") }
+            let removed = value["removed"]?.boolValue ?? false
+            let data: JSONValue
+            if let present = value["data"] {
+                data = present
+            } else if removed {
+                data = .null
+            } else {
+                throw DecodingError(description: "publication push without data")
+            }
+            return .push(.publication(Publication(
+                channel: channel, offset: UInt64(offset), data: data, key: value["key"]?.stringValue, removed: removed
+            )))
+        case "banned":
+            return .push(.banned(Ban(reason: value["reason"]?.stringValue ?? "", until: value["until"]?.doubleValue)))
+        case "ping":
+            return .push(.ping)
         case "disconnect":
             guard let code = value["code"]?.intValue, let raw = UInt16(exactly: code) else {
                 throw DecodingError(description: "disconnect push without a valid code")
@@ -163,5 +285,15 @@ extension ServerMessage {
         case nil:
             throw DecodingError(description: "a server message has either 'id' or 'push'")
         }
+    }
+}
+
+extension Publication {
+    /// The publication as the API's JSON object (the push without `"push"`).
+    public var json: JSONValue {
+        var members: [String: JSONValue] = ["channel": .string(channel.rawValue), "offset": .int(Int64(offset)), "data": data]
+        if let key { members["key"] = .string(key) }
+        if removed { members["removed"] = .bool(true) }
+        return .object(members)
     }
 }

@@ -1,5 +1,30 @@
-import HybridSyncCrypto
+public import HybridSyncCrypto
 import HybridSyncProtocol
+
+/// How client tokens are verified: which keys (each bound to one algorithm) and which claims.
+public struct TokenPolicy: Sendable {
+    /// HS256 secret; nil disables HS256.
+    public var hmacSecret: [UInt8]?
+    /// RS256 and/or ES256 keys (at most one of each kind).
+    public var publicKeys: [PublicKey]
+    /// Required `aud` (the claim may be a string or an array containing it); nil: not checked.
+    public var audience: String?
+    /// Required `iss`; nil: not checked.
+    public var issuer: String?
+    /// Seconds of clock skew tolerated on `exp` and `nbf`.
+    public var leewaySeconds: Double
+
+    public init(
+        hmacSecret: String?, publicKeys: [PublicKey] = [], audience: String? = nil, issuer: String? = nil,
+        leewaySeconds: Double = 0
+    ) {
+        self.hmacSecret = hmacSecret.map { Array($0.utf8) }
+        self.publicKeys = publicKeys
+        self.audience = audience
+        self.issuer = issuer
+        self.leewaySeconds = leewaySeconds
+    }
+}
 
 /// Who a connection belongs to, as proven by its token.
 public struct Identity: Sendable, Equatable {
@@ -7,12 +32,21 @@ public struct Identity: Sendable, Equatable {
     public var userID: String
     /// The JWT `exp` claim (seconds since 1970), if the token expires.
     public var expiresAt: Double?
+    /// The JWT `channels` claim: channel names or `prefix*` patterns this user may subscribe to
+    /// in namespaces with the `claim` rule.
+    public var channels: [String]
+
+    /// Whether the `channels` claim allows `channel`.
+    func claims(_ channel: ChannelName) -> Bool {
+        channels.contains { pattern in
+            pattern.hasSuffix("*") ? channel.rawValue.hasPrefix(pattern.dropLast()) : pattern == channel.rawValue
+        }
+    }
 }
 
-/// Verifies client JWTs (HS256) and their time claims.
+/// Verifies client JWTs and their claims against a ``TokenPolicy``.
 struct Authenticator {
-    let secret: [UInt8]
-    let leeway: Double
+    let policy: TokenPolicy
     let clock: any WallClock
 
     enum Failure: Error, Equatable {
@@ -26,32 +60,45 @@ struct Authenticator {
         let jwt: JSONWebToken
         do {
             jwt = try JSONWebToken(compact: token)
-            try jwt.verifyHS256(secret: secret)
+            try jwt.verify(hmacSecret: policy.hmacSecret, publicKeys: policy.publicKeys)
         } catch {
             return .failure(.invalid(error.description))
         }
         guard let subject = jwt.claims["sub"]?.stringValue, !subject.isEmpty else {
             return .failure(.invalid("token has no 'sub' (user id) claim"))
         }
+        if let audience = policy.audience {
+            let matches: Bool
+            switch jwt.claims["aud"] {
+            case .string(let value)?: matches = value == audience
+            case .array(let values)?: matches = values.contains(.string(audience))
+            default: matches = false
+            }
+            guard matches else { return .failure(.invalid("token 'aud' does not include '\(audience)'")) }
+        }
+        if let issuer = policy.issuer, jwt.claims["iss"]?.stringValue != issuer {
+            return .failure(.invalid("token 'iss' is not '\(issuer)'"))
+        }
         let now = clock.now()
         var expiresAt: Double?
         if let exp = jwt.claims["exp"] {
-            guard let value = Self.number(exp) else { return .failure(.invalid("token 'exp' is not a number")) }
-            if now > value + leeway { return .failure(.expired("token expired at \(Int64(value)) (now \(Int64(now)))")) }
+            guard let value = exp.doubleValue else { return .failure(.invalid("token 'exp' is not a number")) }
+            if now > value + policy.leewaySeconds {
+                return .failure(.expired("token expired at \(Int64(value)) (now \(Int64(now)))"))
+            }
             expiresAt = value
         }
         if let nbf = jwt.claims["nbf"] {
-            guard let value = Self.number(nbf) else { return .failure(.invalid("token 'nbf' is not a number")) }
-            if now + leeway < value { return .failure(.invalid("token is not valid before \(Int64(value))")) }
+            guard let value = nbf.doubleValue else { return .failure(.invalid("token 'nbf' is not a number")) }
+            if now + policy.leewaySeconds < value { return .failure(.invalid("token is not valid before \(Int64(value))")) }
         }
-        return .success(Identity(userID: subject, expiresAt: expiresAt))
-    }
-
-    private static func number(_ value: JSONValue) -> Double? {
-        switch value {
-        case .int(let int): Double(int)
-        case .double(let double): double
-        default: nil
+        var channels: [String] = []
+        if let claim = jwt.claims["channels"] {
+            guard case .array(let values) = claim, let names = Optional(values.compactMap(\.stringValue)),
+                  names.count == values.count
+            else { return .failure(.invalid("token 'channels' must be an array of strings")) }
+            channels = names
         }
+        return .success(Identity(userID: subject, expiresAt: expiresAt, channels: channels))
     }
 }

@@ -2,17 +2,109 @@
 public struct ServerConfiguration: Sendable {
     /// The backend API key, sent as `Authorization: Bearer <key>`.
     public var apiKey: String
-    /// The HS256 secret client tokens are signed with.
-    public var tokenSecret: [UInt8]
-    /// Seconds of clock skew tolerated on `exp` and `nbf`.
-    public var tokenLeewaySeconds: Double
+    /// How client tokens are verified.
+    public var auth: TokenPolicy
+    /// Namespaces by name; a channel whose namespace is not here is refused.
+    public var namespaces: [String: NamespacePolicy]
     /// Channels one connection may subscribe to at once.
     public var maxChannelsPerConnection: Int
+    /// Seconds a socket may stay open without a successful `connect`.
+    public var connectTimeoutSeconds: Double
+    /// Seconds between `ping` pushes to each authenticated connection.
+    public var pingIntervalSeconds: Double
+    /// Seconds after a `ping` push by which any command must arrive, or the connection is dropped.
+    public var pongTimeoutSeconds: Double
+    /// Sustained commands per second per connection, and the burst allowed above it.
+    public var commandsPerSecond: Double
+    public var commandBurst: Double
+    /// How long the API remembers idempotency keys, and how many at most.
+    public var idempotencyWindowSeconds: Double
+    public var idempotencyMaxKeys: Int
 
-    public init(apiKey: String, tokenSecret: String, tokenLeewaySeconds: Double = 0, maxChannelsPerConnection: Int = 128) {
+    /// The channel (and namespace) that carries ban state: key `<user>` in `moderation:users`.
+    public static let moderationUsersChannel = "moderation:users"
+
+    public init(
+        apiKey: String, tokenSecret: String, tokenLeewaySeconds: Double = 0,
+        namespaces: [String: NamespacePolicy] = ServerConfiguration.defaultNamespaces,
+        maxChannelsPerConnection: Int = 128, connectTimeoutSeconds: Double = 10,
+        pingIntervalSeconds: Double = 25, pongTimeoutSeconds: Double = 10,
+        commandsPerSecond: Double = 50, commandBurst: Double = 100,
+        idempotencyWindowSeconds: Double = 300, idempotencyMaxKeys: Int = 10_000
+    ) {
+        self.init(
+            apiKey: apiKey, auth: TokenPolicy(hmacSecret: tokenSecret, leewaySeconds: tokenLeewaySeconds),
+            namespaces: namespaces, maxChannelsPerConnection: maxChannelsPerConnection,
+            connectTimeoutSeconds: connectTimeoutSeconds, pingIntervalSeconds: pingIntervalSeconds,
+            pongTimeoutSeconds: pongTimeoutSeconds, commandsPerSecond: commandsPerSecond, commandBurst: commandBurst,
+            idempotencyWindowSeconds: idempotencyWindowSeconds, idempotencyMaxKeys: idempotencyMaxKeys
+        )
+    }
+
+    public init(
+        apiKey: String, auth: TokenPolicy, namespaces: [String: NamespacePolicy] = ServerConfiguration.defaultNamespaces,
+        maxChannelsPerConnection: Int = 128, connectTimeoutSeconds: Double = 10,
+        pingIntervalSeconds: Double = 25, pongTimeoutSeconds: Double = 10,
+        commandsPerSecond: Double = 50, commandBurst: Double = 100,
+        idempotencyWindowSeconds: Double = 300, idempotencyMaxKeys: Int = 10_000
+    ) {
         self.apiKey = apiKey
-        self.tokenSecret = Array(tokenSecret.utf8)
-        self.tokenLeewaySeconds = tokenLeewaySeconds
+        self.auth = auth
+        var namespaces = namespaces
+        // Bans always have somewhere to live.
+        if namespaces["moderation"] == nil { namespaces["moderation"] = ServerConfiguration.defaultNamespaces["moderation"] }
+        namespaces["moderation"]?.retainState = true
+        self.namespaces = namespaces
         self.maxChannelsPerConnection = maxChannelsPerConnection
+        self.connectTimeoutSeconds = connectTimeoutSeconds
+        self.pingIntervalSeconds = pingIntervalSeconds
+        self.pongTimeoutSeconds = pongTimeoutSeconds
+        self.commandsPerSecond = commandsPerSecond
+        self.commandBurst = commandBurst
+        self.idempotencyWindowSeconds = idempotencyWindowSeconds
+        self.idempotencyMaxKeys = idempotencyMaxKeys
+    }
+
+    /// `moderation` (bans, retained), `app` (shared app state, retained), `chat` (events, client
+    /// publish), `user` (personal channels `user:user#<sub>`).
+    public static let defaultNamespaces: [String: NamespacePolicy] = [
+        "moderation": NamespacePolicy(subscribe: .authenticated, historySize: 100, historyTTLSeconds: 600, retainState: true),
+        "app": NamespacePolicy(subscribe: .authenticated, historySize: 100, historyTTLSeconds: 300, retainState: true),
+        "chat": NamespacePolicy(subscribe: .authenticated, clientPublish: true, historySize: 100, historyTTLSeconds: 300),
+        "user": NamespacePolicy(subscribe: .personal, historySize: 50, historyTTLSeconds: 300, retainState: true),
+    ]
+}
+
+/// Who may do what in one namespace, and what the server keeps for its channels.
+public struct NamespacePolicy: Sendable, Equatable {
+    /// Who may subscribe.
+    public enum Access: String, Sendable, CaseIterable {
+        /// Any authenticated connection.
+        case authenticated
+        /// Only channels matched by the token's `channels` claim (exact names, or `prefix*`).
+        case claim
+        /// Only the channel `<namespace>:user#<sub>` of the token's own user.
+        case personal
+    }
+
+    public var subscribe: Access
+    /// Whether clients may `publish` (only where they may also subscribe).
+    public var clientPublish: Bool
+    /// Publications kept for recovery (0: none, so every resubscribe gets `recovered: false`).
+    public var historySize: Int
+    /// Seconds a publication stays in history.
+    public var historyTTLSeconds: Double
+    /// Whether publications with a `key` maintain a retained key/value state sent on subscribe.
+    public var retainState: Bool
+
+    public init(
+        subscribe: Access = .authenticated, clientPublish: Bool = false, historySize: Int = 100,
+        historyTTLSeconds: Double = 300, retainState: Bool = false
+    ) {
+        self.subscribe = subscribe
+        self.clientPublish = clientPublish
+        self.historySize = historySize
+        self.historyTTLSeconds = historyTTLSeconds
+        self.retainState = retainState
     }
 }

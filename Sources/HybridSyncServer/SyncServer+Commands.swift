@@ -4,17 +4,22 @@ import Logging
 extension SyncServer {
     func execute(_ command: ClientCommand, in session: Session) {
         let result: Result<JSONValue, ReplyError>
+        // Pushes that must follow the reply (recovered publications), in order.
+        var followUps: [OutboundMessage] = []
         switch command.operation {
         case .connect(let token, let name):
             result = connect(session, token: token, clientName: name)
-        case .subscribe(let channel):
-            result = subscribe(session, to: channel)
+        case .subscribe(let channel, let since):
+            result = subscribe(session, to: channel, since: since, followUps: &followUps)
         case .unsubscribe(let channel):
             result = unsubscribe(session, from: channel)
+        case .publish(let channel, let data):
+            result = clientPublish(session, to: channel, data: data)
         case .ping:
             result = .success(.object([:]))
         }
         reply(to: session.id, ServerMessage.reply(id: command.id, result).encoded())
+        for message in followUps { transport.send(message, to: CollectionOfOne(session.id)) }
         if case .failure(let error) = result, let code = Self.closeCode(after: error) {
             disconnect(session, code: code, reason: error.message)
         }
@@ -25,6 +30,7 @@ extension SyncServer {
         switch error.code {
         case .unauthorized: .invalidToken
         case .tokenExpired: .tokenExpired
+        case .banned: .banned
         default: nil
         }
     }
@@ -41,17 +47,52 @@ extension SyncServer {
             logger.info("connect refused: expired token", metadata: session.metadata)
             return .failure(ReplyError(.tokenExpired, why))
         case .success(let identity):
+            if let ban = activeBan(identity.userID) {
+                logger.info("connect refused: user is banned", metadata: session.metadata.merging(["user": "\(identity.userID)"]) { $1 })
+                reply(to: session.id, ServerMessage.push(.banned(ban)).encoded())
+                return .failure(ReplyError(.banned, "user is banned: \(ban.reason)"))
+            }
             session.identity = identity
+            session.lastPing = clock.now()
+            sessionsByUser[identity.userID, default: []].insert(session.id)
             var metadata = session.metadata
             if let clientName { metadata["client_name"] = "\(clientName.prefix(64))" }
             logger.info("client connected", metadata: metadata)
-            return .success(ConnectResult(client: "\(session.id)", version: HybridSyncWire.serverVersion).json)
+            return .success(ConnectResult(
+                client: "\(session.id)", version: HybridSyncWire.serverVersion,
+                pingInterval: configuration.pingIntervalSeconds, pongTimeout: configuration.pongTimeoutSeconds
+            ).json)
         }
     }
 
-    private func subscribe(_ session: Session, to name: ChannelName) -> Result<JSONValue, ReplyError> {
-        guard session.identity != nil else {
-            return .failure(ReplyError(.notConnected, "send 'connect' with a token before 'subscribe'"))
+    /// Whether this session may subscribe to (and, where allowed, publish on) `name`.
+    private func authorize(_ session: Session, _ name: ChannelName) -> Result<ChannelState, ReplyError> {
+        guard let identity = session.identity else {
+            return .failure(ReplyError(.notConnected, "send 'connect' with a token first"))
+        }
+        guard let channel = channel(name) else { return .failure(unknownNamespace(name)) }
+        switch channel.policy.subscribe {
+        case .authenticated:
+            break
+        case .claim:
+            guard identity.claims(name) else {
+                return .failure(ReplyError(.permissionDenied, "the token's 'channels' claim does not include '\(name)'"))
+            }
+        case .personal:
+            guard name.name == "user#\(identity.userID)" else {
+                return .failure(ReplyError(.permissionDenied, "'\(name.namespace)' holds personal channels: subscribe to '\(name.namespace):user#\(identity.userID)'"))
+            }
+        }
+        return .success(channel)
+    }
+
+    private func subscribe(
+        _ session: Session, to name: ChannelName, since: StreamPosition?, followUps: inout [OutboundMessage]
+    ) -> Result<JSONValue, ReplyError> {
+        let channel: ChannelState
+        switch authorize(session, name) {
+        case .failure(let error): return .failure(error)
+        case .success(let authorized): channel = authorized
         }
         guard !session.channels.contains(name) else {
             return .failure(ReplyError(.alreadySubscribed, "already subscribed to '\(name)'"))
@@ -61,11 +102,23 @@ extension SyncServer {
                 .limitExceeded, "a connection may hold \(configuration.maxChannelsPerConnection) channels; unsubscribe from one first"
             ))
         }
-        let channel = channel(name)
         channel.add(session.id)
         session.channels.insert(name)
-        logger.debug("subscribed", metadata: session.metadata.merging(["channel": "\(name)"]) { $1 })
-        return .success(SubscribeResult(channel: name, epoch: channel.epoch, offset: channel.offset).json)
+
+        var result = SubscribeResult(channel: name, position: channel.position)
+        if let since {
+            if let missed = channel.missed(after: since, now: clock.now()) {
+                result.recovered = true
+                followUps = missed.map(\.message)
+            } else {
+                result.recovered = false
+            }
+        }
+        if channel.policy.retainState, result.recovered != true { result.state = channel.state }
+        logger.debug("subscribed", metadata: session.metadata.merging([
+            "channel": "\(name)", "recovered": "\(result.recovered.map(String.init) ?? "-")",
+        ]) { $1 })
+        return .success(result.json)
     }
 
     private func unsubscribe(_ session: Session, from name: ChannelName) -> Result<JSONValue, ReplyError> {
@@ -78,5 +131,18 @@ extension SyncServer {
         channels[name]?.remove(session.id)
         logger.debug("unsubscribed", metadata: session.metadata.merging(["channel": "\(name)"]) { $1 })
         return .success(.object([:]))
+    }
+
+    private func clientPublish(_ session: Session, to name: ChannelName, data: JSONValue) -> Result<JSONValue, ReplyError> {
+        let channel: ChannelState
+        switch authorize(session, name) {
+        case .failure(let error): return .failure(error)
+        case .success(let authorized): channel = authorized
+        }
+        guard channel.policy.clientPublish else {
+            return .failure(ReplyError(.permissionDenied, "clients may not publish in namespace '\(name.namespace)'"))
+        }
+        let publication = publish(data, on: channel, change: nil)
+        return .success(.object(["offset": .int(Int64(publication.offset))]))
     }
 }

@@ -1,21 +1,29 @@
+import DequeModule
 import HybridSyncCrypto
 public import HybridSyncProtocol
 public import Logging
 
-/// The HybridSync server: sessions, channels, sequencing and fan-out, and the backend API.
+/// The HybridSync server: sessions, namespaces, channels (sequencing, history, retained state,
+/// recovery), fan-out, bans, and the backend API.
 ///
 /// It runs on its transport's thread: the transport calls it (``ServerTransportDelegate``) one
 /// event at a time and it calls the transport back, so it holds no locks.
 public final class SyncServer: ServerTransportDelegate {
     let configuration: ServerConfiguration
     let transport: any ServerTransport
+    let clock: any WallClock
     let logger: Logger
     let authenticator: Authenticator
     let apiKey: SecretMatcher
+    /// New on every start: in-memory streams do not survive a restart, so their offsets must not match.
     let epochPrefix = Base64URL.encode(CryptoPrimitives.randomBytes(6))
 
     var sessions: [ConnectionID: Session] = [:]
+    var sessionsByUser: [String: Set<ConnectionID>] = [:]
     var channels: [ChannelName: ChannelState] = [:]
+    /// The deny-list: user → ban, until lifted or `until` passes.
+    var bans: [String: Ban] = [:]
+    var idempotency = IdempotencyCache()
 
     /// Creates a server that talks through `transport`; pass it to the transport's `start` next.
     public init(
@@ -24,10 +32,9 @@ public final class SyncServer: ServerTransportDelegate {
     ) {
         self.configuration = configuration
         self.transport = transport
+        self.clock = clock
         self.logger = logger
-        self.authenticator = Authenticator(
-            secret: configuration.tokenSecret, leeway: configuration.tokenLeewaySeconds, clock: clock
-        )
+        self.authenticator = Authenticator(policy: configuration.auth, clock: clock)
         self.apiKey = SecretMatcher(secret: configuration.apiKey)
     }
 
@@ -37,13 +44,21 @@ public final class SyncServer: ServerTransportDelegate {
     // MARK: ServerTransportDelegate
 
     public func connectionOpened(_ connection: ConnectionID, info: ConnectionInfo) {
-        sessions[connection] = Session(id: connection, remoteAddress: info.remoteAddress)
+        sessions[connection] = Session(
+            id: connection, remoteAddress: info.remoteAddress, now: clock.now(), burst: configuration.commandBurst
+        )
         logger.debug("connection opened", metadata: ["connection": "\(connection)", "peer": "\(info.remoteAddress)"])
     }
 
     public func received(_ frame: [UInt8], from connection: ConnectionID) {
+        let now = clock.now()
         for line in FrameCodec.messages(in: frame) {
             guard let session = sessions[connection], !session.isClosing else { return }
+            session.lastSeen = now
+            guard session.admitCommand(now: now, rate: configuration.commandsPerSecond, burst: configuration.commandBurst) else {
+                refuseOverRate(session, line: line)
+                continue
+            }
             switch ClientCommand.decode(line) {
             case .success(let command):
                 execute(command, in: session)
@@ -60,6 +75,10 @@ public final class SyncServer: ServerTransportDelegate {
     public func connectionClosed(_ connection: ConnectionID) {
         guard let session = sessions.removeValue(forKey: connection) else { return }
         for name in session.channels { channels[name]?.remove(connection) }
+        if let user = session.identity?.userID {
+            sessionsByUser[user]?.remove(connection)
+            if sessionsByUser[user]?.isEmpty == true { sessionsByUser[user] = nil }
+        }
         logger.info("connection closed", metadata: session.metadata)
     }
 
@@ -69,38 +88,42 @@ public final class SyncServer: ServerTransportDelegate {
         transport.send(OutboundMessage(bytes), to: CollectionOfOne(connection))
     }
 
-    /// Sends a `disconnect` push, then closes: clients that cannot read close codes still learn why.
+    /// Sends a `disconnect` push, then closes (after everything queued): clients that cannot read
+    /// close codes still learn why.
     func disconnect(_ session: Session, code: CloseCode, reason: String) {
+        guard !session.isClosing else { return }
         session.isClosing = true
         reply(to: session.id, ServerMessage.push(.disconnect(code: code, reason: reason)).encoded())
         transport.close(session.id, code: code, reason: reason)
     }
 
-    func channel(_ name: ChannelName) -> ChannelState {
+    private func refuseOverRate(_ session: Session, line: ArraySlice<UInt8>) {
+        if session.refusedInARow > Int(configuration.commandBurst) {
+            logger.warning("command flood, closing", metadata: session.metadata)
+            disconnect(session, code: .tooManyRequests, reason: "too many commands; reconnect later")
+            return
+        }
+        let id: UInt32 = switch ClientCommand.decode(line) {
+        case .success(let command): command.id
+        case .failure(let failure): failure.id ?? 0
+        }
+        reply(to: session.id, ServerMessage.encodeError(
+            id: id, ReplyError(.tooManyRequests, "over \(Int(configuration.commandsPerSecond)) commands per second; slow down")
+        ))
+    }
+
+    /// The channel's state, created on first use; nil when its namespace is not configured.
+    func channel(_ name: ChannelName) -> ChannelState? {
         if let existing = channels[name] { return existing }
-        let created = ChannelState(name: name, epoch: "\(epochPrefix).\(channels.count + 1)")
+        guard let policy = configuration.namespaces[String(name.namespace)] else { return nil }
+        let created = ChannelState(name: name, epoch: "\(epochPrefix).\(channels.count + 1)", policy: policy)
         channels[name] = created
         return created
     }
-}
 
-/// One WebSocket connection's protocol state.
-final class Session {
-    let id: ConnectionID
-    let remoteAddress: String
-    var identity: Identity?
-    var channels: Set<ChannelName> = []
-    /// A close was requested; further commands are ignored.
-    var isClosing = false
-
-    init(id: ConnectionID, remoteAddress: String) {
-        self.id = id
-        self.remoteAddress = remoteAddress
-    }
-
-    var metadata: Logger.Metadata {
-        var metadata: Logger.Metadata = ["connection": "\(id)", "peer": "\(remoteAddress)"]
-        if let identity { metadata["user"] = "\(identity.userID)" }
-        return metadata
+    /// The error for a channel whose namespace is not configured.
+    func unknownNamespace(_ name: ChannelName) -> ReplyError {
+        let known = configuration.namespaces.keys.sorted().joined(separator: ", ")
+        return ReplyError(.invalidChannel, "namespace '\(name.namespace)' is not configured on this server (configured: \(known))")
     }
 }

@@ -27,6 +27,27 @@ public final class InMemoryServer: ServerTransport, @unchecked Sendable {
         withServer { $0.handle(request) }
     }
 
+    /// Runs the server's time-driven work (what the daemon does every 250 ms); call it after
+    /// advancing the ``ManualWallClock``.
+    public func tick() {
+        withServer { $0.tick() }
+    }
+
+    /// Runs `body` with the server, serialized with everything else (for direct calls such as `ban`).
+    public func withServer<T>(_ body: (SyncServer) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        let result = body(server)
+        // Like the lws transport, a close the server asks for happens after its current call.
+        while !pendingCloses.isEmpty {
+            let (id, code, reason) = pendingCloses.removeFirst()
+            guard let connection = connections.removeValue(forKey: id) else { continue }
+            server.connectionClosed(id)
+            connection.finish(code: code, reason: reason)
+        }
+        return result
+    }
+
     /// Open connections as the server counts them.
     public var connectionCount: Int { withServer { $0.connectionCount } }
 
@@ -40,20 +61,6 @@ public final class InMemoryServer: ServerTransport, @unchecked Sendable {
         lock.unlock()
         withServer { $0.connectionOpened(id, info: ConnectionInfo(remoteAddress: "in-memory")) }
         return connection
-    }
-
-    private func withServer<T>(_ body: (SyncServer) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        let result = body(server)
-        // Like the lws transport, a close the server asks for happens after its current call.
-        while !pendingCloses.isEmpty {
-            let (id, code, reason) = pendingCloses.removeFirst()
-            guard let connection = connections.removeValue(forKey: id) else { continue }
-            server.connectionClosed(id)
-            connection.finish(code: code, reason: reason)
-        }
-        return result
     }
 
     func clientSent(_ frame: [UInt8], on id: ConnectionID) {

@@ -1,29 +1,15 @@
 import Configuration
+import Foundation
+import HybridSyncCrypto
+import HybridSyncProtocol
 import HybridSyncLWS
 import HybridSyncServer
 
-/// Everything `hybridsyncd` reads from its configuration, with defaults.
+/// Everything `hybridsyncd` reads from its configuration, with defaults. docs/CONFIGURATION.md
+/// lists every key with its type, default and meaning.
 ///
 /// Sources, highest priority first: command-line flags (`--server-port 9000`), environment
 /// variables (`HYBRIDSYNC_SERVER_PORT=9000`), the YAML file (`server: {port: 9000}`), defaults.
-///
-/// | key | type | default | meaning |
-/// |---|---|---|---|
-/// | `server.host` | string | `127.0.0.1` | address of the public WebSocket listener |
-/// | `server.port` | int | `8080` | its port; 0 picks a free one |
-/// | `server.tls.certificate` | string | unset | PEM certificate: serve `wss://` |
-/// | `server.tls.privateKey` | string | unset | PEM private key for it |
-/// | `api.host` | string | `127.0.0.1` | address of the backend HTTP API |
-/// | `api.port` | int | `8081` | its port; 0 picks a free one |
-/// | `api.key` | string (secret) | required | backend API key (`Authorization: Bearer`) |
-/// | `api.maxBodyBytes` | int | `1048576` | largest API request body (413 above) |
-/// | `auth.tokenSecret` | string (secret) | required | HS256 secret client JWTs are signed with |
-/// | `auth.leewaySeconds` | double | `0` | clock skew tolerated on `exp` and `nbf` |
-/// | `limits.maxMessageBytes` | int | `65536` | largest inbound WebSocket message (close 1009 above) |
-/// | `limits.maxQueuedBytes` | int | `1048576` | outbound backlog per connection (close 4001 above) |
-/// | `limits.maxChannelsPerConnection` | int | `128` | channels one connection may hold |
-/// | `shutdown.graceSeconds` | double | `3` | how long SIGTERM waits for clients to close |
-/// | `log.level` | string | `info` | trace, debug, info, notice, warning, error, critical |
 struct DaemonConfiguration {
     var transport: LWSServerConfiguration
     var server: ServerConfiguration
@@ -32,7 +18,7 @@ struct DaemonConfiguration {
 
     /// Whether the secrets are the well-known development values shipped in Config/.
     var usesDevelopmentSecrets: Bool {
-        server.apiKey == "dev-api-key" || server.tokenSecret == Array("dev-token-secret-change-me".utf8)
+        server.apiKey == "dev-api-key" || server.auth.hmacSecret == Array("dev-token-secret-change-me".utf8)
     }
 
     struct Invalid: Error, CustomStringConvertible {
@@ -43,6 +29,7 @@ struct DaemonConfiguration {
         var transport = LWSServerConfiguration()
         transport.publicHost = config.string(forKey: "server.host", default: transport.publicHost)
         transport.publicPort = config.int(forKey: "server.port", default: transport.publicPort)
+        transport.allowedOrigins = config.stringArray(forKey: "server.allowedOrigins", default: [])
         transport.apiHost = config.string(forKey: "api.host", default: transport.apiHost)
         transport.apiPort = config.int(forKey: "api.port", default: transport.apiPort)
         transport.maxBodyBytes = config.int(forKey: "api.maxBodyBytes", default: transport.maxBodyBytes)
@@ -71,19 +58,92 @@ struct DaemonConfiguration {
         guard let apiKey = config.string(forKey: "api.key", isSecret: true), !apiKey.isEmpty else {
             throw Invalid(description: "api.key is not set: put it in the config file or HYBRIDSYNC_API_KEY")
         }
-        guard let secret = config.string(forKey: "auth.tokenSecret", isSecret: true), !secret.isEmpty else {
-            throw Invalid(description: "auth.tokenSecret is not set: put it in the config file or HYBRIDSYNC_AUTH_TOKEN_SECRET")
-        }
-        let leeway = config.double(forKey: "auth.leewaySeconds", default: 0)
-        let maxChannels = config.int(forKey: "limits.maxChannelsPerConnection", default: 128)
-        guard leeway >= 0, maxChannels >= 1 else {
-            throw Invalid(description: "auth.leewaySeconds must be >= 0 and limits.maxChannelsPerConnection >= 1")
+        let auth = try Self.tokenPolicy(config)
+        let server = ServerConfiguration(
+            apiKey: apiKey, auth: auth, namespaces: try Self.namespaces(config),
+            maxChannelsPerConnection: config.int(forKey: "limits.maxChannelsPerConnection", default: 128),
+            connectTimeoutSeconds: config.double(forKey: "limits.connectTimeoutSeconds", default: 10),
+            pingIntervalSeconds: config.double(forKey: "ping.intervalSeconds", default: 25),
+            pongTimeoutSeconds: config.double(forKey: "ping.pongTimeoutSeconds", default: 10),
+            commandsPerSecond: config.double(forKey: "limits.commandsPerSecond", default: 50),
+            commandBurst: config.double(forKey: "limits.commandBurst", default: 100),
+            idempotencyWindowSeconds: config.double(forKey: "api.idempotencyWindowSeconds", default: 300)
+        )
+        for (key, value) in [
+            ("limits.connectTimeoutSeconds", server.connectTimeoutSeconds), ("ping.intervalSeconds", server.pingIntervalSeconds),
+            ("ping.pongTimeoutSeconds", server.pongTimeoutSeconds), ("limits.commandsPerSecond", server.commandsPerSecond),
+            ("limits.commandBurst", server.commandBurst), ("limits.maxChannelsPerConnection", Double(server.maxChannelsPerConnection)),
+        ] where value <= 0 {
+            throw Invalid(description: "\(key) must be greater than 0, got \(value)")
         }
         self.transport = transport
-        self.server = ServerConfiguration(
-            apiKey: apiKey, tokenSecret: secret, tokenLeewaySeconds: leeway, maxChannelsPerConnection: maxChannels
-        )
+        self.server = server
         self.shutdownGraceSeconds = config.double(forKey: "shutdown.graceSeconds", default: 3)
         self.logLevel = config.string(forKey: "log.level", default: "info")
+    }
+
+    /// `auth.*`: at least one key, each bound to one algorithm.
+    private static func tokenPolicy(_ config: ConfigReader) throws -> TokenPolicy {
+        let secret = config.string(forKey: "auth.tokenSecret", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
+        var keys: [PublicKey] = []
+        for (key, expected) in [("auth.rsaPublicKeyFile", PublicKey.Kind.rsa), ("auth.ecPublicKeyFile", .ecP256)] {
+            guard let path = config.string(forKey: ConfigKey(key)), !path.isEmpty else { continue }
+            let pem: String
+            do {
+                pem = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw Invalid(description: "\(key): cannot read \(path): \(error.localizedDescription)")
+            }
+            let loaded: PublicKey
+            do {
+                loaded = try PublicKey(pem: pem)
+            } catch {
+                throw Invalid(description: "\(key): \(path): \(error)")
+            }
+            guard loaded.kind == expected else {
+                throw Invalid(description: "\(key): \(path) holds a \(loaded.algorithm) key, not the kind this key expects")
+            }
+            keys.append(loaded)
+        }
+        guard secret != nil || !keys.isEmpty else {
+            throw Invalid(description: "no token key: set auth.tokenSecret (HS256), auth.rsaPublicKeyFile (RS256) or auth.ecPublicKeyFile (ES256)")
+        }
+        let leeway = config.double(forKey: "auth.leewaySeconds", default: 0)
+        guard leeway >= 0 else { throw Invalid(description: "auth.leewaySeconds must be >= 0") }
+        return TokenPolicy(
+            hmacSecret: secret, publicKeys: keys,
+            audience: config.string(forKey: "auth.audience").flatMap { $0.isEmpty ? nil : $0 },
+            issuer: config.string(forKey: "auth.issuer").flatMap { $0.isEmpty ? nil : $0 },
+            leewaySeconds: leeway
+        )
+    }
+
+    /// `namespaces.enabled` lists the namespaces; `namespaces.<name>.*` sets each one's policy,
+    /// starting from the built-in defaults for known names.
+    private static func namespaces(_ config: ConfigReader) throws -> [String: NamespacePolicy] {
+        let names = config.stringArray(forKey: "namespaces.enabled", default: ServerConfiguration.defaultNamespaces.keys.sorted())
+        var result: [String: NamespacePolicy] = [:]
+        for name in names {
+            guard (try? ChannelName("\(name):x")) != nil else {
+                throw Invalid(description: "namespaces.enabled: '\(name)' is not a valid namespace (a-z, 0-9, '_', '-')")
+            }
+            var policy = ServerConfiguration.defaultNamespaces[name] ?? NamespacePolicy()
+            let scoped = config.scoped(to: ConfigKey(["namespaces", name]))
+            let access = scoped.string(forKey: "subscribe", default: policy.subscribe.rawValue)
+            guard let parsed = NamespacePolicy.Access(rawValue: access) else {
+                let allowed = NamespacePolicy.Access.allCases.map(\.rawValue).joined(separator: ", ")
+                throw Invalid(description: "namespaces.\(name).subscribe must be one of \(allowed), got '\(access)'")
+            }
+            policy.subscribe = parsed
+            policy.clientPublish = scoped.bool(forKey: "clientPublish", default: policy.clientPublish)
+            policy.historySize = scoped.int(forKey: "historySize", default: policy.historySize)
+            policy.historyTTLSeconds = scoped.double(forKey: "historyTTLSeconds", default: policy.historyTTLSeconds)
+            policy.retainState = scoped.bool(forKey: "retainState", default: policy.retainState)
+            guard policy.historySize >= 0, policy.historyTTLSeconds >= 0 else {
+                throw Invalid(description: "namespaces.\(name): historySize and historyTTLSeconds must be >= 0")
+            }
+            result[name] = policy
+        }
+        return result
     }
 }

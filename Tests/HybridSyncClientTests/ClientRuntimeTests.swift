@@ -84,9 +84,9 @@ struct ClientRuntimeTests {
     func droppedStreamReleases() async throws {
         let runtime = try await startedRuntime()
         let app = await runtime.mount("a")
-        _ = try await app.observe("a:b")  // dropped at once
+        _ = try await app.observe("app:b")  // dropped at once
         try await eventually(.seconds(5), "observation released") { await runtime.counts.observers == 0 }
-        try await eventually(.seconds(5), "server subscription released") { subscribers("a:b") == 0 }
+        try await eventually(.seconds(5), "server subscription released") { subscribers("app:b") == 0 }
         _ = app
     }
 
@@ -103,7 +103,7 @@ struct ClientRuntimeTests {
         let runtime = try await startedRuntime()
         let app = await runtime.mount("a")
         await app.unmount()
-        await #expect(throws: ClientRuntimeError.unmounted) { _ = try await app.observe("a:b") }
+        await #expect(throws: ClientRuntimeError.unmounted) { _ = try await app.observe("app:b") }
     }
 
     @Test("a refused token fails start() with the server's reason")

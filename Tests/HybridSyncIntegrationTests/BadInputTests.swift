@@ -11,13 +11,13 @@ struct BadInputTests {
     private func bystander(_ daemon: TestDaemon) async throws -> RawClient {
         let client = try await RawClient.open(daemon.webSocketURL)
         #expect(try await client.connect(token: daemon.tokens.token(user: "bystander")).isSuccess)
-        client.send(#"{"id":2,"op":"subscribe","channel":"health:check"}"#)
+        client.send(#"{"id":2,"op":"subscribe","channel":"app:health"}"#)
         #expect(try await client.next().isSuccess)
         return client
     }
 
     private func expectBystanderServed(_ daemon: TestDaemon, _ client: RawClient, _ n: Int64) async throws {
-        try await daemon.api.publish(channel: "health:check", data: .int(n))
+        try await daemon.api.publish(channel: "app:health", data: .int(n))
         guard case .message(.push(.publication(let publication))) = try await client.next() else {
             Issue.record("bystander got no publication")
             return
@@ -84,10 +84,10 @@ struct BadInputTests {
     @Test("the API answers 401 for a wrong key and 413 for an oversize body")
     func apiErrors() async throws {
         let daemon = try await TestDaemon.start(arguments: ["--api-max-body-bytes", "2048"])
-        let body = Array(#"{"channel":"a:b","data":1}"#.utf8)
+        let body = Array(#"{"channel":"app:b","data":1}"#.utf8)
         #expect(try await daemon.api.send(method: "POST", path: "/api/publish", body: body, authorization: "Bearer wrong").status == 401)
         #expect(try await daemon.api.send(method: "POST", path: "/api/publish", body: body, authorization: "").status == 401)
-        let big = Array(#"{"channel":"a:b","data":""#.utf8) + Array(repeating: UInt8(ascii: "x"), count: 5000) + Array(#""}"#.utf8)
+        let big = Array(#"{"channel":"app:b","data":""#.utf8) + Array(repeating: UInt8(ascii: "x"), count: 5000) + Array(#""}"#.utf8)
         let tooLarge = try await daemon.api.send(method: "POST", path: "/api/publish", body: big)
         #expect(tooLarge.status == 413)
         #expect(tooLarge.json?["error"]?["code"]?.stringValue == "payload_too_large")

@@ -32,7 +32,7 @@ struct ServerMessageTests {
     }
 
     @Test("channel names are validated", arguments: [
-        ("moderation:bans", true), ("chat:room-7", true), ("user:user#42", true), ("a:b", true),
+        ("moderation:bans", true), ("chat:room-7", true), ("user:user#42", true), ("app:b", true),
         ("nocolon", false), (":name", false), ("ns:", false), ("NS:upper-namespace", false), ("ns:sp ace", false),
         ("ns:" + String(repeating: "x", count: 191), false),
     ])

@@ -48,7 +48,7 @@ struct SyncServerTests {
         guard case .reply(2, .success(let result))? = client.takeMessages().first, let subscribed = SubscribeResult(result) else {
             throw TestFailure("subscribe failed")
         }
-        #expect(subscribed.offset == 0)
+        #expect(subscribed.position.offset == 0)
         let response = publish("moderation:bans", #"{"user":"42","banned":true}"#)
         #expect(response.status == 200)
         let pushes = client.takeMessages()
@@ -59,7 +59,7 @@ struct SyncServerTests {
     @Test("several commands in one frame are all answered, in order")
     func batchedCommands() throws {
         let client = try connected()
-        client.send("{\"id\":5,\"op\":\"ping\"}\n{\"id\":6,\"op\":\"subscribe\",\"channel\":\"a:b\"}\n{\"id\":7,\"op\":\"ping\"}")
+        client.send("{\"id\":5,\"op\":\"ping\"}\n{\"id\":6,\"op\":\"subscribe\",\"channel\":\"app:b\"}\n{\"id\":7,\"op\":\"ping\"}")
         let ids = client.takeMessages().compactMap { message -> UInt32? in
             if case .reply(let id, .success) = message { return id }
             return nil
@@ -90,20 +90,20 @@ struct SyncServerTests {
     @Test("a second subscribe to the same channel is refused with 105")
     func duplicateSubscribe() throws {
         let client = try connected()
-        client.send(#"{"id":2,"op":"subscribe","channel":"a:b"}"#)
-        client.send(#"{"id":3,"op":"subscribe","channel":"a:b"}"#)
+        client.send(#"{"id":2,"op":"subscribe","channel":"app:b"}"#)
+        client.send(#"{"id":3,"op":"subscribe","channel":"app:b"}"#)
         #expect(errorCode(client.takeMessages(), id: 3) == .alreadySubscribed)
     }
 
     @Test("an unsubscribed connection stops receiving")
     func unsubscribeStopsDelivery() throws {
         let client = try connected()
-        client.send(#"{"id":2,"op":"subscribe","channel":"a:b"}"#)
-        client.send(#"{"id":3,"op":"unsubscribe","channel":"a:b"}"#)
+        client.send(#"{"id":2,"op":"subscribe","channel":"app:b"}"#)
+        client.send(#"{"id":3,"op":"unsubscribe","channel":"app:b"}"#)
         _ = client.takeMessages()
-        _ = publish("a:b", "1")
+        _ = publish("app:b", "1")
         #expect(client.takeMessages().isEmpty)
-        client.send(#"{"id":4,"op":"unsubscribe","channel":"a:b"}"#)
+        client.send(#"{"id":4,"op":"unsubscribe","channel":"app:b"}"#)
         #expect(errorCode(client.takeMessages(), id: 4) == .notSubscribed)
     }
 
@@ -131,14 +131,14 @@ struct SyncServerTests {
     func apiKey() {
         for header in [nil, "Bearer wrong", "Bearer", "Basic k", "Bearer k2"] {
             let response = server.handle(HTTPRequest(method: "POST", path: "/api/publish", authorization: header,
-                                                     body: Array(#"{"channel":"a:b","data":1}"#.utf8)))
+                                                     body: Array(#"{"channel":"app:b","data":1}"#.utf8)))
             #expect(response.status == 401, "\(header ?? "no header")")
         }
     }
 
     @Test("the API explains bad publish bodies with 400")
     func badPublishBodies() {
-        for body in ["", "{", #"{"data":1}"#, #"{"channel":"nocolon","data":1}"#, #"{"channel":"a:b"}"#, "[1]"] {
+        for body in ["", "{", #"{"data":1}"#, #"{"channel":"nocolon","data":1}"#, #"{"channel":"app:b"}"#, "[1]"] {
             let response = server.handle(HTTPRequest(method: "POST", path: "/api/publish", authorization: "Bearer k", body: Array(body.utf8)))
             #expect(response.status == 400, "\(body)")
             #expect((try? JSONValue.parse(response.body))?["error"]?["message"]?.stringValue?.isEmpty == false)

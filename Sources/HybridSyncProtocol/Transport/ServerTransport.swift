@@ -47,6 +47,8 @@ public protocol ServerTransportDelegate: AnyObject {
     func received(_ frame: [UInt8], from connection: ConnectionID)
     /// The connection closed, for any reason; the id is never reused.
     func connectionClosed(_ connection: ConnectionID)
+    /// Time-driven work (timeouts, pings, expiry). Called every fraction of a second.
+    func tick()
     /// A complete HTTP request arrived on the API listener.
     func handle(_ request: HTTPRequest) -> HTTPResponse
 }

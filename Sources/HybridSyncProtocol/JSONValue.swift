@@ -2,7 +2,8 @@ import Foundation
 
 /// Any JSON value, as carried in publication data and command payloads.
 ///
-/// Integers are kept as `Int64` so ids and counters survive a round trip exactly.
+/// Integers are kept as `Int64` so ids and counters survive a round trip exactly. Numbers compare
+/// by value: `.int(2) == .double(2.0)`, as they are the same JSON number.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
@@ -11,6 +12,34 @@ public enum JSONValue: Sendable, Hashable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
+}
+
+extension JSONValue {
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): true
+        case (.bool(let a), .bool(let b)): a == b
+        case (.int(let a), .int(let b)): a == b
+        case (.double(let a), .double(let b)): a == b
+        case (.int(let a), .double(let b)), (.double(let b), .int(let a)): Int64(exactly: b) == a
+        case (.string(let a), .string(let b)): a == b
+        case (.array(let a), .array(let b)): a == b
+        case (.object(let a), .object(let b)): a == b
+        default: false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let value): hasher.combine(value)
+        case .int(let value): hasher.combine(Double(value))
+        case .double(let value): hasher.combine(value)
+        case .string(let value): hasher.combine(value)
+        case .array(let value): hasher.combine(value)
+        case .object(let value): hasher.combine(value)
+        }
+    }
 }
 
 extension JSONValue: Codable {
@@ -95,7 +124,9 @@ extension JSONValue {
         case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
         case .int(let value): out.append(contentsOf: String(value).utf8)
         case .double(let value):
-            if value.isFinite {
+            if let integral = Int64(exactly: value), abs(integral) < (1 << 53) {
+                out.append(contentsOf: String(integral).utf8)
+            } else if value.isFinite {
                 out.append(contentsOf: "\(value)".utf8)
             } else {
                 out.append(contentsOf: "null".utf8)

@@ -189,24 +189,3 @@ enum TokenCase: String, CaseIterable, CustomTestStringConvertible {
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-extension [ServerMessage] {
-    var disconnectReason: String? {
-        for case .push(.disconnect(_, let reason)) in self { return reason }
-        return nil
-    }
-}
-
-extension SyncServerTests {
-    @Test("connect without a token closes like any unusable token")
-    func connectWithoutToken() {
-        let client = server.openConnection()
-        client.send(#"{"id":1,"op":"connect"}"#)
-        #expect(errorCode(client.takeMessages(), id: 1) == .unauthorized)
-        #expect(client.closed?.code == .invalidToken)
-    }
-}

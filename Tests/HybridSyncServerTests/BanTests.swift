@@ -1,0 +1,106 @@
+import HybridSyncClient
+import HybridSyncProtocol
+import HybridSyncServer
+import HybridSyncTesting
+import Testing
+
+@Suite("Ban as one operation")
+struct BanTests {
+    @Test("ban: both contexts of the user get 'banned' then 4501; reconnect refused; moderators observe it; until and unban restore")
+    func banAcrossContexts() async throws {
+        let h = Harness()
+        // The banned user has two client contexts; the moderator has one runtime with two micro-apps.
+        let phone = try h.connected("42")
+        let desktop = try h.connected("42")
+        let moderatorToken = h.token("mod-1")
+        let moderator = ClientRuntime(url: "memory://", transport: h.server.clientTransport) { moderatorToken }
+        try await moderator.start()
+        let reviewApp = await moderator.mount("review-queue")  // a released MicroApp unmounts itself
+        let profileApp = await moderator.mount("profile")
+        let queue = try await reviewApp.observe("moderation:users")
+        let profile = try await profileApp.observe("moderation:users")
+
+        let until = h.clock.now() + 3600
+        let response = h.api("POST", "/api/ban", ["user": "42", "reason": "spam", "until": .double(until)])
+        #expect(response.status == 200)
+        #expect(response.body["sessionsClosed"]?.intValue == 2)
+
+        for context in [phone, desktop] {
+            let messages = context.takeMessages()
+            #expect(messages.first == .push(.banned(Ban(reason: "spam", until: until))), "the typed push comes first")
+            #expect(messages.dropFirst().first == .push(.disconnect(code: .banned, reason: "banned: spam")))
+            #expect(context.closed?.code == .banned)
+            #expect(context.closed?.code.shouldReconnect == false)
+        }
+        for observed in [queue, profile] {
+            let publication = try await observed.first(within: .seconds(5))
+            #expect(publication?.key == "42")
+            #expect(publication?.data == ["banned": true, "reason": "spam", "until": .double(until)])
+        }
+
+        // While the ban holds, the user's token is refused.
+        let retry = h.server.openConnection()
+        retry.send(#"{"id":1,"op":"connect","token":"\#(h.token("42"))"}"#)
+        let refused = retry.takeMessages()
+        #expect(refused.first == .push(.banned(Ban(reason: "spam", until: until))))
+        #expect(refused.errorCode(id: 1) == .banned)
+        #expect(retry.closed?.code == .banned)
+
+        // When `until` passes the ban lifts itself, and moderators see the key removed.
+        h.clock.advance(by: 3601)
+        h.server.tick()
+        _ = try h.connected("42")
+        let lifted = try await queue.first(within: .seconds(5))
+        #expect(lifted?.key == "42" && lifted?.removed == true)
+
+        // A ban without `until` holds until DELETE /api/ban/<user>.
+        #expect(h.api("POST", "/api/ban", ["user": "42", "reason": "again"]).body["sessionsClosed"]?.intValue == 1)
+        #expect(h.api("GET", "/api/bans").body["bans"] == [["user": "42", "reason": "again", "until": nil]])
+        h.clock.advance(by: 1_000_000)
+        h.server.tick()
+        let stillBanned = h.server.openConnection()
+        stillBanned.send(#"{"id":1,"op":"connect","token":"\#(h.token("42"))"}"#)
+        #expect(stillBanned.takeMessages().errorCode(id: 1) == .banned)
+        #expect(h.api("DELETE", "/api/ban/42").body["lifted"] == true)
+        #expect(h.api("DELETE", "/api/ban/42").body["lifted"] == false)
+        _ = try h.connected("42")
+        _ = (reviewApp, profileApp)
+        await moderator.close()
+    }
+
+    @Test("a late moderator micro-app sees current bans in the snapshot, not an event replay")
+    func lateModeratorSeesSnapshot() throws {
+        let h = Harness()
+        h.api("POST", "/api/ban", ["user": "1", "reason": "a"])
+        h.api("POST", "/api/ban", ["user": "2", "reason": "b"])
+        h.api("DELETE", "/api/ban/1")
+        let late = try h.connected("mod")
+        let (result, _) = try h.subscribe(late, "moderation:users")
+        #expect(result.state?.keys.sorted() == ["2"])
+        #expect(result.state?["2"]?.value == ["banned": true, "reason": "b", "until": nil])
+    }
+
+    @Test("disconnect by user: code decides whether clients reconnect")
+    func disconnectUser() throws {
+        let h = Harness()
+        let a = try h.connected("5")
+        let b = try h.connected("5")
+        let other = try h.connected("6")
+        #expect(h.api("POST", "/api/disconnect", ["user": "5", "code": 4005]).body["sessionsClosed"]?.intValue == 2)
+        #expect(a.closed?.code == .forceReconnect && b.closed?.code == .forceReconnect)
+        #expect(other.closed == nil)
+        #expect(h.api("POST", "/api/disconnect", ["user": "6", "code": 1000]).status == 400)
+        #expect(h.api("POST", "/api/disconnect", ["user": "6"]).body["sessionsClosed"]?.intValue == 1)
+        #expect(other.closed?.code == .forceDisconnect)
+    }
+
+    @Test("ban requests are validated")
+    func banValidation() {
+        let h = Harness()
+        #expect(h.api("POST", "/api/ban", ["reason": "x"]).status == 400)
+        #expect(h.api("POST", "/api/ban", ["user": "1", "until": "tomorrow"]).status == 400)
+        #expect(h.api("POST", "/api/ban", ["user": "1", "until": .double(h.clock.now() - 1)]).status == 400)
+        #expect(h.api("POST", "/api/ban", ["user": "1"], key: "wrong").status == 401)
+        #expect(h.api("GET", "/api/ban/1").status == 405)
+    }
+}

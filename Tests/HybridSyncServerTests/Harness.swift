@@ -1,0 +1,96 @@
+import HybridSyncProtocol
+import HybridSyncServer
+import HybridSyncTesting
+import Testing
+
+/// A SyncServer behind the in-memory transport, with a manual clock and small helpers.
+struct Harness {
+    let clock = ManualWallClock()
+    let secret = "unit-test-secret"
+    let server: InMemoryServer
+    var tokens: TokenMinter { TokenMinter(secret: secret) }
+
+    init(_ configure: (inout ServerConfiguration) -> Void = { _ in }) {
+        var configuration = ServerConfiguration(apiKey: "k", tokenSecret: "unit-test-secret")
+        configure(&configuration)
+        server = InMemoryServer(configuration: configuration, clock: clock)
+    }
+
+    func token(_ user: String, expiresIn: Double? = 3600, claims: [String: JSONValue] = [:]) -> String {
+        tokens.token(user: user, expiresIn: expiresIn, now: clock.now(), extraClaims: claims)
+    }
+
+    /// Opens a connection and authenticates it; fails the test if the server refuses.
+    func connected(_ user: String = "7", claims: [String: JSONValue] = [:]) throws -> InMemoryConnection {
+        let connection = server.openConnection()
+        connection.send(#"{"id":1,"op":"connect","token":"\#(token(user, claims: claims))"}"#)
+        let reply = connection.takeMessages()
+        guard case .reply(1, .success(let result))? = reply.first, ConnectResult(result) != nil else {
+            throw TestFailure("connect failed: \(reply)")
+        }
+        return connection
+    }
+
+    /// Sends one command and returns the reply to it plus any pushes that came with it.
+    func command(_ connection: InMemoryConnection, _ json: String) -> [ServerMessage] {
+        connection.send(json)
+        return connection.takeMessages()
+    }
+
+    /// Subscribes and returns the result (and follow-up pushes, e.g. recovered publications).
+    func subscribe(_ connection: InMemoryConnection, _ channel: String, id: UInt32 = 2, since: StreamPosition? = nil)
+        throws -> (SubscribeResult, [Publication])
+    {
+        var command: [String: JSONValue] = ["id": .int(Int64(id)), "op": "subscribe", "channel": .string(channel)]
+        if let since { command["since"] = since.json }
+        let messages = self.command(connection, JSONValue.object(command).jsonString)
+        guard case .reply(id, .success(let result))? = messages.first, let subscribed = SubscribeResult(result) else {
+            throw TestFailure("subscribe to \(channel) failed: \(messages)")
+        }
+        return (subscribed, messages.dropFirst().compactMap(\.publication))
+    }
+
+    /// Calls the backend API; returns status and parsed body.
+    @discardableResult
+    func api(_ method: String, _ path: String, _ body: JSONValue? = nil, key: String? = "k") -> (status: Int, body: JSONValue) {
+        let response = server.handle(HTTPRequest(
+            method: method, path: path, authorization: key.map { "Bearer \($0)" }, body: body?.jsonBytes ?? []
+        ))
+        return (response.status, (try? JSONValue.parse(response.body)) ?? .null)
+    }
+
+    func publish(_ channel: String, _ data: JSONValue, key: String? = nil) -> JSONValue {
+        var body: [String: JSONValue] = ["channel": .string(channel), "data": data]
+        if let key { body["key"] = .string(key) }
+        return api("POST", "/api/publish", .object(body)).body
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension ServerMessage {
+    var publication: Publication? {
+        if case .push(.publication(let publication)) = self { return publication }
+        return nil
+    }
+
+    var errorCode: ErrorCode? {
+        if case .reply(_, .failure(let error)) = self { return error.code }
+        return nil
+    }
+}
+
+extension [ServerMessage] {
+    func errorCode(id: UInt32) -> ErrorCode? {
+        for case .reply(let replyID, .failure(let error)) in self where replyID == id { return error.code }
+        return nil
+    }
+
+    var disconnectReason: String? {
+        for case .push(.disconnect(_, let reason)) in self { return reason }
+        return nil
+    }
+}

@@ -1,0 +1,185 @@
+import HybridSyncProtocol
+import HybridSyncServer
+import HybridSyncTesting
+import Testing
+
+@Suite("History and recovery")
+struct RecoveryTests {
+    @Test("reconnect inside history: recovered true and exactly the missed offsets, in order")
+    func recoverInsideHistory() throws {
+        let h = Harness()
+        let first = try h.connected()
+        let (start, _) = try h.subscribe(first, "app:feed")
+        _ = h.publish("app:feed", 1)
+        let seen = first.takeMessages().compactMap(\.publication)
+        #expect(seen.map(\.offset) == [1])
+        first.close(code: .normal, reason: "gone")
+
+        for n in 2...6 { _ = h.publish("app:feed", .int(Int64(n))) }
+        let again = try h.connected()
+        let last = StreamPosition(epoch: start.position.epoch, offset: 1)
+        let (result, missed) = try h.subscribe(again, "app:feed", since: last)
+        #expect(result.recovered == true)
+        #expect(result.state == nil, "no snapshot when recovered")
+        #expect(missed.map(\.offset) == [2, 3, 4, 5, 6])
+        #expect(missed.map(\.data) == [2, 3, 4, 5, 6])
+        _ = h.publish("app:feed", 7)
+        #expect(again.takeMessages().compactMap(\.publication).map(\.offset) == [7], "live after recovery")
+    }
+
+    @Test("outside history by size: recovered false and a snapshot equal to the server state")
+    func outsideHistoryBySize() throws {
+        let h = Harness { $0.namespaces["app"]?.historySize = 3 }
+        let client = try h.connected()
+        let (start, _) = try h.subscribe(client, "app:users")
+        client.close(code: .normal, reason: "gone")
+        for n in 1...10 { _ = h.publish("app:users", ["n": .int(Int64(n))], key: "user-\(n % 4)") }
+        _ = h.api("POST", "/api/state/remove", ["channel": "app:users", "key": "user-0"])
+
+        let again = try h.connected()
+        let (result, missed) = try h.subscribe(again, "app:users", since: start.position)
+        #expect(result.recovered == false)
+        #expect(missed.isEmpty, "never a partial replay")
+        let server = h.api("GET", "/api/state/app:users").body
+        #expect(result.state.map { JSONValue.object($0.mapValues(\.json)) } == server["state"])
+        #expect(result.state?.keys.sorted() == ["user-1", "user-2", "user-3"])
+        #expect(result.position.offset == 11)
+    }
+
+    @Test("outside history by TTL: recovered false")
+    func outsideHistoryByTTL() throws {
+        let h = Harness { $0.namespaces["app"]?.historyTTLSeconds = 60 }
+        let client = try h.connected()
+        let (start, _) = try h.subscribe(client, "app:ttl")
+        client.close(code: .normal, reason: "gone")
+        _ = h.publish("app:ttl", 1)
+        h.clock.advance(by: 61)
+        _ = h.publish("app:ttl", 2)
+        let again = try h.connected()
+        let (result, missed) = try h.subscribe(again, "app:ttl", since: start.position)
+        #expect(result.recovered == false)
+        #expect(missed.isEmpty)
+    }
+
+    @Test("an epoch change (server restart) gives a snapshot, not a replay")
+    func epochChange() throws {
+        let before = Harness()
+        let client = try before.connected()
+        let (start, _) = try before.subscribe(client, "app:users")
+        _ = before.publish("app:users", 1, key: "a")
+
+        let restarted = Harness()  // a new in-memory engine: new epochs
+        _ = restarted.publish("app:users", 2, key: "b")
+        let again = try restarted.connected()
+        let (result, missed) = try restarted.subscribe(again, "app:users", since: StreamPosition(epoch: start.position.epoch, offset: 1))
+        #expect(result.position.epoch != start.position.epoch)
+        #expect(result.recovered == false)
+        #expect(missed.isEmpty)
+        #expect(result.state == ["b": StateEntry(value: 2, version: 1)])
+    }
+
+    @Test("a position from the future is not recoverable")
+    func futurePosition() throws {
+        let h = Harness()
+        let client = try h.connected()
+        let (start, _) = try h.subscribe(client, "app:x")
+        client.close(code: .normal, reason: "gone")
+        let again = try h.connected()
+        let (result, _) = try h.subscribe(again, "app:x", since: StreamPosition(epoch: start.position.epoch, offset: 99))
+        #expect(result.recovered == false)
+    }
+
+    @Test("late subscribers get the current state, then live changes")
+    func lateSubscriberSnapshot() throws {
+        let h = Harness()
+        for n in 1...100 { _ = h.publish("app:profile", ["name": .string("v\(n)")], key: "user-7") }
+        let late = try h.connected()
+        let (result, _) = try h.subscribe(late, "app:profile")
+        #expect(result.state == ["user-7": StateEntry(value: ["name": "v100"], version: 100)])
+        _ = h.publish("app:profile", ["name": "v101"], key: "user-7")
+        let live = late.takeMessages().compactMap(\.publication)
+        #expect(live.map(\.offset) == [101])
+        #expect(live.first?.key == "user-7")
+    }
+
+    @Test("random publishes, disconnects and resubscribes always converge to the server state", arguments: 0..<40)
+    func convergence(seed: UInt64) throws {
+        var random = SeededGenerator(seed: seed)
+        let h = Harness { $0.namespaces["app"]?.historySize = 4 }
+        var model = ModelClient()
+        var connection: InMemoryConnection? = try h.connected()
+        try model.apply(subscribe: try h.subscribe(connection!, "app:conv").0, missed: [])
+
+        for _ in 0..<60 {
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0..<5:
+                _ = h.publish("app:conv", .int(Int64.random(in: 0..<1000, using: &random)), key: "k\(Int.random(in: 0..<5, using: &random))")
+            case 5:
+                _ = h.api("POST", "/api/state/remove", ["channel": "app:conv", "key": .string("k\(Int.random(in: 0..<5, using: &random))")])
+            case 6:
+                _ = h.publish("app:conv", "event without key")
+            case 7, 8:
+                if let live = connection {
+                    live.close(code: .normal, reason: "drop")
+                    connection = nil
+                }
+            default:
+                if connection == nil {
+                    let fresh = try h.connected()
+                    let (result, missed) = try h.subscribe(fresh, "app:conv", since: model.position)
+                    try model.apply(subscribe: result, missed: missed)
+                    connection = fresh
+                }
+            }
+            if let live = connection {
+                for publication in live.takeMessages().compactMap(\.publication) { try model.apply(publication) }
+            }
+        }
+        if connection == nil {
+            let fresh = try h.connected()
+            let (result, missed) = try h.subscribe(fresh, "app:conv", since: model.position)
+            try model.apply(subscribe: result, missed: missed)
+        }
+        let server = h.api("GET", "/api/state/app:conv").body
+        #expect(JSONValue.object(model.state.mapValues(\.json)) == server["state"], "seed \(seed)")
+        #expect(model.position?.offset == UInt64(server["offset"]?.intValue ?? -1))
+    }
+}
+
+/// What a correct client does with subscribe results and publications.
+struct ModelClient {
+    var state: [String: StateEntry] = [:]
+    var position: StreamPosition?
+
+    mutating func apply(subscribe result: SubscribeResult, missed: [Publication]) throws {
+        if result.recovered != true {
+            state = result.state ?? [:]
+            position = result.position
+        }
+        for publication in missed { try apply(publication) }
+        position = StreamPosition(epoch: result.position.epoch, offset: max(position?.offset ?? 0, result.position.offset))
+    }
+
+    mutating func apply(_ publication: Publication) throws {
+        guard let current = position, publication.offset == current.offset + 1 else {
+            throw TestFailure("gap: at \(position?.offset ?? 0), got \(publication.offset)")
+        }
+        if let key = publication.key {
+            state[key] = publication.removed ? nil : StateEntry(value: publication.data, version: publication.offset)
+        }
+        position?.offset = publication.offset
+    }
+}
+
+/// SplitMix64: a small deterministic generator so property runs repeat exactly.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,171 @@
+import HybridSyncProtocol
+import HybridSyncServer
+import HybridSyncTesting
+import Testing
+
+@Suite("Connection hygiene")
+struct HygieneTests {
+    @Test("a socket that never sends connect is closed after the timeout")
+    func connectTimeout() {
+        let h = Harness { $0.connectTimeoutSeconds = 10 }
+        let idle = h.server.openConnection()
+        idle.send(#"{"id":1,"op":"ping"}"#)  // pings do not authenticate
+        h.clock.advance(by: 9.9)
+        h.server.tick()
+        #expect(idle.closed == nil)
+        h.clock.advance(by: 0.2)
+        h.server.tick()
+        #expect(idle.closed?.code == .connectTimeout)
+    }
+
+    @Test("the server pings at the negotiated interval and drops a peer that stops answering")
+    func pingPong() throws {
+        let h = Harness { $0.pingIntervalSeconds = 20; $0.pongTimeoutSeconds = 5 }
+        let connection = h.server.openConnection()
+        connection.send(#"{"id":1,"op":"connect","token":"\#(h.token("7"))"}"#)
+        guard case .reply(1, .success(let result))? = connection.takeMessages().first, let connected = ConnectResult(result) else {
+            throw TestFailure("connect failed")
+        }
+        #expect(connected.pingInterval == 20 && connected.pongTimeout == 5)
+        let answering = try h.connected("8")
+        for round in 1...3 {
+            h.clock.advance(by: 20)
+            h.server.tick()
+            #expect(answering.takeMessages() == [.push(.ping)], "round \(round)")
+            answering.send(#"{"id":\#(round + 1),"op":"ping"}"#)
+            _ = answering.takeMessages()
+            if round == 1 { #expect(connection.takeMessages() == [.push(.ping)]) }
+        }
+        #expect(connection.closed?.code == .noPong)
+        #expect(answering.closed == nil)
+    }
+
+    @Test("commands over the rate get 111; a sustained flood closes with 4006")
+    func rateLimit() throws {
+        let h = Harness { $0.commandsPerSecond = 10; $0.commandBurst = 5 }
+        let client = try h.connected()  // the connect took one token
+        let burst = (0..<4).map { #"{"id":\#($0 + 10),"op":"ping"}"# }.joined(separator: "\n")
+        client.send(burst)
+        #expect(client.takeMessages().allSatisfy { $0.errorCode == nil })
+        client.send(#"{"id":20,"op":"ping"}"#)
+        #expect(client.takeMessages().errorCode(id: 20) == .tooManyRequests)
+        h.clock.advance(by: 0.15)  // refills (at least) one token
+        client.send(#"{"id":21,"op":"ping"}"#)
+        #expect(client.takeMessages().errorCode(id: 21) == nil)
+        let flood = (0..<20).map { #"{"id":\#($0 + 100),"op":"ping"}"# }.joined(separator: "\n")
+        client.send(flood)
+        #expect(client.closed?.code == .tooManyRequests)
+    }
+
+    @Test("the per-connection channel limit answers 106")
+    func channelLimit() throws {
+        let h = Harness { $0.maxChannelsPerConnection = 3 }
+        let client = try h.connected()
+        for n in 1...3 { _ = try h.subscribe(client, "app:c\(n)", id: UInt32(n + 1)) }
+        #expect(h.command(client, #"{"id":9,"op":"subscribe","channel":"app:c4"}"#).errorCode(id: 9) == .limitExceeded)
+        _ = h.command(client, #"{"id":10,"op":"unsubscribe","channel":"app:c1"}"#)
+        _ = try h.subscribe(client, "app:c4", id: 11)
+    }
+}
+
+@Suite("Namespaces")
+struct NamespaceTests {
+    @Test("a channel in an unconfigured namespace is refused with 102, naming the configured ones")
+    func unknownNamespace() throws {
+        let h = Harness()
+        let client = try h.connected()
+        let messages = h.command(client, #"{"id":2,"op":"subscribe","channel":"nope:x"}"#)
+        guard case .reply(2, .failure(let error))? = messages.first else { throw TestFailure("accepted") }
+        #expect(error.code == .invalidChannel)
+        #expect(error.message.contains("moderation"))
+        #expect(h.api("POST", "/api/publish", ["channel": "nope:x", "data": 1]).status == 400)
+    }
+
+    @Test("claim namespaces follow the token's channels claim, with * suffix patterns")
+    func claimRule() throws {
+        let h = Harness { $0.namespaces["team"] = NamespacePolicy(subscribe: .claim) }
+        let client = try h.connected("7", claims: ["channels": ["team:red", "team:blue-*"]])
+        _ = try h.subscribe(client, "team:red", id: 2)
+        _ = try h.subscribe(client, "team:blue-7", id: 3)
+        #expect(h.command(client, #"{"id":4,"op":"subscribe","channel":"team:green"}"#).errorCode(id: 4) == .permissionDenied)
+        #expect(h.command(client, #"{"id":5,"op":"subscribe","channel":"team:blue"}"#).errorCode(id: 5) == .permissionDenied)
+        let noClaim = try h.connected("8")
+        #expect(h.command(noClaim, #"{"id":2,"op":"subscribe","channel":"team:red"}"#).errorCode(id: 2) == .permissionDenied)
+    }
+
+    @Test("personal channels user#<sub> are only for that user")
+    func personalRule() throws {
+        let h = Harness()
+        let client = try h.connected("42")
+        _ = try h.subscribe(client, "user:user#42")
+        #expect(h.command(client, #"{"id":3,"op":"subscribe","channel":"user:user#43"}"#).errorCode(id: 3) == .permissionDenied)
+        #expect(h.command(client, #"{"id":4,"op":"subscribe","channel":"user:all"}"#).errorCode(id: 4) == .permissionDenied)
+    }
+
+    @Test("clients publish only where the namespace allows it")
+    func clientPublish() throws {
+        let h = Harness()
+        let reader = try h.connected("1")
+        _ = try h.subscribe(reader, "chat:room-1")
+        let writer = try h.connected("2")
+        let reply = h.command(writer, #"{"id":2,"op":"publish","channel":"chat:room-1","data":{"text":"hi"}}"#)
+        #expect(reply.errorCode(id: 2) == nil)
+        #expect(reader.takeMessages().compactMap(\.publication).map(\.data) == [["text": "hi"]])
+        #expect(h.command(writer, #"{"id":3,"op":"publish","channel":"moderation:users","data":1}"#).errorCode(id: 3) == .permissionDenied)
+    }
+
+    @Test("state keys need a namespace that retains state")
+    func stateNeedsRetention() {
+        let h = Harness()
+        let refused = h.api("POST", "/api/publish", ["channel": "chat:room", "data": 1, "key": "k"])
+        #expect(refused.status == 400)
+        #expect(refused.body["error"]?["code"] == "state_not_retained")
+    }
+}
+
+@Suite("Backend API")
+struct BackendAPITests {
+    @Test("an idempotency key publishes once and answers repeats with the first response")
+    func idempotency() throws {
+        let h = Harness()
+        let client = try h.connected()
+        _ = try h.subscribe(client, "app:orders")
+        let body: JSONValue = ["channel": "app:orders", "data": 1, "idempotencyKey": "order-9"]
+        let first = h.api("POST", "/api/publish", body)
+        let second = h.api("POST", "/api/publish", body)
+        #expect(first.body == second.body)
+        #expect(client.takeMessages().compactMap(\.publication).count == 1)
+        h.clock.advance(by: 301)
+        h.server.tick()
+        #expect(h.api("POST", "/api/publish", body).body["offset"] == 2, "the key expires after the window")
+    }
+
+    @Test("broadcast publishes to every channel, or to none if one is invalid")
+    func broadcast() throws {
+        let h = Harness()
+        let ok = h.api("POST", "/api/broadcast", ["channels": ["app:a", "chat:b"], "data": "hello"])
+        #expect(ok.status == 200)
+        #expect(ok.body["publications"] == [["channel": "app:a", "offset": 1], ["channel": "chat:b", "offset": 1]])
+        #expect(h.api("POST", "/api/broadcast", ["channels": ["app:a", "nope:b"], "data": 1]).status == 400)
+        #expect(h.api("GET", "/api/channels/app:a").body["offset"] == 1, "nothing published by the refused broadcast")
+    }
+
+    @Test("state set, remove and read; history read")
+    func stateAndHistory() {
+        let h = Harness()
+        #expect(h.api("POST", "/api/state/set", ["channel": "app:flags", "key": "dark", "value": true]).body["version"] == 1)
+        h.api("POST", "/api/state/set", ["channel": "app:flags", "key": "beta", "value": false])
+        h.api("POST", "/api/state/remove", ["channel": "app:flags", "key": "dark"])
+        let state = h.api("GET", "/api/state/app:flags").body
+        #expect(state["state"] == ["beta": ["value": false, "version": 2]])
+        #expect(state["offset"] == 3)
+        let history = h.api("GET", "/api/history/app:flags").body["publications"]
+        #expect(history == [
+            ["channel": "app:flags", "offset": 1, "key": "dark", "data": true],
+            ["channel": "app:flags", "offset": 2, "key": "beta", "data": false],
+            ["channel": "app:flags", "offset": 3, "key": "dark", "removed": true, "data": nil],
+        ])
+        #expect(h.api("GET", "/api/state/chat:x").status == 400, "chat does not retain state")
+        #expect(h.api("GET", "/api/history/nope:x").status == 404)
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import HybridSyncCrypto
+import HybridSyncProtocol
+import HybridSyncServer
+import HybridSyncTesting
+import Testing
+
+/// Token verification matrix. RS256 and ES256 tokens are signed by the `openssl` command, an
+/// implementation independent of the verifier under test.
+@Suite("JWT verification")
+struct JWTTests {
+    /// An RSA-2048 and an EC P-256 key pair made with openssl, in a temporary folder.
+    struct Keys {
+        let directory: URL
+        var rsaPrivate: String { directory.appendingPathComponent("rsa.pem").path }
+        var rsaPublic: String { directory.appendingPathComponent("rsa.pub").path }
+        var ecPrivate: String { directory.appendingPathComponent("ec.pem").path }
+        var ecPublic: String { directory.appendingPathComponent("ec.pub").path }
+
+        init() throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-jwt-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let rsaPrivate = directory.appendingPathComponent("rsa.pem").path
+            let ecPrivate = directory.appendingPathComponent("ec.pem").path
+            _ = try openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", rsaPrivate])
+            _ = try openssl(["pkey", "-in", rsaPrivate, "-pubout", "-out", directory.appendingPathComponent("rsa.pub").path])
+            _ = try openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", ecPrivate])
+            _ = try openssl(["pkey", "-in", ecPrivate, "-pubout", "-out", directory.appendingPathComponent("ec.pub").path])
+        }
+
+        func publicKey(_ path: String) throws -> PublicKey {
+            try PublicKey(pem: String(contentsOfFile: path, encoding: .utf8))
+        }
+
+        /// A token signed by openssl: RS256 as is, ES256 converted from DER to JWS's R||S.
+        func sign(alg: String, claims: JSONValue, key: String) throws -> String {
+            let input = Base64URL.encode(JSONValue.object(["alg": .string(alg), "typ": "JWT"]).jsonBytes) + "."
+                + Base64URL.encode(claims.jsonBytes)
+            let inputFile = directory.appendingPathComponent("input-\(UUID().uuidString)")
+            try Data(input.utf8).write(to: inputFile)
+            var signature = try openssl(["dgst", "-sha256", "-sign", key, inputFile.path])
+            if alg == "ES256" { signature = try Self.rawECDSA(fromDER: signature) }
+            return input + "." + Base64URL.encode(signature)
+        }
+
+        /// SEQUENCE { INTEGER r, INTEGER s } → r||s, each left-padded to 32 bytes.
+        static func rawECDSA(fromDER der: [UInt8]) throws -> [UInt8] {
+            var index = 2
+            if der[1] & 0x80 != 0 { index += Int(der[1] & 0x7F) }
+            var out: [UInt8] = []
+            for _ in 0..<2 {
+                guard der[index] == 0x02 else { throw TestFailure("not a DER ECDSA signature") }
+                let length = Int(der[index + 1])
+                var integer = Array(der[(index + 2)..<(index + 2 + length)])
+                while integer.count > 32, integer.first == 0 { integer.removeFirst() }
+                out += [UInt8](repeating: 0, count: 32 - integer.count) + integer
+                index += 2 + length
+            }
+            return out
+        }
+
+        @discardableResult
+        private func openssl(_ arguments: [String]) throws -> [UInt8] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["openssl"] + arguments
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw TestFailure("openssl \(arguments.first ?? "") failed") }
+            return Array(data)
+        }
+    }
+
+    private func harness(keys: Keys?, hmac: String? = "unit-test-secret", audience: String? = nil, issuer: String? = nil,
+                         leeway: Double = 0) throws -> Harness {
+        let publicKeys = try keys.map { [try $0.publicKey($0.rsaPublic), try $0.publicKey($0.ecPublic)] } ?? []
+        return Harness { configuration in
+            configuration.auth = TokenPolicy(hmacSecret: hmac, publicKeys: publicKeys, audience: audience, issuer: issuer,
+                                             leewaySeconds: leeway)
+        }
+    }
+
+    /// The connect outcome: the reply's error code (nil = accepted) and the close code.
+    private func connect(_ h: Harness, _ token: String) -> (error: ErrorCode?, close: CloseCode?) {
+        let connection = h.server.openConnection()
+        connection.send(#"{"id":1,"op":"connect","token":"\#(token)"}"#)
+        return (connection.takeMessages().errorCode(id: 1), connection.closed?.code)
+    }
+
+    @Test("RS256 and ES256 tokens signed by openssl are accepted; tampered ones are not")
+    func asymmetricAccepted() throws {
+        let keys = try Keys()
+        let h = try harness(keys: keys, hmac: nil)
+        let claims: JSONValue = ["sub": "7", "exp": .double(h.clock.now() + 60)]
+        for (alg, key) in [("RS256", keys.rsaPrivate), ("ES256", keys.ecPrivate)] {
+            let token = try keys.sign(alg: alg, claims: claims, key: key)
+            #expect(connect(h, token).error == nil, "\(alg)")
+            let parts = token.split(separator: ".")
+            let forged = "\(parts[0]).\(Base64URL.encode(JSONValue.object(["sub": "admin"]).jsonBytes)).\(parts[2])"
+            #expect(connect(h, forged) == (.unauthorized, .invalidToken), "\(alg) with swapped claims")
+        }
+        // HS256 is not configured here, so an HMAC token is refused whatever its secret.
+        #expect(connect(h, h.token("7")) == (.unauthorized, .invalidToken))
+    }
+
+    @Test("refused: alg none/None/NONE, HS256 keyed with the RSA public key, a key used for the wrong alg")
+    func algorithmConfusion() throws {
+        let keys = try Keys()
+        let h = try harness(keys: keys)
+        let claims: JSONValue = ["sub": "7"]
+        for alg in ["none", "None", "NONE", "nOnE"] {
+            let token = Base64URL.encode(JSONValue.object(["alg": .string(alg)]).jsonBytes) + "." + Base64URL.encode(claims.jsonBytes) + "."
+            #expect(connect(h, token) == (.unauthorized, .invalidToken), "\(alg)")
+        }
+        for publicKeyFile in [keys.rsaPublic, keys.ecPublic] {
+            let pem = try String(contentsOfFile: publicKeyFile, encoding: .utf8)
+            let confused = JSONWebToken.signHS256(claims: claims, secret: Array(pem.utf8))
+            #expect(connect(h, confused) == (.unauthorized, .invalidToken), "HS256 keyed with \(publicKeyFile)")
+        }
+        // An ES256 signature presented as RS256 and the reverse.
+        let es = try keys.sign(alg: "ES256", claims: claims, key: keys.ecPrivate).split(separator: ".")
+        let relabeled = Base64URL.encode(JSONValue.object(["alg": "RS256"]).jsonBytes) + ".\(es[1]).\(es[2])"
+        #expect(connect(h, relabeled) == (.unauthorized, .invalidToken))
+        #expect(connect(h, try keys.sign(alg: "HS512", claims: claims, key: keys.rsaPrivate)) == (.unauthorized, .invalidToken))
+    }
+
+    @Test("aud and iss are checked when configured")
+    func audienceAndIssuer() throws {
+        let h = try harness(keys: nil, audience: "hybridsync", issuer: "https://auth.test")
+        func token(_ claims: [String: JSONValue]) -> String { h.token("7", claims: claims) }
+        #expect(connect(h, token(["aud": "hybridsync", "iss": "https://auth.test"])).error == nil)
+        #expect(connect(h, token(["aud": ["other", "hybridsync"], "iss": "https://auth.test"])).error == nil)
+        #expect(connect(h, token(["aud": "other", "iss": "https://auth.test"])) == (.unauthorized, .invalidToken))
+        #expect(connect(h, token(["aud": ["other"], "iss": "https://auth.test"])) == (.unauthorized, .invalidToken))
+        #expect(connect(h, token(["iss": "https://auth.test"])) == (.unauthorized, .invalidToken), "missing aud")
+        #expect(connect(h, token(["aud": "hybridsync", "iss": "https://evil.test"])) == (.unauthorized, .invalidToken))
+        #expect(connect(h, token(["aud": "hybridsync"])) == (.unauthorized, .invalidToken), "missing iss")
+    }
+
+    @Test("exp and nbf with leeway: refused beyond it, accepted at the boundary")
+    func timeClaims() throws {
+        let leeway = 30.0
+        let h = try harness(keys: nil, leeway: leeway)
+        let now = h.clock.now()
+        func token(_ claims: [String: JSONValue]) -> String {
+            JSONWebToken.signHS256(claims: .object(claims.merging(["sub": "7"]) { $1 }), secret: Array(h.secret.utf8))
+        }
+        #expect(connect(h, token(["exp": .double(now - leeway)])).error == nil, "exp exactly at the leeway boundary")
+        #expect(connect(h, token(["exp": .double(now - leeway - 1)])) == (.tokenExpired, .tokenExpired))
+        #expect(connect(h, token(["nbf": .double(now + leeway)])).error == nil, "nbf exactly at the leeway boundary")
+        #expect(connect(h, token(["nbf": .double(now + leeway + 1)])) == (.unauthorized, .invalidToken))
+        #expect(connect(h, token(["exp": "soon"])) == (.unauthorized, .invalidToken))
+    }
+
+    @Test("a connection whose token expires is closed with a reconnect code")
+    func expiryWhileConnected() throws {
+        let h = try harness(keys: nil, leeway: 5)
+        let connection = h.server.openConnection()
+        connection.send(#"{"id":1,"op":"connect","token":"\#(h.token("7", expiresIn: 60))"}"#)
+        _ = connection.takeMessages()
+        for step in 1...4 {  // 64 s in steps, answering pings so liveness is not what closes it
+            h.clock.advance(by: 16)
+            h.server.tick()
+            connection.send(#"{"id":\#(step + 1),"op":"ping"}"#)
+        }
+        #expect(connection.closed == nil, "still inside exp + leeway")
+        h.clock.advance(by: 2)
+        h.server.tick()
+        #expect(connection.closed?.code == .tokenExpired)
+        #expect(connection.closed?.code.shouldReconnect == true)
+    }
+
+    @Test("keys load only as RSA >= 2048 or EC P-256")
+    func keyLoading() throws {
+        #expect(throws: PublicKey.LoadError.self) { try PublicKey(pem: "not a key") }
+        let keys = try Keys()
+        #expect(try keys.publicKey(keys.rsaPublic).kind == .rsa)
+        #expect(try keys.publicKey(keys.ecPublic).kind == .ecP256)
+    }
+}

@@ -86,7 +86,6 @@ public final class LWSClientTransport: ClientTransport, @unchecked Sendable {
         info.context = context
         info.address = UnsafePointer(host.pointer)
         info.host = UnsafePointer(host.pointer)
-        info.origin = UnsafePointer(host.pointer)
         info.port = Int32(target.port)
         info.path = UnsafePointer(path.pointer)
         info.protocol = UnsafePointer(proto.pointer)

@@ -6,7 +6,7 @@ public import Logging
 /// micro-app mounted into it shares.
 ///
 /// ```swift
-/// let runtime = try ClientRuntime(url: "ws://127.0.0.1:8080/", token: { try await fetchToken() })
+/// let runtime = ClientRuntime(url: "ws://127.0.0.1:8080/", token: { try await fetchToken() })
 /// try await runtime.start()
 /// let chat = await runtime.mount("chat")
 /// for try await ban in try await chat.observe("moderation:bans") { hide(ban.data) }
@@ -47,12 +47,12 @@ public actor ClientRuntime {
         self.tokenProvider = token
     }
 
-    /// Creates a runtime on its own libwebsockets client transport.
+    /// Creates a runtime on libwebsockets (the process's one lws client context).
     public init(
         url: String, clientName: String? = nil, allowSelfSignedCertificates: Bool = false,
         logger: Logger = Logger(label: "hybridsync.client"), token: @escaping @Sendable () async throws -> String
-    ) throws {
-        let transport = try LWSClientTransport(allowSelfSignedCertificates: allowSelfSignedCertificates)
+    ) {
+        let transport = LWSConnector(allowSelfSignedCertificates: allowSelfSignedCertificates)
         self.init(url: url, clientName: clientName, transport: transport, logger: logger, token: token)
     }
 

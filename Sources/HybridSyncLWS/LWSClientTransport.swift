@@ -2,12 +2,16 @@ import CLibWebSockets
 import DequeModule
 import Foundation
 public import HybridSyncProtocol
+import Synchronization
 
-/// WebSocket client connections on libwebsockets: one lws context and one service thread per
-/// transport, however many connections it opens (a client runtime opens one).
-public final class LWSClientTransport: ClientTransport, @unchecked Sendable {
-    /// Accept self-signed server certificates for `wss://` (development and tests only).
-    public let allowSelfSignedCertificates: Bool
+/// WebSocket client connections on libwebsockets: ONE lws context and service thread for the whole
+/// process, shared by every client runtime in it (use ``LWSConnector`` to open connections).
+///
+/// Why one per process: lws 4.1 keeps the OpenSSL ex-data index it uses to find a connection during
+/// certificate verification in a process-global variable that every new context overwrites, so a
+/// context created while another one is in a TLS handshake breaks that handshake (seen in tests as
+/// "OpenSSL_client_verify_callback: can't get wsi from ssl privdata").
+final class LWSClientTransport: @unchecked Sendable {
     let loop = ServiceLoop(name: "hybridsync-lws-client")
 
     // Service-thread state.
@@ -16,9 +20,25 @@ public final class LWSClientTransport: ClientTransport, @unchecked Sendable {
     private var context: OpaquePointer?
     private var strings: [CStringBox] = []
 
-    /// Creates the transport and its service thread.
-    public init(allowSelfSignedCertificates: Bool = false) throws(ClientTransportError) {
-        self.allowSelfSignedCertificates = allowSelfSignedCertificates
+    private static let sharedInstance = Mutex<LWSClientTransport?>(nil)
+
+    /// The process-wide transport, created on first use.
+    static func shared() throws(ClientTransportError) -> LWSClientTransport {
+        let result: Result<LWSClientTransport, ClientTransportError> = sharedInstance.withLock { instance in
+            if let instance { return .success(instance) }
+            do throws(ClientTransportError) {
+                let created = try LWSClientTransport()
+                instance = created
+                return .success(created)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Creates the context and its service thread.
+    private init() throws(ClientTransportError) {
         let protocols = UnsafeMutablePointer<lws_protocols>.allocate(capacity: 2)
         var proto = hs_lws_protocol_terminator()
         let name = CStringBox(HybridSyncWire.subprotocol)
@@ -47,28 +67,21 @@ public final class LWSClientTransport: ClientTransport, @unchecked Sendable {
         }
     }
 
-    deinit {
-        loop.stopAndWait()
-    }
-
-    /// Stops the service thread; open connections drop.
-    public func shutdown() {
-        loop.stopAndWait()
-    }
-
-    public func connect(to url: String) async throws -> any ClientConnection {
+    func connect(to url: String, allowSelfSignedCertificates: Bool) async throws -> any ClientConnection {
         let target = try WebSocketURL(url)
         return try await withCheckedThrowingContinuation { continuation in
             loop.execute { [weak self] in
                 guard let self else {
                     return continuation.resume(throwing: ClientTransportError("client transport was released"))
                 }
-                open(target, continuation: continuation)
+                open(target, allowSelfSigned: allowSelfSignedCertificates, continuation: continuation)
             }
         }
     }
 
-    private func open(_ target: WebSocketURL, continuation: CheckedContinuation<any ClientConnection, any Error>) {
+    private func open(
+        _ target: WebSocketURL, allowSelfSigned: Bool, continuation: CheckedContinuation<any ClientConnection, any Error>
+    ) {
         guard let context else {
             continuation.resume(throwing: ClientTransportError("client transport is shut down"))
             return
@@ -89,7 +102,7 @@ public final class LWSClientTransport: ClientTransport, @unchecked Sendable {
         info.port = Int32(target.port)
         info.path = UnsafePointer(path.pointer)
         info.protocol = UnsafePointer(proto.pointer)
-        info.ssl_connection = hs_lws_client_ssl_flags(target.tls ? 1 : 0, allowSelfSignedCertificates ? 1 : 0)
+        info.ssl_connection = hs_lws_client_ssl_flags(target.tls ? 1 : 0, allowSelfSigned ? 1 : 0)
         info.opaque_user_data = UnsafeMutableRawPointer(bitPattern: UInt(id))
         // lws copies these strings during the call when it cannot connect at once, and keeps them on
         // the wsi otherwise; keep them for the socket's lifetime to be safe.
@@ -108,6 +121,20 @@ public final class LWSClientTransport: ClientTransport, @unchecked Sendable {
         } else {
             socket.finish(code: nil, reason: message)
         }
+    }
+}
+
+/// Opens WebSocket connections on libwebsockets (the process-wide client context).
+public struct LWSConnector: ClientTransport {
+    /// Accept self-signed server certificates for `wss://` (development and tests only).
+    public var allowSelfSignedCertificates: Bool
+
+    public init(allowSelfSignedCertificates: Bool = false) {
+        self.allowSelfSignedCertificates = allowSelfSignedCertificates
+    }
+
+    public func connect(to url: String) async throws -> any ClientConnection {
+        try await LWSClientTransport.shared().connect(to: url, allowSelfSignedCertificates: allowSelfSignedCertificates)
     }
 }
 

@@ -149,8 +149,13 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     public func close(_ connection: ConnectionID, code: CloseCode, reason: String) {
         guard let state = webSockets[connection.rawValue], state.closing == nil else { return }
         state.closing = (code, reason)
+        // A peer that never reads would keep the close frame (and the socket) pending forever.
+        lws_set_timeout(state.wsi, PENDING_TIMEOUT_USER_OK, Self.closeDeadlineSeconds)
         lws_callback_on_writable(state.wsi)
     }
+
+    /// Seconds a requested close may take before the connection is dropped without a close frame.
+    static let closeDeadlineSeconds: Int32 = 10
 
     // MARK: Helpers
 

@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// ```swift
 /// let daemon = try await TestDaemon.start()
-/// let runtime = try ClientRuntime(url: daemon.webSocketURL) { daemon.tokens.token(user: "7") }
+/// let runtime = ClientRuntime(url: daemon.webSocketURL) { daemon.tokens.token(user: "7") }
 /// try await daemon.api.publish(channel: "moderation:bans", data: ["user": "42"])
 /// _ = try await daemon.stop()
 /// ```

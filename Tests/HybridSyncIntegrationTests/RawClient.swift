@@ -10,19 +10,15 @@ final class RawClient: Sendable {
         case closed(CloseCode?)
     }
 
-    private let transport: LWSClientTransport
     private let connection: any ClientConnection
     private let pending = Mutex<[Event]>([])
 
-    private init(transport: LWSClientTransport, connection: any ClientConnection) {
-        self.transport = transport
+    private init(connection: any ClientConnection) {
         self.connection = connection
     }
 
     static func open(_ url: String) async throws -> RawClient {
-        let transport = try LWSClientTransport()
-        let connection = try await transport.connect(to: url)
-        return RawClient(transport: transport, connection: connection)
+        RawClient(connection: try await LWSConnector().connect(to: url))
     }
 
     func send(_ text: String) { connection.send(Array(text.utf8)) }

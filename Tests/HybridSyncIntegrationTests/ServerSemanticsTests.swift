@@ -12,7 +12,7 @@ struct ServerSemanticsTests {
         let daemon = try await TestDaemon.start(arguments: ["--limits-max-queued-bytes", "262144"])
         let channel = "app:firehose"
         let token = daemon.tokens.token(user: "fast")
-        let fast = try ClientRuntime(url: daemon.webSocketURL) { token }
+        let fast = ClientRuntime(url: daemon.webSocketURL) { token }
         try await fast.start()
         let app = await fast.mount("fast")
         let stream = try await app.observe(channel)

@@ -35,8 +35,14 @@ struct TLSTests {
         ])
         #expect(daemon.webSocketURL.hasPrefix("wss://"))
         let token = daemon.tokens.token(user: "tls")
-        let runtime = try ClientRuntime(url: daemon.webSocketURL, allowSelfSignedCertificates: true) { token }
-        try await runtime.start()
+        let runtime = ClientRuntime(url: daemon.webSocketURL, allowSelfSignedCertificates: true) { token }
+        do {
+            try await runtime.start()
+        } catch {
+            let log = (try? String(contentsOf: daemon.logFile, encoding: .utf8)) ?? ""
+            Issue.record("wss connect failed: \(error)\ndaemon log:\n\(log.suffix(3000))")
+            throw error
+        }
         let app = await runtime.mount("secure")
         let stream = try await app.observe("moderation:bans")
         try await daemon.api.publish(channel: "moderation:bans", data: ["user": "1"])

@@ -11,7 +11,7 @@ struct WalkingSkeletonTests {
     func banReachesTwoMicroAppsOverOneSocket() async throws {
         let daemon = try await TestDaemon.start()
         let token = daemon.tokens.token(user: "moderator-1")
-        let runtime = try ClientRuntime(url: daemon.webSocketURL, clientName: "skeleton-test") { token }
+        let runtime = ClientRuntime(url: daemon.webSocketURL, clientName: "skeleton-test") { token }
         try await runtime.start()
 
         let chat = await runtime.mount("chat")
@@ -39,7 +39,7 @@ struct WalkingSkeletonTests {
     func lateMountAndRelease() async throws {
         let daemon = try await TestDaemon.start()
         let token = daemon.tokens.token(user: "u1")
-        let runtime = try ClientRuntime(url: daemon.webSocketURL) { token }
+        let runtime = ClientRuntime(url: daemon.webSocketURL) { token }
         try await runtime.start()
         let channel = "moderation:bans"
 
@@ -74,7 +74,7 @@ struct WalkingSkeletonTests {
         let raw = try await RawClient.open(daemon.webSocketURL)
         #expect(try await raw.connect(token: daemon.tokens.token(user: "1")).isSuccess)
         let token = daemon.tokens.token(user: "2")
-        let runtime = try ClientRuntime(url: daemon.webSocketURL) { token }
+        let runtime = ClientRuntime(url: daemon.webSocketURL) { token }
         try await runtime.start()
         let states = await runtime.connectionStates()
 

@@ -48,7 +48,7 @@ async def slow(url, token, channel):
         await asyncio.to_thread(sys.stdin.readline)  # stop reading until told
         try:
             while True:
-                await asyncio.wait_for(ws.recv(), timeout=30)
+                await asyncio.wait_for(ws.recv(), timeout=60)
         except ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd else None
             print("closed", code, flush=True)

@@ -17,6 +17,8 @@ public struct ServerConfiguration: Sendable {
     /// Sustained commands per second per connection, and the burst allowed above it.
     public var commandsPerSecond: Double
     public var commandBurst: Double
+    /// Backend API requests per second (all callers together) before 429; the burst is the same.
+    public var apiRequestsPerSecond: Double
     /// How long the API remembers idempotency keys, and how many at most.
     public var idempotencyWindowSeconds: Double
     public var idempotencyMaxKeys: Int
@@ -30,14 +32,15 @@ public struct ServerConfiguration: Sendable {
         maxChannelsPerConnection: Int = 128, connectTimeoutSeconds: Double = 10,
         pingIntervalSeconds: Double = 25, pongTimeoutSeconds: Double = 10,
         commandsPerSecond: Double = 50, commandBurst: Double = 100,
-        idempotencyWindowSeconds: Double = 300, idempotencyMaxKeys: Int = 10_000
+        idempotencyWindowSeconds: Double = 300, idempotencyMaxKeys: Int = 10_000, apiRequestsPerSecond: Double = 5000
     ) {
         self.init(
             apiKey: apiKey, auth: TokenPolicy(hmacSecret: tokenSecret, leewaySeconds: tokenLeewaySeconds),
             namespaces: namespaces, maxChannelsPerConnection: maxChannelsPerConnection,
             connectTimeoutSeconds: connectTimeoutSeconds, pingIntervalSeconds: pingIntervalSeconds,
             pongTimeoutSeconds: pongTimeoutSeconds, commandsPerSecond: commandsPerSecond, commandBurst: commandBurst,
-            idempotencyWindowSeconds: idempotencyWindowSeconds, idempotencyMaxKeys: idempotencyMaxKeys
+            idempotencyWindowSeconds: idempotencyWindowSeconds, idempotencyMaxKeys: idempotencyMaxKeys,
+            apiRequestsPerSecond: apiRequestsPerSecond
         )
     }
 
@@ -46,9 +49,10 @@ public struct ServerConfiguration: Sendable {
         maxChannelsPerConnection: Int = 128, connectTimeoutSeconds: Double = 10,
         pingIntervalSeconds: Double = 25, pongTimeoutSeconds: Double = 10,
         commandsPerSecond: Double = 50, commandBurst: Double = 100,
-        idempotencyWindowSeconds: Double = 300, idempotencyMaxKeys: Int = 10_000
+        idempotencyWindowSeconds: Double = 300, idempotencyMaxKeys: Int = 10_000, apiRequestsPerSecond: Double = 5000
     ) {
         self.apiKey = apiKey
+        self.apiRequestsPerSecond = apiRequestsPerSecond
         self.auth = auth
         var namespaces = namespaces
         // Bans always have somewhere to live.

@@ -14,31 +14,26 @@ final class Session {
     var lastSeen: Double
     /// When the server last sent a `ping` push.
     var lastPing: Double
-    /// Command-rate token bucket.
-    var tokens: Double
-    var lastRefill: Double
+    /// Command rate limit.
+    var commands: TokenBucket
     /// Commands refused in a row for exceeding the rate; too many closes the connection.
     var refusedInARow = 0
 
-    init(id: ConnectionID, remoteAddress: String, now: Double, burst: Double) {
+    init(id: ConnectionID, remoteAddress: String, now: Double, rate: Double, burst: Double) {
         self.id = id
         self.remoteAddress = remoteAddress
         self.openedAt = now
         self.lastSeen = now
         self.lastPing = now
-        self.tokens = burst
-        self.lastRefill = now
+        self.commands = TokenBucket(rate: rate, burst: burst, now: now)
     }
 
     /// Takes one command from the bucket; false when the client is over its rate.
-    func admitCommand(now: Double, rate: Double, burst: Double) -> Bool {
-        tokens = min(burst, tokens + (now - lastRefill) * rate)
-        lastRefill = now
-        guard tokens >= 1 else {
+    func admitCommand(now: Double) -> Bool {
+        guard commands.take(now: now) else {
             refusedInARow += 1
             return false
         }
-        tokens -= 1
         refusedInARow = 0
         return true
     }
@@ -47,5 +42,29 @@ final class Session {
         var metadata: Logger.Metadata = ["connection": "\(id)", "peer": "\(remoteAddress)"]
         if let identity { metadata["user"] = "\(identity.userID)" }
         return metadata
+    }
+}
+
+/// A token bucket: `rate` per second sustained, up to `burst` at once.
+struct TokenBucket {
+    let rate: Double
+    let burst: Double
+    private var tokens: Double
+    private var lastRefill: Double
+
+    init(rate: Double, burst: Double, now: Double) {
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.lastRefill = now
+    }
+
+    /// Takes one token if there is one.
+    mutating func take(now: Double) -> Bool {
+        tokens = min(burst, tokens + max(0, now - lastRefill) * rate)
+        lastRefill = now
+        guard tokens >= 1 else { return false }
+        tokens -= 1
+        return true
     }
 }

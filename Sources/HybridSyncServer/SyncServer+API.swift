@@ -19,6 +19,9 @@ extension SyncServer {
             return health()
         }
         guard path.hasPrefix("/api/") else { throw notFound(request) }
+        guard apiRate.take(now: clock.now()) else {
+            throw APIError(429, "rate_limited", "over \(Int(configuration.apiRequestsPerSecond)) API requests per second; retry shortly")
+        }
         guard authorized(request) else {
             logger.info("API request refused: bad or missing API key", metadata: ["path": "\(path.prefix(100))"])
             throw APIError(401, "unauthorized", "send the API key as 'Authorization: Bearer <key>'")

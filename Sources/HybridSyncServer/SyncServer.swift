@@ -24,6 +24,7 @@ public final class SyncServer: ServerTransportDelegate {
     /// The deny-list: user → ban, until lifted or `until` passes.
     var bans: [String: Ban] = [:]
     var idempotency = IdempotencyCache()
+    lazy var apiRate = TokenBucket(rate: configuration.apiRequestsPerSecond, burst: configuration.apiRequestsPerSecond, now: clock.now())
 
     /// Creates a server that talks through `transport`; pass it to the transport's `start` next.
     public init(
@@ -45,7 +46,8 @@ public final class SyncServer: ServerTransportDelegate {
 
     public func connectionOpened(_ connection: ConnectionID, info: ConnectionInfo) {
         sessions[connection] = Session(
-            id: connection, remoteAddress: info.remoteAddress, now: clock.now(), burst: configuration.commandBurst
+            id: connection, remoteAddress: info.remoteAddress, now: clock.now(),
+            rate: configuration.commandsPerSecond, burst: configuration.commandBurst
         )
         logger.debug("connection opened", metadata: ["connection": "\(connection)", "peer": "\(info.remoteAddress)"])
     }
@@ -55,7 +57,7 @@ public final class SyncServer: ServerTransportDelegate {
         for line in FrameCodec.messages(in: frame) {
             guard let session = sessions[connection], !session.isClosing else { return }
             session.lastSeen = now
-            guard session.admitCommand(now: now, rate: configuration.commandsPerSecond, burst: configuration.commandBurst) else {
+            guard session.admitCommand(now: now) else {
                 refuseOverRate(session, line: line)
                 continue
             }

@@ -67,12 +67,13 @@ struct DaemonConfiguration {
             pongTimeoutSeconds: config.double(forKey: "ping.pongTimeoutSeconds", default: 10),
             commandsPerSecond: config.double(forKey: "limits.commandsPerSecond", default: 50),
             commandBurst: config.double(forKey: "limits.commandBurst", default: 100),
-            idempotencyWindowSeconds: config.double(forKey: "api.idempotencyWindowSeconds", default: 300)
+            idempotencyWindowSeconds: config.double(forKey: "api.idempotencyWindowSeconds", default: 300),
+            apiRequestsPerSecond: config.double(forKey: "api.maxRequestsPerSecond", default: 5000)
         )
         for (key, value) in [
             ("limits.connectTimeoutSeconds", server.connectTimeoutSeconds), ("ping.intervalSeconds", server.pingIntervalSeconds),
             ("ping.pongTimeoutSeconds", server.pongTimeoutSeconds), ("limits.commandsPerSecond", server.commandsPerSecond),
-            ("limits.commandBurst", server.commandBurst), ("limits.maxChannelsPerConnection", Double(server.maxChannelsPerConnection)),
+            ("limits.commandBurst", server.commandBurst), ("api.maxRequestsPerSecond", server.apiRequestsPerSecond), ("limits.maxChannelsPerConnection", Double(server.maxChannelsPerConnection)),
         ] where value <= 0 {
             throw Invalid(description: "\(key) must be greater than 0, got \(value)")
         }

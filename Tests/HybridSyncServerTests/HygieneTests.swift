@@ -169,3 +169,16 @@ struct BackendAPITests {
         #expect(h.api("GET", "/api/history/nope:x").status == 404)
     }
 }
+
+extension BackendAPITests {
+    @Test("the API answers 429 over its request rate, and recovers")
+    func apiRateLimit() {
+        let h = Harness { $0.apiRequestsPerSecond = 3 }
+        let statuses = (0..<5).map { _ in h.api("GET", "/api/channels/app:x").status }
+        #expect(statuses == [200, 200, 200, 429, 429])
+        #expect(h.api("GET", "/api/channels/app:x").body["error"]?["code"] == "rate_limited")
+        h.clock.advance(by: 1)
+        #expect(h.api("GET", "/api/channels/app:x").status == 200)
+        #expect(h.api("GET", "/health").status == 200, "health is never rate limited")
+    }
+}

@@ -2,163 +2,238 @@ public import HybridSyncProtocol
 import HybridSyncLWS
 public import Logging
 
-/// The shared runtime of one client context: it owns the ONE WebSocket connection that every
-/// micro-app mounted into it shares.
+/// The shared runtime of one client context: it owns the ONE connection that every micro-app
+/// mounted into it shares, the shared typed state, and reconnection and recovery.
 ///
 /// ```swift
 /// let runtime = ClientRuntime(url: "ws://127.0.0.1:8080/", token: { try await fetchToken() })
 /// try await runtime.start()
 /// let chat = await runtime.mount("chat")
-/// for try await ban in try await chat.observe("moderation:bans") { hide(ban.data) }
+/// for await bans in await chat.observe(StateKey<[String: BanInfo]>(channelMap: "moderation:users")) { … }
 /// ```
 public actor ClientRuntime {
     /// Publications of one channel, as a micro-app sees them.
     public typealias PublicationStream = AsyncThrowingStream<Publication, any Error>
 
-    private let url: String
-    private let tokenProvider: @Sendable () async throws -> String
-    private let transport: any ClientTransport
-    private let clientName: String?
-    let logger: Logger
+    /// Tunables of the runtime.
+    public struct Configuration: Sendable {
+        /// Reconnect delays (full-jitter exponential).
+        public var backoff = BackoffPolicy()
+        /// How long a channel stays subscribed after its last observer leaves, so a remount during
+        /// navigation does not unsubscribe and subscribe again.
+        public var subscriptionLinger: Duration = .seconds(1)
+        /// Publications buffered per channel observer before it is ended with `observerOverflow`.
+        public var observerBufferLimit = 1024
+        /// Client `publish` commands held while offline before `offlineQueueFull`.
+        public var offlineQueueLimit = 100
+        /// Sent in `connect`, for the server's logs.
+        public var clientName: String?
 
-    private var connection: (any ClientConnection)?
-    private var readerTask: Task<Void, Never>?
-    private var nextCommandID: UInt32 = 1
-    private var pendingReplies: [UInt32: PendingReply] = [:]
+        public init() {}
+    }
+
+    let url: String
+    let configuration: Configuration
+    let tokenProvider: @Sendable () async throws -> String
+    let transport: any ClientTransport
+    let logger: Logger
+    let errorSink: @Sendable (RuntimeErrorReport) -> Void
+    /// Monotonic time and sleeping, from the injected clock.
+    let elapsed: @Sendable () -> Duration
+    let sleep: @Sendable (Duration) async throws -> Void
+
+    var machine: ConnectionStateMachine
+    var connection: (any ClientConnection)?
+    /// Bumped per connection, so events from an old socket are ignored.
+    var generation = 0
+    var readerTask: Task<Void, Never>?
+    var retryTask: Task<Void, Never>?
+    var nextCommandID: UInt32 = 1
+    var connectCommandID: UInt32?
+    var pendingReplies: [UInt32: PendingReply] = [:]
+    var offlineQueue: [(ClientCommand.Operation, PendingReply)] = []
     private(set) var state: ConnectionState = .idle
-    private var stateObservers: [UInt64: AsyncStream<ConnectionState>.Continuation] = [:]
+    var startWaiters: [CheckedContinuation<Void, any Error>] = []
+    var lastStartError: (any Error)?
 
     var channels: [ChannelName: ChannelSubscription] = [:]
-    var apps: [UInt64: Set<ObserverKey>] = [:]
-    private var nextID: UInt64 = 1
+    var localValues: [String: JSONValue] = [:]
+    var observers: [UInt64: Observer] = [:]
+    var apps: [UInt64: AppScope] = [:]
+    var loads: [StateBinding: LoadState] = [:]
+    var nextID: UInt64 = 1
 
     /// Commands of each kind sent on the wire, for tests and diagnostics.
     public private(set) var sentCommandCounts: [String: Int] = [:]
 
-    /// Creates a runtime over any transport (tests use an in-memory one).
-    public init(
-        url: String, clientName: String? = nil, transport: any ClientTransport,
-        logger: Logger = Logger(label: "hybridsync.client"), token: @escaping @Sendable () async throws -> String
+    /// Creates a runtime over any transport and clock (tests use in-memory ones).
+    public init<C: Clock<Duration>>(
+        url: String, configuration: Configuration = Configuration(), transport: any ClientTransport,
+        clock: C, random: some RandomNumberGenerator & Sendable = SystemRandomNumberGenerator(),
+        logger: Logger = Logger(label: "hybridsync.client"),
+        onError: (@Sendable (RuntimeErrorReport) -> Void)? = nil,
+        token: @escaping @Sendable () async throws -> String
     ) {
         self.url = url
-        self.clientName = clientName
+        self.configuration = configuration
         self.transport = transport
         self.logger = logger
         self.tokenProvider = token
+        let start = clock.now
+        self.elapsed = { start.duration(to: clock.now) }
+        self.sleep = { try await clock.sleep(for: $0) }
+        self.machine = ConnectionStateMachine(backoff: configuration.backoff, generator: random)
+        self.errorSink = onError ?? { [logger] report in
+            logger.error("\(report.context) failed", metadata: ["app": "\(report.app ?? "-")", "error": "\(report.error)"])
+        }
+    }
+
+    /// Creates a runtime over any transport on the real clock.
+    public init(
+        url: String, configuration: Configuration = Configuration(), transport: any ClientTransport,
+        logger: Logger = Logger(label: "hybridsync.client"), onError: (@Sendable (RuntimeErrorReport) -> Void)? = nil,
+        token: @escaping @Sendable () async throws -> String
+    ) {
+        self.init(url: url, configuration: configuration, transport: transport, clock: ContinuousClock(),
+                  logger: logger, onError: onError, token: token)
     }
 
     /// Creates a runtime on libwebsockets (the process's one lws client context).
     public init(
-        url: String, clientName: String? = nil, allowSelfSignedCertificates: Bool = false,
-        logger: Logger = Logger(label: "hybridsync.client"), token: @escaping @Sendable () async throws -> String
+        url: String, configuration: Configuration = Configuration(), allowSelfSignedCertificates: Bool = false,
+        logger: Logger = Logger(label: "hybridsync.client"), onError: (@Sendable (RuntimeErrorReport) -> Void)? = nil,
+        token: @escaping @Sendable () async throws -> String
     ) {
-        let transport = LWSConnector(allowSelfSignedCertificates: allowSelfSignedCertificates)
-        self.init(url: url, clientName: clientName, transport: transport, logger: logger, token: token)
+        self.init(url: url, configuration: configuration,
+                  transport: LWSConnector(allowSelfSignedCertificates: allowSelfSignedCertificates),
+                  logger: logger, onError: onError, token: token)
     }
 
     // MARK: Lifecycle
 
-    /// Opens the connection and authenticates. Throws if either fails.
+    /// Connects, and returns once connected. From then on the runtime reconnects by itself. Throws
+    /// when the server ends the attempt for good (invalid token, banned); while the server is
+    /// unreachable it keeps retrying with backoff (bound the wait with a timeout if you need to).
     public func start() async throws {
-        setState(.connecting)
-        let connection: any ClientConnection
-        do {
-            connection = try await transport.connect(to: url)
-        } catch {
-            setState(.disconnected(code: nil, reason: "\(error)"))
-            throw error
+        if case .idle = state { perform(machine.start()) }
+        switch state {
+        case .connected: return
+        case .closed(let code, let reason): throw lastStartError ?? ClientRuntimeError.connectionClosed(code, reason)
+        default: try await withCheckedThrowingContinuation { startWaiters.append($0) }
         }
-        self.connection = connection
-        readerTask = Task { [weak self] in
-            for await event in connection.events {
-                guard let self else { return }
-                await self.handle(event)
-            }
-        }
-        let token = try await tokenProvider()
-        let result = try await request(.connect(token: token, name: clientName))
-        guard let connected = ConnectResult(result) else {
-            throw ClientRuntimeError.protocolViolation("connect result without client/version")
-        }
-        setState(.connected(client: connected.client))
-        logger.debug("runtime connected", metadata: ["client": "\(connected.client)"])
     }
 
     /// Closes the connection and ends every observation. The runtime cannot be started again.
     public func close() {
-        connection?.close(code: .normal, reason: "client closed")
-        connection = nil
-        for key in channels.keys { finishChannel(key, error: nil) }
-        apps.removeAll()
-        setState(.closed)
-        for observer in stateObservers.values { observer.finish() }
-        stateObservers.removeAll()
+        perform(machine.stop())
+        retryTask?.cancel()
+        finishEverything(error: nil)
+        setState(.closed(code: nil, reason: "closed by the client"))
     }
 
-    /// Mounts a micro-app: a scope that owns its observations until ``MicroApp/unmount()``.
+    /// Mounts a micro-app: a scope that owns its observations and tasks until ``MicroApp/unmount()``.
     public func mount(_ name: String) -> MicroApp {
         let id = makeID()
-        apps[id] = []
+        apps[id] = AppScope(name: name)
         logger.debug("mounted", metadata: ["app": "\(name)"])
         return MicroApp(name: name, id: id, runtime: self)
     }
 
-    /// The connection state now, then every change.
-    public func connectionStates() -> AsyncStream<ConnectionState> {
-        let (stream, continuation) = AsyncStream.makeStream(of: ConnectionState.self, bufferingPolicy: .bufferingNewest(16))
-        continuation.yield(state)
-        let id = makeID()
-        stateObservers[id] = continuation
-        continuation.onTermination = { [weak self] _ in Task { await self?.removeStateObserver(id) } }
-        return stream
+    /// Mounted micro-apps, live observers, channels held, and tasks run for callback observers:
+    /// all return to 0 once everything is unmounted (and lingering channels released).
+    public var counts: (apps: Int, observers: Int, channels: Int, tasks: Int) {
+        (apps.count, observers.count, channels.count, apps.values.reduce(0) { $0 + $1.tasks.count })
     }
 
-    /// Mounted micro-apps and live observations, for leak checks.
-    public var counts: (apps: Int, observers: Int, channels: Int) {
-        (apps.count, channels.values.reduce(0) { $0 + $1.observers.count }, channels.count)
-    }
+    /// The connection state now.
+    public var connectionState: ConnectionState { state }
 
-    // MARK: Internals
+    // MARK: Connection driver
 
-    func makeID() -> UInt64 {
-        defer { nextID += 1 }
-        return nextID
-    }
-
-    private func removeStateObserver(_ id: UInt64) { stateObservers[id] = nil }
-
-    private func setState(_ new: ConnectionState) {
-        state = new
-        for observer in stateObservers.values { observer.yield(new) }
-    }
-
-    /// Sends a command now (so commands reach the wire in call order); the reply arrives later.
-    func send(_ operation: ClientCommand.Operation) -> PendingReply {
-        let pending = PendingReply()
-        guard let connection else {
-            pending.complete(.failure(ClientRuntimeError.notConnected))
-            return pending
+    func perform(_ actions: [ConnectionStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .connect(let refresh):
+                generation += 1
+                let attemptGeneration = generation
+                if case .reconnecting(let attempt, _) = state { logger.debug("reconnecting", metadata: ["attempt": "\(attempt)"]) }
+                setState(.connecting)
+                Task { await self.openConnection(generation: attemptGeneration, refreshedToken: refresh) }
+            case .scheduleRetry(let delay):
+                if case .reconnecting(let attempt, _) = machine.state { setState(.reconnecting(attempt: attempt, lastCode: lastCloseCode)) }
+                retryTask?.cancel()
+                retryTask = Task {
+                    guard (try? await self.sleep(delay)) != nil else { return }
+                    self.retryTimerFired()
+                }
+            case .resubscribeAll:
+                resubscribeAll()
+            case .reportTerminal(let code, let reason):
+                logger.notice("connection closed for good", metadata: ["code": "\(code.map { "\($0)" } ?? "-")", "reason": "\(reason)"])
+                let error = lastStartError ?? ClientRuntimeError.connectionClosed(code, reason)
+                for waiter in startWaiters { waiter.resume(throwing: error) }
+                startWaiters.removeAll()
+                finishEverything(error: ClientRuntimeError.connectionClosed(code, reason))
+                setState(.closed(code: code, reason: reason))
+            case .closeSocket:
+                connection?.close(code: .normal, reason: "client closed")
+                connection = nil
+            }
         }
-        let id = nextCommandID
-        nextCommandID = nextCommandID == UInt32.max ? 1 : nextCommandID + 1
-        sentCommandCounts[operation.name, default: 0] += 1
-        pendingReplies[id] = pending
-        connection.send(ClientCommand(id: id, operation).encoded())
-        return pending
     }
 
-    /// Waits for the reply of a command sent with ``send(_:)``.
-    func reply(_ pending: PendingReply) async throws -> JSONValue {
-        if let result = pending.result { return try result.get() }
-        return try await withCheckedThrowingContinuation { pending.waiters.append($0) }
+    private var lastCloseCode: CloseCode? {
+        if case .reconnecting(_, let code) = state { return code }
+        return lastClose
     }
 
-    /// Sends a command and waits for its reply.
-    func request(_ operation: ClientCommand.Operation) async throws -> JSONValue {
-        try await reply(send(operation))
+    private func retryTimerFired() {
+        perform(machine.retryTimerFired(now: elapsed()))
     }
 
-    private func handle(_ event: ClientConnectionEvent) {
+    private func openConnection(generation attempt: Int, refreshedToken: Bool) async {
+        do {
+            let token = try await tokenProvider()
+            let opened = try await transport.connect(to: url)
+            guard attempt == generation, case .connecting = machine.state else {
+                opened.close(code: .normal, reason: "superseded")
+                return
+            }
+            connection = opened
+            readerTask = Task { [weak self] in
+                for await event in opened.events {
+                    guard let self else { return }
+                    await self.handle(event, generation: attempt)
+                }
+            }
+            let result = try await reply(send(.connect(token: token, name: configuration.clientName), queueWhenOffline: false))
+            guard attempt == generation else { return }
+            guard let connected = ConnectResult(result) else {
+                throw ClientRuntimeError.protocolViolation("connect result without client/version")
+            }
+            lastStartError = nil
+            setState(.connected(client: connected.client))
+            perform(machine.connected())
+            flushOfflineQueue()
+            for waiter in startWaiters { waiter.resume() }
+            startWaiters.removeAll()
+            logger.debug("runtime connected", metadata: ["client": "\(connected.client)", "token_refreshed": "\(refreshedToken)"])
+        } catch {
+            guard attempt == generation else { return }
+            lastStartError = error
+            if let runtimeError = error as? ClientRuntimeError, runtimeError.serverError != nil {
+                // The server refused `connect`; its close (with the code that decides) follows.
+                return
+            }
+            logger.info("connect attempt failed", metadata: ["error": "\(error)"])
+            connection?.close(code: .normal, reason: "connect failed")
+            connection = nil
+            perform(machine.connectFailed(now: elapsed()))
+        }
+    }
+
+    private func handle(_ event: ClientConnectionEvent, generation eventGeneration: Int) {
+        guard eventGeneration == generation else { return }
         switch event {
         case .frame(let frame):
             for line in FrameCodec.messages(in: frame) {
@@ -180,31 +255,109 @@ public actor ClientRuntime {
                 logger.debug("reply for unknown command", metadata: ["id": "\(id)"])
                 return
             }
-            pending.complete(result.mapError { ClientRuntimeError.server($0) })
+            if id == connectCommandID, case .failure(let refusal) = result {
+                // The close that follows decides what happens next; start() reports this reason.
+                lastStartError = ClientRuntimeError.server(refusal)
+            }
+            pending.complete(result.mapError { ClientRuntimeError.server($0) }, in: self)
         case .push(.publication(let publication)):
             deliver(publication)
         case .push(.ping):
-            _ = send(.ping)  // any command proves liveness; the reply is ignored
+            _ = send(.ping, queueWhenOffline: false)  // any command proves liveness; the reply is ignored
         case .push(.banned(let ban)):
             logger.notice("this user is banned", metadata: ["reason": "\(ban.reason)"])
+            broadcast(.banned(ban))
         case .push(.disconnect(let code, let reason)):
             logger.info("server is closing the connection", metadata: ["code": "\(code)", "reason": "\(reason)"])
         }
     }
 
+    private var lastClose: CloseCode?
+
     private func connectionClosed(code: CloseCode?, reason: String) {
         guard connection != nil else { return }
         connection = nil
+        lastClose = code
         logger.info("connection closed", metadata: ["code": "\(code.map { "\($0)" } ?? "none")", "reason": "\(reason)"])
         let failure = ClientRuntimeError.connectionClosed(code, reason)
-        for pending in pendingReplies.values { pending.complete(.failure(failure)) }
+        for pending in pendingReplies.values { pending.complete(.failure(failure), in: self) }
         pendingReplies.removeAll()
-        // Observations stay open across a "reconnect" close; a terminal close ends them with the reason.
-        if let code, !code.shouldReconnect {
-            for key in channels.keys { finishChannel(key, error: failure) }
+        for subscription in channels.values { subscription.status = .offline }
+        perform(machine.closed(code: code, reason: reason, now: elapsed()))
+    }
+
+    func setState(_ new: ConnectionState) {
+        guard new != state else { return }
+        state = new
+        broadcast(.connectionChanged(new))
+    }
+
+    func makeID() -> UInt64 {
+        defer { nextID += 1 }
+        return nextID
+    }
+
+    // MARK: Commands
+
+    /// Sends a command now (so commands reach the wire in call order); the reply arrives later.
+    /// Offline, commands that may wait are queued (bounded); others fail at once.
+    func send(_ operation: ClientCommand.Operation, queueWhenOffline: Bool) -> PendingReply {
+        let pending = PendingReply()
+        guard let connection, case .connected = machine.state else {
+            if case .connect = operation, let connection {
+                transmit(operation, pending, on: connection)
+            } else if queueWhenOffline, offlineQueue.count < configuration.offlineQueueLimit, !isClosed {
+                offlineQueue.append((operation, pending))
+            } else if queueWhenOffline, !isClosed {
+                pending.complete(.failure(ClientRuntimeError.offlineQueueFull(configuration.offlineQueueLimit)), in: self)
+            } else {
+                pending.complete(.failure(ClientRuntimeError.notConnected), in: self)
+            }
+            return pending
         }
-        for subscription in channels.values { subscription.isActive = false }
-        setState(.disconnected(code: code, reason: reason))
+        transmit(operation, pending, on: connection)
+        return pending
+    }
+
+    private func transmit(_ operation: ClientCommand.Operation, _ pending: PendingReply, on connection: any ClientConnection) {
+        let id = nextCommandID
+        nextCommandID = nextCommandID == UInt32.max ? 1 : nextCommandID + 1
+        sentCommandCounts[operation.name, default: 0] += 1
+        if case .connect = operation { connectCommandID = id }
+        pendingReplies[id] = pending
+        connection.send(ClientCommand(id: id, operation).encoded())
+    }
+
+    private func flushOfflineQueue() {
+        let queued = offlineQueue
+        offlineQueue.removeAll()
+        for (operation, pending) in queued {
+            guard let connection else { return pending.complete(.failure(ClientRuntimeError.notConnected), in: self) }
+            transmit(operation, pending, on: connection)
+        }
+    }
+
+    var isClosed: Bool {
+        if case .closed = machine.state { return true }
+        return false
+    }
+
+    /// Waits for the reply of a command sent with ``send(_:queueWhenOffline:)``.
+    func reply(_ pending: PendingReply) async throws -> JSONValue {
+        if let result = pending.result { return try result.get() }
+        return try await withCheckedThrowingContinuation { pending.waiters.append($0) }
+    }
+
+    /// Publishes on a channel whose namespace lets clients publish. Offline, the command waits
+    /// (up to `offlineQueueLimit` of them) and is sent after reconnecting.
+    @discardableResult
+    public func publish(_ channel: String, data: JSONValue) async throws -> UInt64 {
+        let name: ChannelName
+        do { name = try ChannelName(channel) } catch {
+            throw ClientRuntimeError.server(ReplyError(.invalidChannel, error.description))
+        }
+        let result = try await reply(send(.publish(channel: name, data: data), queueWhenOffline: true))
+        return UInt64(result["offset"]?.intValue ?? 0)
     }
 }
 
@@ -212,10 +365,15 @@ public actor ClientRuntime {
 final class PendingReply {
     private(set) var result: Result<JSONValue, any Error>?
     var waiters: [CheckedContinuation<JSONValue, any Error>] = []
+    /// Runs inside the actor as the reply is handled, before the next message (so pushes that
+    /// follow a reply see its effect).
+    var onComplete: ((isolated ClientRuntime, Result<JSONValue, any Error>) -> Void)?
 
-    func complete(_ result: Result<JSONValue, any Error>) {
+    func complete(_ result: Result<JSONValue, any Error>, in runtime: isolated ClientRuntime) {
         guard self.result == nil else { return }
         self.result = result
+        onComplete?(runtime, result)
+        onComplete = nil
         for waiter in waiters { waiter.resume(with: result) }
         waiters.removeAll()
     }

@@ -11,7 +11,9 @@ struct WalkingSkeletonTests {
     func banReachesTwoMicroAppsOverOneSocket() async throws {
         let daemon = try await TestDaemon.start()
         let token = daemon.tokens.token(user: "moderator-1")
-        let runtime = ClientRuntime(url: daemon.webSocketURL, clientName: "skeleton-test") { token }
+        var configuration = ClientRuntime.Configuration()
+        configuration.clientName = "skeleton-test"
+        let runtime = ClientRuntime(url: daemon.webSocketURL, configuration: configuration) { token }
         try await runtime.start()
 
         let chat = await runtime.mount("chat")
@@ -76,7 +78,8 @@ struct WalkingSkeletonTests {
         let token = daemon.tokens.token(user: "2")
         let runtime = ClientRuntime(url: daemon.webSocketURL) { token }
         try await runtime.start()
-        let states = await runtime.connectionStates()
+        let watcher = await runtime.mount("watcher")
+        let events = await watcher.events()
 
         let start = ContinuousClock.now
         if daemon.processIdentifier > 0 { kill(daemon.processIdentifier, SIGTERM) }
@@ -85,14 +88,15 @@ struct WalkingSkeletonTests {
         #expect(status == 0)
         #expect(ContinuousClock.now - start < .seconds(5))
 
-        let disconnected = try await withTimeout(.seconds(10), "runtime sees the close") {
-            for await state in states {
-                if case .disconnected(let code, _) = state { return code }
+        let closeCode = try await withTimeout(.seconds(10), "runtime sees the close") {
+            for await event in events {
+                if case .connectionChanged(.reconnecting(_, let code)) = event { return code }
             }
             return nil
         }
-        #expect(disconnected == .shutdown)
-        #expect(disconnected?.shouldReconnect == true)
+        #expect(closeCode == .shutdown, "4000 means: reconnect")
+        await runtime.close()
+        _ = watcher
     }
 
     @Test("an independent Python client written from docs/PROTOCOL.md connects, subscribes and receives")

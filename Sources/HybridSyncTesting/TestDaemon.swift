@@ -27,6 +27,15 @@ public final class TestDaemon: Sendable {
     public let logFile: URL
     private let process: Process
     private let exitStatus: ExitStatus
+    private let launch: Launch
+
+    /// What is needed to start the same daemon again.
+    private struct Launch: Sendable {
+        let configFile: URL
+        let arguments: [String]
+        let apiKey: String
+        let secret: String
+    }
     private let exited: AsyncStream<Int32>
 
     /// Why the daemon could not be started or stopped.
@@ -34,8 +43,11 @@ public final class TestDaemon: Sendable {
         public let description: String
     }
 
-    private init(process: Process, ws: String, api: String, apiKey: String, secret: String, logFile: URL,
+    private init(process: Process, ws: String, api: String, launch: Launch, logFile: URL,
                  exitStatus: ExitStatus, exited: AsyncStream<Int32>) {
+        let apiKey = launch.apiKey
+        let secret = launch.secret
+        self.launch = launch
         self.process = process
         self.webSocketURL = ws
         self.apiURL = api
@@ -53,7 +65,6 @@ public final class TestDaemon: Sendable {
     /// Starts the daemon and waits (up to `timeout`) until it listens. `arguments` are extra
     /// configuration flags such as `["--limits-max-message-bytes", "4096"]`.
     public static func start(arguments: [String] = [], logLevel: String = "info", timeout: Duration = .seconds(30)) async throws -> TestDaemon {
-        let binary = try locateBinary()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsyncd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let apiKey = Base64URL.encode(CryptoPrimitives.randomBytes(18))
@@ -66,12 +77,29 @@ public final class TestDaemon: Sendable {
             shutdown: {graceSeconds: 3}
             log: {level: \(logLevel)}
             """.write(to: configFile, atomically: true, encoding: .utf8)
-        let logFile = directory.appendingPathComponent("hybridsyncd.log")
+        let launch = Launch(configFile: configFile, arguments: arguments, apiKey: apiKey, secret: secret)
+        return try await run(launch, timeout: timeout)
+    }
+
+    /// Stops this daemon (SIGTERM) and starts a new one on the same ports with the same API key and
+    /// token secret, as a deploy or crash-restart would. Its in-memory streams start over (new epochs).
+    public func restart(timeout: Duration = .seconds(30)) async throws -> TestDaemon {
+        try await stop()
+        let ports = ["--server-port", String(webSocketURL.split(separator: ":").last!.filter(\.isNumber)),
+                     "--api-port", String(apiURL.split(separator: ":").last!)]
+        let again = Launch(configFile: launch.configFile, arguments: launch.arguments + ports, apiKey: launch.apiKey, secret: launch.secret)
+        return try await Self.run(again, timeout: timeout)
+    }
+
+    private static func run(_ launch: Launch, timeout: Duration) async throws -> TestDaemon {
+        let binary = try locateBinary()
+        let logFile = launch.configFile.deletingLastPathComponent()
+            .appendingPathComponent("hybridsyncd-\(UUID().uuidString.prefix(8)).log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--config", configFile.path] + arguments
+        process.arguments = ["--config", launch.configFile.path] + launch.arguments
         var environment = ProcessInfo.processInfo.environment
         for key in environment.keys where key.hasPrefix("HYBRIDSYNC_") { environment[key] = nil }
         process.environment = environment
@@ -102,7 +130,7 @@ public final class TestDaemon: Sendable {
             let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
             throw Failure(description: "hybridsyncd did not become ready within \(timeout); log:\n\(log.suffix(4000))")
         }
-        return TestDaemon(process: process, ws: ws, api: api, apiKey: apiKey, secret: secret, logFile: logFile,
+        return TestDaemon(process: process, ws: ws, api: api, launch: launch, logFile: logFile,
                           exitStatus: exitStatus, exited: exited)
     }
 

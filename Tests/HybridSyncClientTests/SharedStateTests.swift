@@ -1,0 +1,169 @@
+import HybridSyncClient
+import HybridSyncProtocol
+import HybridSyncServer
+import HybridSyncTesting
+import Synchronization
+import Testing
+
+struct Profile: Codable, Sendable, Equatable {
+    var name: String
+}
+
+struct BanInfo: Codable, Sendable, Equatable {
+    var banned: Bool
+    var reason: String
+}
+
+/// Collects values from callbacks, for assertions.
+final class Recorder<Value: Sendable>: Sendable {
+    private let values = Mutex<[Value]>([])
+    func append(_ value: Value) { values.withLock { $0.append($0.isEmpty ? value : value) } }
+    var all: [Value] { values.withLock { $0 } }
+}
+
+/// The client runtime against a real SyncServer in memory, with manual clocks on both sides.
+struct RuntimeHarness {
+    let serverClock = ManualWallClock()
+    let clock = ManualClock()
+    let server: InMemoryServer
+    let tokens = TokenMinter(secret: "s")
+    let tokenRequests = Recorder<String>()
+    let errors = Recorder<String>()
+
+    init(history: Int = 100, leeway: Double = 0) {
+        var configuration = ServerConfiguration(apiKey: "k", tokenSecret: "s", tokenLeewaySeconds: leeway)
+        configuration.namespaces["app"]?.historySize = history
+        server = InMemoryServer(configuration: configuration, clock: serverClock)
+    }
+
+    func runtime(user: String = "1", linger: Duration = .seconds(1), tokenTTL: Double = 3600, offlineQueue: Int = 100) -> ClientRuntime {
+        var configuration = ClientRuntime.Configuration()
+        configuration.subscriptionLinger = linger
+        configuration.offlineQueueLimit = offlineQueue
+        let (tokens, serverClock, requests, errors) = (tokens, serverClock, tokenRequests, errors)
+        return ClientRuntime(
+            url: "memory://", configuration: configuration, transport: server.clientTransport, clock: clock,
+            random: SeededGenerator(seed: 11),
+            onError: { errors.append("\($0.app ?? "-"): \($0.context): \($0.error)") }
+        ) {
+            requests.append(user)
+            return tokens.token(user: user, expiresIn: tokenTTL, now: serverClock.now())
+        }
+    }
+
+    @discardableResult
+    func api(_ method: String, _ path: String, _ body: JSONValue? = nil) -> JSONValue {
+        let response = server.handle(HTTPRequest(method: method, path: path, authorization: "Bearer k", body: body?.jsonBytes ?? []))
+        return (try? JSONValue.parse(response.body)) ?? .null
+    }
+
+    func setState(_ channel: String, _ key: String, _ value: JSONValue) {
+        api("POST", "/api/state/set", ["channel": .string(channel), "key": .string(key), "value": value])
+    }
+}
+
+@Suite("Shared state")
+struct SharedStateTests {
+    @Test("a micro-app mounted after 100 changes gets the current value first, then only new ones")
+    func lateMount() async throws {
+        let h = RuntimeHarness()
+        let runtime = h.runtime()
+        try await runtime.start()
+        let early = await runtime.mount("early")
+        let earlyProfile = await early.observe(StateKey<Profile?>(channel: "app:profiles", key: "7", default: nil))
+        for n in 1...100 { h.setState("app:profiles", "7", ["name": .string("v\(n)")]) }
+
+        let late = await runtime.mount("late")
+        let key = StateKey<Profile?>(channel: "app:profiles", key: "7", default: nil)
+        let profile = await late.observe(key)
+        var iterator = profile.makeAsyncIterator()
+        #expect(await iterator.next() == Profile(name: "v100"), "the current value first")
+        h.setState("app:profiles", "7", ["name": "v101"])
+        #expect(await iterator.next() == Profile(name: "v101"), "then the next change, nothing older")
+        #expect(try await runtime.get(key) == Profile(name: "v101"))
+        #expect(await runtime.sentCommandCounts["subscribe"] == 1, "both micro-apps share one subscription")
+        _ = (earlyProfile, early, late)
+    }
+
+    @Test("the whole retained state of a channel as a typed map")
+    func channelMap() async throws {
+        let h = RuntimeHarness()
+        h.api("POST", "/api/ban", ["user": "42", "reason": "spam"])
+        let runtime = h.runtime(user: "mod")
+        try await runtime.start()
+        let app = await runtime.mount("review")
+        let bans = await app.observe(StateKey<[String: BanInfo]>(channelMap: "moderation:users"))
+        var iterator = bans.makeAsyncIterator()
+        #expect(await iterator.next() == ["42": BanInfo(banned: true, reason: "spam")])
+        h.api("DELETE", "/api/ban/42")
+        #expect(await iterator.next() == [:])
+        _ = app
+    }
+
+    @Test("local keys: set, get, observe; server keys are read-only")
+    func localKeys() async throws {
+        let h = RuntimeHarness()
+        let runtime = h.runtime()
+        let theme = StateKey<String>(local: "theme", default: "light")
+        #expect(try await runtime.get(theme) == "light")
+        let app = await runtime.mount("settings")
+        let values = await app.observe(theme)
+        var iterator = values.makeAsyncIterator()
+        #expect(await iterator.next() == "light")
+        try await runtime.set(theme, "dark")
+        #expect(await iterator.next() == "dark")
+        await #expect(throws: ClientRuntimeError.readOnly("'moderation:users' key '1'")) {
+            try await runtime.set(StateKey<String?>(channel: "moderation:users", key: "1", default: nil), "x")
+        }
+        _ = app
+    }
+
+    @Test("a throwing observer does not stop delivery to others; its error reaches the sink with the app name")
+    func throwingObserver() async throws {
+        struct Boom: Error {}
+        let h = RuntimeHarness()
+        let runtime = h.runtime()
+        let counter = StateKey<Int>(local: "counter", default: 0)
+        let crashy = await runtime.mount("crashy")
+        let steady = await runtime.mount("steady")
+        let seen = Recorder<Int>()
+        _ = await crashy.observe(counter) { _ in throw Boom() }
+        _ = await steady.observe(counter) { seen.append($0) }
+        for n in 1...5 { try await runtime.set(counter, n) }
+        try await eventually(.seconds(5), "steady sees the last value") { seen.all.last == 5 }
+        try await eventually(.seconds(5), "the sink hears from crashy") { h.errors.all.contains { $0.hasPrefix("crashy:") } }
+        #expect(!h.errors.all.contains { $0.hasPrefix("steady:") })
+        #expect(seen.all == seen.all.sorted(), "in order")
+        _ = (crashy, steady)
+    }
+
+    @Test("loaders run once for concurrent callers, report failures with the app name, retry, and reload on invalidate")
+    func loaders() async throws {
+        struct Down: Error {}
+        let h = RuntimeHarness()
+        let runtime = h.runtime()
+        let app = await runtime.mount("catalog")
+        let key = StateKey<[String]>(local: "catalog", default: [])
+        let calls = Recorder<Int>()
+        let failNext = Mutex(true)
+        let loader: @Sendable () async throws -> [String] = {
+            calls.append(1)
+            if failNext.withLock({ let fail = $0; $0 = false; return fail }) { throw Down() }
+            return ["item-\(calls.all.count)"]
+        }
+        await #expect(throws: Down.self) { _ = try await app.load(key, loader) }
+        #expect(h.errors.all.contains { $0.hasPrefix("catalog: loader of local 'catalog'") })
+        let results = try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<5 { group.addTask { try await app.load(key, loader) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(results) == [["item-2"]], "one run served all five callers")
+        #expect(calls.all.count == 2)
+        #expect(try await app.load(key, loader) == ["item-2"], "loaded: no new run")
+        let values = await app.observe(key)
+        var iterator = values.makeAsyncIterator()
+        #expect(await iterator.next() == ["item-2"])
+        await runtime.invalidate(key)
+        #expect(await iterator.next() == ["item-3"], "invalidate reran the loader and observers saw it")
+    }
+}

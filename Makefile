@@ -5,7 +5,7 @@ APT_PACKAGES := libwebsockets-dev libssl-dev pkg-config openssl
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build release deps test-deps demo-token clean lint-docker
+.PHONY: run test build release deps test-deps demo check-sdk-deps clean
 
 ## Install the system packages the build needs (only the missing ones).
 deps:
@@ -42,7 +42,24 @@ run: build
 ## Install what tests need, build everything (the daemon binary too) and run every test.
 test: test-deps
 	$(SWIFT) build --build-tests
+	$(PYTHON) scripts/check_sdk_dependencies.py
 	$(SWIFT) test --skip-build
+
+## The client SDK product must not pull in server-only dependencies.
+check-sdk-deps:
+	$(PYTHON) scripts/check_sdk_dependencies.py
+
+## Start hybridsyncd and the two-micro-app example, ban user 42 with curl, watch it arrive.
+demo: build
+	@bin=$$($(SWIFT) build --show-bin-path); log=$$(mktemp); demo=$$(mktemp); \
+	"$$bin/hybridsyncd" >"$$log" 2>&1 & daemon=$$!; trap 'kill $$daemon 2>/dev/null; rm -f "$$log" "$$demo"' EXIT; \
+	for i in $$(seq 1 100); do grep -q 'hybridsyncd ready' "$$log" && break; sleep 0.1; done; \
+	grep -q 'hybridsyncd ready' "$$log" || { cat "$$log"; echo "hybridsyncd did not start (port 8080/8081 busy?)"; exit 1; }; \
+	"$$bin/hybridsync-demo" | tee "$$demo" & client=$$!; \
+	for i in $$(seq 1 100); do grep -q 'demo ready' "$$demo" && break; sleep 0.1; done; \
+	echo '$$ curl -H "Authorization: Bearer dev-api-key" -d {"user":"42","reason":"spam"} http://127.0.0.1:8081/api/ban'; \
+	curl -s -H 'Authorization: Bearer dev-api-key' -d '{"user":"42","reason":"spam"}' http://127.0.0.1:8081/api/ban; echo; \
+	wait $$client
 
 clean:
 	rm -rf .build

@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "HybridSyncTesting", targets: ["HybridSyncTesting"]),
         .executable(name: "hybridsyncd", targets: ["hybridsyncd"]),
         .executable(name: "hybridsync", targets: ["hybridsync"]),
+        .executable(name: "hybridsync-demo", targets: ["hybridsync-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -118,6 +119,12 @@ let package = Package(
                 "HybridSyncTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "hybridsync-demo",
+            dependencies: ["HybridSyncClient", "HybridSyncTesting"],
+            path: "Examples/TwoMicroApps",
             swiftSettings: swiftSettings
         ),
 

@@ -27,6 +27,7 @@ final class LWSClientTransport: @unchecked Sendable {
         let result: Result<LWSClientTransport, ClientTransportError> = sharedInstance.withLock { instance in
             if let instance { return .success(instance) }
             do throws(ClientTransportError) {
+                LWSLog.installDefaultIfNeeded()
                 let created = try LWSClientTransport()
                 instance = created
                 return .success(created)

@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Checks that the client SDK product (HybridSyncClient) depends only on what it needs: no
+server code, no swift-configuration, no service lifecycle, no Prometheus/metrics backends.
+Reads `swift package describe --type json`; prints one closing line 'sdk-dependencies: N passed, N failed'."""
+import json
+import subprocess
+import sys
+
+FORBIDDEN = {"HybridSyncServer", "HybridSyncCrypto", "hybridsyncd", "Configuration", "ServiceLifecycle",
+             "Prometheus", "UnixSignals", "ArgumentParser", "HybridSyncTesting"}
+ALLOWED_PRODUCTS = {"Logging", "DequeModule"}
+
+package = json.loads(subprocess.run(["swift", "package", "describe", "--type", "json"],
+                                    check=True, capture_output=True, text=True).stdout)
+targets = {target["name"]: target for target in package["targets"]}
+
+seen, products, stack = set(), set(), ["HybridSyncClient"]
+while stack:
+    name = stack.pop()
+    if name in seen:
+        continue
+    seen.add(name)
+    target = targets[name]
+    stack.extend(target.get("target_dependencies", []))
+    products.update(target.get("product_dependencies", []))
+
+failures = []
+for name in sorted((seen | products) & FORBIDDEN):
+    failures.append(f"HybridSyncClient depends on {name}")
+for name in sorted(products - ALLOWED_PRODUCTS):
+    failures.append(f"HybridSyncClient pulls in the package product {name}; only {sorted(ALLOWED_PRODUCTS)} are expected")
+
+for failure in failures:
+    print("FAIL:", failure)
+print(f"SDK closure: targets {sorted(seen)}, products {sorted(products)}")
+print(f"sdk-dependencies: {0 if failures else 1} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)

@@ -54,6 +54,8 @@ public actor ClientRuntime {
     var offlineQueue: [(ClientCommand.Operation, PendingReply)] = []
     private(set) var state: ConnectionState = .idle
     var startWaiters: [CheckedContinuation<Void, any Error>] = []
+    /// The code of the last close, reported while reconnecting.
+    var lastClose: CloseCode?
     var lastStartError: (any Error)?
 
     var channels: [ChannelName: ChannelSubscription] = [:]
@@ -148,6 +150,9 @@ public actor ClientRuntime {
     /// The connection state now.
     public var connectionState: ConnectionState { state }
 
+    /// Client commands waiting for the connection to come back.
+    public var offlineQueueCount: Int { offlineQueue.count }
+
     // MARK: Connection driver
 
     func perform(_ actions: [ConnectionStateMachine.Action]) {
@@ -160,7 +165,7 @@ public actor ClientRuntime {
                 setState(.connecting)
                 Task { await self.openConnection(generation: attemptGeneration, refreshedToken: refresh) }
             case .scheduleRetry(let delay):
-                if case .reconnecting(let attempt, _) = machine.state { setState(.reconnecting(attempt: attempt, lastCode: lastCloseCode)) }
+                if case .reconnecting(let attempt, _) = machine.state { setState(.reconnecting(attempt: attempt, lastCode: lastClose)) }
                 retryTask?.cancel()
                 retryTask = Task {
                     guard (try? await self.sleep(delay)) != nil else { return }
@@ -180,11 +185,6 @@ public actor ClientRuntime {
                 connection = nil
             }
         }
-    }
-
-    private var lastCloseCode: CloseCode? {
-        if case .reconnecting(_, let code) = state { return code }
-        return lastClose
     }
 
     private func retryTimerFired() {
@@ -271,8 +271,6 @@ public actor ClientRuntime {
             logger.info("server is closing the connection", metadata: ["code": "\(code)", "reason": "\(reason)"])
         }
     }
-
-    private var lastClose: CloseCode?
 
     private func connectionClosed(code: CloseCode?, reason: String) {
         guard connection != nil else { return }

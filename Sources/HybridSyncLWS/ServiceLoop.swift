@@ -59,7 +59,7 @@ final class ServiceLoop: @unchecked Sendable {
     /// Asks the loop to end, waits until the thread has destroyed the context. Blocks the caller,
     /// unless the caller is the service thread itself (then the loop ends when the callback returns).
     func stopAndWait() {
-        if Thread.current.name == name, isServiceThread.withLock({ $0 == pthread_self() }) {
+        if isServiceThread.withLock({ $0 == pthread_self() }) {
             stopRequested.store(true, ordering: .sequentiallyConsistent)
             return
         }

@@ -17,7 +17,7 @@ struct BanInfo: Codable, Sendable, Equatable {
 /// Collects values from callbacks, for assertions.
 final class Recorder<Value: Sendable>: Sendable {
     private let values = Mutex<[Value]>([])
-    func append(_ value: Value) { values.withLock { $0.append($0.isEmpty ? value : value) } }
+    func append(_ value: Value) { values.withLock { $0.append(value) } }
     var all: [Value] { values.withLock { $0 } }
 }
 
@@ -72,9 +72,12 @@ struct SharedStateTests {
         let early = await runtime.mount("early")
         let earlyProfile = await early.observe(StateKey<Profile?>(channel: "app:profiles", key: "7", default: nil))
         for n in 1...100 { h.setState("app:profiles", "7", ["name": .string("v\(n)")]) }
+        let key = StateKey<Profile?>(channel: "app:profiles", key: "7", default: nil)
+        try await eventually(.seconds(10), "the runtime has applied all 100 changes") {
+            (try? await runtime.get(key)) == Profile(name: "v100")
+        }
 
         let late = await runtime.mount("late")
-        let key = StateKey<Profile?>(channel: "app:profiles", key: "7", default: nil)
         let profile = await late.observe(key)
         var iterator = profile.makeAsyncIterator()
         #expect(await iterator.next() == Profile(name: "v100"), "the current value first")

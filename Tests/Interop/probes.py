@@ -46,6 +46,8 @@ async def slow(url, token, channel):
             replies += sum(1 for line in frame.split("\n") if '"id"' in line)
         print("subscribed", flush=True)
         await asyncio.to_thread(sys.stdin.readline)  # stop reading until told
+        # Drain fast: the close frame sits behind everything the kernel buffered.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         try:
             while True:
                 await asyncio.wait_for(ws.recv(), timeout=60)

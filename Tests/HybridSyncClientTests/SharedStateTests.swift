@@ -36,8 +36,12 @@ struct RuntimeHarness {
         server = InMemoryServer(configuration: configuration, clock: serverClock)
     }
 
-    func runtime(user: String = "1", linger: Duration = .seconds(1), tokenTTL: Double = 3600, offlineQueue: Int = 100) -> ClientRuntime {
+    func runtime(
+        user: String = "1", linger: Duration = .seconds(1), tokenTTL: Double = 3600, offlineQueue: Int = 100,
+        observerBuffer: Int = 1024
+    ) -> ClientRuntime {
         var configuration = ClientRuntime.Configuration()
+        configuration.observerBufferLimit = observerBuffer
         configuration.subscriptionLinger = linger
         configuration.offlineQueueLimit = offlineQueue
         let (tokens, serverClock, requests, errors) = (tokens, serverClock, tokenRequests, errors)
@@ -168,5 +172,41 @@ struct SharedStateTests {
         #expect(await iterator.next() == ["item-2"])
         await runtime.invalidate(key)
         #expect(await iterator.next() == ["item-3"], "invalidate reran the loader and observers saw it")
+    }
+}
+
+extension SharedStateTests {
+    @Test("a publication observer that falls too far behind is ended with an error, never silently skipped; others get everything")
+    func boundedObserverBuffer() async throws {
+        let h = RuntimeHarness()
+        let runtime = h.runtime(observerBuffer: 3)
+        try await runtime.start()
+        let stalled = await runtime.mount("stalled")
+        let reader = await runtime.mount("reader")
+        let stalledStream = try await stalled.observe("chat:room")
+        let readerStream = try await reader.observe("chat:room")
+        let received = Task {
+            var offsets: [UInt64] = []
+            for try await publication in readerStream {
+                offsets.append(publication.offset)
+                if offsets.count == 5 { break }
+            }
+            return offsets
+        }
+        for n in 1...5 {
+            h.api("POST", "/api/publish", ["channel": "chat:room", "data": .int(Int64(n))])
+            if n == 3 { try await eventually(.seconds(5), "reader keeps up") { h.errors.all.isEmpty } }
+        }
+        #expect(try await received.value == [1, 2, 3, 4, 5])
+        var delivered: [UInt64] = []
+        do {
+            for try await publication in stalledStream { delivered.append(publication.offset) }
+            Issue.record("the stalled stream ended without an error")
+        } catch let error as ClientRuntimeError {
+            #expect(error == .observerOverflow(3))
+        }
+        #expect(delivered == [1, 2, 3], "what it did get is a gap-free prefix")
+        #expect(h.errors.all.contains { $0.hasPrefix("stalled:") })
+        _ = (stalled, reader)
     }
 }

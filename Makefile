@@ -5,7 +5,7 @@ APT_PACKAGES := libwebsockets-dev libssl-dev pkg-config openssl
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build release deps test-deps demo check-sdk-deps clean
+.PHONY: run test build release deps test-deps demo check-sdk-deps bench clean
 
 ## Install the system packages the build needs (only the missing ones).
 deps:
@@ -60,6 +60,17 @@ demo: build
 	echo '$$ curl -H "Authorization: Bearer dev-api-key" -d {"user":"42","reason":"spam"} http://127.0.0.1:8081/api/ban'; \
 	curl -s -H 'Authorization: Bearer dev-api-key' -d '{"user":"42","reason":"spam"}' http://127.0.0.1:8081/api/ban; echo; \
 	wait $$client
+
+## Release build, then memory per idle connection (BENCH_CONNECTIONS, default 2000) on loopback.
+BENCH_CONNECTIONS ?= 2000
+bench: release test-deps
+	@bin=$$($(SWIFT) build -c release --show-bin-path); out=$$(mktemp); \
+	"$$bin/hybridsyncd" --server-port 0 --api-port 0 --limits-connect-timeout-seconds 60 >"$$out" 2>/dev/null & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; rm -f "$$out"' EXIT; \
+	for i in $$(seq 1 100); do grep -q 'hybridsyncd ready' "$$out" && break; sleep 0.1; done; \
+	ws=$$(sed -n 's/.*ws=\([^ ]*\).*/\1/p' "$$out"); \
+	token=$$($(SWIFT) run -q hybridsync token --user bench); \
+	ulimit -n $$(ulimit -Hn); $(PYTHON) bench/idle_memory.py "$$ws" "$$token" $$pid $(BENCH_CONNECTIONS)
 
 clean:
 	rm -rf .build

@@ -115,22 +115,14 @@ public final class TestDaemon: Sendable {
         }
         try process.run()
 
-        let ready = try await withThrowingTaskGroup(of: (String, String)?.self) { group in
-            group.addTask { readReadyLine(stdout.fileHandleForReading) }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        guard let (ws, api) = ready else {
+        let reader = stdout.fileHandleForReading
+        let ready = try? await withTimeout(timeout, "hybridsyncd ready line") { readReadyLine(reader).map { [$0.0, $0.1] } }
+        guard let ready = ready ?? nil else {
             process.terminate()
             let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
             throw Failure(description: "hybridsyncd did not become ready within \(timeout); log:\n\(log.suffix(4000))")
         }
-        return TestDaemon(process: process, ws: ws, api: api, launch: launch, logFile: logFile,
+        return TestDaemon(process: process, ws: ready[0], api: ready[1], launch: launch, logFile: logFile,
                           exitStatus: exitStatus, exited: exited)
     }
 
@@ -153,17 +145,8 @@ public final class TestDaemon: Sendable {
     public func waitForExit(timeout: Duration) async throws -> Int32 {
         if let status = exitStatus.value.withLock({ $0 }) { return status }
         let exited = self.exited
-        let status = try await withThrowingTaskGroup(of: Int32?.self) { group in
-            group.addTask { await exited.first { _ in true } }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        guard let status = status ?? exitStatus.value.withLock({ $0 }) else {
+        let status = try? await withTimeout(timeout, "hybridsyncd exit") { await exited.first { _ in true } }
+        guard let status = status ?? nil ?? exitStatus.value.withLock({ $0 }) else {
             throw Failure(description: "hybridsyncd did not exit within \(timeout)")
         }
         return status

@@ -251,9 +251,9 @@ extension ClientRuntime {
             for waiter in subscription.readyWaiters { waiter.resume(throwing: error ?? ClientRuntimeError.notConnected) }
         }
         channels.removeAll()
-        for key in apps.keys {
+        for (key, scope) in apps {
             apps[key]?.observers.removeAll()
-            for task in apps[key]?.tasks.values ?? [:].values { task.cancel() }
+            for task in scope.tasks.values { task.cancel() }
         }
         for (_, pending) in offlineQueue { pending.complete(.failure(error ?? ClientRuntimeError.notConnected), in: self) }
         offlineQueue.removeAll()

@@ -2,7 +2,8 @@ import HybridSyncProtocol
 import Logging
 
 /// Time-driven work, run by the transport every fraction of a second (and by tests after moving a
-/// manual clock): connect timeouts, token expiry, ping/pong, ban expiry, history TTL.
+/// manual clock): connect timeouts, token expiry, ping/pong, ban expiry, history TTL, and
+/// forgetting channels that hold nothing.
 extension SyncServer {
     public func tick() {
         let now = clock.now()
@@ -28,7 +29,11 @@ extension SyncServer {
         for (user, ban) in bans {
             if let until = ban.until, until <= now { _ = activeBan(user) }
         }
-        for channel in channels.values { channel.trimHistory(now: now) }
+        for (name, channel) in channels {
+            channel.trimHistory(now: now)
+            // Nothing left to recover or observe: forget it (a later use starts a new epoch).
+            if channel.subscribers.isEmpty, channel.history.isEmpty, channel.state.isEmpty { channels[name] = nil }
+        }
         idempotency.evict(now: now)
     }
 }

@@ -21,6 +21,8 @@ public final class SyncServer: ServerTransportDelegate {
     var sessions: [ConnectionID: Session] = [:]
     var sessionsByUser: [String: Set<ConnectionID>] = [:]
     var channels: [ChannelName: ChannelState] = [:]
+    /// Numbers channel incarnations, so a channel dropped and created again gets a new epoch.
+    var channelSerial: UInt64 = 0
     /// The deny-list: user → ban, until lifted or `until` passes.
     var bans: [String: Ban] = [:]
     var idempotency = IdempotencyCache()
@@ -118,7 +120,8 @@ public final class SyncServer: ServerTransportDelegate {
     func channel(_ name: ChannelName) -> ChannelState? {
         if let existing = channels[name] { return existing }
         guard let policy = configuration.namespaces[String(name.namespace)] else { return nil }
-        let created = ChannelState(name: name, epoch: "\(epochPrefix).\(channels.count + 1)", policy: policy)
+        channelSerial += 1
+        let created = ChannelState(name: name, epoch: "\(epochPrefix).\(channelSerial)", policy: policy)
         channels[name] = created
         return created
     }

@@ -171,3 +171,20 @@ struct ModelClient {
     }
 }
 
+
+extension RecoveryTests {
+    @Test("an empty channel is forgotten; created again it has a new epoch, so old positions never recover against it")
+    func forgottenChannelNewEpoch() throws {
+        let h = Harness { $0.namespaces["chat"]?.historyTTLSeconds = 10 }
+        let client = try h.connected()
+        let (first, _) = try h.subscribe(client, "chat:temp")
+        _ = h.publish("chat:temp", 1)
+        _ = h.command(client, #"{"id":3,"op":"unsubscribe","channel":"chat:temp"}"#)
+        h.clock.advance(by: 11)
+        h.server.tick()
+        #expect(h.api("GET", "/api/channels/chat:temp").body["epoch"] == JSONValue.null, "forgotten")
+        let (again, _) = try h.subscribe(client, "chat:temp", id: 4, since: StreamPosition(epoch: first.position.epoch, offset: 1))
+        #expect(again.position.epoch != first.position.epoch)
+        #expect(again.recovered == false)
+    }
+}

@@ -1,7 +1,8 @@
 // The only file in HybridSync that includes <libwebsockets.h>.
 //
 // Each hs_lws_* helper exists because Swift's Clang importer cannot use the
-// corresponding lws macro or construct directly (see docs/ARCHITECTURE.md).
+// corresponding lws macro or construct directly (function-like macros, variadic macros,
+// brace initialisers, #if-guarded enum members, enum-typed bit sets).
 #ifndef HS_LWS_SHIM_H
 #define HS_LWS_SHIM_H
 
@@ -30,25 +31,10 @@ static inline int hs_lws_http_method(struct lws *wsi) {
     return 0;
 }
 
-/// The request path (without query) for any method; copies into dest, returns length or -1.
-static inline int hs_lws_http_path(struct lws *wsi, char *dest, int len) {
-    static const enum lws_token_indexes tokens[] = {
-        WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI, WSI_TOKEN_PUT_URI, WSI_TOKEN_DELETE_URI,
-        WSI_TOKEN_PATCH_URI, WSI_TOKEN_OPTIONS_URI, WSI_TOKEN_HEAD_URI,
-    };
-    for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
-        if (lws_hdr_total_length(wsi, tokens[i]))
-            return lws_hdr_copy(wsi, dest, len, tokens[i]);
-    }
-    return -1;
-}
-
 /// Header token indexes that sit behind #if in the lws headers; named here once.
 static inline int hs_lws_token_authorization(void) { return WSI_TOKEN_HTTP_AUTHORIZATION; }
 static inline int hs_lws_token_content_length(void) { return WSI_TOKEN_HTTP_CONTENT_LENGTH; }
 static inline int hs_lws_token_origin(void) { return WSI_TOKEN_ORIGIN; }
-static inline int hs_lws_token_protocol(void) { return WSI_TOKEN_PROTOCOL; }
-static inline int hs_lws_token_query(void) { return WSI_TOKEN_HTTP_URI_ARGS; }
 
 /// lws_protocols arrays end with a zeroed entry; LWS_PROTOCOL_LIST_TERM is a brace initialiser.
 static inline struct lws_protocols hs_lws_protocol_terminator(void) {

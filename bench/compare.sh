@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Fan-out comparison on loopback: hybridsyncd vs the libwebsockets C floor, same session, same
+# scenarios, with the neutral load generator from ../shared/bench (read its README first).
+#
+#   bench/compare.sh            (after `make release`; takes about 3 minutes; every run stops by itself)
+#
+# wsbench sends no Sec-WebSocket-Protocol header and hybridsyncd requires `hybridsync.v1`, so for
+# hybridsyncd a copy of wsbench.c gets that one header line added (sed, below); the lws peer uses
+# the unmodified load generator. Server on CPU 1, load generator on CPU 0. Results: $OUT/results.jsonl.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+SHARED=${SHARED:-$HERE/../shared/bench}
+OUT=${OUT:-${TMPDIR:-/tmp}/hybridsync-bench}
+PORT=${PORT:-9400}
+mkdir -p "$OUT"
+ulimit -n "$(ulimit -Hn)"
+
+cc -O2 -Wall -o "$OUT/wsbench" "$SHARED/loadgen/wsbench.c" -lm
+sed 's|Sec-WebSocket-Version: 13\\r\\n\\r\\n|Sec-WebSocket-Version: 13\\r\\nSec-WebSocket-Protocol: hybridsync.v1\\r\\n\\r\\n|' \
+    "$SHARED/loadgen/wsbench.c" > "$OUT/wsbench_hs.c"
+grep -q 'hybridsync.v1' "$OUT/wsbench_hs.c" || { echo "could not add the subprotocol header to wsbench"; exit 1; }
+cc -O2 -Wall -o "$OUT/wsbench_hs" "$OUT/wsbench_hs.c" -lm
+cc -O2 -Wall -o "$OUT/lws_peer" "$SHARED/peers/lws/lws_peer.c" -lwebsockets
+
+BIN=$(cd "$HERE" && swift build -c release --show-bin-path)
+[ -x "$BIN/hybridsyncd" ] || { echo "build first: make release"; exit 1; }
+TOKEN=$(cd "$HERE" && swift run -q hybridsync token --user bench --secret benchsecret --ttl 86400)
+SUB=$'{"id":1,"op":"connect","token":"'"$TOKEN"$'"}\n{"id":2,"op":"subscribe","channel":"app:bench"}'
+printf 'log: {level: warning}\n' > "$OUT/hybridsyncd.yaml"
+
+for peer in ${PEERS:-lws hybridsyncd}; do
+  for scenario in ${SCENARIOS:-S1 S2L S3}; do
+    if [ "$peer" = lws ]; then
+      taskset -c 1 "$OUT/lws_peer" "$PORT" >"$OUT/lws.log" 2>&1 & pid=$!
+      common=(--url "ws://127.0.0.1:$PORT/ws" --pub-http "http://127.0.0.1:$PORT/publish")
+      loadgen=$OUT/wsbench
+    else
+      taskset -c 1 "$BIN/hybridsyncd" --config "$OUT/hybridsyncd.yaml" --server-port "$PORT" --api-port $((PORT + 1)) \
+        --api-key bench --auth-token-secret benchsecret --limits-connect-timeout-seconds 120 \
+        --ping-interval-seconds 600 --api-max-requests-per-second 100000 >"$OUT/hybridsyncd.log" 2>&1 & pid=$!
+      common=(--url "ws://127.0.0.1:$PORT/" --sub-msg "$SUB" --sub-ack '"id":2'
+              --pub-http "http://127.0.0.1:$((PORT + 1))/api/publish" --pub-header 'Authorization: Bearer bench'
+              --template '{"channel":"app:bench","data":"{}"}')
+      loadgen=$OUT/wsbench_hs
+    fi
+    sleep 1
+    case $scenario in
+      S1) args=(-n 10000 -m 0 --settle 2) ;;
+      S2L) args=(-n 10000 -m 30 --rate 2 --settle 1 --drain 10) ;;
+      S3) args=(-n 1000 --duration 5 --rate 0 --window 64) ;;
+    esac
+    echo "== $peer $scenario"
+    taskset -c 0 "$loadgen" "${common[@]}" "${args[@]}" --pid "$pid" --timeout 60 --label "$peer" \
+      --scenario "$scenario" --json "$OUT/results.jsonl" 2>&1 >/dev/null | grep -E 'connect :|memory  :|deliver :|latency :|cpu     :' || true
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
+done
+echo "results: $OUT/results.jsonl"

@@ -114,8 +114,7 @@ extension SyncServer {
     }
 
     /// `{"channel", "data", "key"?}`.
-    private func publish(_ body: [UInt8]) throws(APIError) -> HTTPResponse {
-        let request = try jsonObject(body)
+    private func publish(_ request: JSONValue) throws(APIError) -> HTTPResponse {
         let name = try channelName(request)
         let key = try optionalString(request, "key")
         let publication = try publish(try field(request, "data"), to: name, key: key)
@@ -128,8 +127,7 @@ extension SyncServer {
     }
 
     /// `{"channels": [...], "data"}`: one publication per channel, all or none validated first.
-    private func broadcast(_ body: [UInt8]) throws(APIError) -> HTTPResponse {
-        let request = try jsonObject(body)
+    private func broadcast(_ request: JSONValue) throws(APIError) -> HTTPResponse {
         guard case .array(let raw)? = request["channels"], !raw.isEmpty, raw.count <= 1000 else {
             throw APIError(400, "bad_request", "'channels' must be an array of 1-1000 channel names")
         }
@@ -178,13 +176,14 @@ extension SyncServer {
 
     // MARK: Helpers
 
-    /// Answers a repeated `idempotencyKey` with the first response instead of running it again.
-    private func idempotent(_ request: HTTPRequest, _ run: ([UInt8]) throws(APIError) -> HTTPResponse) throws(APIError) -> HTTPResponse {
-        let key = (try? JSONValue.parse(request.body))?["idempotencyKey"]?.stringValue
-        guard let key else { return try run(request.body) }
+    /// Parses the body once and answers a repeated `idempotencyKey` with the first response
+    /// instead of running `run` again.
+    private func idempotent(_ request: HTTPRequest, _ run: (JSONValue) throws(APIError) -> HTTPResponse) throws(APIError) -> HTTPResponse {
+        let body = try jsonObject(request.body)
+        guard let key = body["idempotencyKey"]?.stringValue else { return try run(body) }
         let scoped = "\(request.path) \(key)"
         if let earlier = idempotency.response(for: scoped) { return earlier }
-        let response = try run(request.body)
+        let response = try run(body)
         idempotency.store(response, for: scoped, now: clock.now(), window: configuration.idempotencyWindowSeconds,
                           maxKeys: configuration.idempotencyMaxKeys)
         return response

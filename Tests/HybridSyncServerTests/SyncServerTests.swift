@@ -7,39 +7,20 @@ import Testing
 /// Protocol-level behaviour of the server through the in-memory transport and a manual clock.
 @Suite("Sync server")
 struct SyncServerTests {
-    let clock = ManualWallClock()
-    let secret = "unit-test-secret"
-    let server: InMemoryServer
-    let tokens: TokenMinter
+    let h = Harness()
+    var clock: ManualWallClock { h.clock }
+    var secret: String { h.secret }
+    var server: InMemoryServer { h.server }
+    var tokens: TokenMinter { h.tokens }
 
-    init() {
-        server = InMemoryServer(configuration: ServerConfiguration(apiKey: "k", tokenSecret: secret), clock: clock)
-        tokens = TokenMinter(secret: secret)
-    }
-
-    private func token(_ user: String = "7", expiresIn: Double? = 60) -> String {
-        tokens.token(user: user, expiresIn: expiresIn, now: clock.now())
-    }
-
-    private func connected(_ user: String = "7") throws -> InMemoryConnection {
-        let connection = server.openConnection()
-        connection.send(#"{"id":1,"op":"connect","token":"\#(token(user))"}"#)
-        let reply = connection.takeMessages()
-        guard case .reply(1, .success(let result))? = reply.first, ConnectResult(result) != nil else {
-            throw TestFailure("connect failed: \(reply)")
-        }
-        return connection
-    }
+    private func connected(_ user: String = "7") throws -> InMemoryConnection { try h.connected(user) }
 
     private func publish(_ channel: String, _ data: String) -> HTTPResponse {
         server.handle(HTTPRequest(method: "POST", path: "/api/publish", authorization: "Bearer k",
                                   body: Array(#"{"channel":"\#(channel)","data":\#(data)}"#.utf8)))
     }
 
-    private func errorCode(_ messages: [ServerMessage], id: UInt32) -> ErrorCode? {
-        for case .reply(let replyID, .failure(let error)) in messages where replyID == id { return error.code }
-        return nil
-    }
+    private func errorCode(_ messages: [ServerMessage], id: UInt32) -> ErrorCode? { messages.errorCode(id: id) }
 
     @Test("a subscriber receives a backend publication with its offset")
     func publishReachesSubscriber() throws {

@@ -49,6 +49,11 @@ let package = Package(
             name: "HybridSyncProtocol",
             swiftSettings: swiftSettings
         ),
+        // Pure Swift: HTTP/1.1 request parsing and RFC 6455 framing for the server's edge. No I/O.
+        .target(
+            name: "HybridSyncWebSocket",
+            swiftSettings: swiftSettings
+        ),
         // The only Swift importer of libcrypto: HMAC, constant-time compare, JWT.
         .target(
             name: "HybridSyncCrypto",
@@ -61,6 +66,7 @@ let package = Package(
             dependencies: [
                 "CLibWebSockets",
                 "HybridSyncProtocol",
+                "HybridSyncWebSocket",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
@@ -131,6 +137,11 @@ let package = Package(
         .testTarget(
             name: "HybridSyncProtocolTests",
             dependencies: ["HybridSyncProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HybridSyncWebSocketTests",
+            dependencies: ["HybridSyncWebSocket"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Where and how the libwebsockets server listens.
 public struct LWSServerConfiguration: Sendable {
     /// Address of the public WebSocket listener.
@@ -22,13 +24,35 @@ public struct LWSServerConfiguration: Sendable {
     public var allowedOrigins: [String]
     /// How often the server's time-driven work (timeouts, pings, expiry) runs.
     public var tickInterval: Duration
+    /// Seconds a client has to send a complete HTTP request head (request line and headers), counted
+    /// from the connection's start or from the previous response on a keep-alive connection.
+    public var httpHeaderTimeoutSeconds: Double
+    /// Seconds a client has to send a request body once its head has arrived.
+    public var httpBodyTimeoutSeconds: Double
+    /// Largest HTTP request head (request line plus headers); bigger ones get 431.
+    public var maxHeaderBytes: Int
+    /// Open sockets on the public listener, WebSockets and unfinished upgrades together; more are
+    /// refused at accept. nil: the process's open-file limit less ``fileDescriptorReserve`` and
+    /// ``maxAPIConnections``.
+    public var maxConnections: Int?
+    /// Open sockets on the API listener; more are refused at accept.
+    public var maxAPIConnections: Int
+    /// File descriptors kept free for everything that is not a client socket (logs, files, the
+    /// service pipe), so `accept` never fails with EMFILE.
+    public var fileDescriptorReserve: Int
+    /// A WebSocket path on the public listener that echoes every message, without the HybridSync
+    /// protocol or subprotocol: for conformance suites (Autobahn) only. nil (the default) disables it.
+    public var echoPath: String?
 
     public init(
         publicHost: String = "127.0.0.1", publicPort: Int = 8080,
         apiHost: String = "127.0.0.1", apiPort: Int = 8081,
         tls: TLSFiles? = nil,
         maxMessageBytes: Int = 64 * 1024, maxQueuedBytes: Int = 1024 * 1024, maxBodyBytes: Int = 1024 * 1024,
-        allowedOrigins: [String] = [], tickInterval: Duration = .milliseconds(250)
+        allowedOrigins: [String] = [], tickInterval: Duration = .milliseconds(250),
+        httpHeaderTimeoutSeconds: Double = 10, httpBodyTimeoutSeconds: Double = 10, maxHeaderBytes: Int = 8 * 1024,
+        maxConnections: Int? = nil, maxAPIConnections: Int = 128, fileDescriptorReserve: Int = 64,
+        echoPath: String? = nil
     ) {
         self.publicHost = publicHost
         self.publicPort = publicPort
@@ -40,6 +64,26 @@ public struct LWSServerConfiguration: Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.allowedOrigins = allowedOrigins
         self.tickInterval = tickInterval
+        self.httpHeaderTimeoutSeconds = httpHeaderTimeoutSeconds
+        self.httpBodyTimeoutSeconds = httpBodyTimeoutSeconds
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxConnections = maxConnections
+        self.maxAPIConnections = maxAPIConnections
+        self.fileDescriptorReserve = fileDescriptorReserve
+        self.echoPath = echoPath
+    }
+
+    /// The public-listener cap in force: ``maxConnections``, or what the open-file limit leaves.
+    public var effectiveMaxConnections: Int {
+        if let maxConnections { return maxConnections }
+        return max(1, Self.openFileLimit() - fileDescriptorReserve - maxAPIConnections)
+    }
+
+    /// The process's soft RLIMIT_NOFILE.
+    public static func openFileLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return Int(clamping: limit.rlim_cur)
     }
 }
 

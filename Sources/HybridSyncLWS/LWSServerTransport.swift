@@ -2,14 +2,20 @@ import CLibWebSockets
 import DequeModule
 import Foundation
 public import HybridSyncProtocol
+import HybridSyncWebSocket
 public import Logging
 import Synchronization
 
 /// The HybridSync server transport on libwebsockets: a public WebSocket listener (subprotocol
 /// `hybridsync.v1`) and a backend HTTP API listener, both serviced by one dedicated thread.
 ///
-/// The delegate is called on that thread, and the ``ServerTransport`` methods must be called on it
-/// too (which is where the delegate runs), so the server's state needs no locks.
+/// lws provides the event loop, the sockets and TLS; both listeners take accepted sockets in lws's
+/// raw mode, and HTTP/1.1 and RFC 6455 framing are HybridSync's own (``HTTPRequestParser``,
+/// ``WebSocketFrameDecoder``). That is what gives each request exactly one response, refuses
+/// unmasked frames and invalid UTF-8, and leaves lws's HTTP/2 code unreachable (docs/SECURITY.md).
+///
+/// The delegate is called on the service thread, and the ``ServerTransport`` methods must be called
+/// on it too (which is where the delegate runs), so the server's state needs no locks.
 public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     let configuration: LWSServerConfiguration
     let logger: Logger
@@ -19,11 +25,15 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
 
     // Service-thread state.
     var delegate: (any ServerTransportDelegate)?
-    var webSockets: [UInt64: WebSocketState] = [:]
-    var exchanges: [UInt64: HTTPExchange] = [:]
+    var connections: [UInt64: EdgeConnection] = [:]
+    var openCount: [Listener: Int] = [.public: 0, .api: 0]
+    var deadlines = DeadlineQueue<Double, UInt64>()
     var nextID: UInt64 = 1
-    var draining: (code: CloseCode, reason: String)?
+    var draining = false
+    var publicVhost: OpaquePointer?
     var apiVhost: OpaquePointer?
+    var refusalLog = RateLimitedLog()
+    let maxConnections: Int
     private var tickTask: Task<Void, Never>?
     let coalescing = CoalescingBuffer(capacity: 32 * 1024)
 
@@ -34,6 +44,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     public init(configuration: LWSServerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.maxConnections = configuration.effectiveMaxConnections
     }
 
     /// Creates the listeners and starts the service thread. `delegate` is called on that thread.
@@ -44,15 +55,19 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         contextInfo.options = hs_lws_server_options(tls ? 1 : 0)
         contextInfo.port = CONTEXT_PORT_NO_LISTEN
         contextInfo.user = Unmanaged.passUnretained(self).toOpaque()
-        contextInfo.timeout_secs = 20
-        contextInfo.server_string = UnsafePointer(cString("hybridsyncd"))
+        // lws's own timeouts only cover the TLS handshake here; HybridSync times everything else.
+        contextInfo.timeout_secs = UInt32(max(1, configuration.httpHeaderTimeoutSeconds.rounded(.up)))
+        // Room for every allowed socket plus listeners and the service pipe; lws stops accepting
+        // when its table is full, so accept() never meets EMFILE (the reserve stays free).
+        let fdLimit = min(maxConnections + configuration.maxAPIConnections + 16,
+                          LWSServerConfiguration.openFileLimit() - configuration.fileDescriptorReserve / 2)
+        contextInfo.fd_limit_per_thread = UInt32(max(32, fdLimit))
+        contextInfo.pt_serv_buf_size = 16 * 1024
         guard let context = lws_create_context(&contextInfo) else {
             throw LWSServerError(description: "libwebsockets could not create its context (see the lws error above)")
         }
 
-        let publicProtocols = makeProtocols([("http", 0), (HybridSyncWire.subprotocol, webSocketProtocolID)])
         var publicInfo = vhostInfo(name: "public", host: configuration.publicHost, port: configuration.publicPort)
-        publicInfo.protocols = UnsafePointer(publicProtocols)
         if let files = configuration.tls {
             publicInfo.ssl_cert_filepath = UnsafePointer(cString(files.certificatePath))
             publicInfo.ssl_private_key_filepath = UnsafePointer(cString(files.privateKeyPath))
@@ -66,9 +81,8 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
                 "cannot listen on \(configuration.publicHost):\(configuration.publicPort) for WebSockets "
                 + "(port in use, address not on this host, or unreadable TLS files)")
         }
-        let apiProtocols = makeProtocols([("http", 0)])
         var apiInfo = vhostInfo(name: "api", host: configuration.apiHost, port: configuration.apiPort)
-        apiInfo.protocols = UnsafePointer(apiProtocols)
+        apiInfo.options &= ~UInt64(LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT)
         guard let apiVhost = lws_create_vhost(context, &apiInfo) else {
             lws_context_destroy(context)
             freeBorrowedMemory()
@@ -76,6 +90,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
                 "cannot listen on \(configuration.apiHost):\(configuration.apiPort) for the HTTP API "
                 + "(port in use or address not on this host)")
         }
+        self.publicVhost = publicVhost
         self.apiVhost = apiVhost
         let publicPort = Int(lws_get_vhost_listen_port(publicVhost))
         let apiPort = Int(lws_get_vhost_listen_port(apiVhost))
@@ -87,7 +102,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         tickTask = Task { [loop] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
-                loop.execute { [weak self] in self?.delegate?.tick() }
+                loop.execute { [weak self] in self?.tick() }
             }
         }
         let scheme = tls ? "wss" : "ws"
@@ -99,13 +114,18 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         )
     }
 
-    /// Graceful stop: refuses new WebSockets, flushes and closes every open one with `code`, waits up
-    /// to `grace` for them to go, then stops the service thread.
+    /// Graceful stop: refuses new WebSockets (503), lets the delegate say goodbye to its clients
+    /// (``ServerTransportDelegate/shuttingDown(code:reason:)``), closes every open WebSocket with
+    /// `code`, waits up to `grace` for the clients to complete the close handshake, then stops the
+    /// service thread.
     public func shutdown(code: CloseCode = .shutdown, reason: String = "server shutting down", grace: Duration = .seconds(3)) async {
         tickTask?.cancel()
         loop.execute { [self] in
-            draining = (code, reason)
-            for id in webSockets.keys { close(ConnectionID(id), code: code, reason: reason) }
+            draining = true
+            delegate?.shuttingDown(code: code, reason: reason)
+            for (id, connection) in connections where connection.isWebSocket {
+                close(ConnectionID(id), code: code, reason: reason)
+            }
         }
         let deadline = ContinuousClock.now + grace
         while openWebSockets.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
@@ -113,7 +133,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         }
         let remaining = openWebSockets.load(ordering: .relaxed)
         if remaining > 0 {
-            logger.warning("shutdown grace period over, dropping remaining connections", metadata: ["connections": "\(remaining)"])
+            logger.info("shutdown grace period over, dropping remaining connections", metadata: ["connections": "\(remaining)"])
         }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             Thread.detachNewThread { [loop] in
@@ -128,38 +148,67 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     public func send(_ message: OutboundMessage, to connections: some Sequence<ConnectionID>) {
         var frame: LWSFrame?
         for connection in connections {
-            guard let state = webSockets[connection.rawValue], state.closing == nil else { continue }
+            guard let edge = self.connections[connection.rawValue], edge.isWebSocket, !edge.closeRequested else { continue }
             let shared = frame ?? LWSFrame(message.bytes)
             frame = shared
-            state.queue.append(shared)
-            state.queuedBytes += shared.count
-            if state.queuedBytes > configuration.maxQueuedBytes {
-                logger.warning("slow consumer: outbound queue over limit, closing", metadata: [
-                    "connection": "\(connection)", "queued_bytes": "\(state.queuedBytes)",
+            edge.enqueue(.message(shared))
+            if edge.queuedBytes > configuration.maxQueuedBytes {
+                logger.info("slow consumer: outbound queue over limit, closing", metadata: [
+                    "connection": "\(connection)", "queued_bytes": "\(edge.queuedBytes)",
                 ])
-                state.queue.removeAll()
-                state.queuedBytes = 0
+                edge.queue.removeAll()
+                edge.queuedBytes = 0
                 close(connection, code: .slowConsumer, reason: CloseCode.slowConsumer.name)
                 continue
             }
-            lws_callback_on_writable(state.wsi)
+            lws_callback_on_writable(edge.wsi)
         }
     }
 
     public func close(_ connection: ConnectionID, code: CloseCode, reason: String) {
-        guard let state = webSockets[connection.rawValue], state.closing == nil else { return }
-        state.closing = (code, reason)
-        // A peer that never reads would keep the close frame (and the socket) pending forever.
-        lws_set_timeout(state.wsi, PENDING_TIMEOUT_USER_OK, Self.closeDeadlineSeconds)
-        lws_callback_on_writable(state.wsi)
+        guard let edge = connections[connection.rawValue], edge.isWebSocket, !edge.closeRequested else { return }
+        startClose(edge, code: code.rawValue, reason: reason)
     }
 
-    /// Seconds a requested close may take before the connection is dropped without a close frame.
-    static let closeDeadlineSeconds: Int32 = 10
+    // MARK: Time
+
+    /// Drops the sockets whose deadline passed (a bounded batch), then runs the server's time-driven
+    /// work; asks to run again at once while either has more due, so a mass expiry is spread over
+    /// several service rounds instead of stalling the thread.
+    func tick() {
+        let now = Self.monotonicSeconds()
+        var more = false
+        let due = deadlines.popDue(now: now, limit: Self.expiriesPerRound)
+        more = due.count == Self.expiriesPerRound
+        for entry in due {
+            guard let edge = connections[entry.key], edge.deadline == entry.time else { continue }
+            edge.deadline = nil
+            logger.debug("deadline passed, dropping socket", metadata: ["connection": "c\(edge.id)"])
+            lws_set_timeout(edge.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC)
+        }
+        if delegate?.tick() == true { more = true }
+        if more { loop.execute { [weak self] in self?.tick() } }
+    }
+
+    /// Sockets dropped per service round at most (a mass expiry is spread over rounds).
+    static let expiriesPerRound = 256
+
+    func setDeadline(_ edge: EdgeConnection, in seconds: Double) {
+        let time = Self.monotonicSeconds() + seconds
+        edge.deadline = time
+        deadlines.schedule(edge.id, at: time)
+    }
+
+    static func monotonicSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
+    /// Seconds a requested close (or a queued answer) may take before the socket is dropped.
+    static let closeDeadlineSeconds = 10.0
 
     // MARK: Helpers
-
-    let webSocketProtocolID: UInt32 = 1
 
     private func cString(_ string: String) -> UnsafeMutablePointer<CChar> {
         let box = CStringBox(string)
@@ -167,28 +216,32 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         return box.pointer
     }
 
-    private func makeProtocols(_ entries: [(name: String, id: UInt32)]) -> UnsafeMutablePointer<lws_protocols> {
-        let array = UnsafeMutablePointer<lws_protocols>.allocate(capacity: entries.count + 1)
-        for (index, entry) in entries.enumerated() {
-            var proto = hs_lws_protocol_terminator()
-            proto.name = UnsafePointer(cString(entry.name))
-            proto.callback = lwsServerCallback
-            proto.per_session_data_size = MemoryLayout<UInt64>.size
-            proto.rx_buffer_size = 16 * 1024
-            proto.id = entry.id
-            array[index] = proto
-        }
-        array[entries.count] = hs_lws_protocol_terminator()
+    private func makeProtocols() -> UnsafeMutablePointer<lws_protocols> {
+        let array = UnsafeMutablePointer<lws_protocols>.allocate(capacity: 2)
+        var proto = hs_lws_protocol_terminator()
+        proto.name = UnsafePointer(cString(Self.protocolName))
+        proto.callback = lwsServerCallback
+        proto.per_session_data_size = MemoryLayout<UInt64>.size
+        proto.rx_buffer_size = 16 * 1024
+        proto.tx_packet_size = 64 * 1024
+        array[0] = proto
+        array[1] = hs_lws_protocol_terminator()
         protocolArrays.append(array)
         return array
     }
 
+    static let protocolName = "hybridsync-edge"
+
+    /// A vhost whose accepted sockets are bound to lws's raw role and our one protocol.
     private func vhostInfo(name: String, host: String, port: Int) -> lws_context_creation_info {
         var info = lws_context_creation_info()
         info.vhost_name = UnsafePointer(cString(name))
         info.port = Int32(port)
         info.iface = UnsafePointer(cString(host))
-        info.options = hs_lws_server_options(configuration.tls != nil ? 1 : 0)
+        info.protocols = UnsafePointer(makeProtocols())
+        info.options = hs_lws_server_options(configuration.tls != nil ? 1 : 0) | UInt64(LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG)
+        info.listen_accept_role = UnsafePointer(cString("raw-skt"))
+        info.listen_accept_protocol = UnsafePointer(cString(Self.protocolName))
         return info
     }
 
@@ -201,26 +254,4 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     private static func urlHost(_ host: String) -> String {
         host.contains(":") ? "[\(host)]" : host
     }
-}
-
-/// Per-WebSocket state, owned by the service thread.
-final class WebSocketState {
-    let wsi: OpaquePointer
-    var queue: Deque<LWSFrame> = []
-    var queuedBytes = 0
-    var inbound: [UInt8] = []
-    var closing: (code: CloseCode, reason: String)?
-
-    init(wsi: OpaquePointer) { self.wsi = wsi }
-}
-
-/// One HTTP request/response on a keep-alive connection, owned by the service thread.
-struct HTTPExchange {
-    var method = ""
-    var path = ""
-    var authorization: String?
-    var body: [UInt8] = []
-    var response: LWSFrame?
-    /// Close the connection after the response (the request body was refused unread).
-    var closeAfterResponse = false
 }

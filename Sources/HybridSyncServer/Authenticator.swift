@@ -102,3 +102,13 @@ struct Authenticator {
         return .success(Identity(userID: subject, expiresAt: expiresAt, channels: channels))
     }
 }
+
+extension TokenPolicy: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Names what is configured, never the secret itself: configurations end up in logs.
+    public var description: String {
+        "TokenPolicy(hmacSecret: \(hmacSecret == nil ? "none" : "<redacted>"), publicKeys: \(publicKeys.count), "
+            + "audience: \(audience ?? "none"), issuer: \(issuer ?? "none"), leewaySeconds: \(leewaySeconds))"
+    }
+
+    public var debugDescription: String { description }
+}

@@ -112,3 +112,13 @@ public struct NamespacePolicy: Sendable, Equatable {
         self.retainState = retainState
     }
 }
+
+extension ServerConfiguration: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Everything but the secrets (the API key and the token secret are redacted): configurations end up in logs.
+    public var description: String {
+        "ServerConfiguration(apiKey: <redacted>, auth: \(auth), namespaces: \(namespaces.keys.sorted()), "
+            + "connectTimeoutSeconds: \(connectTimeoutSeconds), pingIntervalSeconds: \(pingIntervalSeconds))"
+    }
+
+    public var debugDescription: String { description }
+}

@@ -18,6 +18,9 @@ final class Session {
     var commands: TokenBucket
     /// Commands refused in a row for exceeding the rate; too many closes the connection.
     var refusedInARow = 0
+    /// When the timing rules are next checked (the entry of this session in the deadline heap that
+    /// counts; older entries are skipped).
+    var nextCheck = 0.0
 
     init(id: ConnectionID, remoteAddress: String, now: Double, rate: Double, burst: Double) {
         self.id = id

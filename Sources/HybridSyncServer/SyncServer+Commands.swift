@@ -54,6 +54,7 @@ extension SyncServer {
             }
             session.identity = identity
             session.lastPing = clock.now()
+            scheduleCheck(session)
             sessionsByUser[identity.userID, default: []].insert(session.id)
             var metadata = session.metadata
             if let clientName { metadata["client_name"] = "\(clientName.prefix(64))" }

@@ -26,6 +26,10 @@ public final class SyncServer: ServerTransportDelegate {
     /// The deny-list: user → ban, until lifted or `until` passes.
     var bans: [String: Ban] = [:]
     var idempotency = IdempotencyCache()
+    /// One deadline per session (connect timeout, ping, pong, token expiry), checked in ``tick()``.
+    var sessionDeadlines = DeadlineQueue<Double, ConnectionID>()
+    /// When channels and the idempotency cache are next swept (once a second).
+    var nextChannelSweep = 0.0
     lazy var apiRate = TokenBucket(rate: configuration.apiRequestsPerSecond, burst: configuration.apiRequestsPerSecond, now: clock.now())
 
     /// Creates a server that talks through `transport`; pass it to the transport's `start` next.
@@ -47,10 +51,12 @@ public final class SyncServer: ServerTransportDelegate {
     // MARK: ServerTransportDelegate
 
     public func connectionOpened(_ connection: ConnectionID, info: ConnectionInfo) {
-        sessions[connection] = Session(
+        let session = Session(
             id: connection, remoteAddress: info.remoteAddress, now: clock.now(),
             rate: configuration.commandsPerSecond, burst: configuration.commandBurst
         )
+        sessions[connection] = session
+        scheduleCheck(session)
         logger.debug("connection opened", metadata: ["connection": "\(connection)", "peer": "\(info.remoteAddress)"])
     }
 
@@ -84,6 +90,10 @@ public final class SyncServer: ServerTransportDelegate {
             if sessionsByUser[user]?.isEmpty == true { sessionsByUser[user] = nil }
         }
         logger.info("connection closed", metadata: session.metadata)
+    }
+
+    public func shuttingDown(code: CloseCode, reason: String) {
+        for session in sessions.values { disconnect(session, code: code, reason: reason) }
     }
 
     // MARK: Helpers shared by the command and API handlers

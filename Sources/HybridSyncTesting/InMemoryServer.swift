@@ -29,7 +29,8 @@ public final class InMemoryServer: ServerTransport, @unchecked Sendable {
 
     /// Runs the server's time-driven work (what the daemon does every 250 ms); call it after
     /// advancing the ``ManualWallClock``.
-    public func tick() {
+    @discardableResult
+    public func tick() -> Bool {
         withServer { $0.tick() }
     }
 

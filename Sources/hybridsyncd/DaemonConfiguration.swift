@@ -35,6 +35,28 @@ struct DaemonConfiguration {
         transport.maxBodyBytes = config.int(forKey: "api.maxBodyBytes", default: transport.maxBodyBytes)
         transport.maxMessageBytes = config.int(forKey: "limits.maxMessageBytes", default: transport.maxMessageBytes)
         transport.maxQueuedBytes = config.int(forKey: "limits.maxQueuedBytes", default: transport.maxQueuedBytes)
+        transport.httpHeaderTimeoutSeconds = config.double(forKey: "limits.httpHeaderTimeoutSeconds", default: transport.httpHeaderTimeoutSeconds)
+        transport.httpBodyTimeoutSeconds = config.double(forKey: "limits.httpBodyTimeoutSeconds", default: transport.httpBodyTimeoutSeconds)
+        transport.maxHeaderBytes = config.int(forKey: "limits.maxHeaderBytes", default: transport.maxHeaderBytes)
+        let maxConnections = config.int(forKey: "limits.maxConnections", default: 0)
+        transport.maxConnections = maxConnections > 0 ? maxConnections : nil
+        transport.maxAPIConnections = config.int(forKey: "limits.maxApiConnections", default: transport.maxAPIConnections)
+        transport.echoPath = config.string(forKey: "debug.echoPath").flatMap { $0.isEmpty ? nil : $0 }
+        if let path = transport.echoPath, !path.hasPrefix("/") {
+            throw Invalid(description: "debug.echoPath must start with '/', got '\(path)'")
+        }
+        for (key, value) in [
+            ("limits.httpHeaderTimeoutSeconds", transport.httpHeaderTimeoutSeconds),
+            ("limits.httpBodyTimeoutSeconds", transport.httpBodyTimeoutSeconds),
+        ] where value <= 0 {
+            throw Invalid(description: "\(key) must be greater than 0, got \(value)")
+        }
+        guard maxConnections >= 0, transport.maxAPIConnections >= 1 else {
+            throw Invalid(description: "limits.maxConnections must be >= 0 (0: from the open-file limit) and limits.maxApiConnections >= 1")
+        }
+        guard transport.maxHeaderBytes >= 1024 else {
+            throw Invalid(description: "limits.maxHeaderBytes must be at least 1024, got \(transport.maxHeaderBytes)")
+        }
         let certificate = config.string(forKey: "server.tls.certificate")
         let privateKey = config.string(forKey: "server.tls.privateKey")
         switch (certificate, privateKey) {

@@ -6,9 +6,12 @@ import Logging
 import ServiceLifecycle
 
 /// Runs the transport and the server until graceful shutdown, then drains and stops.
-struct DaemonService: Service {
+struct DaemonService: Service, CustomStringConvertible {
     let configuration: DaemonConfiguration
     let logger: Logger
+
+    /// What ServiceGroup logs for this service: never the configuration (it holds secrets).
+    var description: String { "hybridsyncd" }
 
     func run() async throws {
         let transport = LWSServerTransport(configuration: configuration.transport, logger: logger)
@@ -23,7 +26,9 @@ struct DaemonService: Service {
 
         try? await gracefulShutdown()
 
-        logger.info("shutting down: closing client connections with \(CloseCode.shutdown)")
+        logger.info("shutting down: disconnect push and close \(CloseCode.shutdown) to every client", metadata: [
+            "grace_seconds": "\(configuration.shutdownGraceSeconds)",
+        ])
         await transport.shutdown(code: .shutdown, grace: .milliseconds(Int(configuration.shutdownGraceSeconds * 1000)))
         logger.info("hybridsyncd stopped")
     }

@@ -18,6 +18,7 @@ enum HybridSyncDaemon {
         }
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         var logger = Logger(label: "hybridsyncd")
+        raiseOpenFileLimit()
         do {
             let configuration = try await loadConfiguration()
             if let level = Logger.Level(rawValue: configuration.logLevel) {
@@ -37,6 +38,14 @@ enum HybridSyncDaemon {
             logger.critical("hybridsyncd cannot run: \(error)")
             exit(1)
         }
+    }
+
+    /// Every client is a file descriptor: use the whole hard limit the operator allows.
+    static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
     /// Flags > `HYBRIDSYNC_*` environment > YAML file > defaults. The file is `--config PATH`

@@ -47,8 +47,11 @@ public protocol ServerTransportDelegate: AnyObject {
     func received(_ frame: [UInt8], from connection: ConnectionID)
     /// The connection closed, for any reason; the id is never reused.
     func connectionClosed(_ connection: ConnectionID)
-    /// Time-driven work (timeouts, pings, expiry). Called every fraction of a second.
-    func tick()
+    /// Time-driven work (timeouts, pings, expiry). Called every fraction of a second; returns true
+    /// when it stopped with more already due (the transport then calls again after serving I/O).
+    func tick() -> Bool
+    /// The transport is stopping: tell every connection why (it closes what is left afterwards).
+    func shuttingDown(code: CloseCode, reason: String)
     /// A complete HTTP request arrived on the API listener.
     func handle(_ request: HTTPRequest) -> HTTPResponse
 }

@@ -1,0 +1,88 @@
+import DequeModule
+import HybridSyncWebSocket
+
+/// Which listener a socket came in on.
+enum Listener: Sendable {
+    /// WebSocket upgrades (and nothing else) for clients.
+    case `public`
+    /// The backend HTTP API.
+    case api
+}
+
+/// One accepted socket, owned by the service thread: HTTP/1.1 until a WebSocket upgrade, then
+/// RFC 6455 frames. Every byte in and out passes through here.
+final class EdgeConnection {
+    enum Phase {
+        /// Reading HTTP requests.
+        case http(HTTPRequestParser)
+        /// An upgraded HybridSync WebSocket (or the echo endpoint when `echo`).
+        case webSocket(WebSocketFrameDecoder, echo: Bool)
+        /// Nothing more is read: the connection closes once its queue is written.
+        case closing
+    }
+
+    /// Queued output.
+    enum Chunk {
+        /// A HybridSync text message; its WebSocket header is written at send time (several pending
+        /// ones may share one frame).
+        case message(LWSFrame)
+        /// Bytes to write as they are (HTTP responses, control frames).
+        case raw(LWSFrame)
+    }
+
+    let id: UInt64
+    let wsi: OpaquePointer
+    let listener: Listener
+    var phase: Phase
+    var queue: Deque<Chunk> = []
+    var queuedBytes = 0
+    /// Close the socket once the queue is written (an HTTP `Connection: close` answer, a close frame
+    /// sent in reply or on a protocol error).
+    var closeAfterFlush = false
+    /// A WebSocket close was started by this side: the close frame is queued, the peer's is awaited.
+    var closeRequested = false
+    /// The current deadline (monotonic seconds): when it passes, the socket is dropped.
+    var deadline: Double?
+    /// Whether the server was told about this WebSocket (and so must be told when it closes).
+    var announced = false
+
+    init(id: UInt64, wsi: OpaquePointer, listener: Listener, parser: HTTPRequestParser) {
+        self.id = id
+        self.wsi = wsi
+        self.listener = listener
+        self.phase = .http(parser)
+    }
+
+    var isWebSocket: Bool {
+        if case .webSocket = phase { return true }
+        return false
+    }
+
+    func enqueue(_ chunk: Chunk) {
+        switch chunk {
+        case .message(let frame), .raw(let frame): queuedBytes += frame.count
+        }
+        queue.append(chunk)
+    }
+}
+
+/// At most one log line per `interval` for a recurring condition, with the count of those held back,
+/// so an attack cannot flood the log (or the disk) while the operator still sees it at 3 a.m.
+struct RateLimitedLog {
+    let interval: Double
+    private var lastLogged = -Double.infinity
+    private var suppressed = 0
+
+    init(interval: Double = 5) { self.interval = interval }
+
+    /// Whether to log now; `suppressed` is how many occurrences since the last logged one were skipped.
+    mutating func shouldLog(now: Double) -> (log: Bool, suppressed: Int) {
+        guard now - lastLogged >= interval else {
+            suppressed += 1
+            return (false, 0)
+        }
+        lastLogged = now
+        defer { suppressed = 0 }
+        return (true, suppressed)
+    }
+}

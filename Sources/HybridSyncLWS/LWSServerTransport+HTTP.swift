@@ -1,0 +1,164 @@
+import CLibWebSockets
+import DequeModule
+import Synchronization
+import HybridSyncProtocol
+import HybridSyncWebSocket
+import Logging
+
+/// HTTP/1.1 on both listeners: exactly one response per request, then keep-alive (API) or close.
+extension LWSServerTransport {
+    func httpReceived(_ edge: EdgeConnection, _ bytes: UnsafeRawBufferPointer) -> Int32 {
+        guard case .http(var parser) = edge.phase else { return 0 }
+        parser.append(bytes)
+        while true {
+            let step: HTTPRequestParser.Step
+            do {
+                step = try parser.next()
+            } catch {
+                edge.phase = .closing
+                logRefusal(edge, status: error.status, error.message)
+                respond(edge, .error(error.status, code: Self.errorCode(for: error.status), message: error.message), keepAlive: false)
+                return 0
+            }
+            switch step {
+            case .needMore:
+                edge.phase = .http(parser)
+                return 0
+            case .head(let head, _):
+                edge.phase = .http(parser)
+                setDeadline(edge, in: configuration.httpBodyTimeoutSeconds)
+                if head.tokens("expect").contains(where: { $0.lowercased() == "100-continue" }) {
+                    edge.enqueue(.raw(LWSFrame(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))))
+                }
+            case .complete(let head, let body):
+                let leftover = parser.takeBuffered()
+                edge.phase = .http(parser)
+                switch edge.listener {
+                case .public: publicRequest(edge, head, leftover: leftover)
+                case .api: apiRequest(edge, head, body: body, pipelined: !leftover.isEmpty)
+                }
+                return 0
+            }
+        }
+    }
+
+    // MARK: Public listener: WebSocket upgrades only
+
+    private func publicRequest(_ edge: EdgeConnection, _ head: HTTPRequestHead, leftover: [UInt8]) {
+        let echo = configuration.echoPath.map { $0 == head.path } ?? false
+        guard WebSocketHandshake.isUpgradeRequest(head) else {
+            refuse(edge, .error(426, code: "upgrade_required", message:
+                "this port speaks WebSocket with subprotocol \(HybridSyncWire.subprotocol); the HTTP API listens elsewhere"))
+            return
+        }
+        if draining {
+            refuse(edge, .error(503, code: "shutting_down", message: "server shutting down; reconnect to another node or later"))
+            return
+        }
+        let origin = head.header("origin")
+        if !configuration.allowedOrigins.isEmpty, let origin, !configuration.allowedOrigins.contains(origin) {
+            logger.info("refused WebSocket from a disallowed origin", metadata: ["origin": "\(origin.prefix(100))"])
+            refuse(edge, .error(403, code: "origin_not_allowed", message: "origin not allowed"))
+            return
+        }
+        let accepted: [UInt8]
+        do {
+            accepted = try WebSocketHandshake.accept(head, subprotocol: echo ? nil : HybridSyncWire.subprotocol)
+        } catch {
+            logRefusal(edge, status: error.status, error.message)
+            refuse(edge, .error(error.status, code: Self.errorCode(for: error.status), message: error.message))
+            return
+        }
+        edge.enqueue(.raw(LWSFrame(accepted)))
+        edge.phase = .webSocket(WebSocketFrameDecoder(maxMessageBytes: configuration.maxMessageBytes), echo: echo)
+        edge.deadline = nil
+        if !echo {
+            edge.announced = true
+            openWebSockets.add(1, ordering: .relaxed)
+            delegate?.connectionOpened(ConnectionID(edge.id), info: ConnectionInfo(remoteAddress: peerAddress(edge.wsi), origin: origin))
+        }
+        if !leftover.isEmpty {
+            leftover.withUnsafeBytes { _ = webSocketReceived(edge, $0) }
+        }
+    }
+
+    // MARK: API listener
+
+    private func apiRequest(_ edge: EdgeConnection, _ head: HTTPRequestHead, body: [UInt8], pipelined: Bool) {
+        guard !WebSocketHandshake.isUpgradeRequest(head) else {
+            refuse(edge, .error(400, code: "bad_request", message: "the API does not upgrade connections (no WebSocket, no h2c)"))
+            return
+        }
+        guard let delegate else { return }
+        let request = HTTPRequest(
+            method: head.method, path: head.path, query: head.query, authorization: head.header("authorization"), body: body
+        )
+        // Pipelined requests are not served: answer this one, then close (the client retries the rest).
+        let keepAlive = head.keepAlive && !pipelined
+        respond(edge, delegate.handle(request), keepAlive: keepAlive)
+        if keepAlive { setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds) }
+    }
+
+    // MARK: Responses
+
+    private func refuse(_ edge: EdgeConnection, _ response: HTTPResponse) {
+        edge.phase = .closing
+        respond(edge, response, keepAlive: false)
+    }
+
+    /// Queues the one response to the current request; without keep-alive the socket closes after it.
+    func respond(_ edge: EdgeConnection, _ response: HTTPResponse, keepAlive: Bool) {
+        var head = "HTTP/1.1 \(response.status) \(Self.reasonPhrase(response.status))\r\n"
+        head += "Server: hybridsyncd\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+        head += "Content-Length: \(response.body.count)\r\n"
+        if !keepAlive { head += "Connection: close\r\n" }
+        head += "\r\n"
+        edge.enqueue(.raw(LWSFrame(Array(head.utf8) + response.body)))
+        if !keepAlive {
+            edge.phase = .closing
+            edge.closeAfterFlush = true
+            setDeadline(edge, in: Self.closeDeadlineSeconds)
+        }
+    }
+
+    private func logRefusal(_ edge: EdgeConnection, status: Int, _ message: String) {
+        logger.debug("refused HTTP request", metadata: [
+            "connection": "c\(edge.id)", "listener": "\(edge.listener)", "status": "\(status)", "reason": "\(message)",
+        ])
+    }
+
+    static func errorCode(for status: Int) -> String {
+        switch status {
+        case 400: "bad_request"
+        case 413: "payload_too_large"
+        case 426: "upgrade_required"
+        case 431: "headers_too_large"
+        case 501: "not_implemented"
+        case 505: "http_version_not_supported"
+        default: "bad_request"
+        }
+    }
+
+    static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 200: "OK"
+        case 201: "Created"
+        case 204: "No Content"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 409: "Conflict"
+        case 413: "Content Too Large"
+        case 426: "Upgrade Required"
+        case 429: "Too Many Requests"
+        case 431: "Request Header Fields Too Large"
+        case 500: "Internal Server Error"
+        case 501: "Not Implemented"
+        case 503: "Service Unavailable"
+        case 505: "HTTP Version Not Supported"
+        default: "Status"
+        }
+    }
+}

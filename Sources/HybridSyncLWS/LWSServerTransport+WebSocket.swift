@@ -1,0 +1,82 @@
+import CLibWebSockets
+import DequeModule
+import Synchronization
+import HybridSyncProtocol
+import HybridSyncWebSocket
+import Logging
+
+/// RFC 6455 after the upgrade: messages to the server, control frames answered here, the close
+/// handshake in both directions.
+extension LWSServerTransport {
+    func webSocketReceived(_ edge: EdgeConnection, _ bytes: UnsafeRawBufferPointer) -> Int32 {
+        guard case .webSocket(var decoder, let echo) = edge.phase else { return 0 }
+        decoder.append(bytes)
+        while true {
+            let event: WebSocketEvent
+            do {
+                guard let next = try decoder.next() else { break }
+                event = next
+            } catch {
+                edge.phase = .webSocket(decoder, echo: echo)
+                fail(edge, code: error.code, reason: error.reason)
+                return 0
+            }
+            edge.phase = .webSocket(decoder, echo: echo)
+            switch event {
+            case .text(let message):
+                if echo {
+                    edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.text, message))))
+                } else if !edge.closeRequested {
+                    delegate?.received(message, from: ConnectionID(edge.id))
+                }
+            case .binary(let message):
+                guard echo else {
+                    fail(edge, code: CloseCode.unsupportedData.rawValue, reason: "binary frames are not part of \(HybridSyncWire.subprotocol)")
+                    return 0
+                }
+                edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.binary, message))))
+            case .ping(let payload):
+                edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.pong, payload))))
+            case .pong:
+                break
+            case .close(let code, _):
+                // Our close was answered: the handshake is complete, drop the socket now.
+                if edge.closeRequested { return -1 }
+                let payload = code.map { WebSocketFrameHeader.closePayload(code: $0, reason: "") } ?? []
+                edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.close, payload))))
+                finishAfterFlush(edge)
+                return 0
+            }
+            guard case .webSocket = edge.phase else { return 0 }  // a callee failed the connection
+        }
+        return 0
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): a close frame with `code`, then the socket closes
+    /// without waiting for the peer's answer.
+    func fail(_ edge: EdgeConnection, code: UInt16, reason: String) {
+        logger.debug("WebSocket protocol error, closing", metadata: [
+            "connection": "c\(edge.id)", "code": "\(code)", "reason": "\(reason)",
+        ])
+        edge.queue.removeAll()
+        edge.queuedBytes = 0
+        edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.close, WebSocketFrameHeader.closePayload(code: code, reason: reason)))))
+        finishAfterFlush(edge)
+    }
+
+    /// Starts the closing handshake from this side: what is queued goes first, then the close frame;
+    /// the socket closes when the peer answers, or after ``closeDeadlineSeconds`` if it never reads.
+    func startClose(_ edge: EdgeConnection, code: UInt16, reason: String) {
+        edge.closeRequested = true
+        edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.close, WebSocketFrameHeader.closePayload(code: code, reason: reason)))))
+        setDeadline(edge, in: Self.closeDeadlineSeconds)
+        lws_callback_on_writable(edge.wsi)
+    }
+
+    private func finishAfterFlush(_ edge: EdgeConnection) {
+        edge.phase = .closing
+        edge.closeAfterFlush = true
+        setDeadline(edge, in: Self.closeDeadlineSeconds)
+        lws_callback_on_writable(edge.wsi)
+    }
+}

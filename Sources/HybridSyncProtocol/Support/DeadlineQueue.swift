@@ -1,0 +1,53 @@
+/// Deadlines kept in a binary heap: O(log n) to schedule, O(log n) per deadline that falls due, and
+/// nothing at all for the ones that do not. Time-driven work costs what is due, not what is open.
+///
+/// Entries are never removed early: reschedule by scheduling again and keep the latest deadline
+/// per key yourself; ``popDue(now:limit:)`` hands back stale entries too, for the caller to skip.
+public struct DeadlineQueue<Time: Comparable & Sendable, Key: Sendable>: Sendable {
+    private var heap: [(time: Time, key: Key)] = []
+
+    public init() {}
+
+    public var count: Int { heap.count }
+    public var isEmpty: Bool { heap.isEmpty }
+
+    /// The earliest deadline, if any.
+    public var nextDeadline: Time? { heap.first?.time }
+
+    public mutating func schedule(_ key: Key, at time: Time) {
+        heap.append((time, key))
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard heap[child].time < heap[parent].time else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    /// Removes and returns up to `limit` entries due at `now`, earliest first.
+    public mutating func popDue(now: Time, limit: Int = .max) -> [(time: Time, key: Key)] {
+        var due: [(time: Time, key: Key)] = []
+        while due.count < limit, let first = heap.first, first.time <= now {
+            due.append(first)
+            removeFirst()
+        }
+        return due
+    }
+
+    private mutating func removeFirst() {
+        let last = heap.removeLast()
+        guard !heap.isEmpty else { return }
+        heap[0] = last
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < heap.count, heap[left].time < heap[smallest].time { smallest = left }
+            if right < heap.count, heap[right].time < heap[smallest].time { smallest = right }
+            guard smallest != parent else { return }
+            heap.swapAt(parent, smallest)
+            parent = smallest
+        }
+    }
+}

@@ -1,0 +1,72 @@
+/// The request line and headers of one HTTP/1.1 request.
+public struct HTTPRequestHead: Sendable, Equatable {
+    /// The method as sent, for example `POST` (methods are case-sensitive).
+    public var method: String
+    /// The path, without the query string (still percent-encoded).
+    public var path: String
+    /// The query string without `?`, or empty.
+    public var query: String
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    public var minorVersion: Int
+    /// Header fields in order, names lower-cased.
+    public var headers: [(name: String, value: String)]
+
+    public init(method: String, path: String, query: String = "", minorVersion: Int = 1, headers: [(name: String, value: String)] = []) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.minorVersion = minorVersion
+        self.headers = headers
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    public func header(_ name: String) -> String? {
+        let lowered = name.lowercased()
+        return headers.first { $0.name == lowered }?.value
+    }
+
+    /// Every value of header `name`, comma-separated lists split and trimmed.
+    public func tokens(_ name: String) -> [Substring] {
+        let lowered = name.lowercased()
+        return headers.filter { $0.name == lowered }.flatMap { field in
+            field.value.split(separator: ",").map { $0.trimmingWhitespace() }
+        }
+    }
+
+    /// Whether the connection may carry another request after this one.
+    public var keepAlive: Bool {
+        let connection = tokens("connection").map { $0.lowercased() }
+        if minorVersion == 0 { return connection.contains("keep-alive") }
+        return !connection.contains("close")
+    }
+
+    public static func == (lhs: HTTPRequestHead, rhs: HTTPRequestHead) -> Bool {
+        lhs.method == rhs.method && lhs.path == rhs.path && lhs.query == rhs.query
+            && lhs.minorVersion == rhs.minorVersion
+            && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
+    }
+}
+
+/// A request the parser refuses, with the status to answer before closing the connection.
+public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// 400, 413, 431, 501 or 505.
+    public let status: Int
+    /// What was wrong, for the response body and the log.
+    public let message: String
+
+    public init(status: Int, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    public var description: String { "\(status): \(message)" }
+}
+
+extension Substring {
+    func trimmingWhitespace() -> Substring {
+        var slice = self
+        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
+        return slice
+    }
+}

@@ -39,6 +39,10 @@ final class EdgeConnection {
     /// Close the socket once the queue is written (an HTTP `Connection: close` answer, a close frame
     /// sent in reply or on a protocol error).
     var closeAfterFlush = false
+    /// Our side of the TCP connection is shut (FIN sent after the last byte); what the peer still
+    /// sends is read and dropped until it closes too, so unread input never turns our close into a
+    /// reset that destroys the answer before the peer reads it (a "lingering close").
+    var halfClosed = false
     /// A WebSocket close was started by this side: the close frame is queued, the peer's is awaited.
     var closeRequested = false
     /// The current deadline (monotonic seconds): when it passes, the socket is dropped.

@@ -1,4 +1,5 @@
 import CLibWebSockets
+import Glibc
 import DequeModule
 import Synchronization
 import HybridSyncProtocol
@@ -37,7 +38,7 @@ extension LWSServerTransport {
             case .webSocket: webSocketReceived(edge, bytes)
             case .closing: 0  // nothing more is read
             }
-            if !edge.queue.isEmpty || edge.closeAfterFlush { lws_callback_on_writable(wsi) }
+            if !edge.queue.isEmpty || (edge.closeAfterFlush && !edge.halfClosed) { lws_callback_on_writable(wsi) }
             return result
         case LWS_CALLBACK_RAW_WRITEABLE:
             guard let edge = connection(user) else { return -1 }
@@ -101,7 +102,13 @@ extension LWSServerTransport {
     /// Writes the next chunk (several pending messages coalesced into one frame); one write per
     /// WRITEABLE, so lws never has to buffer more than one chunk of ours.
     private func writeable(_ edge: EdgeConnection) -> Int32 {
-        guard let first = edge.queue.first else { return edge.closeAfterFlush ? -1 : 0 }
+        guard let first = edge.queue.first else {
+            if edge.closeAfterFlush, !edge.halfClosed {
+                edge.halfClosed = true
+                _ = Glibc.shutdown(lws_get_socket_fd(edge.wsi), Int32(SHUT_WR))
+            }
+            return 0
+        }
         let written: Int32
         switch first {
         case .raw(let bytes):
@@ -133,7 +140,7 @@ extension LWSServerTransport {
             }
         }
         if written < 0 { return -1 }
-        if !edge.queue.isEmpty || edge.closeAfterFlush { lws_callback_on_writable(edge.wsi) }
+        if !edge.queue.isEmpty || (edge.closeAfterFlush && !edge.halfClosed) { lws_callback_on_writable(edge.wsi) }
         return 0
     }
 

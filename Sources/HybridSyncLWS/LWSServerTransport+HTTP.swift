@@ -15,9 +15,12 @@ extension LWSServerTransport {
             do {
                 step = try parser.next()
             } catch {
-                edge.phase = .closing
                 logRefusal(edge, status: error.status, error.message)
-                respond(edge, .error(error.status, code: Self.errorCode(for: error.status), message: error.message), keepAlive: false)
+                if edge.listener == .public, error.status == 413 {
+                    refuse(edge, Self.notAnAPIPort)  // a body is never read here, whatever its size
+                } else {
+                    refuse(edge, .error(error.status, code: Self.errorCode(for: error.status), message: error.message))
+                }
                 return 0
             }
             switch step {
@@ -47,8 +50,7 @@ extension LWSServerTransport {
     private func publicRequest(_ edge: EdgeConnection, _ head: HTTPRequestHead, leftover: [UInt8]) {
         let echo = configuration.echoPath.map { $0 == head.path } ?? false
         guard WebSocketHandshake.isUpgradeRequest(head) else {
-            refuse(edge, .error(426, code: "upgrade_required", message:
-                "this port speaks WebSocket with subprotocol \(HybridSyncWire.subprotocol); the HTTP API listens elsewhere"))
+            refuse(edge, Self.notAnAPIPort)
             return
         }
         if draining {
@@ -82,6 +84,9 @@ extension LWSServerTransport {
         }
     }
 
+    static let notAnAPIPort = HTTPResponse.error(426, code: "upgrade_required", message:
+        "this port speaks WebSocket with subprotocol \(HybridSyncWire.subprotocol); the HTTP API listens elsewhere")
+
     // MARK: API listener
 
     private func apiRequest(_ edge: EdgeConnection, _ head: HTTPRequestHead, body: [UInt8], pipelined: Bool) {
@@ -89,9 +94,13 @@ extension LWSServerTransport {
             refuse(edge, .error(400, code: "bad_request", message: "the API does not upgrade connections (no WebSocket, no h2c)"))
             return
         }
+        guard let path = head.decodedPath else {
+            refuse(edge, .error(400, code: "bad_request", message: "malformed percent-encoding in the path"))
+            return
+        }
         guard let delegate else { return }
         let request = HTTPRequest(
-            method: head.method, path: head.path, query: head.query, authorization: head.header("authorization"), body: body
+            method: head.method, path: path, query: head.query, authorization: head.header("authorization"), body: body
         )
         // Pipelined requests are not served: answer this one, then close (the client retries the rest).
         let keepAlive = head.keepAlive && !pipelined

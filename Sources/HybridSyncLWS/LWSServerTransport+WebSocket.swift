@@ -65,7 +65,8 @@ extension LWSServerTransport {
     }
 
     /// Starts the closing handshake from this side: what is queued goes first, then the close frame;
-    /// the socket closes when the peer answers, or after ``closeDeadlineSeconds`` if it never reads.
+    /// the socket closes when the peer answers (so it has read everything before the TCP close), or
+    /// after ``closeDeadlineSeconds`` if it never does.
     func startClose(_ edge: EdgeConnection, code: UInt16, reason: String) {
         edge.closeRequested = true
         edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.close, WebSocketFrameHeader.closePayload(code: code, reason: reason)))))

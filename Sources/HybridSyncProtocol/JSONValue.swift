@@ -181,6 +181,12 @@ extension JSONValue {
         }
     }
 
+    /// The elements of an array, or nil.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let elements) = self { return elements }
+        return nil
+    }
+
     /// The boolean payload, or nil.
     public var boolValue: Bool? {
         if case .bool(let value) = self { return value }

@@ -75,7 +75,11 @@ extension SyncServer {
         }
         if let raw = suffix(path, after: "/api/channels/") {
             try expect(request, "GET")
-            return channelInfo(try channelName(raw))
+            let name = try channelName(raw)
+            guard configuration.namespaces[String(name.namespace)] != nil else {
+                throw APIError(400, "invalid_channel", unknownNamespace(name).message)
+            }
+            return channelInfo(name)
         }
         if let raw = suffix(path, after: "/api/state/") {
             try expect(request, "GET")
@@ -177,16 +181,32 @@ extension SyncServer {
     // MARK: Helpers
 
     /// Parses the body once and answers a repeated `idempotencyKey` with the first response
-    /// instead of running `run` again.
+    /// instead of running `run` again. Keys are scoped to the route and the channel(s); the same
+    /// key with a different body in that scope is refused with 409.
     private func idempotent(_ request: HTTPRequest, _ run: (JSONValue) throws(APIError) -> HTTPResponse) throws(APIError) -> HTTPResponse {
         let body = try jsonObject(request.body)
-        guard let key = body["idempotencyKey"]?.stringValue else { return try run(body) }
-        let scoped = "\(request.path) \(key)"
-        if let earlier = idempotency.response(for: scoped) { return earlier }
-        let response = try run(body)
-        idempotency.store(response, for: scoped, now: clock.now(), window: configuration.idempotencyWindowSeconds,
-                          maxKeys: configuration.idempotencyMaxKeys)
-        return response
+        guard let keyValue = body["idempotencyKey"] else { return try run(body) }
+        guard let key = keyValue.stringValue, !key.isEmpty, key.utf8.count <= 256 else {
+            throw APIError(400, "bad_request", "'idempotencyKey' must be a string of 1-256 bytes")
+        }
+        let channels: String = switch (body["channel"], body["channels"]) {
+        case (.string(let channel)?, _): channel
+        case (_, .array(let list)?): list.compactMap(\.stringValue).joined(separator: ",")
+        default: ""
+        }
+        let scoped = "\(request.path) \(channels) \(key)"
+        switch idempotency.lookup(scoped, body: body) {
+        case .repeated(let earlier):
+            return earlier
+        case .conflict:
+            throw APIError(409, "idempotency_conflict",
+                "idempotencyKey '\(key.prefix(64))' was used on this route and channel with a different body; use a new key")
+        case .new:
+            let response = try run(body)
+            idempotency.store(response, body: body, for: scoped, now: clock.now(), window: configuration.idempotencyWindowSeconds,
+                              maxKeys: configuration.idempotencyMaxKeys)
+            return response
+        }
     }
 
     private func authorized(_ request: HTTPRequest) -> Bool {
@@ -210,7 +230,7 @@ extension SyncServer {
     }
 
     private func existingChannel(_ name: ChannelName) throws(APIError) -> ChannelState {
-        guard let channel = channel(name) else { throw APIError(404, "invalid_channel", unknownNamespace(name).message) }
+        guard let channel = channel(name) else { throw APIError(400, "invalid_channel", unknownNamespace(name).message) }
         return channel
     }
 

@@ -35,6 +35,7 @@ public final class TestDaemon: Sendable {
         let arguments: [String]
         let apiKey: String
         let secret: String
+        let openFileLimit: Int?
     }
     private let exited: AsyncStream<Int32>
 
@@ -64,7 +65,10 @@ public final class TestDaemon: Sendable {
 
     /// Starts the daemon and waits (up to `timeout`) until it listens. `arguments` are extra
     /// configuration flags such as `["--limits-max-message-bytes", "4096"]`.
-    public static func start(arguments: [String] = [], logLevel: String = "info", timeout: Duration = .seconds(30)) async throws -> TestDaemon {
+    /// `openFileLimit` runs it under that RLIMIT_NOFILE (soft and hard), to test fd exhaustion.
+    public static func start(
+        arguments: [String] = [], logLevel: String = "info", openFileLimit: Int? = nil, timeout: Duration = .seconds(30)
+    ) async throws -> TestDaemon {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsyncd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let apiKey = Base64URL.encode(CryptoPrimitives.randomBytes(18))
@@ -77,7 +81,7 @@ public final class TestDaemon: Sendable {
             shutdown: {graceSeconds: 3}
             log: {level: \(logLevel)}
             """.write(to: configFile, atomically: true, encoding: .utf8)
-        let launch = Launch(configFile: configFile, arguments: arguments, apiKey: apiKey, secret: secret)
+        let launch = Launch(configFile: configFile, arguments: arguments, apiKey: apiKey, secret: secret, openFileLimit: openFileLimit)
         return try await run(launch, timeout: timeout)
     }
 
@@ -87,7 +91,8 @@ public final class TestDaemon: Sendable {
         try await stop()
         let ports = ["--server-port", String(webSocketURL.split(separator: ":").last!.filter(\.isNumber)),
                      "--api-port", String(apiURL.split(separator: ":").last!)]
-        let again = Launch(configFile: launch.configFile, arguments: launch.arguments + ports, apiKey: launch.apiKey, secret: launch.secret)
+        let again = Launch(configFile: launch.configFile, arguments: launch.arguments + ports, apiKey: launch.apiKey,
+                           secret: launch.secret, openFileLimit: launch.openFileLimit)
         return try await Self.run(again, timeout: timeout)
     }
 
@@ -98,8 +103,15 @@ public final class TestDaemon: Sendable {
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--config", launch.configFile.path] + launch.arguments
+        let daemonArguments = ["--config", launch.configFile.path] + launch.arguments
+        if let limit = launch.openFileLimit {
+            // The shell sets the limit and execs the daemon: same process id, lower limit.
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(limit) && exec \"$0\" \"$@\"", binary] + daemonArguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = daemonArguments
+        }
         var environment = ProcessInfo.processInfo.environment
         for key in environment.keys where key.hasPrefix("HYBRIDSYNC_") { environment[key] = nil }
         process.environment = environment

@@ -19,6 +19,29 @@ public struct HTTPRequestHead: Sendable, Equatable {
         self.headers = headers
     }
 
+    /// The path with `%XX` escapes decoded (so `/api/channels/user%23a` names `user#a`), or nil when
+    /// an escape is malformed or the result is not UTF-8.
+    public var decodedPath: String? {
+        var bytes: [UInt8] = []
+        var iterator = path.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        guard UTF8Validator.isValid(bytes) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
     /// The first value of header `name` (case-insensitive).
     public func header(_ name: String) -> String? {
         let lowered = name.lowercased()

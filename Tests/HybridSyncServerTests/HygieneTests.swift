@@ -166,7 +166,7 @@ struct BackendAPITests {
             ["channel": "app:flags", "offset": 3, "key": "dark", "removed": true, "data": nil],
         ])
         #expect(h.api("GET", "/api/state/chat:x").status == 400, "chat does not retain state")
-        #expect(h.api("GET", "/api/history/nope:x").status == 404)
+        #expect(h.api("GET", "/api/history/nope:x").status == 400)
     }
 }
 

@@ -8,6 +8,7 @@
 
 #include <libwebsockets.h>
 #include <string.h>
+#include <malloc.h>
 
 /// LWS_PRE is a function-like macro chain that Swift does not import.
 static inline size_t hs_lws_pre(void) { return LWS_PRE; }
@@ -71,5 +72,9 @@ static inline void hs_lws_close_reason(struct lws *wsi, unsigned short code, con
 /// The connection id HybridSync keeps in lws's per-session memory (plain data, no Swift objects).
 static inline uint64_t hs_lws_pss_get(void *user) { return user ? *(uint64_t *)user : 0; }
 static inline void hs_lws_pss_set(void *user, uint64_t id) { if (user) *(uint64_t *)user = id; }
+
+/// glibc's malloc_trim (not in Swift's Glibc module): returns freed heap to the system after a
+/// wave of closed connections, which glibc would otherwise keep.
+static inline void hs_malloc_trim(void) { malloc_trim(0); }
 
 #endif

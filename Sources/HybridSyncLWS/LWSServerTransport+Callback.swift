@@ -93,6 +93,7 @@ extension LWSServerTransport {
         let id = hs_lws_pss_get(user)
         guard let edge = connections.removeValue(forKey: id) else { return }
         openCount[edge.listener, default: 1] -= 1
+        closedSinceTrim += 1
         if edge.announced {
             openWebSockets.subtract(1, ordering: .relaxed)
             delegate?.connectionClosed(ConnectionID(id))

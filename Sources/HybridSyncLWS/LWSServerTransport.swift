@@ -33,6 +33,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     var publicVhost: OpaquePointer?
     var apiVhost: OpaquePointer?
     var refusalLog = RateLimitedLog()
+    var closedSinceTrim = 0
     let maxConnections: Int
     private var tickTask: Task<Void, Never>?
     let coalescing = CoalescingBuffer(capacity: 32 * 1024)
@@ -184,8 +185,16 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
             lws_set_timeout(edge.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC)
         }
         if delegate?.tick() == true { more = true }
+        // After a wave of closes, hand the freed heap back to the system (glibc keeps it otherwise).
+        if closedSinceTrim >= Self.closesPerTrim {
+            closedSinceTrim = 0
+            hs_malloc_trim()
+        }
         if more { loop.execute { [weak self] in self?.tick() } }
     }
+
+    /// Closed sockets after which freed memory is returned to the system.
+    static let closesPerTrim = 1024
 
     /// Sockets dropped per service round at most (a mass expiry is spread over rounds).
     static let expiriesPerRound = 32

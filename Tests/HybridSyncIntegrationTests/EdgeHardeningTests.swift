@@ -168,3 +168,45 @@ struct EdgeHardeningTests {
         #expect(!log.contains(String(token.split(separator: ".").last!)), "no token signature")
     }
 }
+
+extension EdgeHardeningTests {
+    @Test("SIGTERM: a disconnect push, then 4000; the daemon waits for the close handshake, at most shutdown.graceSeconds")
+    func gracefulShutdown() async throws {
+        let daemon = try await TestDaemon.start()
+        let client = try await RawClient.open(daemon.webSocketURL)
+        #expect(try await client.connect(token: daemon.tokens.token(user: "polite")).isSuccess)
+        let started = ContinuousClock.now
+        let stopping = Task { try await daemon.stop() }
+        #expect(try await client.next() == .message(.push(.disconnect(code: .shutdown, reason: "server shutting down"))))
+        #expect(try await client.closeCode() == .shutdown)
+        #expect(try await stopping.value == 0)
+        #expect(ContinuousClock.now - started < .seconds(2), "a client that answers the close lets the daemon go at once")
+
+        // A client that never answers holds the daemon for the grace period (3 s in TestDaemon), no longer.
+        let again = try await TestDaemon.start()
+        let stubborn = try PythonScript("attacks.py", ["stubborn", "127.0.0.1", ports(again).public, again.tokens.token(user: "stubborn")])
+        #expect(try await stubborn.readLine() == "connected")
+        try await Task.sleep(for: .milliseconds(200))  // let the connect command arrive
+        let stopAt = ContinuousClock.now
+        #expect(try await again.stop() == 0)
+        let took = ContinuousClock.now - stopAt
+        #expect(took >= .milliseconds(2500) && took < .seconds(8), "exit took \(took)")
+    }
+}
+
+extension EdgeHardeningTests {
+    @Test("idle unauthenticated sockets cost little, the memory comes back when they close, a second wave adds nothing")
+    func idleMemory() async throws {
+        let daemon = try await TestDaemon.start(arguments: ["--limits-connect-timeout-seconds", "60"])
+        let result = try await attack("idle", "127.0.0.1", ports(daemon).public, "3000", String(daemon.processIdentifier))
+        let rss = (result["rss_kib"]?.arrayValue ?? []).compactMap(\.intValue)
+        try #require(rss.count == 5, "\(result)")
+        let (before, open1, closed1, open2, closed2) = (rss[0], rss[1], rss[2], rss[3], rss[4])
+        let growth = open1 - before
+        #expect(growth < 3000 * 4, "under 4 KiB per idle socket: \(rss)")
+        #expect(closed1 - before < growth / 2, "most of it is returned after close: \(rss)")
+        #expect(open2 - open1 < 2048, "a second wave reuses the memory: \(rss)")
+        #expect(closed2 - before < growth / 2, "\(rss)")
+        try await daemon.stop()
+    }
+}

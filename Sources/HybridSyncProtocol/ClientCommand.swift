@@ -117,6 +117,9 @@ extension ClientCommand {
             return channel().map { ClientCommand(id: id, .subscribe(channel: $0, since: since)) }
         case "publish":
             guard let data = value["data"] else { return fail(.badRequest, "'publish' needs 'data' (any JSON value)") }
+            guard value["key"] == nil else {
+                return fail(.badRequest, "clients cannot set retained state: publish without 'key' (the backend API sets state)")
+            }
             return channel().map { ClientCommand(id: id, .publish(channel: $0, data: data)) }
         case "unsubscribe":
             return channel().map { ClientCommand(id: id, .unsubscribe(channel: $0)) }

@@ -41,8 +41,18 @@ extension SyncServer {
         case "/api/state/remove":
             try expect(request, "POST")
             let body = try jsonObject(request.body)
-            let publication = try publish(.null, to: try channelName(body), key: try string(body, "key"), remove: true)
-            return HTTPResponse(status: 200, json: ["channel": .string(publication.channel.rawValue), "version": .int(Int64(publication.offset))])
+            let name = try channelName(body)
+            let key = try string(body, "key")
+            // Removing a key that is not there changes nothing: no publication, no offset used.
+            if let existing = channel(name), existing.policy.retainState, existing.state[key] == nil {
+                return HTTPResponse(status: 200, json: [
+                    "channel": .string(name.rawValue), "removed": false, "version": .int(Int64(existing.offset)),
+                ])
+            }
+            let publication = try publish(.null, to: name, key: key, remove: true)
+            return HTTPResponse(status: 200, json: [
+                "channel": .string(publication.channel.rawValue), "removed": true, "version": .int(Int64(publication.offset)),
+            ])
         case "/api/ban":
             try expect(request, "POST")
             return try banRoute(request.body)

@@ -5,7 +5,7 @@ APT_PACKAGES := libwebsockets-dev libssl-dev pkg-config openssl
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build release deps test-deps demo check-sdk-deps bench clean
+.PHONY: run test build release deps test-deps demo check-sdk-deps bench check-long clean
 
 ## Install the system packages the build needs (only the missing ones).
 deps:
@@ -43,6 +43,7 @@ run: build
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(PYTHON) scripts/check_sdk_dependencies.py
+	scripts/autobahn.sh "$$($(SWIFT) build --show-bin-path)/hybridsyncd" '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*'
 	$(SWIFT) test --skip-build
 
 ## The client SDK product must not pull in server-only dependencies.

@@ -13,10 +13,10 @@ enum Listener: Sendable {
 /// RFC 6455 frames. Every byte in and out passes through here.
 final class EdgeConnection {
     enum Phase {
-        /// Reading HTTP requests.
-        case http(HTTPRequestParser)
-        /// An upgraded HybridSync WebSocket (or the echo endpoint when `echo`).
-        case webSocket(WebSocketFrameDecoder, echo: Bool)
+        /// Reading HTTP requests with ``parser``.
+        case http
+        /// An upgraded WebSocket, read with ``decoder``.
+        case webSocket
         /// Nothing more is read: the connection closes once its queue is written.
         case closing
     }
@@ -33,7 +33,13 @@ final class EdgeConnection {
     let id: UInt64
     let wsi: OpaquePointer
     let listener: Listener
-    var phase: Phase
+    var phase: Phase = .http
+    /// The HTTP parser (stored here, not in `phase`, so it is mutated in place, never copied).
+    var parser: HTTPRequestParser
+    /// The frame decoder once upgraded.
+    var decoder: WebSocketFrameDecoder?
+    /// The upgrade was to the echo endpoint (conformance testing only).
+    var echo = false
     var queue: Deque<Chunk> = []
     var queuedBytes = 0
     /// Close the socket once the queue is written (an HTTP `Connection: close` answer, a close frame
@@ -54,13 +60,10 @@ final class EdgeConnection {
         self.id = id
         self.wsi = wsi
         self.listener = listener
-        self.phase = .http(parser)
+        self.parser = parser
     }
 
-    var isWebSocket: Bool {
-        if case .webSocket = phase { return true }
-        return false
-    }
+    var isWebSocket: Bool { phase == .webSocket }
 
     func enqueue(_ chunk: Chunk) {
         switch chunk {

@@ -8,12 +8,12 @@ import Logging
 /// HTTP/1.1 on both listeners: exactly one response per request, then keep-alive (API) or close.
 extension LWSServerTransport {
     func httpReceived(_ edge: EdgeConnection, _ bytes: UnsafeRawBufferPointer) -> Int32 {
-        guard case .http(var parser) = edge.phase else { return 0 }
-        parser.append(bytes)
+        guard edge.phase == .http else { return 0 }
+        edge.parser.append(bytes)
         while true {
             let step: HTTPRequestParser.Step
             do {
-                step = try parser.next()
+                step = try edge.parser.next()
             } catch {
                 logRefusal(edge, status: error.status, error.message)
                 if edge.listener == .public, error.status == 413 {
@@ -25,17 +25,14 @@ extension LWSServerTransport {
             }
             switch step {
             case .needMore:
-                edge.phase = .http(parser)
                 return 0
             case .head(let head, _):
-                edge.phase = .http(parser)
                 setDeadline(edge, in: configuration.httpBodyTimeoutSeconds)
                 if head.tokens("expect").contains(where: { $0.lowercased() == "100-continue" }) {
                     edge.enqueue(.raw(LWSFrame(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))))
                 }
             case .complete(let head, let body):
-                let leftover = parser.takeBuffered()
-                edge.phase = .http(parser)
+                let leftover = edge.parser.takeBuffered()
                 switch edge.listener {
                 case .public: publicRequest(edge, head, leftover: leftover)
                 case .api: apiRequest(edge, head, body: body, pipelined: !leftover.isEmpty)
@@ -72,7 +69,10 @@ extension LWSServerTransport {
             return
         }
         edge.enqueue(.raw(LWSFrame(accepted)))
-        edge.phase = .webSocket(WebSocketFrameDecoder(maxMessageBytes: configuration.maxMessageBytes), echo: echo)
+        edge.phase = .webSocket
+        edge.decoder = WebSocketFrameDecoder(maxMessageBytes: configuration.maxMessageBytes)
+        edge.echo = echo
+        edge.parser = HTTPRequestParser(limits: edge.parser.limits)  // its buffers are not needed any more
         edge.deadline = nil
         if !echo {
             edge.announced = true

@@ -9,19 +9,18 @@ import Logging
 /// handshake in both directions.
 extension LWSServerTransport {
     func webSocketReceived(_ edge: EdgeConnection, _ bytes: UnsafeRawBufferPointer) -> Int32 {
-        guard case .webSocket(var decoder, let echo) = edge.phase else { return 0 }
-        decoder.append(bytes)
-        while true {
+        guard edge.phase == .webSocket, edge.decoder != nil else { return 0 }
+        edge.decoder!.append(bytes)
+        let echo = edge.echo
+        while edge.phase == .webSocket {
             let event: WebSocketEvent
             do {
-                guard let next = try decoder.next() else { break }
+                guard let next = try edge.decoder!.next() else { break }
                 event = next
             } catch {
-                edge.phase = .webSocket(decoder, echo: echo)
                 fail(edge, code: error.code, reason: error.reason)
                 return 0
             }
-            edge.phase = .webSocket(decoder, echo: echo)
             switch event {
             case .text(let message):
                 if echo {
@@ -47,19 +46,16 @@ extension LWSServerTransport {
                 finishAfterFlush(edge)
                 return 0
             }
-            guard case .webSocket = edge.phase else { return 0 }  // a callee failed the connection
         }
         return 0
     }
 
-    /// Fails the connection (RFC 6455 §7.1.7): a close frame with `code`, then the socket closes
-    /// without waiting for the peer's answer.
+    /// Fails the connection (RFC 6455 §7.1.7): what is queued, a close frame with `code`, then the
+    /// socket closes without waiting for the peer's answer.
     func fail(_ edge: EdgeConnection, code: UInt16, reason: String) {
         logger.debug("WebSocket protocol error, closing", metadata: [
             "connection": "c\(edge.id)", "code": "\(code)", "reason": "\(reason)",
         ])
-        edge.queue.removeAll()
-        edge.queuedBytes = 0
         edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.close, WebSocketFrameHeader.closePayload(code: code, reason: reason)))))
         finishAfterFlush(edge)
     }
@@ -76,6 +72,7 @@ extension LWSServerTransport {
 
     private func finishAfterFlush(_ edge: EdgeConnection) {
         edge.phase = .closing
+        edge.decoder = nil
         edge.closeAfterFlush = true
         setDeadline(edge, in: Self.closeDeadlineSeconds)
         lws_callback_on_writable(edge.wsi)

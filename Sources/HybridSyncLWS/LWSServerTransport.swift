@@ -155,7 +155,9 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
                 logger.info("slow consumer: outbound queue over limit, closing", metadata: [
                     "connection": "\(connection)", "queued_bytes": "\(edge.queuedBytes)",
                 ])
-                // It is not reading: waiting for its close reply would only hold the socket longer.
+                // It is not reading: drop its backlog, and do not wait for a close reply.
+                edge.queue.removeAll()
+                edge.queuedBytes = 0
                 fail(edge, code: CloseCode.slowConsumer.rawValue, reason: CloseCode.slowConsumer.name)
                 continue
             }

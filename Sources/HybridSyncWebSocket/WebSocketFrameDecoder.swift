@@ -14,6 +14,9 @@ public struct WebSocketFrameDecoder: Sendable {
     private var messageOpcode: WebSocketOpcode?
     private var message: [UInt8] = []
     private var utf8 = UTF8Validator()
+    /// Payload bytes of the incomplete frame at `readIndex` already checked as UTF-8 (text only),
+    /// so invalid text fails as soon as it arrives, not when its frame ends.
+    private var frameValidated = 0
 
     public init(maxMessageBytes: Int) {
         self.maxMessageBytes = maxMessageBytes
@@ -68,17 +71,20 @@ public struct WebSocketFrameDecoder: Sendable {
                 throw WebSocketProtocolError(code: 1009, "message larger than \(maxMessageBytes) bytes")
             }
             let frameLength = headerSize + Int(length)
-            guard available >= frameLength else { return nil }
+            let isText = opcode == .text || (opcode == .continuation && messageOpcode == .text)
+            if isText, frameValidated == 0, opcode == .text { utf8 = UTF8Validator() }
+            guard available >= frameLength else {
+                if isText { try validatePartial(upTo: available - headerSize, headerSize: headerSize) }
+                return nil
+            }
 
             let maskStart = readIndex + headerSize - 4
             let mask = (buffer[maskStart], buffer[maskStart + 1], buffer[maskStart + 2], buffer[maskStart + 3])
             let payloadStart = readIndex + headerSize
             readIndex += frameLength
-            var payload = [UInt8](repeating: 0, count: Int(length))
-            for i in 0..<Int(length) {
-                let m = switch i & 3 { case 0: mask.0; case 1: mask.1; case 2: mask.2; default: mask.3 }
-                payload[i] = buffer[payloadStart + i] ^ m
-            }
+            let payload = Self.unmask(buffer, from: payloadStart, count: Int(length), mask: [mask.0, mask.1, mask.2, mask.3])
+            let alreadyValidated = frameValidated
+            frameValidated = 0
             if readIndex == buffer.count {
                 buffer.removeAll(keepingCapacity: buffer.capacity <= 64 * 1024)
                 readIndex = 0
@@ -89,11 +95,8 @@ public struct WebSocketFrameDecoder: Sendable {
             case .pong: return .pong(payload)
             case .close: return try Self.close(payload)
             case .text, .binary, .continuation:
-                if opcode != .continuation {
-                    messageOpcode = opcode
-                    utf8 = UTF8Validator()
-                }
-                if messageOpcode == .text, !utf8.feed(payload) {
+                if opcode != .continuation { messageOpcode = opcode }
+                if messageOpcode == .text, !utf8.feed(payload[alreadyValidated...]) {
                     throw WebSocketProtocolError(code: 1007, "text message is not valid UTF-8")
                 }
                 message.append(contentsOf: payload)
@@ -108,6 +111,26 @@ public struct WebSocketFrameDecoder: Sendable {
                 }
                 return .binary(whole)
             }
+        }
+    }
+
+    /// Checks the part of an incomplete text frame that has arrived.
+    private mutating func validatePartial(upTo arrived: Int, headerSize: Int) throws(WebSocketProtocolError) {
+        guard arrived > frameValidated else { return }
+        let maskStart = readIndex + headerSize - 4
+        let mask = Array(buffer[maskStart..<maskStart + 4])
+        for i in frameValidated..<arrived where !utf8.feed(buffer[readIndex + headerSize + i] ^ mask[i & 3]) {
+            throw WebSocketProtocolError(code: 1007, "text message is not valid UTF-8")
+        }
+        frameValidated = arrived
+    }
+
+    private static func unmask(_ buffer: [UInt8], from start: Int, count: Int, mask: [UInt8]) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
+            buffer.withUnsafeBufferPointer { source in
+                for i in 0..<count { out[i] = source[start + i] ^ mask[i & 3] }
+            }
+            initialized = count
         }
     }
 

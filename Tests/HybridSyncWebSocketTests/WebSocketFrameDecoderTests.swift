@@ -136,3 +136,22 @@ struct WebSocketHandshakeTests {
         #expect(!UTF8Validator.isValid([0xFF]))
     }
 }
+
+@Suite("WebSocket frame decoder, large frames")
+struct WebSocketLargeFrameTests {
+    @Test("frames of 64 KiB and more, fed in socket-sized chunks, decode back to back", arguments: [125, 126, 65535, 65536, 1 << 20])
+    func chunked(size: Int) throws {
+        let payload = (0..<size).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+        let bytes = clientFrame(1, payload) + clientFrame(1, payload)
+        var decoder = WebSocketFrameDecoder(maxMessageBytes: 2 << 20)
+        var got: [WebSocketEvent] = []
+        var offset = 0
+        while offset < bytes.count {
+            let end = min(bytes.count, offset + 4093)
+            decoder.append(bytes[offset..<end])
+            offset = end
+            while let event = try decoder.next() { got.append(event) }
+        }
+        #expect(got == [.text(payload), .text(payload)])
+    }
+}

@@ -73,5 +73,19 @@ bench: release test-deps
 	token=$$($(SWIFT) run -q hybridsync token --user bench); \
 	ulimit -n $$(ulimit -Hn); $(PYTHON) bench/idle_memory.py "$$ws" "$$token" $$pid $(BENCH_CONNECTIONS)
 
+## Long checks (about 35 minutes): full Autobahn, 60 s per fuzzer, the suite under ASan and TSan,
+## the edge figures and a 10-minute 10k-connection soak. Latest figures: docs/RELIABILITY.md.
+SOAK_MINUTES ?= 10
+check-long: test-deps
+	$(SWIFT) build -c release
+	scripts/autobahn.sh "$$($(SWIFT) build -c release --show-bin-path)/hybridsyncd" '*'
+	scripts/fuzz.sh 60
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
+	scripts/edge_figures.sh
+	scripts/soak.sh $(SOAK_MINUTES) 10000
+
 clean:
 	rm -rf .build

@@ -13,8 +13,8 @@ start_daemon() {  # start_daemon [prefix...] -- flags...
     for _ in $(seq 1 100); do grep -q 'hybridsyncd ready' "$work/out" && break; sleep 0.1; done
     ws=$(sed -n 's/.*ws=ws:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/out"); api=$(sed -n 's/.*api=http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/out")
 }
-stop_daemon() { kill "$pid"; wait "$pid" 2>/dev/null || true; }
-trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+stop_daemon() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 start_daemon "$bin/hybridsyncd" --limits-http-header-timeout-seconds 5 --limits-connect-timeout-seconds 120
 echo "mass expiry, 17000 half-open upgrades: $(python3 "$root/Tests/Interop/attacks.py" halfopen 127.0.0.1 "$ws" 17000)"

@@ -170,6 +170,20 @@ struct EdgeHardeningTests {
 }
 
 extension EdgeHardeningTests {
+    @Test("API.md: channel names in paths are percent-decoded: '/' as %2F, '#' as %23")
+    func percentEncodedChannelNames() async throws {
+        let daemon = try await TestDaemon.start()
+        try await daemon.api.publish(channel: "app:team/a", data: 1)
+        let history = try await daemon.api.send(method: "GET", path: "/api/history/app:team%2Fa")
+        #expect(history.status == 200)
+        #expect(history.json?["channel"] == "app:team/a")
+        #expect(history.json?["offset"] == 1)
+        let personal = try await daemon.api.send(method: "GET", path: "/api/channels/user:user%2342")
+        #expect(personal.json?["channel"] == "user:user#42")
+        #expect(try await daemon.api.send(method: "GET", path: "/api/history/app:bad%2").status == 400)
+        try await daemon.stop()
+    }
+
     @Test("SIGTERM: a disconnect push, then 4000; the daemon waits for the close handshake, at most shutdown.graceSeconds")
     func gracefulShutdown() async throws {
         let daemon = try await TestDaemon.start()

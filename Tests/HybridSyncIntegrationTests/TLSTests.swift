@@ -8,7 +8,7 @@ import Testing
 @Suite("TLS (real daemon)")
 struct TLSTests {
     /// A throwaway self-signed ECDSA P-256 certificate made with the `openssl` command.
-    private func selfSignedCertificate() throws -> (certificate: String, key: String) {
+    func selfSignedCertificate() throws -> (certificate: String, key: String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let certificate = directory.appendingPathComponent("cert.pem").path
@@ -48,6 +48,20 @@ struct TLSTests {
         try await daemon.api.publish(channel: "moderation:bans", data: ["user": "1"])
         #expect(try await stream.first(within: .seconds(10))?.data == ["user": "1"])
         await runtime.close()
+        try await daemon.stop()
+    }
+}
+
+extension TLSTests {
+    @Test("TLS negotiates ALPN http/1.1 even when the client prefers h2")
+    func noHTTP2OverALPN() async throws {
+        let files = try selfSignedCertificate()
+        let daemon = try await TestDaemon.start(arguments: [
+            "--server-tls-certificate", files.certificate, "--server-tls-private-key", files.key,
+        ])
+        let port = String(daemon.webSocketURL.split(separator: ":").last!.filter(\.isNumber))
+        let probe = try PythonScript("attacks.py", ["alpn", "127.0.0.1", port])
+        #expect(try await probe.readLine() == #"{"alpn": "http/1.1"}"#)
         try await daemon.stop()
     }
 }

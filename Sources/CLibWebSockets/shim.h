@@ -19,24 +19,6 @@ static inline void hs_lws_set_log(int levels, hs_lws_log_sink sink) {
     lws_set_log_level(levels, (void (*)(int, const char *))sink);
 }
 
-/// The HTTP method of the current request, read from lws's per-method URI tokens.
-/// Returns 0 unknown, 1 GET, 2 POST, 3 PUT, 4 DELETE, 5 PATCH, 6 OPTIONS, 7 HEAD.
-static inline int hs_lws_http_method(struct lws *wsi) {
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) return 1;
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI)) return 2;
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI)) return 3;
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI)) return 4;
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI)) return 5;
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI)) return 6;
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI)) return 7;
-    return 0;
-}
-
-/// Header token indexes that sit behind #if in the lws headers; named here once.
-static inline int hs_lws_token_authorization(void) { return WSI_TOKEN_HTTP_AUTHORIZATION; }
-static inline int hs_lws_token_content_length(void) { return WSI_TOKEN_HTTP_CONTENT_LENGTH; }
-static inline int hs_lws_token_origin(void) { return WSI_TOKEN_ORIGIN; }
-
 /// lws_protocols arrays end with a zeroed entry; LWS_PROTOCOL_LIST_TERM is a brace initialiser.
 static inline struct lws_protocols hs_lws_protocol_terminator(void) {
     struct lws_protocols p;

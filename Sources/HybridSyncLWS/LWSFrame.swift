@@ -3,8 +3,9 @@ import Foundation
 
 /// Bytes laid out with LWS_PRE bytes of headroom, as `lws_write` requires.
 ///
-/// One frame is made per outbound message and shared by every connection it goes to: lws writes the
-/// WebSocket header into the headroom just before each send, on the one service thread.
+/// One frame is made per outbound message and shared by every connection it goes to: the server
+/// transport writes the WebSocket header into the headroom just before each send (the client
+/// transport lets lws do it), on the one service thread.
 final class LWSFrame {
     static let headroom = Int(hs_lws_pre())
 

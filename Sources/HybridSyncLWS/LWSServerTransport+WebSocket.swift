@@ -58,6 +58,19 @@ extension LWSServerTransport {
         ])
         edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.close, WebSocketFrameHeader.closePayload(code: code, reason: reason)))))
         finishAfterFlush(edge)
+        retire(edge)
+    }
+
+    /// Tells the server now that a failed WebSocket is over, while its socket may still take up to
+    /// the close deadline to flush (a slow consumer flushes only when it reads again). Deferred to
+    /// the next service round: `fail` can run inside a server call (a send), which must not see its
+    /// own state change under it.
+    private func retire(_ edge: EdgeConnection) {
+        guard edge.announced else { return }
+        edge.announced = false
+        openWebSockets.subtract(1, ordering: .relaxed)
+        let id = ConnectionID(edge.id)
+        loop.execute { [weak self] in self?.delegate?.connectionClosed(id) }
     }
 
     /// Starts the closing handshake from this side: what is queued goes first, then the close frame;

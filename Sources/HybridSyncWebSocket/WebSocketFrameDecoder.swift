@@ -28,11 +28,15 @@ public struct WebSocketFrameDecoder: Sendable {
     /// Adds received bytes.
     public mutating func append(_ bytes: some Collection<UInt8>) {
         if readIndex > 0, readIndex == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+            buffer.removeAll(keepingCapacity: buffer.capacity <= Self.retainedCapacity)
             readIndex = 0
         }
         buffer.append(contentsOf: bytes)
     }
+
+    /// Buffer capacity kept between frames; a big message's buffer is freed once it is decoded, so
+    /// thousands of idle connections do not each hold their largest message's worth of memory.
+    static let retainedCapacity = 4096
 
     /// The next complete message or control frame, or nil when more bytes are needed.
     public mutating func next() throws(WebSocketProtocolError) -> WebSocketEvent? {
@@ -86,7 +90,7 @@ public struct WebSocketFrameDecoder: Sendable {
             let alreadyValidated = frameValidated
             frameValidated = 0
             if readIndex == buffer.count {
-                buffer.removeAll(keepingCapacity: buffer.capacity <= 64 * 1024)
+                buffer.removeAll(keepingCapacity: buffer.capacity <= Self.retainedCapacity)
                 readIndex = 0
             }
 

@@ -186,7 +186,7 @@ extension EdgeHardeningTests {
 
     @Test("SIGTERM: a disconnect push, then 4000; the daemon waits for the close handshake, at most shutdown.graceSeconds")
     func gracefulShutdown() async throws {
-        let daemon = try await TestDaemon.start()
+        let daemon = try await TestDaemon.start(arguments: ["--shutdown-grace-seconds", "20"])
         let client = try await RawClient.open(daemon.webSocketURL)
         #expect(try await client.connect(token: daemon.tokens.token(user: "polite")).isSuccess)
         let started = ContinuousClock.now
@@ -194,7 +194,7 @@ extension EdgeHardeningTests {
         #expect(try await client.next() == .message(.push(.disconnect(code: .shutdown, reason: "server shutting down"))))
         #expect(try await client.closeCode() == .shutdown)
         #expect(try await stopping.value == 0)
-        #expect(ContinuousClock.now - started < .seconds(2), "a client that answers the close lets the daemon go at once")
+        #expect(ContinuousClock.now - started < .seconds(10), "a client that answers the close lets the daemon go before the grace ends")
 
         // A client that never answers holds the daemon for the grace period (3 s in TestDaemon), no longer.
         let again = try await TestDaemon.start()

@@ -82,6 +82,7 @@ final class ServiceLoop: @unchecked Sendable {
         drain()
         lws_context_destroy(context)
         onExit()
+        onExit = {}  // it captures the loop's owner: keeping it would be a reference cycle
         finished.signal()
     }
 }

@@ -16,7 +16,7 @@ public final class InMemoryServer: ServerTransport, @unchecked Sendable {
     private var pendingCloses: [(ConnectionID, CloseCode, String)] = []
 
     public init(configuration: ServerConfiguration, clock: any WallClock = ManualWallClock(), logger: Logger = Logger(label: "hybridsync.test", factory: { _ in SwiftLogNoOpLogHandler() })) {
-        server = SyncServer(configuration: configuration, transport: self, clock: clock, logger: logger)
+        server = SyncServer(configuration: configuration, transport: WeakTransport(self), clock: clock, logger: logger)
     }
 
     /// A client transport whose connections end in this server.
@@ -85,6 +85,22 @@ public final class InMemoryServer: ServerTransport, @unchecked Sendable {
 
     public func close(_ id: ConnectionID, code: CloseCode, reason: String) {
         pendingCloses.append((id, code, reason))
+    }
+}
+
+/// The server's view of its ``InMemoryServer``, held weakly: the in-memory server owns its
+/// `SyncServer`, so a strong reference back would keep both alive forever.
+private final class WeakTransport: ServerTransport {
+    weak var target: InMemoryServer?
+
+    init(_ target: InMemoryServer) { self.target = target }
+
+    func send(_ message: OutboundMessage, to connections: some Sequence<ConnectionID>) {
+        target?.send(message, to: connections)
+    }
+
+    func close(_ connection: ConnectionID, code: CloseCode, reason: String) {
+        target?.close(connection, code: code, reason: reason)
     }
 }
 

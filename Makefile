@@ -81,9 +81,10 @@ check-long: test-deps
 	scripts/autobahn.sh "$$($(SWIFT) build -c release --show-bin-path)/hybridsyncd" '*'
 	scripts/fuzz.sh 60
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
-	$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+	HYBRIDSYNC_SANITIZER=address LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
+		$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
+	HYBRIDSYNC_SANITIZER=thread $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
 	scripts/edge_figures.sh
 	scripts/soak.sh $(SOAK_MINUTES) 10000
 

@@ -1,5 +1,4 @@
 import CLibWebSockets
-import DequeModule
 import Synchronization
 import HybridSyncProtocol
 import HybridSyncWebSocket
@@ -56,7 +55,12 @@ extension LWSServerTransport {
         }
         let origin = head.header("origin")
         if !configuration.allowedOrigins.isEmpty, let origin, !configuration.allowedOrigins.contains(origin) {
-            logger.info("refused WebSocket from a disallowed origin", metadata: ["origin": "\(origin.prefix(100))"])
+            let (log, suppressed) = originLog.shouldLog(now: Self.monotonicSeconds())
+            if log {
+                logger.info("refused WebSocket from a disallowed origin", metadata: [
+                    "origin": "\(origin.prefix(100))", "refused_since_last_line": "\(suppressed)",
+                ])
+            }
             refuse(edge, .error(403, code: "origin_not_allowed", message: "origin not allowed"))
             return
         }

@@ -1,5 +1,4 @@
 import CLibWebSockets
-import DequeModule
 import Synchronization
 import HybridSyncProtocol
 import HybridSyncWebSocket

@@ -33,6 +33,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     var publicVhost: OpaquePointer?
     var apiVhost: OpaquePointer?
     var refusalLog = RateLimitedLog()
+    var originLog = RateLimitedLog()
     var closedSinceTrim = 0
     let maxConnections: Int
     private var tickTask: Task<Void, Never>?

@@ -14,11 +14,11 @@ final class ServiceLoop: @unchecked Sendable {
         var stopped = false
     }
 
-    private let shared = Mutex(Shared())
+    private let shared = PThreadLock(Shared())
     private let stopRequested = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
     private let name: String
-    private let isServiceThread = Mutex<pthread_t?>(nil)
+    private let isServiceThread = PThreadLock<pthread_t?>(nil)
     /// Written once before the thread starts; read-only afterwards.
     private var context: OpaquePointer?
     /// Runs on the service thread after the context is destroyed (frees what lws borrowed).

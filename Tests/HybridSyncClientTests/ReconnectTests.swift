@@ -158,8 +158,9 @@ struct ReconnectTests {
             _ = try await runtime.publish("chat:room", data: "one too many")
         }
         h.clock.advance(by: .seconds(1))
-        #expect(try await queued.value == 1)
-        #expect(try await queued2.value == 2)
+        // Both were sent once connected; which of the two tasks queued first is up to the scheduler.
+        let offsets = Set([try await queued.value, try await queued2.value])
+        #expect(offsets == [1, 2])
     }
 }
 

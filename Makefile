@@ -77,16 +77,7 @@ bench: release test-deps
 ## the edge figures and a 10-minute 10k-connection soak. Latest figures: docs/RELIABILITY.md.
 SOAK_MINUTES ?= 10
 check-long: test-deps
-	$(SWIFT) build -c release
-	scripts/autobahn.sh "$$($(SWIFT) build -c release --show-bin-path)/hybridsyncd" '*'
-	scripts/fuzz.sh 60
-	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
-	HYBRIDSYNC_SANITIZER=address LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
-		$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
-	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	HYBRIDSYNC_SANITIZER=thread $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
-	scripts/edge_figures.sh
-	scripts/soak.sh $(SOAK_MINUTES) 10000
+	SWIFT=$(SWIFT) SOAK_MINUTES=$(SOAK_MINUTES) scripts/check_long.sh
 
 clean:
 	rm -rf .build

@@ -111,6 +111,13 @@ public actor ClientRuntime {
                   logger: logger, onError: onError, token: token)
     }
 
+    /// A runtime released without ``close()`` still lets go of its socket and tasks.
+    deinit {
+        readerTask?.cancel()
+        retryTask?.cancel()
+        connection?.close(code: .normal, reason: "client runtime released")
+    }
+
     // MARK: Lifecycle
 
     /// Connects, and returns once connected. From then on the runtime reconnects by itself. Throws

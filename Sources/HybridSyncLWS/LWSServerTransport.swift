@@ -177,10 +177,8 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     /// work; asks to run again at once while either has more due, so a mass expiry is spread over
     /// several service rounds instead of stalling the thread.
     func tick() {
-        let now = Self.monotonicSeconds()
-        var more = false
-        let due = deadlines.popDue(now: now, limit: Self.expiriesPerRound)
-        more = due.count == Self.expiriesPerRound
+        let due = deadlines.popDue(now: Self.monotonicSeconds(), limit: Self.expiriesPerRound)
+        var more = due.count == Self.expiriesPerRound
         for entry in due {
             guard let edge = connections[entry.key], edge.deadline == entry.time else { continue }
             edge.deadline = nil

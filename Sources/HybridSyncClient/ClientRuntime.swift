@@ -53,7 +53,7 @@ public actor ClientRuntime {
     var pendingReplies: [UInt32: PendingReply] = [:]
     var offlineQueue: [(ClientCommand.Operation, PendingReply)] = []
     private(set) var state: ConnectionState = .idle
-    var startWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
+    var startWaiters: [CheckedContinuation<Void, any Error>] = []
     /// The code of the last close, reported while reconnecting.
     var lastClose: CloseCode?
     var lastStartError: (any Error)?
@@ -121,49 +121,21 @@ public actor ClientRuntime {
     // MARK: Lifecycle
 
     /// Connects, and returns once connected. From then on the runtime reconnects by itself. Throws
-    /// when the server ends the attempt for good (invalid token, banned), ``ClientRuntimeError/invalidURL(_:)``
-    /// at once for a URL the transport cannot use, ``ClientRuntimeError/closed`` when ``close()`` is
-    /// called meanwhile, and `CancellationError` when the calling task is cancelled (the runtime
-    /// itself keeps trying; call ``close()`` to stop it). While the server is unreachable it keeps
-    /// retrying with backoff, so bound the wait (a task with a timeout) if you need to.
+    /// when the server ends the attempt for good (invalid token, banned); while the server is
+    /// unreachable it keeps retrying with backoff (bound the wait with a timeout if you need to).
     public func start() async throws {
-        try Task.checkCancellation()
         if case .idle = state { perform(machine.start()) }
         switch state {
         case .connected: return
         case .closed(let code, let reason): throw lastStartError ?? ClientRuntimeError.connectionClosed(code, reason)
-        default:
-            let id = makeID()
-            try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                    if Task.isCancelled { return continuation.resume(throwing: CancellationError()) }
-                    startWaiters[id] = continuation
-                }
-            } onCancel: {
-                Task { await self.endStartWaiter(id, with: CancellationError()) }
-            }
+        default: try await withCheckedThrowingContinuation { startWaiters.append($0) }
         }
     }
 
-    private func endStartWaiter(_ id: UInt64, with error: any Error) {
-        startWaiters.removeValue(forKey: id)?.resume(throwing: error)
-    }
-
-    /// Ends every pending ``start()``: with `error`, or successfully when nil.
-    func resumeStartWaiters(throwing error: (any Error)?) {
-        let waiters = startWaiters.values
-        startWaiters.removeAll()
-        for waiter in waiters {
-            if let error { waiter.resume(throwing: error) } else { waiter.resume() }
-        }
-    }
-
-    /// Closes the connection and ends every observation and pending ``start()`` (with
-    /// ``ClientRuntimeError/closed``). The runtime cannot be started again.
+    /// Closes the connection and ends every observation. The runtime cannot be started again.
     public func close() {
         perform(machine.stop())
         retryTask?.cancel()
-        resumeStartWaiters(throwing: ClientRuntimeError.closed)
         finishEverything(error: nil)
         setState(.closed(code: nil, reason: "closed by the client"))
     }
@@ -210,7 +182,9 @@ public actor ClientRuntime {
                 resubscribeAll()
             case .reportTerminal(let code, let reason):
                 logger.notice("connection closed for good", metadata: ["code": "\(code.map { "\($0)" } ?? "-")", "reason": "\(reason)"])
-                resumeStartWaiters(throwing: lastStartError ?? ClientRuntimeError.connectionClosed(code, reason))
+                let error = lastStartError ?? ClientRuntimeError.connectionClosed(code, reason)
+                for waiter in startWaiters { waiter.resume(throwing: error) }
+                startWaiters.removeAll()
                 finishEverything(error: ClientRuntimeError.connectionClosed(code, reason))
                 setState(.closed(code: code, reason: reason))
             case .closeSocket:
@@ -248,24 +222,14 @@ public actor ClientRuntime {
             setState(.connected(client: connected.client))
             perform(machine.connected())
             flushOfflineQueue()
-            resumeStartWaiters(throwing: nil)
+            for waiter in startWaiters { waiter.resume() }
+            startWaiters.removeAll()
             logger.debug("runtime connected", metadata: ["client": "\(connected.client)", "token_refreshed": "\(refreshedToken)"])
         } catch {
             guard attempt == generation else { return }
             lastStartError = error
             if let runtimeError = error as? ClientRuntimeError, runtimeError.serverError != nil {
                 // The server refused `connect`; its close (with the code that decides) follows.
-                return
-            }
-            if let transportError = error as? ClientTransportError, transportError.isPermanent {
-                logger.notice("cannot connect, ever: giving up", metadata: ["error": "\(transportError)"])
-                let failure = ClientRuntimeError.invalidURL(transportError.description)
-                lastStartError = failure
-                perform(machine.stop())
-                retryTask?.cancel()
-                resumeStartWaiters(throwing: failure)
-                finishEverything(error: failure)
-                setState(.closed(code: nil, reason: failure.description))
                 return
             }
             logger.info("connect attempt failed", metadata: ["error": "\(error)"])

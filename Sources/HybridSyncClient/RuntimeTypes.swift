@@ -51,8 +51,6 @@ public struct ClientRuntimeError: Error, Sendable, Equatable, CustomStringConver
         case readOnly(String)
         case offlineQueueFull(Int)
         case observerOverflow(Int)
-        case closed
-        case invalidURL(String)
     }
 
     let kind: Kind
@@ -77,11 +75,6 @@ public struct ClientRuntimeError: Error, Sendable, Equatable, CustomStringConver
     /// publications silently).
     public static func observerOverflow(_ limit: Int) -> ClientRuntimeError { .init(kind: .observerOverflow(limit)) }
 
-    /// The runtime was closed (``ClientRuntime/close()``); a closed runtime serves nothing.
-    public static let closed = ClientRuntimeError(kind: .closed)
-    /// The URL can never be connected to (wrong scheme, no host); fix it, no retry can help.
-    public static func invalidURL(_ detail: String) -> ClientRuntimeError { .init(kind: .invalidURL(detail)) }
-
     /// The server's error, when the server refused the command.
     public var serverError: ReplyError? {
         if case .server(let error) = kind { return error }
@@ -105,8 +98,6 @@ public struct ClientRuntimeError: Error, Sendable, Equatable, CustomStringConver
         case .readOnly(let key): "\(key) is server-owned and read-only in the client; change it through the backend API"
         case .offlineQueueFull(let limit): "\(limit) commands already wait for the connection; try again when connected"
         case .observerOverflow(let limit): "the observer fell \(limit) publications behind and was ended; observe again"
-        case .closed: "the runtime was closed; create a new one"
-        case .invalidURL(let detail): "invalid URL: \(detail)"
         }
     }
 }

@@ -105,22 +105,3 @@ struct ReconnectConvergenceTests {
         try await restarted.stop()
     }
 }
-
-@Suite("Client lifetime (real daemon)")
-struct ClientLifetimeIntegrationTests {
-    @Test("withTimeout around start() against a closed port ends with the timeout, and close() stops the retries")
-    func boundedStart() async throws {
-        let daemon = try await TestDaemon.start()
-        let url = daemon.webSocketURL
-        try await daemon.stop()  // the port is closed now
-        let runtime = ClientRuntime(url: url) { "never used" }
-        await #expect(throws: TimeoutError.self) {
-            try await withTimeout(.seconds(2), "start against a closed port") { try await runtime.start() }
-        }
-        await runtime.close()
-        guard case .closed = await runtime.connectionState else {
-            Issue.record("close() should leave the runtime closed")
-            return
-        }
-    }
-}

@@ -27,12 +27,5 @@ public enum ClientConnectionEvent: Sendable, Equatable {
 /// Why a client transport could not connect.
 public struct ClientTransportError: Error, Sendable, CustomStringConvertible {
     public let description: String
-    /// No retry can succeed (for example a URL the transport cannot use): a runtime stops at once
-    /// instead of backing off.
-    public let isPermanent: Bool
-
-    public init(_ description: String, isPermanent: Bool = false) {
-        self.description = description
-        self.isPermanent = isPermanent
-    }
+    public init(_ description: String) { self.description = description }
 }

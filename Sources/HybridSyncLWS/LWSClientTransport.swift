@@ -20,7 +20,7 @@ final class LWSClientTransport: @unchecked Sendable {
     private var context: OpaquePointer?
     private var strings: [CStringBox] = []
 
-    private static let sharedInstance = Mutex<LWSClientTransport?>(nil)
+    private static let sharedInstance = PThreadLock<LWSClientTransport?>(nil)
 
     /// The process-wide transport, created on first use.
     static func shared() throws(ClientTransportError) -> LWSClientTransport {

@@ -35,7 +35,7 @@ struct ReconnectTests {
             h.setState("app:profiles", "2", ["name": "b"])
             h.setState("app:profiles", "1", ["name": "a2"])
         }
-        try await eventually(.seconds(5), "state converged") {
+        try await eventually(.seconds(30), "state converged") {
             (try? await runtime.get(map)) == ["1": Profile(name: "a2"), "2": Profile(name: "b")]
         }
         #expect(await runtime.sentCommandCounts["subscribe"] == 2, "one resubscribe, with its position")
@@ -51,13 +51,13 @@ struct ReconnectTests {
         let map = StateKey<[String: Profile]>(channelMap: "app:profiles")
         let stream = await app.observe(map)
         h.setState("app:profiles", "gone", ["name": "x"])
-        try await eventually(.seconds(5), "first change seen") { (try? await runtime.get(map))?["gone"] != nil }
+        try await eventually(.seconds(30), "first change seen") { (try? await runtime.get(map))?["gone"] != nil }
         try await bounce(h, runtime) {
             h.api("POST", "/api/state/remove", ["channel": "app:profiles", "key": "gone"])
             for n in 1...5 { h.setState("app:profiles", "k\(n)", ["name": .string("n\(n)")]) }
         }
         let server = h.api("GET", "/api/state/app:profiles")["state"]
-        try await eventually(.seconds(5), "state converged to the snapshot") {
+        try await eventually(.seconds(30), "state converged to the snapshot") {
             let local = (try? await runtime.get(map)) ?? [:]
             return JSONValue.object(local.mapValues { ["name": .string($0.name)] }) == server?.objectValues
         }
@@ -82,7 +82,7 @@ struct ReconnectTests {
         #expect(await runtime.sentCommandCounts["unsubscribe"] == nil, "still lingering")
         try await h.clock.waitForSleepers()
         h.clock.advance(by: .seconds(1))
-        try await eventually(.seconds(5), "one unsubscribe after the linger") { await runtime.sentCommandCounts["unsubscribe"] == 1 }
+        try await eventually(.seconds(30), "one unsubscribe after the linger") { await runtime.sentCommandCounts["unsubscribe"] == 1 }
 
         // A storm of mounts and unmounts, with callback observers (tasks) too.
         for n in 0..<50 {
@@ -92,9 +92,9 @@ struct ReconnectTests {
             _ = await app.observe(StateKey<Profile?>(channel: "app:profiles", key: "1", default: nil))
             await app.unmount()
         }
-        try await eventually(.seconds(5), "callback tasks ended") { await runtime.counts.tasks == 0 }
+        try await eventually(.seconds(30), "callback tasks ended") { await runtime.counts.tasks == 0 }
         h.clock.advance(by: .seconds(2))
-        try await eventually(.seconds(5), "everything released") {
+        try await eventually(.seconds(30), "everything released") {
             let counts = await runtime.counts
             return counts.apps == 0 && counts.observers == 0 && counts.channels == 0 && counts.tasks == 0
         }
@@ -110,7 +110,7 @@ struct ReconnectTests {
         #expect(h.tokenRequests.all.count == 1)
         h.serverClock.advance(by: 61)
         h.server.tick()
-        try await eventually(.seconds(5), "token callback invoked again") { h.tokenRequests.all.count == 2 }
+        try await eventually(.seconds(30), "token callback invoked again") { h.tokenRequests.all.count == 2 }
         try await connected(runtime)
         #expect(h.server.connectionCount == 1)
     }
@@ -152,7 +152,7 @@ struct ReconnectTests {
         try await h.clock.waitForSleepers()
         let queued = Task { try await runtime.publish("chat:room", data: "while offline") }
         let queued2 = Task { try await runtime.publish("chat:room", data: "also offline") }
-        try await eventually(.seconds(5), "two queued") { await runtime.offlineQueueCount == 2 }
+        try await eventually(.seconds(30), "two queued") { await runtime.offlineQueueCount == 2 }
         #expect(await runtime.sentCommandCounts["publish"] == nil)
         await #expect(throws: ClientRuntimeError.offlineQueueFull(2)) {
             _ = try await runtime.publish("chat:room", data: "one too many")

@@ -22,7 +22,7 @@ private func ports(_ daemon: TestDaemon) -> (public: String, api: String) {
 
 /// The attacks of the edge-hardening issue, replayed against the real daemon on loopback. Each one
 /// froze, leaked or misled the daemon before its HTTP and WebSocket layer became its own.
-@Suite("Edge hardening (real daemon, hostile clients)")
+@Suite("Edge hardening (real daemon, hostile clients)", .serialized)
 struct EdgeHardeningTests {
     @Test("pipelined requests get exactly one response and a close, on both ports; the daemon stays responsive")
     func pipelining() async throws {

@@ -19,7 +19,8 @@ and time, each printing one JSON line of what it observed.
   attacks.py stubborn HOST PORT TOKEN        upgrade and connect, print "connected", then never read
                                              nor answer; exits when the server closes the socket
   attacks.py idle HOST PORT N PID            N upgraded unauthenticated sockets; RSS of PID before,
-                                             with them open, and after closing, twice:
+                                             with them open, and after closing (waiting up to 15 s
+                                             for the daemon to process the closes), twice:
                                              {"rss_kib": [before, open1, closed1, open2, closed2]}
 """
 import base64
@@ -287,7 +288,12 @@ def cmd_idle(host, port, count, pid):
         samples.append(rss_kib(pid))
         for s in held:
             s.close()
-        time.sleep(1.5)
+        # The daemon returns memory after it has processed the closes: wait for that (bounded).
+        target = samples[0] + (samples[-1] - samples[0]) // 2
+        deadline = time.monotonic() + 15
+        while rss_kib(pid) >= target and time.monotonic() < deadline:
+            time.sleep(0.25)
+        time.sleep(0.5)
         samples.append(rss_kib(pid))
     print(json.dumps({"rss_kib": samples}), flush=True)
 

@@ -110,5 +110,6 @@ extension TokenPolicy: CustomStringConvertible, CustomDebugStringConvertible {
             + "audience: \(audience ?? "none"), issuer: \(issuer ?? "none"), leewaySeconds: \(leewaySeconds))"
     }
 
+    /// The same redacted text as ``description``.
     public var debugDescription: String { description }
 }

@@ -120,5 +120,6 @@ extension ServerConfiguration: CustomStringConvertible, CustomDebugStringConvert
             + "connectTimeoutSeconds: \(connectTimeoutSeconds), pingIntervalSeconds: \(pingIntervalSeconds))"
     }
 
+    /// The same redacted text as ``description``.
     public var debugDescription: String { description }
 }

@@ -92,6 +92,7 @@ public final class SyncServer: ServerTransportDelegate {
         logger.info("connection closed", metadata: session.metadata)
     }
 
+    /// Sends every session a `disconnect` push and closes it with `code` (SIGTERM: 4000).
     public func shuttingDown(code: CloseCode, reason: String) {
         for session in sessions.values { disconnect(session, code: code, reason: reason) }
     }

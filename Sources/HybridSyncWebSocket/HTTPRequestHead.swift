@@ -11,6 +11,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// Header fields in order, names lower-cased.
     public var headers: [(name: String, value: String)]
 
+    /// A head as parsed; `headers` names must be lower case.
     public init(method: String, path: String, query: String = "", minorVersion: Int = 1, headers: [(name: String, value: String)] = []) {
         self.method = method
         self.path = path
@@ -63,6 +64,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
         return !connection.contains("close")
     }
 
+    /// Equal request lines and equal header lists, in order.
     public static func == (lhs: HTTPRequestHead, rhs: HTTPRequestHead) -> Bool {
         lhs.method == rhs.method && lhs.path == rhs.path && lhs.query == rhs.query
             && lhs.minorVersion == rhs.minorVersion
@@ -77,11 +79,13 @@ public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertibl
     /// What was wrong, for the response body and the log.
     public let message: String
 
+    /// A refusal with `status` and a message saying what was wrong.
     public init(status: Int, _ message: String) {
         self.status = status
         self.message = message
     }
 
+    /// `status: message`.
     public var description: String { "\(status): \(message)" }
 }
 

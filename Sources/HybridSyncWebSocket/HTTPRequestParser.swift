@@ -25,6 +25,7 @@ public struct HTTPRequestParser: Sendable {
         /// Request body.
         public var maxBodyBytes: Int
 
+        /// The defaults are the daemon's (`limits.maxHeaderBytes`, `api.maxBodyBytes`).
         public init(maxHeadBytes: Int = 8 * 1024, maxHeaderCount: Int = 64, maxBodyBytes: Int = 1024 * 1024) {
             self.maxHeadBytes = maxHeadBytes
             self.maxHeaderCount = maxHeaderCount
@@ -42,12 +43,14 @@ public struct HTTPRequestParser: Sendable {
         case complete(HTTPRequestHead, body: [UInt8])
     }
 
+    /// The limits this parser enforces.
     public let limits: Limits
     private var buffer: [UInt8] = []
     private var head: HTTPRequestHead?
     private var bodyLength = 0
     private var reportedHead = false
 
+    /// A parser for one connection's requests, one after another.
     public init(limits: Limits) {
         self.limits = limits
     }

@@ -1,10 +1,16 @@
 /// WebSocket opcodes (RFC 6455 §5.2).
 public enum WebSocketOpcode: UInt8, Sendable {
+    /// A further fragment of the current message.
     case continuation = 0x0
+    /// A text message (UTF-8).
     case text = 0x1
+    /// A binary message.
     case binary = 0x2
+    /// The closing handshake.
     case close = 0x8
+    /// A ping (control frame).
     case ping = 0x9
+    /// A pong (control frame).
     case pong = 0xA
 
     var isControl: Bool { rawValue & 0x8 != 0 }
@@ -16,7 +22,9 @@ public enum WebSocketEvent: Sendable, Equatable {
     case text([UInt8])
     /// A complete binary message.
     case binary([UInt8])
+    /// A ping with its payload (answered with a pong carrying the same bytes).
     case ping([UInt8])
+    /// A pong with its payload.
     case pong([UInt8])
     /// The peer's close frame: its code (nil when it sent none) and reason.
     case close(code: UInt16?, reason: String)
@@ -24,9 +32,12 @@ public enum WebSocketEvent: Sendable, Equatable {
 
 /// A protocol violation: close the connection with `code` (1002, 1007 or 1009) and `reason`.
 public struct WebSocketProtocolError: Error, Sendable, Equatable {
+    /// The close code to send: 1002, 1007 or 1009.
     public let code: UInt16
+    /// The close reason to send (and log).
     public let reason: String
 
+    /// A violation to answer with `code` and `reason`.
     public init(code: UInt16, _ reason: String) {
         self.code = code
         self.reason = reason

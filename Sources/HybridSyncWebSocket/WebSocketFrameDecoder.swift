@@ -6,6 +6,7 @@
 /// 1007), close codes and reasons valid, and messages at most `maxMessageBytes` (1009, refused from
 /// the declared frame length before the payload is buffered).
 public struct WebSocketFrameDecoder: Sendable {
+    /// Largest message (all fragments together); larger ones are refused with 1009.
     public let maxMessageBytes: Int
 
     private var buffer: [UInt8] = []
@@ -18,6 +19,7 @@ public struct WebSocketFrameDecoder: Sendable {
     /// so invalid text fails as soon as it arrives, not when its frame ends.
     private var frameValidated = 0
 
+    /// A decoder for one connection's frames.
     public init(maxMessageBytes: Int) {
         self.maxMessageBytes = maxMessageBytes
     }

@@ -6,14 +6,18 @@
 public struct DeadlineQueue<Time: Comparable & Sendable, Key: Sendable>: Sendable {
     private var heap: [(time: Time, key: Key)] = []
 
+    /// An empty queue.
     public init() {}
 
+    /// Entries scheduled, stale ones included.
     public var count: Int { heap.count }
+    /// Whether nothing is scheduled.
     public var isEmpty: Bool { heap.isEmpty }
 
     /// The earliest deadline, if any.
     public var nextDeadline: Time? { heap.first?.time }
 
+    /// Adds a deadline for `key` (an earlier one for the same key stays; the caller skips it).
     public mutating func schedule(_ key: Key, at time: Time) {
         heap.append((time, key))
         var child = heap.count - 1

@@ -89,8 +89,7 @@ public final class TestDaemon: Sendable {
     /// token secret, as a deploy or crash-restart would. Its in-memory streams start over (new epochs).
     public func restart(timeout: Duration = .seconds(30)) async throws -> TestDaemon {
         try await stop()
-        let ports = ["--server-port", String(webSocketURL.split(separator: ":").last!.filter(\.isNumber)),
-                     "--api-port", String(apiURL.split(separator: ":").last!)]
+        let ports = ["--server-port", String(webSocketPort), "--api-port", String(apiPort)]
         let again = Launch(configFile: launch.configFile, arguments: launch.arguments + ports, apiKey: launch.apiKey,
                            secret: launch.secret, openFileLimit: launch.openFileLimit)
         return try await Self.run(again, timeout: timeout)
@@ -149,6 +148,12 @@ public final class TestDaemon: Sendable {
     public func kill() {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
     }
+
+    /// The port of ``webSocketURL`` (for raw-socket probes).
+    public var webSocketPort: Int { Int(webSocketURL.split(separator: ":").last!.filter(\.isNumber))! }
+
+    /// The port of ``apiURL``.
+    public var apiPort: Int { Int(apiURL.split(separator: ":").last!.filter(\.isNumber))! }
 
     /// The daemon's process id.
     public var processIdentifier: Int32 { process.processIdentifier }

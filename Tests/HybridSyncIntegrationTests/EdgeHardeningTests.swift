@@ -17,7 +17,7 @@ private struct ProbeFailed: Error, CustomStringConvertible {
 }
 
 private func ports(_ daemon: TestDaemon) -> (public: String, api: String) {
-    (String(daemon.webSocketURL.split(separator: ":").last!.filter(\.isNumber)), String(daemon.apiURL.split(separator: ":").last!))
+    (String(daemon.webSocketPort), String(daemon.apiPort))
 }
 
 /// The attacks of the edge-hardening issue, replayed against the real daemon on loopback. Each one

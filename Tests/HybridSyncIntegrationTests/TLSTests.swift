@@ -59,8 +59,7 @@ extension TLSTests {
         let daemon = try await TestDaemon.start(arguments: [
             "--server-tls-certificate", files.certificate, "--server-tls-private-key", files.key,
         ])
-        let port = String(daemon.webSocketURL.split(separator: ":").last!.filter(\.isNumber))
-        let probe = try PythonScript("attacks.py", ["alpn", "127.0.0.1", port])
+        let probe = try PythonScript("attacks.py", ["alpn", "127.0.0.1", String(daemon.webSocketPort)])
         #expect(try await probe.readLine() == #"{"alpn": "http/1.1"}"#)
         try await daemon.stop()
     }

@@ -283,6 +283,7 @@ def cmd_idle(host, port, count, pid):
         for s in held:  # every 101 received: the daemon has taken in every upgrade
             s.settimeout(10)
             s.recv(4096)
+        time.sleep(0.5)  # RSS settles after the last upgrade; sampling at once measured less growth
         samples.append(rss_kib(pid))
         for s in held:
             s.close()

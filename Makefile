@@ -1,7 +1,7 @@
 # HybridSync: `make run` and `make test` do all set-up on a fresh Debian/Ubuntu machine.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libwebsockets-dev libssl-dev pkg-config openssl
+APT_PACKAGES := libwebsockets-dev libssl-dev libsqlite3-dev pkg-config openssl
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -26,12 +26,13 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --product hybridsyncd
 
-## Build and start the daemon on the embedded in-memory default (Config/hybridsyncd.yaml).
+## Build and start the daemon on the embedded durable default (SQLite in data/, Config/hybridsyncd.yaml).
 run: build
 	@echo "--------------------------------------------------------------------------------"
 	@echo " hybridsyncd (development config: Config/hybridsyncd.yaml)"
 	@echo "   WebSocket: ws://127.0.0.1:8080/   (subprotocol hybridsync.v1, docs/PROTOCOL.md)"
 	@echo "   API:       http://127.0.0.1:8081   (Authorization: Bearer dev-api-key, docs/API.md)"
+	@echo "   Data:      data/hybridsync.db      (SQLite: bans, state and history survive restarts)"
 	@echo " A development client token for user 42:"
 	@echo "   $$($(SWIFT) run -q hybridsync token --user 42)"
 	@echo " Publish from another shell:"

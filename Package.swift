@@ -44,6 +44,12 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
 
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+
         // Pure Swift: wire frames, codec, codes, transport seams. No I/O.
         .target(
             name: "HybridSyncProtocol",
@@ -72,9 +78,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Where streams live: the Broker seam, its in-memory image and the memory engine.
+        .target(
+            name: "HybridSyncBroker",
+            dependencies: [
+                "HybridSyncProtocol",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The durable embedded engine; the only Swift importer of SQLite.
+        .target(
+            name: "HybridSyncSQLite",
+            dependencies: [
+                "CSQLite",
+                "HybridSyncBroker",
+                "HybridSyncProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HybridSyncServer",
             dependencies: [
+                "HybridSyncBroker",
                 "HybridSyncProtocol",
                 "HybridSyncCrypto",
                 .product(name: "Logging", package: "swift-log"),
@@ -94,6 +121,7 @@ let package = Package(
         .target(
             name: "HybridSyncTesting",
             dependencies: [
+                "HybridSyncBroker",
                 "HybridSyncProtocol",
                 "HybridSyncCrypto",
                 "HybridSyncServer",
@@ -105,6 +133,8 @@ let package = Package(
         .executableTarget(
             name: "hybridsyncd",
             dependencies: [
+                "HybridSyncBroker",
+                "HybridSyncSQLite",
                 "HybridSyncServer",
                 "HybridSyncCrypto",
                 "HybridSyncProtocol",
@@ -146,7 +176,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HybridSyncServerTests",
-            dependencies: ["HybridSyncServer", "HybridSyncCrypto", "HybridSyncTesting"],
+            dependencies: ["HybridSyncServer", "HybridSyncBroker", "HybridSyncSQLite", "HybridSyncCrypto", "HybridSyncTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -15,6 +15,9 @@ final class EdgeConnection {
     enum Phase {
         /// Reading HTTP requests with ``parser``.
         case http
+        /// An API request is with the server; input that arrives now is pipelining (the socket
+        /// closes after the answer).
+        case awaitingResponse
         /// An upgraded WebSocket, read with ``decoder``.
         case webSocket
         /// Nothing more is read: the connection closes once its queue is written.
@@ -53,6 +56,8 @@ final class EdgeConnection {
     var closeRequested = false
     /// The current deadline (monotonic seconds): when it passes, the socket is dropped.
     var deadline: Double?
+    /// Bytes arrived while ``Phase/awaitingResponse``.
+    var receivedWhileAwaiting = false
     /// Whether the server was told about this WebSocket (and so must be told when it closes).
     var announced = false
 

@@ -36,6 +36,7 @@ extension LWSServerTransport {
             let result: Int32 = switch edge.phase {
             case .http: httpReceived(edge, bytes)
             case .webSocket: webSocketReceived(edge, bytes)
+            case .awaitingResponse: pipelinedWhileAwaiting(edge)
             case .closing: 0  // nothing more is read
             }
             if !edge.queue.isEmpty || (edge.closeAfterFlush && !edge.halfClosed) { lws_callback_on_writable(wsi) }

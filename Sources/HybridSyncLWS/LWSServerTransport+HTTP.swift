@@ -106,10 +106,27 @@ extension LWSServerTransport {
         let request = HTTPRequest(
             method: head.method, path: path, query: head.query, authorization: head.header("authorization"), body: body
         )
-        // Pipelined requests are not served: answer this one, then close (the client retries the rest).
-        let keepAlive = head.keepAlive && !pipelined
-        respond(edge, delegate.handle(request), keepAlive: keepAlive)
-        if keepAlive { setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds) }
+        // Nothing more is read until the answer is queued; the server always answers (an engine
+        // failure is a 503), so no deadline runs meanwhile.
+        edge.phase = .awaitingResponse
+        edge.deadline = nil
+        let id = edge.id
+        delegate.handle(request) { [weak self] response in
+            guard let self, let edge = connections[id], edge.phase == .awaitingResponse else { return }
+            // Pipelined requests are not served: answer this one, then close (the client retries the rest).
+            let keepAlive = head.keepAlive && !pipelined && !edge.receivedWhileAwaiting
+            edge.phase = .http
+            respond(edge, response, keepAlive: keepAlive)
+            if keepAlive { setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds) }
+            lws_callback_on_writable(edge.wsi)
+        }
+    }
+
+    /// Input while a request is with the server: pipelining, which is not served; it is dropped
+    /// and the socket closes after the answer.
+    func pipelinedWhileAwaiting(_ edge: EdgeConnection) -> Int32 {
+        edge.receivedWhileAwaiting = true
+        return 0
     }
 
     // MARK: Responses

@@ -94,7 +94,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         self.apiVhost = apiVhost
         let publicPort = Int(lws_get_vhost_listen_port(publicVhost))
         let apiPort = Int(lws_get_vhost_listen_port(apiVhost))
-        loop.start(context: context) { [self] in
+        loop.start(context: context, afterTurn: { [self] in self.delegate?.endOfTurn() }) { [self] in
             freeBorrowedMemory()
             self.delegate = nil
         }

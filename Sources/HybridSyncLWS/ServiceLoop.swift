@@ -23,14 +23,18 @@ final class ServiceLoop: @unchecked Sendable {
     private var context: OpaquePointer?
     /// Runs on the service thread after the context is destroyed (frees what lws borrowed).
     private var onExit: () -> Void = {}
+    /// Runs on the service thread after every turn of the event loop.
+    private var afterTurn: () -> Void = {}
 
     init(name: String) {
         self.name = name
     }
 
-    /// Starts servicing `context` on a new thread; `onExit` runs on that thread after destroy.
-    func start(context: OpaquePointer, onExit: @escaping () -> Void) {
+    /// Starts servicing `context` on a new thread; `afterTurn` runs on it after each turn of the
+    /// event loop (one poll and the callbacks it caused), `onExit` after the context is destroyed.
+    func start(context: OpaquePointer, afterTurn: @escaping () -> Void = {}, onExit: @escaping () -> Void) {
         self.context = context
+        self.afterTurn = afterTurn
         self.onExit = onExit
         let thread = Thread { [self] in run() }
         thread.name = name
@@ -77,12 +81,14 @@ final class ServiceLoop: @unchecked Sendable {
         isServiceThread.withLock { $0 = pthread_self() }
         while !stopRequested.load(ordering: .sequentiallyConsistent) {
             if lws_service(context, 0) < 0 { break }
+            afterTurn()
         }
         shared.withLock { $0.stopped = true }
         drain()
         lws_context_destroy(context)
         onExit()
-        onExit = {}  // it captures the loop's owner: keeping it would be a reference cycle
+        onExit = {}  // they capture the loop's owner: keeping them would be a reference cycle
+        afterTurn = {}
         finished.signal()
     }
 }

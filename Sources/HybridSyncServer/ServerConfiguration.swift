@@ -1,3 +1,5 @@
+import HybridSyncBroker
+
 /// What the HybridSync server needs to know, independent of where the values came from.
 public struct ServerConfiguration: Sendable {
     /// The backend API key, sent as `Authorization: Bearer <key>`.
@@ -110,6 +112,13 @@ public struct NamespacePolicy: Sendable, Equatable {
         self.historySize = historySize
         self.historyTTLSeconds = historyTTLSeconds
         self.retainState = retainState
+    }
+}
+
+extension NamespacePolicy {
+    /// What the broker keeps for this namespace's channels.
+    var stream: StreamPolicy {
+        StreamPolicy(historySize: historySize, historyTTLSeconds: historyTTLSeconds, retainState: retainState)
     }
 }
 

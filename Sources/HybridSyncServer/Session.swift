@@ -1,3 +1,4 @@
+import DequeModule
 import HybridSyncProtocol
 import Logging
 
@@ -21,6 +22,12 @@ final class Session {
     /// When the timing rules are next checked (the entry of this session in the deadline heap that
     /// counts; older entries are skipped).
     var nextCheck = 0.0
+    /// A command is waiting for the broker: later ones wait in ``queued`` and run in order after it.
+    var busy = false
+    /// Commands received while ``busy``, already admitted by the rate limit.
+    var queued: Deque<[UInt8]> = []
+    /// ``SyncServer/runQueued(_:)`` is on the stack for this session.
+    var runningQueue = false
 
     init(id: ConnectionID, remoteAddress: String, now: Double, rate: Double, burst: Double) {
         self.id = id

@@ -1,22 +1,32 @@
+import HybridSyncBroker
 import HybridSyncCrypto
 public import HybridSyncProtocol
 import Logging
 
 /// The backend HTTP API (docs/API.md).
 extension SyncServer {
-    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+    /// Answers one API request through `respond`, exactly once: at once for what the server knows,
+    /// after the broker for what it stores or reads (on the transport's thread either way).
+    public func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
         do {
-            return try route(request)
+            try route(request) { result in
+                switch result {
+                case .success(let response): respond(response)
+                case .failure(let error): respond(error.response)
+                }
+            }
         } catch {
-            return error.response
+            respond(error.response)
         }
     }
 
-    private func route(_ request: HTTPRequest) throws(APIError) -> HTTPResponse {
+    typealias Respond = (Result<HTTPResponse, APIError>) -> Void
+
+    private func route(_ request: HTTPRequest, _ respond: @escaping Respond) throws(APIError) {
         let path = request.path
         if path == "/health" {
             try expect(request, "GET")
-            return health()
+            return respond(.success(health()))
         }
         guard path.hasPrefix("/api/") else { throw notFound(request) }
         guard apiRate.take(now: clock.now()) else {
@@ -29,41 +39,69 @@ extension SyncServer {
         switch path {
         case "/api/publish":
             try expect(request, "POST")
-            return try idempotent(request) { body throws(APIError) in try publish(body) }
+            let body = try jsonObject(request.body)
+            let name = try channelName(body)
+            let key = try optionalString(body, "key")
+            let publication = try publishRequest(try field(body, "data"), to: name, key: key)
+            try idempotent(request.path, body, [publication], respond) { [hub] receipts in
+                var result: [String: JSONValue] = [
+                    "channel": .string(name.rawValue), "offset": .int(Int64(receipts[0].offset)),
+                    "subscribers": .int(Int64(hub.subscriberCount(name))),
+                ]
+                if key != nil { result["version"] = .int(Int64(receipts[0].offset)) }
+                return HTTPResponse(status: 200, json: .object(result))
+            }
         case "/api/broadcast":
             try expect(request, "POST")
-            return try idempotent(request) { body throws(APIError) in try broadcast(body) }
+            let body = try jsonObject(request.body)
+            try idempotent(request.path, body, try broadcastRequests(body), respond) { receipts in
+                HTTPResponse(status: 200, json: ["publications": .array(receipts.map {
+                    ["channel": .string($0.channel.rawValue), "offset": .int(Int64($0.offset))]
+                })])
+            }
         case "/api/state/set":
             try expect(request, "POST")
             let body = try jsonObject(request.body)
-            let publication = try publish(try field(body, "value"), to: try channelName(body), key: try string(body, "key"))
-            return HTTPResponse(status: 200, json: ["channel": .string(publication.channel.rawValue), "key": .string(publication.key ?? ""), "version": .int(Int64(publication.offset))])
+            let publication = try publishRequest(try field(body, "value"), to: try channelName(body), key: try string(body, "key"))
+            store([publication], respond) { published in
+                HTTPResponse(status: 200, json: [
+                    "channel": .string(publication.channel.rawValue), "key": .string(published[0].publication.key ?? ""),
+                    "version": .int(Int64(published[0].publication.offset)),
+                ])
+            }
         case "/api/state/remove":
             try expect(request, "POST")
             let body = try jsonObject(request.body)
             let name = try channelName(body)
             let key = try string(body, "key")
+            let removal = try publishRequest(.null, to: name, key: key, remove: true)
             // Removing a key that is not there changes nothing: no publication, no offset used.
-            if let existing = channel(name), existing.policy.retainState, existing.state[key] == nil {
-                return HTTPResponse(status: 200, json: [
-                    "channel": .string(name.rawValue), "removed": false, "version": .int(Int64(existing.offset)),
-                ])
+            read(name, StreamQuery(policy: removal.policy, includeState: true), respond) { [self] stream in
+                guard stream.state[key] != nil else {
+                    return respond(.success(HTTPResponse(status: 200, json: [
+                        "channel": .string(name.rawValue), "removed": false, "version": .int(Int64(stream.position?.offset ?? 0)),
+                    ])))
+                }
+                store([removal], respond) { published in
+                    HTTPResponse(status: 200, json: [
+                        "channel": .string(name.rawValue), "removed": true, "version": .int(Int64(published[0].publication.offset)),
+                    ])
+                }
             }
-            let publication = try publish(.null, to: name, key: key, remove: true)
-            return HTTPResponse(status: 200, json: [
-                "channel": .string(publication.channel.rawValue), "removed": true, "version": .int(Int64(publication.offset)),
-            ])
         case "/api/ban":
             try expect(request, "POST")
-            return try banRoute(request.body)
+            try banRoute(request.body, respond)
         case "/api/bans":
             try expect(request, "GET")
-            _ = bans.keys.map { activeBan($0) }  // lift the expired ones first
-            let list = bans.keys.sorted().map { user -> JSONValue in
-                let ban = bans[user]!
-                return ["user": .string(user), "reason": .string(ban.reason), "until": ban.until.map { .double($0) } ?? .null]
+            broker.bans(now: clock.now()) { result in
+                respond(result.mapError(Self.engineUnavailable).map { bans in
+                    let list = bans.keys.sorted().map { user -> JSONValue in
+                        let ban = bans[user]!
+                        return ["user": .string(user), "reason": .string(ban.reason), "until": ban.until.map { .double($0) } ?? .null]
+                    }
+                    return HTTPResponse(status: 200, json: ["bans": .array(list)])
+                })
             }
-            return HTTPResponse(status: 200, json: ["bans": .array(list)])
         case "/api/disconnect":
             try expect(request, "POST")
             let body = try jsonObject(request.body)
@@ -75,43 +113,61 @@ extension SyncServer {
             let code = CloseCode(rawValue: UInt16(rawCode))
             let reason = body["reason"]?.stringValue ?? code.name
             let closed = disconnect(user: user, code: code, reason: reason)
-            return HTTPResponse(status: 200, json: ["user": .string(user), "sessionsClosed": .int(Int64(closed))])
+            respond(.success(HTTPResponse(status: 200, json: ["user": .string(user), "sessionsClosed": .int(Int64(closed))])))
         default:
-            break
+            try routeByPrefix(request, respond)
         }
+    }
+
+    /// Routes with a parameter in the path.
+    private func routeByPrefix(_ request: HTTPRequest, _ respond: @escaping Respond) throws(APIError) {
+        let path = request.path
         if let user = suffix(path, after: "/api/ban/") {
             try expect(request, "DELETE")
-            return HTTPResponse(status: 200, json: ["user": .string(user), "lifted": .bool(unban(user: user))])
+            return unban(user: user) { result in
+                respond(result.mapError(Self.engineUnavailable).map {
+                    HTTPResponse(status: 200, json: ["user": .string(user), "lifted": .bool($0)])
+                })
+            }
         }
         if let raw = suffix(path, after: "/api/channels/") {
             try expect(request, "GET")
             let name = try channelName(raw)
-            guard configuration.namespaces[String(name.namespace)] != nil else {
-                throw APIError(400, "invalid_channel", unknownNamespace(name).message)
+            let policy = try configuredPolicy(name)
+            return read(name, StreamQuery(policy: policy.stream), respond) { [hub] stream in
+                respond(.success(HTTPResponse(status: 200, json: [
+                    "channel": .string(name.rawValue),
+                    "subscribers": .int(Int64(hub.subscriberCount(name))),
+                    "epoch": stream.position.map { .string($0.epoch) } ?? .null,
+                    "offset": .int(Int64(stream.position?.offset ?? 0)),
+                ])))
             }
-            return channelInfo(name)
         }
         if let raw = suffix(path, after: "/api/state/") {
             try expect(request, "GET")
             let name = try channelName(raw)
-            let channel = try existingChannel(name)
-            guard channel.policy.retainState else {
+            let policy = try configuredPolicy(name)
+            guard policy.retainState else {
                 throw APIError(400, "state_not_retained", "namespace '\(name.namespace)' does not retain state")
             }
-            return HTTPResponse(status: 200, json: [
-                "channel": .string(name.rawValue), "epoch": .string(channel.epoch), "offset": .int(Int64(channel.offset)),
-                "state": .object(channel.state.mapValues(\.json)),
-            ])
+            return read(name, StreamQuery(policy: policy.stream, create: true, includeState: true), respond) { stream in
+                respond(.success(HTTPResponse(status: 200, json: [
+                    "channel": .string(name.rawValue), "epoch": .string(stream.position?.epoch ?? ""),
+                    "offset": .int(Int64(stream.position?.offset ?? 0)), "state": .object(stream.state.mapValues(\.json)),
+                ])))
+            }
         }
         if let raw = suffix(path, after: "/api/history/") {
             try expect(request, "GET")
             let name = try channelName(raw)
-            let channel = try existingChannel(name)
-            channel.trimHistory(now: clock.now())
-            return HTTPResponse(status: 200, json: [
-                "channel": .string(name.rawValue), "epoch": .string(channel.epoch), "offset": .int(Int64(channel.offset)),
-                "publications": .array(channel.history.map(\.publication.json)),
-            ])
+            let policy = try configuredPolicy(name)
+            return read(name, StreamQuery(policy: policy.stream, create: true, includeHistory: true), respond) { stream in
+                respond(.success(HTTPResponse(status: 200, json: [
+                    "channel": .string(name.rawValue), "epoch": .string(stream.position?.epoch ?? ""),
+                    "offset": .int(Int64(stream.position?.offset ?? 0)),
+                    "publications": .array(stream.history.map(\.publication.json)),
+                ])))
+            }
         }
         throw notFound(request)
     }
@@ -123,46 +179,41 @@ extension SyncServer {
             "status": "ok",
             "version": .string(HybridSyncWire.serverVersion),
             "connections": .int(Int64(sessions.count)),
-            "channels": .int(Int64(channels.count)),
+            "channels": .int(Int64(hub.channels.count)),
         ])
     }
 
-    /// `{"channel", "data", "key"?}`.
-    private func publish(_ request: JSONValue) throws(APIError) -> HTTPResponse {
-        let name = try channelName(request)
-        let key = try optionalString(request, "key")
-        let publication = try publish(try field(request, "data"), to: name, key: key)
-        var result: [String: JSONValue] = [
-            "channel": .string(name.rawValue), "offset": .int(Int64(publication.offset)),
-            "subscribers": .int(Int64(channels[name]?.subscribers.count ?? 0)),
-        ]
-        if key != nil { result["version"] = .int(Int64(publication.offset)) }
-        return HTTPResponse(status: 200, json: .object(result))
+    /// One publication on `name` (optionally a state change), validated: an unknown namespace, or a
+    /// key on a namespace that does not retain state, is refused.
+    private func publishRequest(_ data: JSONValue, to name: ChannelName, key: String?, remove: Bool = false) throws(APIError) -> PublishRequest {
+        let policy = try configuredPolicy(name)
+        var change: StateChange?
+        if let key {
+            guard policy.retainState else {
+                throw APIError(400, "state_not_retained", "namespace '\(name.namespace)' does not retain state: publish without 'key', or enable retainState")
+            }
+            guard !key.isEmpty, key.utf8.count <= 256 else { throw APIError(400, "bad_request", "'key' must be 1-256 bytes") }
+            change = remove ? .remove(key: key) : .set(key: key)
+        }
+        return PublishRequest(channel: name, policy: policy.stream, data: data, change: change)
     }
 
-    /// `{"channels": [...], "data"}`: one publication per channel, all or none validated first.
-    private func broadcast(_ request: JSONValue) throws(APIError) -> HTTPResponse {
+    /// `{"channels": [...], "data"}`: one publication per channel, all validated first.
+    private func broadcastRequests(_ request: JSONValue) throws(APIError) -> [PublishRequest] {
         guard case .array(let raw)? = request["channels"], !raw.isEmpty, raw.count <= 1000 else {
             throw APIError(400, "bad_request", "'channels' must be an array of 1-1000 channel names")
         }
-        var names: [ChannelName] = []
+        let data = try field(request, "data")
+        var requests: [PublishRequest] = []
         for value in raw {
             guard let text = value.stringValue else { throw APIError(400, "bad_request", "'channels' must hold strings") }
-            let name = try channelName(text)
-            guard channel(name) != nil else { throw APIError(400, "invalid_channel", unknownNamespace(name).message) }
-            names.append(name)
+            requests.append(try publishRequest(data, to: try channelName(text), key: nil))
         }
-        let data = try field(request, "data")
-        var results: [JSONValue] = []
-        for name in names {
-            let publication = try publish(data, to: name)
-            results.append(["channel": .string(name.rawValue), "offset": .int(Int64(publication.offset))])
-        }
-        return HTTPResponse(status: 200, json: ["publications": .array(results)])
+        return requests
     }
 
     /// `{"user", "reason", "until"?}`.
-    private func banRoute(_ body: [UInt8]) throws(APIError) -> HTTPResponse {
+    private func banRoute(_ body: [UInt8], _ respond: @escaping Respond) throws(APIError) {
         let request = try jsonObject(body)
         let user = try string(request, "user")
         let reason = try optionalString(request, "reason") ?? "banned"
@@ -172,52 +223,76 @@ extension SyncServer {
             guard value > clock.now() else { throw APIError(400, "bad_request", "'until' is in the past") }
             until = value
         }
-        let result = ban(user: user, reason: reason, until: until)
-        return HTTPResponse(status: 200, json: [
-            "user": .string(user), "sessionsClosed": .int(Int64(result.sessionsClosed)), "version": .int(Int64(result.version)),
-        ])
+        ban(user: user, reason: reason, until: until) { result in
+            respond(result.mapError(Self.engineUnavailable).map {
+                HTTPResponse(status: 200, json: [
+                    "user": .string(user), "sessionsClosed": .int(Int64($0.sessionsClosed)), "version": .int(Int64($0.version)),
+                ])
+            })
+        }
     }
 
-    private func channelInfo(_ name: ChannelName) -> HTTPResponse {
-        let channel = channels[name]
-        return HTTPResponse(status: 200, json: [
-            "channel": .string(name.rawValue),
-            "subscribers": .int(Int64(channel?.subscribers.count ?? 0)),
-            "epoch": channel.map { .string($0.epoch) } ?? .null,
-            "offset": .int(Int64(channel?.offset ?? 0)),
-        ])
+    // MARK: Broker calls
+
+    /// The API's answer when the engine failed: nothing was applied; retrying later may work.
+    static func engineUnavailable(_ error: BrokerError) -> APIError {
+        APIError(503, "engine_unavailable", "the storage engine failed (\(error.message)); nothing was applied, retry later")
     }
 
-    // MARK: Helpers
+    /// Stores publications, then answers with `render` of them.
+    private func store(_ requests: [PublishRequest], idempotency: IdempotencyRecord? = nil, _ respond: @escaping Respond,
+                       render: @escaping ([SequencedPublication]) -> HTTPResponse) {
+        sequence(requests, idempotency: idempotency) { result in
+            respond(result.mapError(Self.engineUnavailable).map(render))
+        }
+    }
 
-    /// Parses the body once and answers a repeated `idempotencyKey` with the first response
-    /// instead of running `run` again. Keys are scoped to the route and the channel(s); the same
-    /// key with a different body in that scope is refused with 409.
-    private func idempotent(_ request: HTTPRequest, _ run: (JSONValue) throws(APIError) -> HTTPResponse) throws(APIError) -> HTTPResponse {
-        let body = try jsonObject(request.body)
-        guard let keyValue = body["idempotencyKey"] else { return try run(body) }
+    /// Reads a stream, then runs `next` with it (failures are answered here).
+    private func read(_ name: ChannelName, _ query: StreamQuery, _ respond: @escaping Respond, next: @escaping (StreamRead) -> Void) {
+        broker.read(name, query, now: clock.now()) { result in
+            switch result {
+            case .success(let stream): next(stream)
+            case .failure(let error): respond(.failure(Self.engineUnavailable(error)))
+            }
+        }
+    }
+
+    /// Publishes `requests` once per `idempotencyKey`: a repeat within the window is answered from
+    /// the first one's receipts instead of publishing again. Keys are scoped to the route and the
+    /// channel(s); the same key with a different body in that scope is refused with 409. The key is
+    /// stored with the publications, in the same broker write.
+    private func idempotent(
+        _ route: String, _ body: JSONValue, _ requests: [PublishRequest], _ respond: @escaping Respond,
+        render: @escaping ([PublishReceipt]) -> HTTPResponse
+    ) throws(APIError) {
+        let toReceipts: ([SequencedPublication]) -> HTTPResponse = { published in
+            render(published.map { PublishReceipt(channel: $0.publication.channel, offset: $0.publication.offset, key: $0.publication.key) })
+        }
+        guard let keyValue = body["idempotencyKey"] else { return store(requests, respond, render: toReceipts) }
         guard let key = keyValue.stringValue, !key.isEmpty, key.utf8.count <= 256 else {
             throw APIError(400, "bad_request", "'idempotencyKey' must be a string of 1-256 bytes")
         }
-        let channels: String = switch (body["channel"], body["channels"]) {
-        case (.string(let channel)?, _): channel
-        case (_, .array(let list)?): list.compactMap(\.stringValue).joined(separator: ",")
-        default: ""
-        }
-        let scoped = "\(request.path) \(channels) \(key)"
-        switch idempotency.lookup(scoped, body: body) {
-        case .repeated(let earlier):
-            return earlier
-        case .conflict:
-            throw APIError(409, "idempotency_conflict",
-                "idempotencyKey '\(key.prefix(64))' was used on this route and channel with a different body; use a new key")
-        case .new:
-            let response = try run(body)
-            idempotency.store(response, body: body, for: scoped, now: clock.now(), window: configuration.idempotencyWindowSeconds,
-                              maxKeys: configuration.idempotencyMaxKeys)
-            return response
+        let scoped = "\(route) \(requests.map(\.channel.rawValue).joined(separator: ",")) \(key)"
+        let now = clock.now()
+        broker.recall(idempotencyKey: scoped, body: body, now: now) { [self] result in
+            switch result {
+            case .failure(let error):
+                respond(.failure(Self.engineUnavailable(error)))
+            case .success(.repeated(let receipts)):
+                respond(.success(render(receipts)))
+            case .success(.conflict):
+                respond(.failure(APIError(409, "idempotency_conflict",
+                    "idempotencyKey '\(key.prefix(64))' was used on this route and channel with a different body; use a new key")))
+            case .success(.new):
+                let record = IdempotencyRecord(
+                    key: scoped, body: body, expires: now + configuration.idempotencyWindowSeconds, maxKeys: configuration.idempotencyMaxKeys
+                )
+                store(requests, idempotency: record, respond, render: toReceipts)
+            }
         }
     }
+
+    // MARK: Helpers
 
     private func authorized(_ request: HTTPRequest) -> Bool {
         guard let header = request.authorization, header.hasPrefix("Bearer ") else { return false }
@@ -239,9 +314,9 @@ extension SyncServer {
         return String(path.dropFirst(prefix.count))
     }
 
-    private func existingChannel(_ name: ChannelName) throws(APIError) -> ChannelState {
-        guard let channel = channel(name) else { throw APIError(400, "invalid_channel", unknownNamespace(name).message) }
-        return channel
+    private func configuredPolicy(_ name: ChannelName) throws(APIError) -> NamespacePolicy {
+        guard let policy = policy(name) else { throw APIError(400, "invalid_channel", unknownNamespace(name).message) }
+        return policy
     }
 
     private func jsonObject(_ body: [UInt8]) throws(APIError) -> JSONValue {
@@ -284,4 +359,19 @@ extension SyncServer {
             throw APIError(400, "invalid_channel", error.description)
         }
     }
+}
+
+/// An API failure: HTTP status, a stable `error.code` and a message that says what to do.
+public struct APIError: Error, Sendable, Equatable {
+    public var status: Int
+    public var code: String
+    public var message: String
+
+    public init(_ status: Int, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    var response: HTTPResponse { .error(status, code: code, message: message) }
 }

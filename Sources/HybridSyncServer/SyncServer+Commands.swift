@@ -1,27 +1,38 @@
+import HybridSyncBroker
 import HybridSyncProtocol
 import Logging
 
 extension SyncServer {
+    /// How a command handler answers: the reply, then pushes that must follow it (recovered publications).
+    typealias Finish = (Result<JSONValue, ReplyError>, [OutboundMessage]) -> Void
+
+    /// Runs one command. The session runs nothing else until it is answered (a command that waits
+    /// for the broker holds the later ones in the session's queue), so replies keep command order.
     func execute(_ command: ClientCommand, in session: Session) {
-        let result: Result<JSONValue, ReplyError>
-        // Pushes that must follow the reply (recovered publications), in order.
-        var followUps: [OutboundMessage] = []
+        session.busy = true
+        let finish: Finish = { [self] result, followUps in
+            guard sessions[session.id] === session else { return }
+            session.busy = false
+            if !session.isClosing {
+                reply(to: session.id, ServerMessage.reply(id: command.id, result).encoded())
+                for message in followUps { transport.send(message, to: CollectionOfOne(session.id)) }
+                if case .failure(let error) = result, let code = Self.closeCode(after: error) {
+                    disconnect(session, code: code, reason: error.message)
+                }
+            }
+            runQueued(session)
+        }
         switch command.operation {
         case .connect(let token, let name):
-            result = connect(session, token: token, clientName: name)
+            connect(session, token: token, clientName: name, finish)
         case .subscribe(let channel, let since):
-            result = subscribe(session, to: channel, since: since, followUps: &followUps)
+            subscribe(session, to: channel, since: since, finish)
         case .unsubscribe(let channel):
-            result = unsubscribe(session, from: channel)
+            finish(unsubscribe(session, from: channel), [])
         case .publish(let channel, let data):
-            result = clientPublish(session, to: channel, data: data)
+            clientPublish(session, to: channel, data: data, finish)
         case .ping:
-            result = .success(.object([:]))
-        }
-        reply(to: session.id, ServerMessage.reply(id: command.id, result).encoded())
-        for message in followUps { transport.send(message, to: CollectionOfOne(session.id)) }
-        if case .failure(let error) = result, let code = Self.closeCode(after: error) {
-            disconnect(session, code: code, reason: error.message)
+            finish(.success(.object([:])), [])
         }
     }
 
@@ -35,44 +46,59 @@ extension SyncServer {
         }
     }
 
-    private func connect(_ session: Session, token: String, clientName: String?) -> Result<JSONValue, ReplyError> {
+    /// The reply when the engine failed: temporary, the client may retry.
+    static func engineFailure(_ error: BrokerError) -> ReplyError {
+        ReplyError(.internalError, "the server's engine is unavailable; retry shortly", temporary: true)
+    }
+
+    private func connect(_ session: Session, token: String, clientName: String?, _ finish: @escaping Finish) {
         guard session.identity == nil else {
-            return .failure(ReplyError(.alreadyConnected, "this connection is already authenticated"))
+            return finish(.failure(ReplyError(.alreadyConnected, "this connection is already authenticated")), [])
         }
+        let identity: Identity
         switch authenticator.authenticate(token) {
         case .failure(.invalid(let why)):
             logger.info("connect refused: invalid token", metadata: session.metadata.merging(["why": "\(why)"]) { $1 })
-            return .failure(ReplyError(.unauthorized, why))
+            return finish(.failure(ReplyError(.unauthorized, why)), [])
         case .failure(.expired(let why)):
             logger.info("connect refused: expired token", metadata: session.metadata)
-            return .failure(ReplyError(.tokenExpired, why))
-        case .success(let identity):
-            if let ban = activeBan(identity.userID) {
+            return finish(.failure(ReplyError(.tokenExpired, why)), [])
+        case .success(let authenticated):
+            identity = authenticated
+        }
+        broker.ban(of: identity.userID, now: clock.now()) { [self] result in
+            guard isOpen(session) else { return finish(.failure(ReplyError(.internalError, "closed")), []) }
+            switch result {
+            case .failure(let error):
+                logger.info("connect refused: engine unavailable", metadata: session.metadata.merging(["error": "\(error.message)"]) { $1 })
+                finish(.failure(Self.engineFailure(error)), [])
+            case .success(let ban?):
                 logger.info("connect refused: user is banned", metadata: session.metadata.merging(["user": "\(identity.userID)"]) { $1 })
                 reply(to: session.id, ServerMessage.push(.banned(ban)).encoded())
-                return .failure(ReplyError(.banned, "user is banned: \(ban.reason)"))
+                finish(.failure(ReplyError(.banned, "user is banned: \(ban.reason)")), [])
+            case .success(nil):
+                session.identity = identity
+                session.lastPing = clock.now()
+                scheduleCheck(session)
+                sessionsByUser[identity.userID, default: []].insert(session.id)
+                var metadata = session.metadata
+                if let clientName { metadata["client_name"] = "\(clientName.prefix(64))" }
+                logger.info("client connected", metadata: metadata)
+                finish(.success(ConnectResult(
+                    client: "\(session.id)", version: HybridSyncWire.serverVersion,
+                    pingInterval: configuration.pingIntervalSeconds, pongTimeout: configuration.pongTimeoutSeconds
+                ).json), [])
             }
-            session.identity = identity
-            session.lastPing = clock.now()
-            scheduleCheck(session)
-            sessionsByUser[identity.userID, default: []].insert(session.id)
-            var metadata = session.metadata
-            if let clientName { metadata["client_name"] = "\(clientName.prefix(64))" }
-            logger.info("client connected", metadata: metadata)
-            return .success(ConnectResult(
-                client: "\(session.id)", version: HybridSyncWire.serverVersion,
-                pingInterval: configuration.pingIntervalSeconds, pongTimeout: configuration.pongTimeoutSeconds
-            ).json)
         }
     }
 
-    /// Whether this session may subscribe to (and, where allowed, publish on) `name`.
-    private func authorize(_ session: Session, _ name: ChannelName) -> Result<ChannelState, ReplyError> {
+    /// Whether this session may subscribe to (and, where allowed, publish on) `name`; its policy if so.
+    private func authorize(_ session: Session, _ name: ChannelName) -> Result<NamespacePolicy, ReplyError> {
         guard let identity = session.identity else {
             return .failure(ReplyError(.notConnected, "send 'connect' with a token first"))
         }
-        guard let channel = channel(name) else { return .failure(unknownNamespace(name)) }
-        switch channel.policy.subscribe {
+        guard let policy = policy(name) else { return .failure(unknownNamespace(name)) }
+        switch policy.subscribe {
         case .authenticated:
             break
         case .claim:
@@ -84,42 +110,55 @@ extension SyncServer {
                 return .failure(ReplyError(.permissionDenied, "'\(name.namespace)' holds personal channels: subscribe to '\(name.namespace):user#\(identity.userID)'"))
             }
         }
-        return .success(channel)
+        return .success(policy)
     }
 
-    private func subscribe(
-        _ session: Session, to name: ChannelName, since: StreamPosition?, followUps: inout [OutboundMessage]
-    ) -> Result<JSONValue, ReplyError> {
-        let channel: ChannelState
+    private func subscribe(_ session: Session, to name: ChannelName, since: StreamPosition?, _ finish: @escaping Finish) {
+        let policy: NamespacePolicy
         switch authorize(session, name) {
-        case .failure(let error): return .failure(error)
-        case .success(let authorized): channel = authorized
+        case .failure(let error): return finish(.failure(error), [])
+        case .success(let authorized): policy = authorized
         }
         guard !session.channels.contains(name) else {
-            return .failure(ReplyError(.alreadySubscribed, "already subscribed to '\(name)'"))
+            return finish(.failure(ReplyError(.alreadySubscribed, "already subscribed to '\(name)'")), [])
         }
         guard session.channels.count < configuration.maxChannelsPerConnection else {
-            return .failure(ReplyError(
+            return finish(.failure(ReplyError(
                 .limitExceeded, "a connection may hold \(configuration.maxChannelsPerConnection) channels; unsubscribe from one first"
-            ))
+            )), [])
         }
-        channel.add(session.id)
+        // Joined before the read: what completes meanwhile is held, then sent if newer than the snapshot.
         session.channels.insert(name)
-
-        var result = SubscribeResult(channel: name, position: channel.position)
-        if let since {
-            if let missed = channel.missed(after: since, now: clock.now()) {
-                result.recovered = true
-                followUps = missed.map(\.message)
-            } else {
-                result.recovered = false
+        hub.join(session.id, name)
+        let query = StreamQuery(policy: policy.stream, create: true, since: since, includeState: policy.retainState)
+        broker.read(name, query, now: clock.now()) { [self] result in
+            guard isOpen(session) else { return finish(.failure(ReplyError(.internalError, "closed")), []) }
+            guard case .success(let read) = result, let position = read.position else {
+                session.channels.remove(name)
+                hub.leave(session.id, name)
+                if case .failure(let error) = result {
+                    logger.info("subscribe failed: engine unavailable", metadata: session.metadata.merging(["error": "\(error.message)"]) { $1 })
+                    return finish(.failure(Self.engineFailure(error)), [])
+                }
+                return finish(.failure(ReplyError(.internalError, "the engine returned no stream; retry")), [])
             }
+            var result = SubscribeResult(channel: name, position: position)
+            var followUps: [OutboundMessage] = []
+            if since != nil {
+                if let missed = read.missed {
+                    result.recovered = true
+                    followUps = missed.map(\.message)
+                } else {
+                    result.recovered = false
+                }
+            }
+            if policy.retainState, result.recovered != true { result.state = read.state }
+            followUps += (hub.activate(session.id, name, after: position.offset) ?? []).map(\.message)
+            logger.debug("subscribed", metadata: session.metadata.merging([
+                "channel": "\(name)", "recovered": "\(result.recovered.map(String.init) ?? "-")",
+            ]) { $1 })
+            finish(.success(result.json), followUps)
         }
-        if channel.policy.retainState, result.recovered != true { result.state = channel.state }
-        logger.debug("subscribed", metadata: session.metadata.merging([
-            "channel": "\(name)", "recovered": "\(result.recovered.map(String.init) ?? "-")",
-        ]) { $1 })
-        return .success(result.json)
     }
 
     private func unsubscribe(_ session: Session, from name: ChannelName) -> Result<JSONValue, ReplyError> {
@@ -129,21 +168,27 @@ extension SyncServer {
         guard session.channels.remove(name) != nil else {
             return .failure(ReplyError(.notSubscribed, "not subscribed to '\(name)'"))
         }
-        channels[name]?.remove(session.id)
+        hub.leave(session.id, name)
         logger.debug("unsubscribed", metadata: session.metadata.merging(["channel": "\(name)"]) { $1 })
         return .success(.object([:]))
     }
 
-    private func clientPublish(_ session: Session, to name: ChannelName, data: JSONValue) -> Result<JSONValue, ReplyError> {
-        let channel: ChannelState
+    private func clientPublish(_ session: Session, to name: ChannelName, data: JSONValue, _ finish: @escaping Finish) {
+        let policy: NamespacePolicy
         switch authorize(session, name) {
-        case .failure(let error): return .failure(error)
-        case .success(let authorized): channel = authorized
+        case .failure(let error): return finish(.failure(error), [])
+        case .success(let authorized): policy = authorized
         }
-        guard channel.policy.clientPublish else {
-            return .failure(ReplyError(.permissionDenied, "clients may not publish in namespace '\(name.namespace)'"))
+        guard policy.clientPublish else {
+            return finish(.failure(ReplyError(.permissionDenied, "clients may not publish in namespace '\(name.namespace)'")), [])
         }
-        let publication = publish(data, on: channel, change: nil)
-        return .success(.object(["offset": .int(Int64(publication.offset))]))
+        sequence([PublishRequest(channel: name, policy: policy.stream, data: data)]) { result in
+            switch result {
+            case .success(let publications):
+                finish(.success(.object(["offset": .int(Int64(publications[0].publication.offset))])), [])
+            case .failure(let error):
+                finish(.failure(Self.engineFailure(error)), [])
+            }
+        }
     }
 }

@@ -1,9 +1,10 @@
+import HybridSyncBroker
 import HybridSyncProtocol
 import Logging
 
 /// Time-driven work, run by the transport every fraction of a second (and by tests after moving a
-/// manual clock): connect timeouts, token expiry, ping/pong, ban expiry, history TTL, and
-/// forgetting channels that hold nothing.
+/// manual clock): connect timeouts, token expiry, ping/pong, and once a second the broker's sweep
+/// (ban expiry, history TTL, forgetting streams that hold nothing).
 ///
 /// Per-session rules cost what is due, not what is open: each session has one deadline in a heap
 /// (``SyncServer/sessionDeadlines``), and at most ``sessionChecksPerTick`` are handled per call, so a
@@ -21,17 +22,24 @@ extension SyncServer {
             guard let session = sessions[entry.key], !session.isClosing, session.nextCheck == entry.time else { continue }
             check(session, now: now)
         }
-        for (user, ban) in bans {
-            if let until = ban.until, until <= now { _ = activeBan(user) }
-        }
         if now >= nextChannelSweep {
             nextChannelSweep = now + 1
-            for (name, channel) in channels {
-                channel.trimHistory(now: now)
-                // Nothing left to recover or observe: forget it (a later use starts a new epoch).
-                if channel.subscribers.isEmpty, channel.history.isEmpty, channel.state.isEmpty { channels[name] = nil }
+            let namespaces = configuration.namespaces
+            broker.sweep(
+                now: now, banChannel: moderationUsers,
+                policy: { namespaces[String($0.namespace)]?.stream },
+                inUse: { [hub] in hub.subscriberCount($0) > 0 }
+            ) { [self] result in
+                switch result {
+                case .success(let lifted):
+                    fanOut(lifted)
+                    for publication in lifted {
+                        logger.info("ban ended", metadata: ["user": "\(publication.publication.key ?? "")", "why": "expired"])
+                    }
+                case .failure(let error):
+                    logger.info("engine housekeeping failed", metadata: ["error": "\(error.message)"])
+                }
             }
-            idempotency.evict(now: now)
         }
         return due.count == Self.sessionChecksPerTick
     }

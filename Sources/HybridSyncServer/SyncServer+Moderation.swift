@@ -1,53 +1,58 @@
+import HybridSyncBroker
 public import HybridSyncProtocol
 import Logging
 
-/// Bans as one operation: deny-list, retained state, typed push, terminal close.
+/// Bans as one operation: deny-list entry and retained state stored together, then a typed push
+/// and a terminal close for every live socket of the user.
 extension SyncServer {
-    /// The ban on `user` if one holds now; a ban whose `until` has passed is lifted here.
-    func activeBan(_ user: String) -> Ban? {
-        guard let ban = bans[user] else { return nil }
-        if let until = ban.until, until <= clock.now() {
-            lift(user, why: "expired")
-            return nil
-        }
-        return ban
-    }
-
-    /// Bans `user`: deny-list entry, `moderation:users/<user>` state set (every observer sees it),
-    /// a `banned` push to each of the user's sockets, flushed before a 4501 close.
-    /// Returns how many live sessions were closed and the state version of the ban.
-    public func ban(user: String, reason: String, until: Double?) -> (sessionsClosed: Int, version: UInt64) {
+    /// Bans `user`: deny-list entry and `moderation:users/<user>` state set in one broker write
+    /// (every observer sees it); once stored, a `banned` push to each of the user's sockets,
+    /// flushed before a 4501 close. Completes with how many live sessions were closed and the
+    /// state version of the ban.
+    func ban(user: String, reason: String, until: Double?, completion: @escaping (Result<(sessionsClosed: Int, version: UInt64), BrokerError>) -> Void) {
         let ban = Ban(reason: reason, until: until)
-        bans[user] = ban
         var value: [String: JSONValue] = ["banned": true, "reason": .string(reason)]
         value["until"] = until.map { .double($0) } ?? .null
-        let publication = publish(.object(value), on: moderationUsers, change: .set(key: user))
-        let push = OutboundMessage(ServerMessage.push(.banned(ban)).encoded())
-        let closed = sessionsOf(user)
-        for session in closed {
-            transport.send(push, to: CollectionOfOne(session.id))
-            disconnect(session, code: .banned, reason: "banned: \(reason)")
+        let request = PublishRequest(
+            channel: moderationUsers, policy: moderationPolicy, data: .object(value), change: .set(key: user),
+            denyList: .ban(user: user, ban)
+        )
+        sequence([request]) { [self] result in
+            guard case .success(let publications) = result else { return completion(result.map { _ in (0, 0) }) }
+            let push = OutboundMessage(ServerMessage.push(.banned(ban)).encoded())
+            let closed = sessionsOf(user)
+            for session in closed {
+                transport.send(push, to: CollectionOfOne(session.id))
+                disconnect(session, code: .banned, reason: "banned: \(reason)")
+            }
+            let version = publications[0].publication.offset
+            logger.info("user banned", metadata: [
+                "user": "\(user)", "reason": "\(reason)", "until": "\(until.map { "\($0)" } ?? "lifted by hand")",
+                "sessions_closed": "\(closed.count)", "version": "\(version)",
+            ])
+            completion(.success((closed.count, version)))
         }
-        logger.notice("user banned", metadata: [
-            "user": "\(user)", "reason": "\(reason)", "until": "\(until.map { "\($0)" } ?? "lifted by hand")",
-            "sessions_closed": "\(closed.count)", "version": "\(publication.offset)",
-        ])
-        return (closed.count, publication.offset)
     }
 
-    /// Lifts a ban: removes the deny-list entry and the `moderation:users/<user>` state key.
-    /// Returns false when the user was not banned.
-    @discardableResult
-    public func unban(user: String) -> Bool {
-        guard bans[user] != nil else { return false }
-        lift(user, why: "lifted")
-        return true
-    }
-
-    private func lift(_ user: String, why: String) {
-        bans[user] = nil
-        publish(.null, on: moderationUsers, change: .remove(key: user))
-        logger.notice("ban ended", metadata: ["user": "\(user)", "why": "\(why)"])
+    /// Lifts a ban: removes the deny-list entry and the `moderation:users/<user>` state key in one
+    /// write. Completes with false when the user was not banned.
+    func unban(user: String, completion: @escaping (Result<Bool, BrokerError>) -> Void) {
+        broker.ban(of: user, now: clock.now()) { [self] result in
+            switch result {
+            case .failure(let error):
+                completion(.failure(error))
+            case .success(nil):
+                completion(.success(false))
+            case .success(_?):
+                let request = PublishRequest(
+                    channel: moderationUsers, policy: moderationPolicy, data: .null, change: .remove(key: user), denyList: .lift(user: user)
+                )
+                sequence([request]) { [self] result in
+                    if case .success = result { logger.info("ban lifted", metadata: ["user": "\(user)"]) }
+                    completion(result.map { _ in true })
+                }
+            }
+        }
     }
 
     /// Closes every session of `user` with `code`; returns how many.
@@ -62,8 +67,14 @@ extension SyncServer {
         (sessionsByUser[user] ?? []).sorted().compactMap { sessions[$0] }.filter { !$0.isClosing }
     }
 
-    private var moderationUsers: ChannelState {
+    /// The channel that carries ban state.
+    var moderationUsers: ChannelName {
+        // A constant that is a valid channel name (ServerConfiguration keeps its namespace configured).
+        try! ChannelName(ServerConfiguration.moderationUsersChannel)
+    }
+
+    private var moderationPolicy: StreamPolicy {
         // The configuration always has a retained `moderation` namespace (ServerConfiguration.init).
-        channel(try! ChannelName(ServerConfiguration.moderationUsersChannel))!
+        configuration.namespaces["moderation"]!.stream
     }
 }

@@ -1,44 +1,43 @@
 import DequeModule
+public import HybridSyncBroker
 import HybridSyncCrypto
 public import HybridSyncProtocol
 public import Logging
 
-/// The HybridSync server: sessions, namespaces, channels (sequencing, history, retained state,
-/// recovery), fan-out, bans, and the backend API.
+/// The HybridSync server: sessions, namespaces, subscriptions and fan-out here (the ``Hub``), bans,
+/// and the backend API; the streams themselves (sequencing, history, retained state, idempotency,
+/// the deny-list) live in its ``Broker``.
 ///
 /// It runs on its transport's thread: the transport calls it (``ServerTransportDelegate``) one
-/// event at a time and it calls the transport back, so it holds no locks.
+/// event at a time and it calls the transport back, so it holds no locks. Broker results come back
+/// on the same thread.
 public final class SyncServer: ServerTransportDelegate {
     let configuration: ServerConfiguration
     let transport: any ServerTransport
+    let broker: any Broker
     let clock: any WallClock
     let logger: Logger
     let authenticator: Authenticator
     let apiKey: SecretMatcher
-    /// New on every start: in-memory streams do not survive a restart, so their offsets must not match.
-    let epochPrefix = Base64URL.encode(CryptoPrimitives.randomBytes(6))
 
     var sessions: [ConnectionID: Session] = [:]
     var sessionsByUser: [String: Set<ConnectionID>] = [:]
-    var channels: [ChannelName: ChannelState] = [:]
-    /// Numbers channel incarnations, so a channel dropped and created again gets a new epoch.
-    var channelSerial: UInt64 = 0
-    /// The deny-list: user → ban, until lifted or `until` passes.
-    var bans: [String: Ban] = [:]
-    var idempotency = IdempotencyCache()
+    let hub = Hub()
     /// One deadline per session (connect timeout, ping, pong, token expiry), checked in ``tick()``.
     var sessionDeadlines = DeadlineQueue<Double, ConnectionID>()
     /// When channels and the idempotency cache are next swept (once a second).
     var nextChannelSweep = 0.0
     lazy var apiRate = TokenBucket(rate: configuration.apiRequestsPerSecond, burst: configuration.apiRequestsPerSecond, now: clock.now())
 
-    /// Creates a server that talks through `transport`; pass it to the transport's `start` next.
+    /// Creates a server that talks through `transport` and keeps its streams in `broker`; pass it
+    /// to the transport's `start` next.
     public init(
-        configuration: ServerConfiguration, transport: any ServerTransport,
+        configuration: ServerConfiguration, transport: any ServerTransport, broker: any Broker = MemoryBroker(),
         clock: any WallClock = SystemWallClock(), logger: Logger
     ) {
         self.configuration = configuration
         self.transport = transport
+        self.broker = broker
         self.clock = clock
         self.logger = logger
         self.authenticator = Authenticator(policy: configuration.auth, clock: clock)
@@ -69,22 +68,46 @@ public final class SyncServer: ServerTransportDelegate {
                 refuseOverRate(session, line: line)
                 continue
             }
-            switch ClientCommand.decode(line) {
-            case .success(let command):
-                execute(command, in: session)
-            case .failure(let failure):
-                logger.debug("bad command", metadata: ["connection": "\(connection)", "error": "\(failure.error.message)"])
-                reply(to: connection, ServerMessage.encodeError(id: failure.id ?? 0, failure.error))
-                if let code = Self.closeCode(after: failure.error) {
-                    disconnect(session, code: code, reason: failure.error.message)
-                }
+            if session.busy || !session.queued.isEmpty {
+                session.queued.append(Array(line))
+            } else {
+                run(line, in: session)
             }
         }
     }
 
+    /// Runs one command line: decodes it, executes it, or replies with the decoding error.
+    private func run(_ line: ArraySlice<UInt8>, in session: Session) {
+        switch ClientCommand.decode(line) {
+        case .success(let command):
+            execute(command, in: session)
+        case .failure(let failure):
+            logger.debug("bad command", metadata: ["connection": "\(session.id)", "error": "\(failure.error.message)"])
+            reply(to: session.id, ServerMessage.encodeError(id: failure.id ?? 0, failure.error))
+            if let code = Self.closeCode(after: failure.error) {
+                disconnect(session, code: code, reason: failure.error.message)
+            }
+        }
+    }
+
+    /// Runs the session's queued commands in order, until one waits for the broker.
+    func runQueued(_ session: Session) {
+        guard !session.runningQueue else { return }
+        session.runningQueue = true
+        defer { session.runningQueue = false }
+        while !session.busy, !session.isClosing, let line = session.queued.popFirst() {
+            run(line[...], in: session)
+        }
+    }
+
+    /// Whether `session` is still open (a broker result may arrive after its connection closed).
+    func isOpen(_ session: Session) -> Bool {
+        sessions[session.id] === session && !session.isClosing
+    }
+
     public func connectionClosed(_ connection: ConnectionID) {
         guard let session = sessions.removeValue(forKey: connection) else { return }
-        for name in session.channels { channels[name]?.remove(connection) }
+        for name in session.channels { hub.leave(connection, name) }
         if let user = session.identity?.userID {
             sessionsByUser[user]?.remove(connection)
             if sessionsByUser[user]?.isEmpty == true { sessionsByUser[user] = nil }
@@ -127,14 +150,43 @@ public final class SyncServer: ServerTransportDelegate {
         ))
     }
 
-    /// The channel's state, created on first use; nil when its namespace is not configured.
-    func channel(_ name: ChannelName) -> ChannelState? {
-        if let existing = channels[name] { return existing }
-        guard let policy = configuration.namespaces[String(name.namespace)] else { return nil }
-        channelSerial += 1
-        let created = ChannelState(name: name, epoch: "\(epochPrefix).\(channelSerial)", policy: policy)
-        channels[name] = created
-        return created
+    /// The namespace policy of `name`; nil when its namespace is not configured.
+    func policy(_ name: ChannelName) -> NamespacePolicy? {
+        configuration.namespaces[String(name.namespace)]
+    }
+
+    /// Sequences publications through the broker; once they are stored, fans each out to its
+    /// subscribers here, then calls `completion`.
+    func sequence(
+        _ requests: [PublishRequest], idempotency: IdempotencyRecord? = nil,
+        completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
+    ) {
+        broker.publish(requests, idempotency: idempotency, now: clock.now()) { [self] result in
+            switch result {
+            case .success(let publications):
+                fanOut(publications)
+            case .failure(let error):
+                logger.info("engine refused a publication", metadata: [
+                    "channels": "\(requests.map(\.channel.rawValue).joined(separator: ","))", "error": "\(error.message)",
+                ])
+            }
+            completion(result)
+        }
+    }
+
+    func fanOut(_ publications: [SequencedPublication]) {
+        for publication in publications {
+            hub.fanOut(publication, through: transport)
+            logger.debug("published", metadata: [
+                "channel": "\(publication.publication.channel)", "offset": "\(publication.publication.offset)",
+                "subscribers": "\(hub.subscriberCount(publication.publication.channel))",
+            ])
+        }
+    }
+
+    /// Commit point: the transport finished a round of I/O.
+    public func endOfTurn() {
+        broker.flush()
     }
 
     /// The error for a channel whose namespace is not configured.

@@ -1,4 +1,5 @@
 import Foundation
+public import HybridSyncBroker
 public import HybridSyncProtocol
 public import HybridSyncServer
 public import Logging
@@ -15,16 +16,27 @@ public final class InMemoryServer: ServerTransport, @unchecked Sendable {
     private var nextID: UInt64 = 1
     private var pendingCloses: [(ConnectionID, CloseCode, String)] = []
 
-    public init(configuration: ServerConfiguration, clock: any WallClock = ManualWallClock(), logger: Logger = Logger(label: "hybridsync.test", factory: { _ in SwiftLogNoOpLogHandler() })) {
-        server = SyncServer(configuration: configuration, transport: WeakTransport(self), clock: clock, logger: logger)
+    /// A server on `broker` (the memory engine by default; any engine whose results arrive within
+    /// one turn works, such as the SQLite one).
+    public init(
+        configuration: ServerConfiguration, broker: any Broker = MemoryBroker(), clock: any WallClock = ManualWallClock(),
+        logger: Logger = Logger(label: "hybridsync.test", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        server = SyncServer(configuration: configuration, transport: WeakTransport(self), broker: broker, clock: clock, logger: logger)
     }
 
     /// A client transport whose connections end in this server.
     public var clientTransport: any ClientTransport { InMemoryClientTransport(server: self) }
 
-    /// Runs a backend API request.
+    /// Runs a backend API request; its answer is ready when the call returns (each call is one
+    /// service turn, which ends with the broker's commit).
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
-        withServer { $0.handle(request) }
+        withServer { server in
+            var answer: HTTPResponse?
+            server.handle(request) { answer = $0 }
+            server.endOfTurn()
+            return answer ?? .error(500, code: "no_answer", message: "the broker did not answer within one turn")
+        }
     }
 
     /// Runs the server's time-driven work (what the daemon does every 250 ms); call it after
@@ -34,11 +46,13 @@ public final class InMemoryServer: ServerTransport, @unchecked Sendable {
         withServer { $0.tick() }
     }
 
-    /// Runs `body` with the server, serialized with everything else (for direct calls such as `ban`).
+    /// Runs `body` with the server as one service turn, serialized with everything else: the
+    /// broker's commit and the closes the server asked for follow it, as on the lws thread.
     public func withServer<T>(_ body: (SyncServer) -> T) -> T {
         lock.lock()
         defer { lock.unlock() }
         let result = body(server)
+        server.endOfTurn()
         // Like the lws transport, a close the server asks for happens after its current call.
         while !pendingCloses.isEmpty {
             let (id, code, reason) = pendingCloses.removeFirst()

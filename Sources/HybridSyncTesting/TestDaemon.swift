@@ -39,6 +39,15 @@ public final class TestDaemon: Sendable {
     }
     private let exited: AsyncStream<Int32>
 
+    /// Where the daemon keeps its streams.
+    public enum Engine: Sendable {
+        /// In memory: a restart forgets everything.
+        case memory
+        /// The durable default: a SQLite file in the daemon's temporary directory, kept by
+        /// ``restart(timeout:)``. `synchronous` is `normal` or `full` (docs/CONFIGURATION.md).
+        case sqlite(synchronous: String = "normal")
+    }
+
     /// Why the daemon could not be started or stopped.
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public let description: String
@@ -67,7 +76,8 @@ public final class TestDaemon: Sendable {
     /// configuration flags such as `["--limits-max-message-bytes", "4096"]`.
     /// `openFileLimit` runs it under that RLIMIT_NOFILE (soft and hard), to test fd exhaustion.
     public static func start(
-        arguments: [String] = [], logLevel: String = "info", openFileLimit: Int? = nil, timeout: Duration = .seconds(30)
+        arguments: [String] = [], engine: Engine = .sqlite(), logLevel: String = "info", openFileLimit: Int? = nil,
+        timeout: Duration = .seconds(30)
     ) async throws -> TestDaemon {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsyncd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -80,13 +90,15 @@ public final class TestDaemon: Sendable {
             auth: {tokenSecret: "\(secret)"}
             shutdown: {graceSeconds: 3}
             log: {level: \(logLevel)}
+            \(engine.yaml(directory: directory))
             """.write(to: configFile, atomically: true, encoding: .utf8)
         let launch = Launch(configFile: configFile, arguments: arguments, apiKey: apiKey, secret: secret, openFileLimit: openFileLimit)
         return try await run(launch, timeout: timeout)
     }
 
-    /// Stops this daemon (SIGTERM) and starts a new one on the same ports with the same API key and
-    /// token secret, as a deploy or crash-restart would. Its in-memory streams start over (new epochs).
+    /// Stops this daemon (SIGTERM; after ``kill()`` it is already gone) and starts a new one on the
+    /// same ports, API key, token secret and engine data, as a deploy or a crash-restart would. With
+    /// the memory engine its streams start over (new epochs); with SQLite they are kept.
     public func restart(timeout: Duration = .seconds(30)) async throws -> TestDaemon {
         try await stop()
         let ports = ["--server-port", String(webSocketPort), "--api-port", String(apiPort)]
@@ -206,6 +218,18 @@ public final class TestDaemon: Sendable {
             if fileManager.isExecutableFile(atPath: candidate) { return candidate }
         }
         throw Failure(description: "hybridsyncd not found: build it (swift build --product hybridsyncd) or set HYBRIDSYNCD_PATH")
+    }
+}
+
+extension TestDaemon.Engine {
+    /// The `engine:` section of the daemon's configuration file.
+    func yaml(directory: URL) -> String {
+        switch self {
+        case .memory:
+            "engine: {kind: memory}"
+        case .sqlite(let synchronous):
+            "engine: {kind: sqlite, sqlite: {path: \"\(directory.appendingPathComponent("hybridsync.db").path)\", synchronous: \(synchronous)}}"
+        }
     }
 }
 

@@ -4,6 +4,7 @@ import HybridSyncCrypto
 import HybridSyncProtocol
 import HybridSyncLWS
 import HybridSyncServer
+import HybridSyncSQLite
 
 /// Everything `hybridsyncd` reads from its configuration, with defaults. docs/CONFIGURATION.md
 /// lists every key with its type, default and meaning.
@@ -13,8 +14,17 @@ import HybridSyncServer
 struct DaemonConfiguration {
     var transport: LWSServerConfiguration
     var server: ServerConfiguration
+    var engine: Engine
     var shutdownGraceSeconds: Double
     var logLevel: String
+
+    /// `engine.*`: where streams, retained state and the deny-list live.
+    enum Engine: Equatable {
+        /// In memory: a restart forgets everything (every epoch changes).
+        case memory
+        /// The durable embedded engine: a SQLite database file.
+        case sqlite(path: String, synchronous: SQLiteBroker.Synchronous)
+    }
 
     /// Whether the secrets are the well-known development values shipped in Config/.
     var usesDevelopmentSecrets: Bool {
@@ -101,8 +111,28 @@ struct DaemonConfiguration {
         }
         self.transport = transport
         self.server = server
+        self.engine = try Self.engine(config)
         self.shutdownGraceSeconds = config.double(forKey: "shutdown.graceSeconds", default: 3)
         self.logLevel = config.string(forKey: "log.level", default: "info")
+    }
+
+    /// `engine.kind` (`sqlite`, the default, or `memory`) and `engine.sqlite.*`.
+    private static func engine(_ config: ConfigReader) throws -> Engine {
+        let kind = config.string(forKey: "engine.kind", default: "sqlite")
+        switch kind {
+        case "memory":
+            return .memory
+        case "sqlite":
+            let path = config.string(forKey: "engine.sqlite.path", default: "data/hybridsync.db")
+            guard !path.isEmpty else { throw Invalid(description: "engine.sqlite.path must not be empty") }
+            let raw = config.string(forKey: "engine.sqlite.synchronous", default: "normal")
+            guard let synchronous = SQLiteBroker.Synchronous(rawValue: raw) else {
+                throw Invalid(description: "engine.sqlite.synchronous must be normal or full, got '\(raw)'")
+            }
+            return .sqlite(path: path, synchronous: synchronous)
+        default:
+            throw Invalid(description: "engine.kind must be sqlite (durable, the default) or memory, got '\(kind)'")
+        }
     }
 
     /// `auth.*`: at least one key, each bound to one algorithm.

@@ -1,7 +1,9 @@
 import Foundation
+import HybridSyncBroker
 import HybridSyncLWS
 import HybridSyncProtocol
 import HybridSyncServer
+import HybridSyncSQLite
 import Logging
 import ServiceLifecycle
 
@@ -14,8 +16,10 @@ struct DaemonService: Service, CustomStringConvertible {
     var description: String { "hybridsyncd" }
 
     func run() async throws {
+        // The engine is loaded (deny-list included) before anything listens.
+        let broker = try makeBroker()
         let transport = LWSServerTransport(configuration: configuration.transport, logger: logger)
-        let server = SyncServer(configuration: configuration.server, transport: transport, logger: logger)
+        let server = SyncServer(configuration: configuration.server, transport: transport, broker: broker, logger: logger)
         if configuration.usesDevelopmentSecrets {
             logger.warning("using the development api.key / auth.tokenSecret from Config/hybridsyncd.yaml: set HYBRIDSYNC_API_KEY and HYBRIDSYNC_AUTH_TOKEN_SECRET before exposing this daemon")
         }
@@ -31,5 +35,21 @@ struct DaemonService: Service, CustomStringConvertible {
         ])
         await transport.shutdown(code: .shutdown, grace: .milliseconds(Int(configuration.shutdownGraceSeconds * 1000)))
         logger.info("hybridsyncd stopped")
+    }
+
+    private func makeBroker() throws -> any Broker {
+        switch configuration.engine {
+        case .memory:
+            logger.info("engine: memory (a restart forgets streams, retained state and bans)")
+            return MemoryBroker()
+        case .sqlite(let path, let synchronous):
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+            do {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            } catch {
+                throw DaemonConfiguration.Invalid(description: "engine.sqlite.path: cannot create \(directory.path): \(error.localizedDescription)")
+            }
+            return try SQLiteBroker(path: path, synchronous: synchronous, logger: logger)
+        }
     }
 }

@@ -71,9 +71,9 @@ struct ReconnectConvergenceTests {
         try await daemon.stop()
     }
 
-    @Test("daemon restarted while the backend publishes: new epoch, snapshot, converged")
+    @Test("memory engine: daemon restarted while the backend publishes: new epoch, snapshot, converged")
     func restartedDaemonSnapshot() async throws {
-        let box = DaemonBox(try await TestDaemon.start())
+        let box = DaemonBox(try await TestDaemon.start(engine: .memory))
         let channel = "app:scores"
         var configuration = ClientRuntime.Configuration()
         configuration.backoff = BackoffPolicy(initial: .milliseconds(50), maximum: .milliseconds(300))

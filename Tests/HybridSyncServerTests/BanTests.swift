@@ -6,9 +6,9 @@ import Testing
 
 @Suite("Ban as one operation")
 struct BanTests {
-    @Test("ban: both contexts of the user get 'banned' then 4501; reconnect refused; moderators observe it; until and unban restore")
-    func banAcrossContexts() async throws {
-        let h = Harness()
+    @Test("ban: both contexts of the user get 'banned' then 4501; reconnect refused; moderators observe it; until and unban restore", arguments: Engine.allCases)
+    func banAcrossContexts(_ engine: Engine) async throws {
+        let h = Harness(engine)
         // The banned user has two client contexts; the moderator has one runtime with two micro-apps.
         let phone = try h.connected("42")
         let desktop = try h.connected("42")
@@ -68,9 +68,9 @@ struct BanTests {
         await moderator.close()
     }
 
-    @Test("a late moderator micro-app sees current bans in the snapshot, not an event replay")
-    func lateModeratorSeesSnapshot() throws {
-        let h = Harness()
+    @Test("a late moderator micro-app sees current bans in the snapshot, not an event replay", arguments: Engine.allCases)
+    func lateModeratorSeesSnapshot(_ engine: Engine) throws {
+        let h = Harness(engine)
         h.api("POST", "/api/ban", ["user": "1", "reason": "a"])
         h.api("POST", "/api/ban", ["user": "2", "reason": "b"])
         h.api("DELETE", "/api/ban/1")
@@ -80,9 +80,9 @@ struct BanTests {
         #expect(result.state?["2"]?.value == ["banned": true, "reason": "b", "until": nil])
     }
 
-    @Test("disconnect by user: code decides whether clients reconnect")
-    func disconnectUser() throws {
-        let h = Harness()
+    @Test("disconnect by user: code decides whether clients reconnect", arguments: Engine.allCases)
+    func disconnectUser(_ engine: Engine) throws {
+        let h = Harness(engine)
         let a = try h.connected("5")
         let b = try h.connected("5")
         let other = try h.connected("6")
@@ -94,9 +94,9 @@ struct BanTests {
         #expect(other.closed?.code == .forceDisconnect)
     }
 
-    @Test("ban requests are validated")
-    func banValidation() {
-        let h = Harness()
+    @Test("ban requests are validated", arguments: Engine.allCases)
+    func banValidation(_ engine: Engine) {
+        let h = Harness(engine)
         #expect(h.api("POST", "/api/ban", ["reason": "x"]).status == 400)
         #expect(h.api("POST", "/api/ban", ["user": "1", "until": "tomorrow"]).status == 400)
         #expect(h.api("POST", "/api/ban", ["user": "1", "until": .double(h.clock.now() - 1)]).status == 400)

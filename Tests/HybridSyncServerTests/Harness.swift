@@ -1,19 +1,51 @@
+import Foundation
+import HybridSyncBroker
 import HybridSyncProtocol
 import HybridSyncServer
+import HybridSyncSQLite
 import HybridSyncTesting
+import Logging
 import Testing
+
+/// The engines the semantic suites run against: every broker must pass the same tests.
+enum Engine: String, CaseIterable, CustomTestStringConvertible {
+    case memory
+    case sqlite
+
+    var testDescription: String { rawValue }
+
+    /// A new broker; SQLite on a new file in a temporary directory (or on `path` to reopen one).
+    func makeBroker(path: String? = nil) throws -> any Broker {
+        switch self {
+        case .memory: return MemoryBroker()
+        case .sqlite: return try SQLiteBroker(path: path ?? Self.temporaryDatabasePath(), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        }
+    }
+
+    static func temporaryDatabasePath() -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-test-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory.appendingPathComponent("hybridsync.db").path
+    }
+}
 
 /// A SyncServer behind the in-memory transport, with a manual clock and small helpers.
 struct Harness {
-    let clock = ManualWallClock()
+    let clock: ManualWallClock
     let secret = "unit-test-secret"
     let server: InMemoryServer
     var tokens: TokenMinter { TokenMinter(secret: secret) }
 
-    init(_ configure: (inout ServerConfiguration) -> Void = { _ in }) {
+    init(_ engine: Engine = .memory, _ configure: (inout ServerConfiguration) -> Void = { _ in }) {
+        self.init(broker: try! engine.makeBroker(), configure)
+    }
+
+    /// A harness on a given broker (a reopened SQLite file, for restarts) and clock.
+    init(broker: any Broker, clock: ManualWallClock = ManualWallClock(), _ configure: (inout ServerConfiguration) -> Void = { _ in }) {
         var configuration = ServerConfiguration(apiKey: "k", tokenSecret: "unit-test-secret")
         configure(&configuration)
-        server = InMemoryServer(configuration: configuration, clock: clock)
+        self.clock = clock
+        server = InMemoryServer(configuration: configuration, broker: broker, clock: clock)
     }
 
     func token(_ user: String, expiresIn: Double? = 3600, claims: [String: JSONValue] = [:]) -> String {

@@ -102,9 +102,9 @@ struct NamespaceTests {
         #expect(h.command(client, #"{"id":4,"op":"subscribe","channel":"user:all"}"#).errorCode(id: 4) == .permissionDenied)
     }
 
-    @Test("clients publish only where the namespace allows it")
-    func clientPublish() throws {
-        let h = Harness()
+    @Test("clients publish only where the namespace allows it", arguments: Engine.allCases)
+    func clientPublish(_ engine: Engine) throws {
+        let h = Harness(engine)
         let reader = try h.connected("1")
         _ = try h.subscribe(reader, "chat:room-1")
         let writer = try h.connected("2")
@@ -114,9 +114,9 @@ struct NamespaceTests {
         #expect(h.command(writer, #"{"id":3,"op":"publish","channel":"moderation:users","data":1}"#).errorCode(id: 3) == .permissionDenied)
     }
 
-    @Test("state keys need a namespace that retains state")
-    func stateNeedsRetention() {
-        let h = Harness()
+    @Test("state keys need a namespace that retains state", arguments: Engine.allCases)
+    func stateNeedsRetention(_ engine: Engine) {
+        let h = Harness(engine)
         let refused = h.api("POST", "/api/publish", ["channel": "chat:room", "data": 1, "key": "k"])
         #expect(refused.status == 400)
         #expect(refused.body["error"]?["code"] == "state_not_retained")
@@ -125,9 +125,9 @@ struct NamespaceTests {
 
 @Suite("Backend API")
 struct BackendAPITests {
-    @Test("an idempotency key publishes once and answers repeats with the first response")
-    func idempotency() throws {
-        let h = Harness()
+    @Test("an idempotency key publishes once and answers repeats with the first response", arguments: Engine.allCases)
+    func idempotency(_ engine: Engine) throws {
+        let h = Harness(engine)
         let client = try h.connected()
         _ = try h.subscribe(client, "app:orders")
         let body: JSONValue = ["channel": "app:orders", "data": 1, "idempotencyKey": "order-9"]
@@ -140,9 +140,9 @@ struct BackendAPITests {
         #expect(h.api("POST", "/api/publish", body).body["offset"] == 2, "the key expires after the window")
     }
 
-    @Test("broadcast publishes to every channel, or to none if one is invalid")
-    func broadcast() throws {
-        let h = Harness()
+    @Test("broadcast publishes to every channel, or to none if one is invalid", arguments: Engine.allCases)
+    func broadcast(_ engine: Engine) throws {
+        let h = Harness(engine)
         let ok = h.api("POST", "/api/broadcast", ["channels": ["app:a", "chat:b"], "data": "hello"])
         #expect(ok.status == 200)
         #expect(ok.body["publications"] == [["channel": "app:a", "offset": 1], ["channel": "chat:b", "offset": 1]])
@@ -150,9 +150,9 @@ struct BackendAPITests {
         #expect(h.api("GET", "/api/channels/app:a").body["offset"] == 1, "nothing published by the refused broadcast")
     }
 
-    @Test("state set, remove and read; history read")
-    func stateAndHistory() {
-        let h = Harness()
+    @Test("state set, remove and read; history read", arguments: Engine.allCases)
+    func stateAndHistory(_ engine: Engine) {
+        let h = Harness(engine)
         #expect(h.api("POST", "/api/state/set", ["channel": "app:flags", "key": "dark", "value": true]).body["version"] == 1)
         h.api("POST", "/api/state/set", ["channel": "app:flags", "key": "beta", "value": false])
         h.api("POST", "/api/state/remove", ["channel": "app:flags", "key": "dark"])

@@ -5,9 +5,9 @@ import Testing
 
 @Suite("History and recovery")
 struct RecoveryTests {
-    @Test("reconnect inside history: recovered true and exactly the missed offsets, in order")
-    func recoverInsideHistory() throws {
-        let h = Harness()
+    @Test("reconnect inside history: recovered true and exactly the missed offsets, in order", arguments: Engine.allCases)
+    func recoverInsideHistory(_ engine: Engine) throws {
+        let h = Harness(engine)
         let first = try h.connected()
         let (start, _) = try h.subscribe(first, "app:feed")
         _ = h.publish("app:feed", 1)
@@ -27,9 +27,9 @@ struct RecoveryTests {
         #expect(again.takeMessages().compactMap(\.publication).map(\.offset) == [7], "live after recovery")
     }
 
-    @Test("outside history by size: recovered false and a snapshot equal to the server state")
-    func outsideHistoryBySize() throws {
-        let h = Harness { $0.namespaces["app"]?.historySize = 3 }
+    @Test("outside history by size: recovered false and a snapshot equal to the server state", arguments: Engine.allCases)
+    func outsideHistoryBySize(_ engine: Engine) throws {
+        let h = Harness(engine) { $0.namespaces["app"]?.historySize = 3 }
         let client = try h.connected()
         let (start, _) = try h.subscribe(client, "app:users")
         client.close(code: .normal, reason: "gone")
@@ -46,9 +46,9 @@ struct RecoveryTests {
         #expect(result.position.offset == 11)
     }
 
-    @Test("outside history by TTL: recovered false")
-    func outsideHistoryByTTL() throws {
-        let h = Harness { $0.namespaces["app"]?.historyTTLSeconds = 60 }
+    @Test("outside history by TTL: recovered false", arguments: Engine.allCases)
+    func outsideHistoryByTTL(_ engine: Engine) throws {
+        let h = Harness(engine) { $0.namespaces["app"]?.historyTTLSeconds = 60 }
         let client = try h.connected()
         let (start, _) = try h.subscribe(client, "app:ttl")
         client.close(code: .normal, reason: "gone")
@@ -61,14 +61,14 @@ struct RecoveryTests {
         #expect(missed.isEmpty)
     }
 
-    @Test("an epoch change (server restart) gives a snapshot, not a replay")
-    func epochChange() throws {
-        let before = Harness()
+    @Test("an epoch change (server restart) gives a snapshot, not a replay", arguments: Engine.allCases)
+    func epochChange(_ engine: Engine) throws {
+        let before = Harness(engine)
         let client = try before.connected()
         let (start, _) = try before.subscribe(client, "app:users")
         _ = before.publish("app:users", 1, key: "a")
 
-        let restarted = Harness()  // a new in-memory engine: new epochs
+        let restarted = Harness(engine)  // a new engine (memory, or a new SQLite file): new epochs
         _ = restarted.publish("app:users", 2, key: "b")
         let again = try restarted.connected()
         let (result, missed) = try restarted.subscribe(again, "app:users", since: StreamPosition(epoch: start.position.epoch, offset: 1))
@@ -78,9 +78,9 @@ struct RecoveryTests {
         #expect(result.state == ["b": StateEntry(value: 2, version: 1)])
     }
 
-    @Test("a position from the future is not recoverable")
-    func futurePosition() throws {
-        let h = Harness()
+    @Test("a position from the future is not recoverable", arguments: Engine.allCases)
+    func futurePosition(_ engine: Engine) throws {
+        let h = Harness(engine)
         let client = try h.connected()
         let (start, _) = try h.subscribe(client, "app:x")
         client.close(code: .normal, reason: "gone")
@@ -89,9 +89,9 @@ struct RecoveryTests {
         #expect(result.recovered == false)
     }
 
-    @Test("late subscribers get the current state, then live changes")
-    func lateSubscriberSnapshot() throws {
-        let h = Harness()
+    @Test("late subscribers get the current state, then live changes", arguments: Engine.allCases)
+    func lateSubscriberSnapshot(_ engine: Engine) throws {
+        let h = Harness(engine)
         for n in 1...100 { _ = h.publish("app:profile", ["name": .string("v\(n)")], key: "user-7") }
         let late = try h.connected()
         let (result, _) = try h.subscribe(late, "app:profile")
@@ -102,10 +102,10 @@ struct RecoveryTests {
         #expect(live.first?.key == "user-7")
     }
 
-    @Test("random publishes, disconnects and resubscribes always converge to the server state", arguments: 0..<40)
-    func convergence(seed: UInt64) throws {
+    @Test("random publishes, disconnects and resubscribes always converge to the server state", arguments: Engine.allCases, 0..<40)
+    func convergence(_ engine: Engine, seed: UInt64) throws {
         var random = SeededGenerator(seed: seed)
-        let h = Harness { $0.namespaces["app"]?.historySize = 4 }
+        let h = Harness(engine) { $0.namespaces["app"]?.historySize = 4 }
         var model = ModelClient()
         var connection: InMemoryConnection? = try h.connected()
         try model.apply(subscribe: try h.subscribe(connection!, "app:conv").0, missed: [])
@@ -173,9 +173,9 @@ struct ModelClient {
 
 
 extension RecoveryTests {
-    @Test("an empty channel is forgotten; created again it has a new epoch, so old positions never recover against it")
-    func forgottenChannelNewEpoch() throws {
-        let h = Harness { $0.namespaces["chat"]?.historyTTLSeconds = 10 }
+    @Test("an empty channel is forgotten; created again it has a new epoch, so old positions never recover against it", arguments: Engine.allCases)
+    func forgottenChannelNewEpoch(_ engine: Engine) throws {
+        let h = Harness(engine) { $0.namespaces["chat"]?.historyTTLSeconds = 10 }
         let client = try h.connected()
         let (first, _) = try h.subscribe(client, "chat:temp")
         _ = h.publish("chat:temp", 1)

@@ -52,6 +52,10 @@ public protocol ServerTransportDelegate: AnyObject {
     func tick() -> Bool
     /// The transport is stopping: tell every connection why (it closes what is left afterwards).
     func shuttingDown(code: CloseCode, reason: String)
-    /// A complete HTTP request arrived on the API listener.
-    func handle(_ request: HTTPRequest) -> HTTPResponse
+    /// A complete HTTP request arrived on the API listener. Call `respond` exactly once, on the
+    /// transport's thread, now or later (after a storage write, for example).
+    func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void)
+    /// The transport finished one round of I/O (one poll turn): work grouped during it, such as a
+    /// storage engine's transaction, can complete now.
+    func endOfTurn()
 }

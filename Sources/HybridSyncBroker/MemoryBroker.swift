@@ -1,0 +1,50 @@
+public import HybridSyncProtocol
+
+/// The in-memory engine: fast, and forgets everything when the process ends (every epoch changes,
+/// so clients get `recovered:false` and a snapshot after a restart, never a wrong match).
+/// Completions run before each call returns.
+public final class MemoryBroker: Broker {
+    private let store: StreamStore
+
+    public init() {
+        // One random prefix per process and a serial per stream: unique without a random draw per stream.
+        let prefix = StreamStore.randomEpoch().prefix(8)
+        var serial: UInt64 = 0
+        store = StreamStore {
+            serial += 1
+            return "\(prefix).\(serial)"
+        }
+    }
+
+    public func publish(
+        _ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double,
+        completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
+    ) {
+        completion(.success(store.publish(requests, idempotency: idempotency, now: now)))
+    }
+
+    public func read(_ channel: ChannelName, _ query: StreamQuery, now: Double, completion: @escaping (Result<StreamRead, BrokerError>) -> Void) {
+        completion(.success(store.read(channel, query, now: now)))
+    }
+
+    public func recall(idempotencyKey: String, body: JSONValue, now: Double, completion: @escaping (Result<IdempotencyMatch, BrokerError>) -> Void) {
+        completion(.success(store.recall(idempotencyKey, body: body, now: now)))
+    }
+
+    public func bans(now: Double, completion: @escaping (Result<[String: Ban], BrokerError>) -> Void) {
+        completion(.success(store.activeBans(now: now)))
+    }
+
+    public func ban(of user: String, now: Double, completion: @escaping (Result<Ban?, BrokerError>) -> Void) {
+        completion(.success(store.ban(of: user, now: now)))
+    }
+
+    public func sweep(
+        now: Double, banChannel: ChannelName, policy: (ChannelName) -> StreamPolicy?, inUse: (ChannelName) -> Bool,
+        completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
+    ) {
+        completion(.success(store.sweep(now: now, banChannel: banChannel, policy: policy, inUse: inUse)))
+    }
+
+    public func flush() {}
+}

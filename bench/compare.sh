@@ -3,7 +3,11 @@
 # scenarios, with the neutral load generator from ../shared/bench (read its README first).
 #
 #   bench/compare.sh            (after `make release`; takes about 3 minutes; every run stops by itself)
+#   PEERS="hybridsyncd-memory hybridsyncd-sqlite" SCENARIOS=S3 ROUNDS=2 bench/compare.sh
+#                               (the two engines side by side, interleaved)
 #
+# Peers: lws (the C floor), hybridsyncd (its default engine, SQLite), hybridsyncd-memory,
+# hybridsyncd-sqlite. SQLite runs on a fresh database file in $OUT for every run.
 # wsbench sends no Sec-WebSocket-Protocol header and hybridsyncd requires `hybridsync.v1`, so for
 # hybridsyncd a copy of wsbench.c gets that one header line added (sed, below); the lws peer uses
 # the unmodified load generator. Server on CPU 1, load generator on CPU 0. Results: $OUT/results.jsonl.
@@ -28,8 +32,13 @@ TOKEN=$(cd "$HERE" && swift run -q hybridsync token --user bench --secret benchs
 SUB=$'{"id":1,"op":"connect","token":"'"$TOKEN"$'"}\n{"id":2,"op":"subscribe","channel":"app:bench"}'
 printf 'log: {level: warning}\n' > "$OUT/hybridsyncd.yaml"
 
+for round in $(seq "${ROUNDS:-1}"); do
 for peer in ${PEERS:-lws hybridsyncd}; do
   for scenario in ${SCENARIOS:-S1 S2L S3}; do
+    case $peer in
+      hybridsyncd-memory) engine=(--engine-kind memory) ;;
+      *) rm -f "$OUT"/bench.db*; engine=(--engine-kind sqlite --engine-sqlite-path "$OUT/bench.db") ;;
+    esac
     if [ "$peer" = lws ]; then
       taskset -c 1 "$OUT/lws_peer" "$PORT" >"$OUT/lws.log" 2>&1 & pid=$!
       common=(--url "ws://127.0.0.1:$PORT/ws" --pub-http "http://127.0.0.1:$PORT/publish")
@@ -37,7 +46,7 @@ for peer in ${PEERS:-lws hybridsyncd}; do
     else
       taskset -c 1 "$BIN/hybridsyncd" --config "$OUT/hybridsyncd.yaml" --server-port "$PORT" --api-port $((PORT + 1)) \
         --api-key bench --auth-token-secret benchsecret --limits-connect-timeout-seconds 120 \
-        --ping-interval-seconds 600 --api-max-requests-per-second 100000 >"$OUT/hybridsyncd.log" 2>&1 & pid=$!
+        --ping-interval-seconds 600 --api-max-requests-per-second 100000 "${engine[@]}" >"$OUT/hybridsyncd.log" 2>&1 & pid=$!
       common=(--url "ws://127.0.0.1:$PORT/" --sub-msg "$SUB" --sub-ack '"id":2'
               --pub-http "http://127.0.0.1:$((PORT + 1))/api/publish" --pub-header 'Authorization: Bearer bench'
               --template '{"channel":"app:bench","data":"{}"}')
@@ -49,10 +58,11 @@ for peer in ${PEERS:-lws hybridsyncd}; do
       S2L) args=(-n 10000 -m 30 --rate 2 --settle 1 --drain 10) ;;
       S3) args=(-n 1000 --duration 5 --rate 0 --window 64) ;;
     esac
-    echo "== $peer $scenario"
+    echo "== round $round: $peer $scenario"
     taskset -c 0 "$loadgen" "${common[@]}" "${args[@]}" --pid "$pid" --timeout 60 --label "$peer" \
       --scenario "$scenario" --json "$OUT/results.jsonl" 2>&1 >/dev/null | grep -E 'connect :|memory  :|deliver :|latency :|cpu     :' || true
     kill "$pid"; wait "$pid" 2>/dev/null || true
   done
+done
 done
 echo "results: $OUT/results.jsonl"

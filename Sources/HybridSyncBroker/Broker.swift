@@ -118,8 +118,6 @@ public struct SequencedPublication: Sendable {
             key: publication.key, removed: publication.removed
         ))
     }
-
-    public var position: StreamPosition { StreamPosition(epoch: epoch, offset: publication.offset) }
 }
 
 /// What a read asks for.

@@ -43,6 +43,7 @@ final class Hub {
     func fanOut(_ publication: SequencedPublication, through transport: any ServerTransport) {
         guard let subscribers = channels[publication.publication.channel] else { return }
         if !subscribers.live.isEmpty { transport.send(publication.message, to: subscribers.live) }
-        for connection in subscribers.joining.keys { subscribers.joining[connection]?.append(publication) }
+        // In place: iterating `keys` while writing values would copy the table on every publication.
+        for index in subscribers.joining.indices { subscribers.joining.values[index].append(publication) }
     }
 }

@@ -88,9 +88,8 @@ struct DurabilityTests {
             }
             // Kill once a few hundred are acknowledged (bounded: at most 4,000 publishes are made).
             group.addTask {
-                for _ in 0..<200 {
-                    if let info = try? await api.channelInfo("app:stream"), (info["offset"]?.intValue ?? 0) >= 300 { break }
-                    try await Task.sleep(for: .milliseconds(20))
+                try? await eventually(.seconds(20), "300 publishes acknowledged") {
+                    ((try? await api.channelInfo("app:stream"))?["offset"]?.intValue ?? 0) >= 300
                 }
                 daemon.kill()
                 return []
@@ -127,17 +126,15 @@ struct DurabilityTests {
         daemon.kill()
         _ = try await daemon.waitForExit(timeout: .seconds(10))
         // The ban must end while the daemon is down.
-        while Date().timeIntervalSince1970 < until + 0.2 { try await Task.sleep(for: .milliseconds(100)) }
+        try await eventually(.seconds(10), "the ban's until has passed") { Date().timeIntervalSince1970 > until + 0.2 }
         let restarted = try await daemon.restart()
         let client = try await RawClient.open(restarted.webSocketURL)
         #expect(try await client.connect(token: restarted.tokens.token(user: "42")).isSuccess)
-        var state: JSONValue?
-        for _ in 0..<50 {  // the sweep runs once a second
-            state = try await restarted.api.send(method: "GET", path: "/api/state/moderation:users").json?["state"]
-            if state?["42"] == nil { break }
-            try await Task.sleep(for: .milliseconds(100))
+        let api = restarted.api
+        // The sweep runs once a second.
+        try await eventually(.seconds(10), "the ban's state key is removed") {
+            try await api.send(method: "GET", path: "/api/state/moderation:users").json?["state"]?["42"] == nil
         }
-        #expect(state?["42"] == nil, "the ban's state key is removed")
         #expect(try await restarted.api.send(method: "GET", path: "/api/bans").json?["bans"] == [])
         try await restarted.stop()
     }

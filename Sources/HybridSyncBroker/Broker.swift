@@ -60,6 +60,7 @@ public struct StreamPolicy: Sendable, Hashable {
     /// Whether publications with a key maintain retained state.
     public var retainState: Bool
 
+    /// A policy; the server derives one from each namespace's configuration.
     public init(historySize: Int, historyTTLSeconds: Double, retainState: Bool) {
         self.historySize = historySize
         self.historyTTLSeconds = historyTTLSeconds
@@ -69,9 +70,12 @@ public struct StreamPolicy: Sendable, Hashable {
 
 /// What a publication does to its channel's retained state.
 public enum StateChange: Sendable, Hashable {
+    /// The publication's data becomes the key's value.
     case set(key: String)
+    /// The key is removed.
     case remove(key: String)
 
+    /// The key the change is about.
     public var key: String {
         switch self {
         case .set(let key), .remove(let key): key
@@ -81,18 +85,26 @@ public enum StateChange: Sendable, Hashable {
 
 /// What a publication does to the deny-list, in the same atomic step.
 public enum DenyListChange: Sendable, Equatable {
+    /// `user` is banned (replacing an earlier ban).
     case ban(user: String, Ban)
+    /// `user`'s ban ends.
     case lift(user: String)
 }
 
 /// One publication to sequence.
 public struct PublishRequest: Sendable, Equatable {
+    /// The channel to publish on.
     public var channel: ChannelName
+    /// What the broker keeps for that channel.
     public var policy: StreamPolicy
+    /// The payload, sent to subscribers as it is (the value, for a state set).
     public var data: JSONValue
+    /// The retained-state change it makes, if any (ignored where the namespace does not retain state).
     public var change: StateChange?
+    /// The deny-list change stored in the same atomic step (bans), if any.
     public var denyList: DenyListChange?
 
+    /// A publication request.
     public init(channel: ChannelName, policy: StreamPolicy, data: JSONValue, change: StateChange? = nil, denyList: DenyListChange? = nil) {
         self.channel = channel
         self.policy = policy
@@ -104,11 +116,16 @@ public struct PublishRequest: Sendable, Equatable {
 
 /// A publication with its place in the stream and its push, encoded once for every subscriber.
 public struct SequencedPublication: Sendable {
+    /// The publication with its offset.
     public let publication: Publication
+    /// The epoch of the stream it belongs to.
     public let epoch: String
+    /// When it was sequenced (wall-clock seconds since 1970; history TTL counts from here).
     public let time: Double
+    /// The `publication` push, encoded once and shared by every subscriber.
     public let message: OutboundMessage
 
+    /// Wraps a sequenced publication and encodes its push.
     public init(_ publication: Publication, epoch: String, time: Double) {
         self.publication = publication
         self.epoch = epoch
@@ -122,14 +139,18 @@ public struct SequencedPublication: Sendable {
 
 /// What a read asks for.
 public struct StreamQuery: Sendable, Equatable {
+    /// What the broker keeps for the channel.
     public var policy: StreamPolicy
     /// Create the stream (a new epoch) when there is none: subscribers need a position to hold.
     public var create: Bool
     /// The subscriber's last position: answer with exactly what it missed, if history proves it.
     public var since: StreamPosition?
+    /// Include the retained state in the answer.
     public var includeState: Bool
+    /// Include what history holds in the answer.
     public var includeHistory: Bool
 
+    /// A read; by default only the position, without creating a stream.
     public init(policy: StreamPolicy, create: Bool = false, since: StreamPosition? = nil, includeState: Bool = false, includeHistory: Bool = false) {
         self.policy = policy
         self.create = create
@@ -151,6 +172,7 @@ public struct StreamRead: Sendable {
     /// With `includeHistory`: what history holds, oldest first.
     public var history: [SequencedPublication]
 
+    /// A read's answer.
     public init(position: StreamPosition?, missed: [SequencedPublication]? = nil, state: [String: StateEntry] = [:], history: [SequencedPublication] = []) {
         self.position = position
         self.missed = missed
@@ -163,11 +185,14 @@ public struct StreamRead: Sendable {
 public struct IdempotencyRecord: Sendable, Equatable {
     /// The key, already scoped by the caller (route and channels).
     public var key: String
+    /// The request body: a repeat with another body is a conflict.
     public var body: JSONValue
+    /// When the key is forgotten (wall-clock seconds since 1970).
     public var expires: Double
     /// Keys kept at most; the oldest go first.
     public var maxKeys: Int
 
+    /// A record to store with a publication.
     public init(key: String, body: JSONValue, expires: Double, maxKeys: Int) {
         self.key = key
         self.body = body
@@ -178,10 +203,14 @@ public struct IdempotencyRecord: Sendable, Equatable {
 
 /// What a publication made by a remembered request looked like, enough to answer its repeat.
 public struct PublishReceipt: Sendable, Equatable {
+    /// The channel published on.
     public var channel: ChannelName
+    /// The offset it got.
     public var offset: UInt64
+    /// The retained-state key it set or removed, if any.
     public var key: String?
 
+    /// A receipt.
     public init(channel: ChannelName, offset: UInt64, key: String?) {
         self.channel = channel
         self.offset = offset
@@ -204,7 +233,9 @@ public struct BrokerError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What failed, for logs and for the operator.
     public var message: String
 
+    /// An error saying what failed.
     public init(_ message: String) { self.message = message }
 
+    /// The message.
     public var description: String { message }
 }

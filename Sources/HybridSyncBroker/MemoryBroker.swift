@@ -6,6 +6,7 @@ public import HybridSyncProtocol
 public final class MemoryBroker: Broker {
     private let store: StreamStore
 
+    /// An empty engine; its epochs start with a random prefix, so they never match an earlier process's.
     public init() {
         // One random prefix per process and a serial per stream: unique without a random draw per stream.
         let prefix = StreamStore.randomEpoch().prefix(8)
@@ -16,6 +17,7 @@ public final class MemoryBroker: Broker {
         }
     }
 
+    /// See ``Broker/publish(_:idempotency:now:completion:)``; completes before returning.
     public func publish(
         _ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double,
         completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
@@ -23,22 +25,27 @@ public final class MemoryBroker: Broker {
         completion(.success(store.publish(requests, idempotency: idempotency, now: now)))
     }
 
+    /// See ``Broker/read(_:_:now:completion:)``.
     public func read(_ channel: ChannelName, _ query: StreamQuery, now: Double, completion: @escaping (Result<StreamRead, BrokerError>) -> Void) {
         completion(.success(store.read(channel, query, now: now)))
     }
 
+    /// See ``Broker/recall(idempotencyKey:body:now:completion:)``.
     public func recall(idempotencyKey: String, body: JSONValue, now: Double, completion: @escaping (Result<IdempotencyMatch, BrokerError>) -> Void) {
         completion(.success(store.recall(idempotencyKey, body: body, now: now)))
     }
 
+    /// See ``Broker/bans(now:completion:)``.
     public func bans(now: Double, completion: @escaping (Result<[String: Ban], BrokerError>) -> Void) {
         completion(.success(store.activeBans(now: now)))
     }
 
+    /// See ``Broker/ban(of:now:completion:)``.
     public func ban(of user: String, now: Double, completion: @escaping (Result<Ban?, BrokerError>) -> Void) {
         completion(.success(store.ban(of: user, now: now)))
     }
 
+    /// See ``Broker/sweep(now:banChannel:policy:inUse:completion:)``.
     public func sweep(
         now: Double, banChannel: ChannelName, policy: (ChannelName) -> StreamPolicy?, inUse: (ChannelName) -> Bool,
         completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
@@ -46,5 +53,6 @@ public final class MemoryBroker: Broker {
         completion(.success(store.sweep(now: now, banChannel: banChannel, policy: policy, inUse: inUse)))
     }
 
+    /// Nothing to commit: every write completed when it was made.
     public func flush() {}
 }

@@ -116,6 +116,7 @@ public final class StreamStore {
 
     // MARK: Operations
 
+    /// Sequences `requests` in order and stores `idempotency` with them; returns the publications.
     public func publish(_ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double) -> [SequencedPublication] {
         var results: [SequencedPublication] = []
         results.reserveCapacity(requests.count)
@@ -159,6 +160,7 @@ public final class StreamStore {
         return results
     }
 
+    /// Answers `query` on `channel` (creating the stream when it asks to).
     public func read(_ channel: ChannelName, _ query: StreamQuery, now: Double) -> StreamRead {
         let stream: Stream
         if query.create {
@@ -185,16 +187,19 @@ public final class StreamStore {
         return stream.history.filter { $0.publication.offset > position.offset }
     }
 
+    /// What a remembered request with `key` did, or whether `body` conflicts with it.
     public func recall(_ key: String, body: JSONValue, now: Double) -> IdempotencyMatch {
         evictRecords(now: now)
         guard let entry = remembered[key] else { return .new }
         return entry.body == body ? .repeated(entry.receipts) : .conflict
     }
 
+    /// The bans that hold at `now`.
     public func activeBans(now: Double) -> [String: Ban] {
         bans.filter { $0.value.holds(at: now) }
     }
 
+    /// The ban on `user` that holds at `now`, if any.
     public func ban(of user: String, now: Double) -> Ban? {
         bans[user].flatMap { $0.holds(at: now) ? $0 : nil }
     }

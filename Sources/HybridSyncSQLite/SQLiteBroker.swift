@@ -64,6 +64,7 @@ public final class SQLiteBroker: Broker {
 
     // MARK: Broker
 
+    /// Applies to the image now; completes after this turn's commit (``flush()``).
     public func publish(
         _ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double,
         completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
@@ -73,22 +74,27 @@ public final class SQLiteBroker: Broker {
         pending.append(Pending(needsCommit: true, succeed: { completion(.success(published)) }, fail: { completion(.failure($0)) }))
     }
 
+    /// Answers from the image, in call order.
     public func read(_ channel: ChannelName, _ query: StreamQuery, now: Double, completion: @escaping (Result<StreamRead, BrokerError>) -> Void) {
         answer(store.read(channel, query, now: now), completion)
     }
 
+    /// Answers from the image, in call order.
     public func recall(idempotencyKey: String, body: JSONValue, now: Double, completion: @escaping (Result<IdempotencyMatch, BrokerError>) -> Void) {
         answer(store.recall(idempotencyKey, body: body, now: now), completion)
     }
 
+    /// Answers from the image, in call order.
     public func bans(now: Double, completion: @escaping (Result<[String: Ban], BrokerError>) -> Void) {
         answer(store.activeBans(now: now), completion)
     }
 
+    /// Answers from the image, in call order.
     public func ban(of user: String, now: Double, completion: @escaping (Result<Ban?, BrokerError>) -> Void) {
         answer(store.ban(of: user, now: now), completion)
     }
 
+    /// Applies to the image now (trims, expired-ban lifts); completes after this turn's commit.
     public func sweep(
         now: Double, banChannel: ChannelName, policy: (ChannelName) -> StreamPolicy?, inUse: (ChannelName) -> Bool,
         completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void

@@ -35,12 +35,12 @@ let profile = await runtime.mount("profile")
 let (done, finish) = AsyncStream.makeStream(of: String.self)
 
 // The chat micro-app hides messages of every banned user: it watches the whole ban map.
-let chatToken = await chat.observe(StateKey<[String: BanInfo]>(channelMap: "moderation:users")) { bans in
+let chatToken = try await chat.observe(StateKey<[String: BanInfo]>(channelMap: "moderation:users")) { bans in
     say("[chat]    banned users: \(bans.keys.sorted())")
     if bans["42"] != nil { finish.yield("chat") }
 }
 // The profile micro-app shows user 42's page: it watches one key.
-let profileToken = await profile.observe(StateKey<BanInfo?>(channel: "moderation:users", key: "42", default: nil)) { ban in
+let profileToken = try await profile.observe(StateKey<BanInfo?>(channel: "moderation:users", key: "42", default: nil)) { ban in
     say("[profile] user 42: \(ban.map { "banned (\($0.reason))" } ?? "in good standing")")
     if ban != nil { finish.yield("profile") }
 }

@@ -1,43 +1,48 @@
 import HybridSyncProtocol
 import Logging
 
-/// The runtime's single server subscription to a channel, shared by every observer of it.
-final class ChannelSubscription {
-    enum Status { case offline, pending, active }
-
-    let name: ChannelName
-    var status: Status = .offline
-    /// Publication observers and server-key observers holding this channel.
-    var holders = 0
-    /// Where this client is in the channel's stream (nil before the first subscribe result).
-    var position: StreamPosition?
-    /// The channel's retained state as this client knows it.
-    var state: [String: StateEntry] = [:]
-    var lingerTask: Task<Void, Never>?
-    /// Observers waiting for the first subscribe result.
-    var readyWaiters: [CheckedContinuation<Void, any Error>] = []
-
-    init(name: ChannelName) { self.name = name }
+/// One live observer of a channel's events, owned by a micro-app.
+struct ChannelObserver {
+    let app: UInt64
+    let channel: ChannelName
+    let continuation: ClientRuntime.ChannelEvents.Continuation
 }
 
 extension ClientRuntime {
     // MARK: Holding channels
 
+    /// Performs what the subscription table asks for.
+    func perform(_ actions: [SubscriptionTable.Action]) {
+        for action in actions {
+            switch action {
+            case .subscribe(let name, let since):
+                guard isOnline, let connection else { continue }
+                let ticket = makeID()
+                connection.send(commands.transmit(.subscribe(channel: name, since: since),
+                                                  .init(ticket: ticket, purpose: .subscribe(name, since: since))))
+                subscriptions.sent(name, ticket: ticket, since: since)
+            case .unsubscribe(let name):
+                fireAndForget(.unsubscribe(channel: name))
+            case .startLinger(let name):
+                schedule(.linger(name), after: configuration.subscriptionLinger)
+            case .cancelLinger(let name):
+                deadlines.remove(.linger(name))
+            case .forget(let name):
+                store.forget(name)
+                logger.debug("channel released", metadata: ["channel": "\(name)"])
+            }
+        }
+    }
+
     /// Takes a hold on `name`, subscribing if needed. Returns once the subscription is active, or
-    /// at once while offline (it activates after reconnecting). Throws when the server refuses it.
+    /// at once while offline (it activates after reconnecting). Throws when the server refuses it,
+    /// after ``Configuration/commandTimeout``, or when the task is cancelled.
     func hold(_ name: ChannelName) async throws {
-        let subscription = channels[name] ?? {
-            let created = ChannelSubscription(name: name)
-            channels[name] = created
-            return created
-        }()
-        subscription.holders += 1
-        subscription.lingerTask?.cancel()
-        subscription.lingerTask = nil
-        if subscription.status == .offline, case .connected = state { subscribe(subscription) }
-        guard subscription.status == .pending else { return }
+        try checkUsable()
+        perform(subscriptions.hold(name, online: isOnline))
+        guard case .pending? = subscriptions[name]?.status else { return }
         do {
-            try await withCheckedThrowingContinuation { subscription.readyWaiters.append($0) }
+            _ = try await wait(.ready(name), timeout: configuration.commandTimeout, what: "subscribe")
         } catch {
             release(name)
             throw error
@@ -46,160 +51,114 @@ extension ClientRuntime {
 
     /// Gives a hold back; the last one out unsubscribes after the linger.
     func release(_ name: ChannelName) {
-        guard let subscription = channels[name] else { return }
-        subscription.holders -= 1
-        guard subscription.holders == 0 else { return }
-        let linger = configuration.subscriptionLinger
-        if linger <= .zero {
-            dropIfUnused(name)
-        } else {
-            subscription.lingerTask = Task {
-                guard (try? await self.sleep(linger)) != nil else { return }
-                self.dropIfUnused(name)
-            }
-        }
+        perform(subscriptions.release(name, linger: configuration.subscriptionLinger > .zero))
     }
 
-    private func dropIfUnused(_ name: ChannelName) {
-        guard let subscription = channels[name], subscription.holders == 0 else { return }
-        channels[name] = nil
-        subscription.lingerTask = nil
-        if subscription.status == .active {
-            _ = send(.unsubscribe(channel: name), queueWhenOffline: false)
-        }
-        // A subscribe still in flight is undone when its result arrives (see subscribe).
-        logger.debug("channel released", metadata: ["channel": "\(name)"])
-    }
+    // MARK: Subscribe answers and live publications
 
-    // MARK: Subscribing and recovery
-
-    /// Sends `subscribe` (with the last position, to recover) and applies the result as it is
-    /// handled, before any push that follows it.
-    func subscribe(_ subscription: ChannelSubscription) {
-        subscription.status = .pending
-        let since = subscription.position
-        let pending = send(.subscribe(channel: subscription.name, since: since), queueWhenOffline: false)
-        // Runs from `handle`, inside the actor, before the next message is read.
-        let name = subscription.name
-        let identity = ObjectIdentifier(subscription)
-        let apply: (isolated ClientRuntime, Result<JSONValue, any Error>) -> Void = { runtime, result in
-            runtime.applySubscribe(name, identity: identity, since: since, result)
-        }
-        if let result = pending.result { apply(self, result) } else { pending.onComplete = apply }
-    }
-
-    func resubscribeAll() {
-        for subscription in channels.values { subscribe(subscription) }
-    }
-
-    private func applySubscribe(
-        _ name: ChannelName, identity: ObjectIdentifier, since: StreamPosition?, _ result: Result<JSONValue, any Error>
-    ) {
-        guard let subscription = channels[name], ObjectIdentifier(subscription) == identity else {
-            // Released while the subscribe was in flight: undo it.
-            if case .success = result { _ = send(.unsubscribe(channel: name), queueWhenOffline: false) }
-            return
-        }
+    /// Applies a subscribe answer (nil: the connection went away first), inside the actor and
+    /// before the next message, so the recovered pushes that follow see it.
+    func subscribeAnswered(_ name: ChannelName, ticket: UInt64, _ result: Result<JSONValue, ReplyError>?) {
+        let answer: SubscriptionTable.Answer
         switch result {
+        case nil: answer = .lost
+        case .failure(let error): answer = .refused(error)
         case .success(let json):
-            guard let subscribed = SubscribeResult(json) else {
-                logger.warning("unreadable subscribe result", metadata: ["channel": "\(name)"])
-                return
-            }
-            if subscribed.recovered == true, since != nil {
-                // Exactly the missed publications follow as pushes and advance the position.
-                logger.debug("recovered", metadata: ["channel": "\(name)", "from": "\(since!)", "to": "\(subscribed.position)"])
+            if let subscribed = SubscribeResult(json) {
+                answer = .subscribed(subscribed)
             } else {
-                if since != nil {
-                    logger.info("could not recover, applying the snapshot", metadata: ["channel": "\(name)", "from": "\(since!)"])
-                }
-                subscription.position = subscribed.position
-                replaceState(of: subscription, with: subscribed.state ?? [:])
+                answer = .refused(ReplyError(.internalError, "unreadable subscribe result"))
             }
-            subscription.status = .active
-            for waiter in subscription.readyWaiters { waiter.resume() }
-            subscription.readyWaiters.removeAll()
-        case .failure(let error):
-            if let runtimeError = error as? ClientRuntimeError, runtimeError.serverError == nil {
-                // The connection went away or is not there: it resubscribes after reconnecting.
-                subscription.status = .offline
-                for waiter in subscription.readyWaiters { waiter.resume() }
-                subscription.readyWaiters.removeAll()
-                return
+        }
+        let ready = waiters.filter { $0.value.role == .ready(name) }.map(\.key)
+        switch subscriptions.answered(name, ticket: ticket, answer) {
+        case .stale(let undo):
+            if undo { fireAndForget(.unsubscribe(channel: name)) }
+        case .ready(let snapshot, let resync):
+            if let snapshot { notify(store.replace(name, with: snapshot)) }
+            if let resync {
+                logger.info("could not recover, applied the snapshot", metadata: [
+                    "channel": "\(name)", "from": "\(resync.from)", "to": "\(resync.to)",
+                ])
+                for id in channelObserversByChannel[name] ?? [] { yield(.resynced(resync), to: id) }
             }
-            logger.info("subscribe refused", metadata: ["channel": "\(name)", "error": "\(error)"])
-            subscription.status = .offline
-            for waiter in subscription.readyWaiters { waiter.resume(throwing: error) }
-            subscription.readyWaiters.removeAll()
+            for ticket in ready { resolve(ticket, .success(.null)) }
+        case .refused(let refusal):
+            logger.info("subscribe refused", metadata: ["channel": "\(name)", "error": "\(refusal)"])
+            let error = ClientRuntimeError.serverRefused(refusal)
+            for ticket in ready { resolve(ticket, .failure(error)) }
             endObservers(of: name, error: error)
+        case .offline:
+            for ticket in ready { resolve(ticket, .success(.null)) }
         }
     }
 
-    /// Applies one live publication: in order, or the gap is repaired by resubscribing.
+    /// Applies one live publication: in order, or the gap is repaired by resubscribing from the
+    /// last position (the server then sends exactly what was missed, or a snapshot and `resynced`).
     func deliver(_ publication: Publication) {
-        guard let subscription = channels[publication.channel], subscription.status == .active,
-              let position = subscription.position
-        else { return }
-        if publication.offset <= position.offset { return }  // already applied
-        guard publication.offset == position.offset + 1 else {
-            logger.warning("gap in channel stream, resubscribing to recover", metadata: [
-                "channel": "\(publication.channel)", "have": "\(position.offset)", "got": "\(publication.offset)",
-            ])
-            _ = send(.unsubscribe(channel: publication.channel), queueWhenOffline: false)
-            subscribe(subscription)
+        switch subscriptions.deliver(publication) {
+        case .ignore:
             return
-        }
-        subscription.position?.offset = publication.offset
-        if let key = publication.key {
-            if publication.removed {
-                subscription.state[key] = nil
-            } else {
-                subscription.state[key] = StateEntry(value: publication.data, version: publication.offset)
-            }
-            notifyKey(channel: publication.channel, key: key)
-        }
-        for (id, observer) in observers {
-            guard case .publications(let channel, _, let continuation) = observer.kind, channel == publication.channel else { continue }
-            if case .dropped = continuation.yield(publication) {
-                let error = ClientRuntimeError.observerOverflow(configuration.observerBufferLimit)
-                if let app = observer.app { errorSink(RuntimeErrorReport(app: apps[app]?.name, context: "observer of '\(channel)'", error: error)) }
-                continuation.finish(throwing: error)
-                removeObserver(id)
-            }
+        case .gap(let since):
+            logger.info("gap in channel stream, resubscribing to recover", metadata: [
+                "channel": "\(publication.channel)", "have": "\(since.offset)", "got": "\(publication.offset)",
+            ])
+            fireAndForget(.unsubscribe(channel: publication.channel))
+            perform([.subscribe(publication.channel, since: since)])
+        case .apply:
+            notify(store.apply(publication))
+            for id in channelObserversByChannel[publication.channel] ?? [] { yield(.publication(publication), to: id) }
         }
     }
 
-    /// Replaces a channel's state with a snapshot and tells observers of every key that changed.
-    private func replaceState(of subscription: ChannelSubscription, with snapshot: [String: StateEntry]) {
-        let old = subscription.state
-        subscription.state = snapshot
-        let changed = Set(old.keys).union(snapshot.keys).filter { old[$0]?.value != snapshot[$0]?.value }
-        for key in changed { notifyKey(channel: subscription.name, key: key) }
+    private func yield(_ event: ChannelEvent, to id: UInt64) {
+        guard let observer = channelObservers[id] else { return }
+        if case .dropped = observer.continuation.yield(event) {
+            let error = ClientRuntimeError.observerOverflow(configuration.observerBufferLimit)
+            errorSink(RuntimeErrorReport(app: registry.name(of: observer.app), context: "observer of '\(observer.channel)'", error: error))
+            removeObserver(id, error: error)
+        }
     }
 
-    // MARK: Publication observers
+    // MARK: Channel observers
 
-    /// Publications on `name` for micro-app `app`, from now on.
-    func observePublications(_ name: ChannelName, app: UInt64) async throws -> PublicationStream {
-        guard apps[app] != nil else { throw ClientRuntimeError.unmounted }
+    /// Events of `name` for micro-app `app`, from now on.
+    func observeChannel(_ name: ChannelName, app: UInt64) async throws -> ChannelEvents {
+        try checkUsable()
+        guard registry[app] != nil else { throw ClientRuntimeError.unmounted }
         try await hold(name)
-        guard apps[app] != nil else {
+        guard registry[app] != nil else {
             release(name)
             throw ClientRuntimeError.unmounted
         }
         let id = makeID()
-        let (stream, continuation) = PublicationStream.makeStream(bufferingPolicy: .bufferingOldest(configuration.observerBufferLimit))
-        observers[id] = Observer(app: app, kind: .publications(name, app, continuation))
-        apps[app]?.observers.insert(id)
-        continuation.onTermination = { [weak self] _ in Task { await self?.removeObserver(id) } }
+        let (stream, continuation) = ChannelEvents.makeStream(bufferingPolicy: .bufferingOldest(configuration.observerBufferLimit))
+        channelObservers[id] = ChannelObserver(app: app, channel: name, continuation: continuation)
+        channelObserversByChannel[name, default: []].insert(id)
+        registry.addObserver(id, to: app)
+        continuation.onTermination = { [weak self] _ in Task { await self?.removeObserver(id, error: nil) } }
         return stream
     }
 
-    /// Ends every observer of a channel (the server refused it, or the runtime closed).
-    func endObservers(of name: ChannelName, error: (any Error)?) {
-        for (id, observer) in observers where observer.channel == name {
+    /// Ends every observer of a channel (the server refused it).
+    func endObservers(of name: ChannelName, error: any Error) {
+        for id in channelObserversByChannel[name] ?? [] { removeObserver(id, error: error) }
+        for (id, observer) in stateObservers where observer.channel == name { removeObserver(id, error: error) }
+    }
+
+    /// Ends one observer (`error` nil: normally) and gives its hold back.
+    func removeObserver(_ id: UInt64, error: (any Error)?) {
+        if let observer = stateObservers.removeValue(forKey: id) {
+            store.unwatch(observer.binding, by: id)
+            registry.removeObserver(id, from: observer.app)
             observer.finish(error)
-            removeObserver(id)
+            if let channel = observer.channel { release(channel) }
+        } else if let observer = channelObservers.removeValue(forKey: id) {
+            channelObserversByChannel[observer.channel]?.remove(id)
+            if channelObserversByChannel[observer.channel]?.isEmpty == true { channelObserversByChannel[observer.channel] = nil }
+            registry.removeObserver(id, from: observer.app)
+            observer.continuation.finish(throwing: error)
+            release(observer.channel)
         }
     }
 }

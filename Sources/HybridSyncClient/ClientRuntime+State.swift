@@ -1,43 +1,30 @@
 import HybridSyncProtocol
 import Logging
 
-/// One live observation, owned by a micro-app.
-struct Observer {
-    enum Kind {
-        case publications(ChannelName, UInt64, ClientRuntime.PublicationStream.Continuation)
-        /// A state observer: `emit` reads the current value and yields it; `finish` ends the stream.
-        case state(StateBinding, emit: (isolated ClientRuntime) -> Void, finish: () -> Void)
-    }
-
-    var app: UInt64?
-    var kind: Kind
-
-    var channel: ChannelName? {
-        switch kind {
-        case .publications(let channel, _, _): channel
-        case .state(let binding, _, _): binding.channel.flatMap { try? ChannelName($0) }
-        }
-    }
-
-    func finish(_ error: (any Error)?) {
-        switch kind {
-        case .publications(_, _, let continuation): continuation.finish(throwing: error)
-        case .state(_, _, let finish): finish()
-        }
-    }
+/// One live state observer, owned by a micro-app: `emit` decodes a new JSON value and yields it
+/// (skipping a value equal to the last one); `finish` ends its stream.
+struct StateObserver {
+    let app: UInt64
+    let binding: StateBinding
+    let channel: ChannelName?
+    let emit: (JSONValue?) -> Void
+    let finish: ((any Error)?) -> Void
 }
 
-/// What a mounted micro-app owns.
-struct AppScope {
-    let name: String
-    var observers: Set<UInt64> = []
-    var tasks: [UInt64: Task<Void, Never>] = [:]
-    var events: [UInt64: AsyncStream<RuntimeEvent>.Continuation] = [:]
+/// The last JSON an observer emitted, so an equal value (after a snapshot) is not emitted twice.
+final class EmissionMemory {
+    private var last: JSONValue??
+
+    func changed(to json: JSONValue?) -> Bool {
+        if let last, last == json { return false }
+        last = .some(json)
+        return true
+    }
 }
 
 /// A loader in flight or done, per key.
 struct LoadState {
-    var task: Task<JSONValue, any Error>?
+    var task: Task<Void, Never>?
     var loader: (@Sendable () async throws -> JSONValue)?
     var loaded = false
     var app: String?
@@ -46,40 +33,28 @@ struct LoadState {
 extension ClientRuntime {
     // MARK: Reading and writing
 
-    /// The current value of `key` (its default while unknown).
+    /// The current value of `key` (its default while unknown). A channel map leaves out entries
+    /// that do not decode. Throws `closed` (or the terminal error) once the runtime has stopped:
+    /// a stopped runtime never presents a default as the current value.
     public func get<Value>(_ key: StateKey<Value>) throws -> Value {
-        try key.decode(currentJSON(key.binding))
+        try checkUsable()
+        let decoded = key.decodeEntries(store.value(of: key.binding))
+        if let value = decoded.value { return value }
+        throw decoded.failures.first?.error ?? ClientRuntimeError.protocolViolation("\(key.binding)")
     }
 
     /// Sets a client-owned key; every observer of it sees the new value. Server-owned keys throw
-    /// ``ClientRuntimeError/readOnly(_:)``.
+    /// ``ClientRuntimeError/Code/readOnly``.
     public func set<Value>(_ key: StateKey<Value>, _ value: Value) throws {
+        try checkUsable()
         guard case .local(let name) = key.binding else { throw ClientRuntimeError.readOnly("\(key.binding)") }
-        localValues[name] = try key.encode(value)
-        notify(key.binding)
+        notify(store.setLocal(name, try key.encode(value)))
     }
 
-    func currentJSON(_ binding: StateBinding) -> JSONValue? {
-        switch binding {
-        case .local(let name):
-            return localValues[name]
-        case .serverKey(let channel, let key):
-            guard let name = try? ChannelName(channel) else { return nil }
-            return channels[name]?.state[key]?.value
-        case .serverMap(let channel):
-            guard let name = try? ChannelName(channel), let subscription = channels[name] else { return nil }
-            return .object(subscription.state.mapValues(\.value))
-        }
-    }
-
-    func notifyKey(channel: ChannelName, key: String) {
-        notify(.serverKey(channel: channel.rawValue, key: key))
-        notify(.serverMap(channel: channel.rawValue))
-    }
-
-    func notify(_ binding: StateBinding) {
-        for observer in observers.values {
-            if case .state(let observed, let emit, _) = observer.kind, observed == binding { emit(self) }
+    func notify(_ bindings: [StateBinding]) {
+        for id in store.watchers(of: bindings) {
+            guard let observer = stateObservers[id] else { continue }
+            observer.emit(store.value(of: observer.binding))
         }
     }
 
@@ -87,44 +62,37 @@ extension ClientRuntime {
 
     /// The current value of `key` first, then every change, for micro-app `app`. The stream keeps
     /// only the newest value for a slow reader (state conflates; it never blocks the runtime).
-    func observeState<Value>(_ key: StateKey<Value>, app: UInt64) async -> AsyncStream<Value> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Value.self, bufferingPolicy: .bufferingNewest(1))
-        guard let appName = apps[app]?.name else {
-            continuation.finish()
-            return stream
-        }
-        var heldChannel: ChannelName?
+    func observeState<Value>(_ key: StateKey<Value>, app: UInt64) async throws -> AsyncThrowingStream<Value, any Error> {
+        try checkUsable()
+        guard let appName = registry.name(of: app) else { throw ClientRuntimeError.unmounted }
+        var held: ChannelName?
         if let raw = key.binding.channel {
-            do {
-                let name: ChannelName
-                do { name = try ChannelName(raw) } catch {
-                    throw ClientRuntimeError.server(ReplyError(.invalidChannel, error.description))
-                }
-                try await hold(name)
-                heldChannel = name
-            } catch {
-                errorSink(RuntimeErrorReport(app: appName, context: "observer of \(key.binding)", error: error))
-                continuation.finish()
-                return stream
-            }
+            let name = try ClientRuntimeError.channel(raw)
+            try await hold(name)
+            held = name
         }
-        guard apps[app] != nil else {
-            if let heldChannel { release(heldChannel) }
-            continuation.finish()
-            return stream
+        guard registry[app] != nil else {
+            if let held { release(held) }
+            throw ClientRuntimeError.unmounted
         }
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: Value.self, bufferingPolicy: .bufferingNewest(1))
         let id = makeID()
-        let emit: (isolated ClientRuntime) -> Void = { runtime in
-            do {
-                continuation.yield(try key.decode(runtime.currentJSON(key.binding)))
-            } catch {
-                runtime.errorSink(RuntimeErrorReport(app: appName, context: "decoding \(key.binding)", error: error))
+        let memory = EmissionMemory()
+        let sink = errorSink
+        let emit: (JSONValue?) -> Void = { json in
+            guard memory.changed(to: json) else { return }
+            let decoded = key.decodeEntries(json)
+            for failure in decoded.failures {
+                sink(RuntimeErrorReport(app: appName, context: "decoding \(failure.what)", error: failure.error))
             }
+            if let value = decoded.value { continuation.yield(value) }
         }
-        observers[id] = Observer(app: app, kind: .state(key.binding, emit: emit, finish: { continuation.finish() }))
-        apps[app]?.observers.insert(id)
-        continuation.onTermination = { [weak self] _ in Task { await self?.removeObserver(id) } }
-        emit(self)  // the current value first
+        stateObservers[id] = StateObserver(app: app, binding: key.binding, channel: held, emit: emit,
+                                           finish: { continuation.finish(throwing: $0) })
+        store.watch(key.binding, by: id)
+        registry.addObserver(id, to: app)
+        continuation.onTermination = { [weak self] _ in Task { await self?.removeObserver(id, error: nil) } }
+        emit(store.value(of: key.binding))  // the current value first
         return stream
     }
 
@@ -133,67 +101,71 @@ extension ClientRuntime {
     /// to the error sink with the micro-app's name.
     func observeState<Value>(
         _ key: StateKey<Value>, app: UInt64, onChange: @escaping @Sendable (Value) async throws -> Void
-    ) async -> ObservationToken {
-        let stream = await observeState(key, app: app)
+    ) async throws -> ObservationToken {
+        let stream = try await observeState(key, app: app)
         let taskID = makeID()
-        let appName = apps[app]?.name
+        let appName = registry.name(of: app)
         let sink = errorSink
         let task = Task { [weak self] in
-            for await value in stream {
-                do {
-                    try await onChange(value)
-                } catch {
-                    sink(RuntimeErrorReport(app: appName, context: "observer of \(key.binding)", error: error))
+            do {
+                for try await value in stream {
+                    do {
+                        try await onChange(value)
+                    } catch {
+                        sink(RuntimeErrorReport(app: appName, context: "observer of \(key.binding)", error: error))
+                    }
                 }
+            } catch {
+                sink(RuntimeErrorReport(app: appName, context: "observer of \(key.binding)", error: error))
             }
             await self?.taskFinished(taskID, app: app)
         }
-        apps[app]?.tasks[taskID] = task
+        registry.addTask(taskID, task, to: app)
         return ObservationToken { task.cancel() }
     }
 
     private func taskFinished(_ id: UInt64, app: UInt64) {
-        apps[app]?.tasks[id] = nil
-    }
-
-    func removeObserver(_ id: UInt64) {
-        guard let observer = observers.removeValue(forKey: id) else { return }
-        if let app = observer.app { apps[app]?.observers.remove(id) }
-        if let channel = observer.channel { release(channel) }
+        registry.removeTask(id, from: app)
     }
 
     // MARK: Loaders
 
     /// Loads a client-owned key once: concurrent callers share one run of `loader`; later calls
     /// return the loaded value until ``invalidate(_:)``. A failure is reported to the error sink
-    /// (with the micro-app's name), rethrown, and not cached, so the next call retries.
+    /// (with the micro-app's name), rethrown, and not cached, so the next call retries. A caller
+    /// waits at most ``Configuration/commandTimeout`` and stops waiting when its task is
+    /// cancelled (the loader keeps running for the others).
     func load<Value>(_ key: StateKey<Value>, app: String?, loader: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        try checkUsable()
         guard case .local = key.binding else { throw ClientRuntimeError.readOnly("\(key.binding)") }
         let binding = key.binding
         if loads[binding]?.loaded == true, loads[binding]?.task == nil { return try get(key) }
-        let erasedLoader: @Sendable () async throws -> JSONValue = { try key.encode(try await loader()) }
         if loads[binding]?.task == nil {
-            loads[binding] = LoadState(task: Task { try await erasedLoader() }, loader: erasedLoader, loaded: false, app: app)
+            let erased: @Sendable () async throws -> JSONValue = { try key.encode(try await loader()) }
+            run(binding, erased, app: app)
         }
-        let task = loads[binding]!.task!
-        do {
-            let json = try await task.value
-            if loads[binding]?.task == task {
-                loads[binding]?.task = nil
-                loads[binding]?.loaded = true
-                if case .local(let name) = binding {
-                    localValues[name] = json
-                    notify(binding)
-                }
-            }
-            return try key.decode(json)
-        } catch {
-            if loads[binding]?.task == task {
-                loads[binding]?.task = nil
-                errorSink(RuntimeErrorReport(app: app, context: "loader of \(key.binding)", error: error))
-            }
-            throw error
+        return try key.decode(try await wait(.load(binding), timeout: configuration.commandTimeout, what: "loader"))
+    }
+
+    private func run(_ binding: StateBinding, _ loader: @escaping @Sendable () async throws -> JSONValue, app: String?) {
+        let task = Task { [weak self] in
+            let result: Result<JSONValue, any Error>
+            do { result = .success(try await loader()) } catch { result = .failure(error) }
+            await self?.loaded(binding, result)
         }
+        loads[binding] = LoadState(task: task, loader: loader, loaded: false, app: app)
+    }
+
+    private func loaded(_ binding: StateBinding, _ result: Result<JSONValue, any Error>) {
+        loads[binding]?.task = nil
+        switch result {
+        case .success(let json):
+            loads[binding]?.loaded = true
+            if case .local(let name) = binding, stoppedError == nil, !isDisposed { notify(store.setLocal(name, json)) }
+        case .failure(let error):
+            errorSink(RuntimeErrorReport(app: loads[binding]?.app, context: "loader of \(binding)", error: error))
+        }
+        for ticket in waiters.filter({ $0.value.role == .load(binding) }).map(\.key) { resolve(ticket, result) }
     }
 
     /// Marks a loaded key stale and runs its last loader again (observers see the new value).
@@ -204,59 +176,21 @@ extension ClientRuntime {
         _ = try? await load(StateKey<JSONValue>(binding: binding, default: .null), app: state.app, loader: loader)
     }
 
-    // MARK: Apps and events
+    // MARK: Events
 
     /// The current connection state first, then every change and `banned` notice.
     func events(app: UInt64) -> AsyncStream<RuntimeEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: RuntimeEvent.self, bufferingPolicy: .bufferingNewest(32))
-        guard apps[app] != nil else {
+        guard registry[app] != nil else {
             continuation.finish()
             return stream
         }
         let id = makeID()
-        continuation.yield(.connectionChanged(state))
-        apps[app]?.events[id] = continuation
+        continuation.yield(.connectionChanged(connectionState))
+        registry.addEvents(id, continuation, to: app)
         continuation.onTermination = { [weak self] _ in Task { await self?.removeEvents(id, app: app) } }
         return stream
     }
 
-    private func removeEvents(_ id: UInt64, app: UInt64) { apps[app]?.events[id] = nil }
-
-    func broadcast(_ event: RuntimeEvent) {
-        for app in apps.values {
-            for continuation in app.events.values { continuation.yield(event) }
-        }
-    }
-
-    /// Ends everything a micro-app owns and forgets it.
-    func unmount(app: UInt64) {
-        guard let scope = apps.removeValue(forKey: app) else { return }
-        for id in scope.observers {
-            observers[id]?.finish(nil)
-            removeObserver(id)
-        }
-        for task in scope.tasks.values { task.cancel() }
-        for continuation in scope.events.values { continuation.finish() }
-        logger.debug("unmounted", metadata: ["app": "\(scope.name)"])
-    }
-
-    /// Ends all observations and events (terminal close or `close()`).
-    func finishEverything(error: (any Error)?) {
-        for (id, observer) in observers {
-            observer.finish(error)
-            observers[id] = nil
-        }
-        for subscription in channels.values {
-            subscription.lingerTask?.cancel()
-            for waiter in subscription.readyWaiters { waiter.resume(throwing: error ?? ClientRuntimeError.notConnected) }
-        }
-        channels.removeAll()
-        for (key, scope) in apps {
-            apps[key]?.observers.removeAll()
-            for task in scope.tasks.values { task.cancel() }
-        }
-        for (_, pending) in offlineQueue { pending.complete(.failure(error ?? ClientRuntimeError.notConnected), in: self) }
-        offlineQueue.removeAll()
-    }
+    private func removeEvents(_ id: UInt64, app: UInt64) { registry.removeEvents(id, from: app) }
 }
-

@@ -9,13 +9,18 @@ public import Logging
 /// let runtime = ClientRuntime(url: "ws://127.0.0.1:8080/", token: { try await fetchToken() })
 /// try await runtime.start()
 /// let chat = await runtime.mount("chat")
-/// for await bans in await chat.observe(StateKey<[String: BanInfo]>(channelMap: "moderation:users")) { … }
+/// for try await bans in try await chat.observe(StateKey<[String: BanInfo]>(channelMap: "moderation:users")) { … }
 /// ```
+///
+/// Lifetime: ``start()`` (or ``run()``, or ``withClientRuntime(_:isolation:_:)``) connects;
+/// ``close()`` ends it for good, and every wait, stream and observer with it (with
+/// ``ClientRuntimeError/Code/closed``). Every wait honours task cancellation and has a bound
+/// (``Configuration``). The runtime talks to its server only through a ``ClientTransport``.
 public actor ClientRuntime {
-    /// Publications of one channel, as a micro-app sees them.
-    public typealias PublicationStream = AsyncThrowingStream<Publication, any Error>
+    /// Events of one channel, as a micro-app sees them.
+    public typealias ChannelEvents = AsyncThrowingStream<ChannelEvent, any Error>
 
-    /// Tunables of the runtime.
+    /// Tunables of the runtime, with the bound of every wait.
     public struct Configuration: Sendable {
         /// Reconnect delays (full-jitter exponential).
         public var backoff = BackoffPolicy()
@@ -26,6 +31,15 @@ public actor ClientRuntime {
         public var observerBufferLimit = 1024
         /// Client `publish` commands held while offline before `offlineQueueFull`.
         public var offlineQueueLimit = 100
+        /// ``ClientRuntime/start()`` throws `timeout` after this long without a connection (the
+        /// runtime keeps trying; call `start()` again to wait again). nil: wait until connected,
+        /// closed or cancelled.
+        public var startTimeout: Duration? = .seconds(30)
+        /// One attempt (token, socket, `connect` reply) is abandoned after this long and retried.
+        public var connectTimeout: Duration = .seconds(10)
+        /// A command (publish, backfill) or a subscribe waits this long for its answer, time spent
+        /// in the offline queue included, then throws `timeout`.
+        public var commandTimeout: Duration = .seconds(30)
         /// Sent in `connect`, for the server's logs.
         public var clientName: String?
 
@@ -38,35 +52,49 @@ public actor ClientRuntime {
     let transport: any ClientTransport
     let logger: Logger
     let errorSink: @Sendable (RuntimeErrorReport) -> Void
-    /// Monotonic time and sleeping, from the injected clock.
+    /// Monotonic time since creation, and sleeping until such a time, from the injected clock.
+    /// Deadlines are absolute, so a timer fires once the clock passes it however late it was armed.
     let elapsed: @Sendable () -> Duration
-    let sleep: @Sendable (Duration) async throws -> Void
+    let sleepUntil: @Sendable (Duration) async throws -> Void
 
+    // Connection.
     var machine: ConnectionStateMachine
     var connection: (any ClientConnection)?
-    /// Bumped per connection, so events from an old socket are ignored.
+    /// Bumped per attempt, so events from an old socket are ignored.
     var generation = 0
     var readerTask: Task<Void, Never>?
-    var retryTask: Task<Void, Never>?
-    var nextCommandID: UInt32 = 1
-    var connectCommandID: UInt32?
-    var pendingReplies: [UInt32: PendingReply] = [:]
-    var offlineQueue: [(ClientCommand.Operation, PendingReply)] = []
-    private(set) var state: ConnectionState = .idle
-    var startWaiters: [CheckedContinuation<Void, any Error>] = []
-    /// The code of the last close, reported while reconnecting.
+    var clientID: String?
     var lastClose: CloseCode?
-    var lastStartError: (any Error)?
+    /// The server's refusal of the last `connect`, and its last `banned` push.
+    var lastRefusal: ReplyError?
+    var lastBan: Ban?
+    /// Set while stopped (terminal close) or closed: what reads and waits fail with.
+    var stoppedError: ClientRuntimeError?
+    /// Set when the transport said retrying cannot help (reported instead of the close).
+    var permanentFailure: ClientRuntimeError?
+    var isDisposed = false
+    var lastError: String?
+    /// When the last frame arrived, and how long a silence means the connection is dead.
+    var lastHeard: Duration = .zero
+    var silenceLimit: Duration?
+    var announcedState: ConnectionState = .idle
 
-    var channels: [ChannelName: ChannelSubscription] = [:]
-    var localValues: [String: JSONValue] = [:]
-    var observers: [UInt64: Observer] = [:]
-    var apps: [UInt64: AppScope] = [:]
+    // Pure parts.
+    var commands: CommandChannel
+    var subscriptions = SubscriptionTable()
+    var store = StateStore()
+    var registry = AppRegistry()
+    var deadlines = Deadlines<TimerKey>()
+
+    // Waiting tasks and observers.
+    var waiters: [UInt64: (role: WaitRole, continuation: CheckedContinuation<JSONValue, any Error>)] = [:]
+    var stateObservers: [UInt64: StateObserver] = [:]
+    var channelObservers: [UInt64: ChannelObserver] = [:]
+    var channelObserversByChannel: [ChannelName: Set<UInt64>] = [:]
     var loads: [StateBinding: LoadState] = [:]
     var nextID: UInt64 = 1
-
-    /// Commands of each kind sent on the wire, for tests and diagnostics.
-    public private(set) var sentCommandCounts: [String: Int] = [:]
+    var timerTask: Task<Void, Never>?
+    var timerArmedFor: Duration?
 
     /// Creates a runtime over any transport and clock (tests use in-memory ones).
     public init<C: Clock<Duration>>(
@@ -83,10 +111,11 @@ public actor ClientRuntime {
         self.tokenProvider = token
         let start = clock.now
         self.elapsed = { start.duration(to: clock.now) }
-        self.sleep = { try await clock.sleep(for: $0) }
+        self.sleepUntil = { try await clock.sleep(until: start.advanced(by: $0), tolerance: nil) }
         self.machine = ConnectionStateMachine(backoff: configuration.backoff, generator: random)
+        self.commands = CommandChannel(queueLimit: configuration.offlineQueueLimit)
         self.errorSink = onError ?? { [logger] report in
-            logger.error("\(report.context) failed", metadata: ["app": "\(report.app ?? "-")", "error": "\(report.error)"])
+            logger.info("\(report.context) failed", metadata: ["app": "\(report.app ?? "-")", "error": "\(report.error)"])
         }
     }
 
@@ -114,272 +143,152 @@ public actor ClientRuntime {
     /// A runtime released without ``close()`` still lets go of its socket and tasks.
     deinit {
         readerTask?.cancel()
-        retryTask?.cancel()
+        timerTask?.cancel()
         connection?.close(code: .normal, reason: "client runtime released")
     }
 
-    // MARK: Lifecycle
+    // MARK: Lifetime
 
-    /// Connects, and returns once connected. From then on the runtime reconnects by itself. Throws
-    /// when the server ends the attempt for good (invalid token, banned); while the server is
-    /// unreachable it keeps retrying with backoff (bound the wait with a timeout if you need to).
+    /// Connects, and returns once connected; from then on the runtime reconnects by itself.
+    ///
+    /// Throws ``ClientRuntimeError`` with `banned`, `unauthorized`, `disconnected` or `invalidURL`
+    /// when the server or the URL ends the attempts for good, `closed` after ``close()``,
+    /// `timeout` after ``Configuration/startTimeout`` (the runtime keeps trying), and
+    /// `CancellationError` when the calling task is cancelled. After a terminal close (a ban,
+    /// a bad token) calling `start()` again starts over.
     public func start() async throws {
-        if case .idle = state { perform(machine.start()) }
-        switch state {
-        case .connected: return
-        case .closed(let code, let reason): throw lastStartError ?? ClientRuntimeError.connectionClosed(code, reason)
-        default: try await withCheckedThrowingContinuation { startWaiters.append($0) }
+        if isDisposed { throw ClientRuntimeError.closed }
+        switch machine.state {
+        case .idle, .closed:
+            stoppedError = nil
+            permanentFailure = nil
+            lastRefusal = nil
+            lastBan = nil
+            drive(machine.start())
+        default:
+            break
+        }
+        if case .connected = machine.state { return }
+        if let stoppedError { throw stoppedError }
+        _ = try await wait(.start, timeout: configuration.startTimeout, what: "start()")
+    }
+
+    /// Runs the runtime until it ends: starts it (without a start timeout), returns after
+    /// ``close()`` or when the calling task is cancelled (which closes it), and throws when the
+    /// server ends it for good. Its signature is ServiceLifecycle's `Service.run()`, so
+    /// `extension ClientRuntime: Service {}` puts it in a `ServiceGroup`.
+    public func run() async throws {
+        if isDisposed { return }
+        if case .idle = machine.state { drive(machine.start()) }
+        do {
+            _ = try await wait(.run, timeout: nil, what: "run()")
+        } catch is CancellationError {
+            close()
+        } catch let error as ClientRuntimeError where error.code == .closed {
+            return
         }
     }
 
-    /// Closes the connection and ends every observation. The runtime cannot be started again.
+    /// Closes the connection and ends every wait, stream and observer with `closed`. Mounted
+    /// micro-apps are ended too. The runtime cannot be started again; create a new one.
     public func close() {
-        perform(machine.stop())
-        retryTask?.cancel()
-        finishEverything(error: nil)
-        setState(.closed(code: nil, reason: "closed by the client"))
+        guard !isDisposed else { return }
+        isDisposed = true
+        drive(machine.stop())
+        stop(with: .closed)
+        for id in registry.apps.keys { unmount(app: id) }
+        timerTask?.cancel()
+        timerTask = nil
+        readerTask?.cancel()
+        logger.debug("runtime closed")
+    }
+
+    /// The app goes to the background: closes the socket but keeps every subscription, observer
+    /// and position. Commands wait in the offline queue. ``resume()`` reconnects and recovers.
+    public func suspend() {
+        let actions = machine.suspend()
+        if case .suspended = machine.state { deadlines.remove(.retry) }
+        drive(actions)
+        lostConnection()
+        logger.debug("runtime suspended")
+    }
+
+    /// The app is back: reconnects at once (no backoff wait) and recovers every channel from its
+    /// position. Also cuts a running backoff wait short.
+    public func resume() {
+        drive(machine.resume())
     }
 
     /// Mounts a micro-app: a scope that owns its observations and tasks until ``MicroApp/unmount()``.
     public func mount(_ name: String) -> MicroApp {
         let id = makeID()
-        apps[id] = AppScope(name: name)
+        registry.mount(id, name: name)
         logger.debug("mounted", metadata: ["app": "\(name)"])
         return MicroApp(name: name, id: id, runtime: self)
+    }
+
+    /// Ends everything a micro-app owns and forgets it.
+    func unmount(app: UInt64) {
+        guard let scope = registry.unmount(app) else { return }
+        for id in scope.observers { removeObserver(id, error: nil) }
+        for task in scope.tasks.values { task.cancel() }
+        for continuation in scope.events.values { continuation.finish() }
+        logger.debug("unmounted", metadata: ["app": "\(scope.name)"])
     }
 
     /// Mounted micro-apps, live observers, channels held, and tasks run for callback observers:
     /// all return to 0 once everything is unmounted (and lingering channels released).
     public var counts: (apps: Int, observers: Int, channels: Int, tasks: Int) {
-        (apps.count, observers.count, channels.count, apps.values.reduce(0) { $0 + $1.tasks.count })
+        (registry.apps.count, stateObservers.count + channelObservers.count, subscriptions.entries.count, registry.taskCount)
     }
 
     /// The connection state now.
-    public var connectionState: ConnectionState { state }
+    public var connectionState: ConnectionState {
+        switch machine.state {
+        case .idle: .idle
+        case .connecting: .connecting
+        case .connected: .connected(client: clientID ?? "")
+        case .reconnecting(let attempt, _): .reconnecting(attempt: attempt, lastCode: lastClose)
+        case .suspended: .suspended
+        case .closed(let code, let reason): .closed(code: code, reason: reason)
+        }
+    }
 
     /// Client commands waiting for the connection to come back.
-    public var offlineQueueCount: Int { offlineQueue.count }
+    public var offlineQueueCount: Int { commands.queuedCount }
 
-    // MARK: Connection driver
+    /// Commands of each kind sent on the wire, for tests and diagnostics.
+    public var sentCommandCounts: [String: Int] { commands.sentCounts }
 
-    func perform(_ actions: [ConnectionStateMachine.Action]) {
-        for action in actions {
-            switch action {
-            case .connect(let refresh):
-                generation += 1
-                let attemptGeneration = generation
-                if case .reconnecting(let attempt, _) = state { logger.debug("reconnecting", metadata: ["attempt": "\(attempt)"]) }
-                setState(.connecting)
-                Task { await self.openConnection(generation: attemptGeneration, refreshedToken: refresh) }
-            case .scheduleRetry(let delay):
-                if case .reconnecting(let attempt, _) = machine.state { setState(.reconnecting(attempt: attempt, lastCode: lastClose)) }
-                retryTask?.cancel()
-                retryTask = Task {
-                    guard (try? await self.sleep(delay)) != nil else { return }
-                    self.retryTimerFired()
-                }
-            case .resubscribeAll:
-                resubscribeAll()
-            case .reportTerminal(let code, let reason):
-                logger.notice("connection closed for good", metadata: ["code": "\(code.map { "\($0)" } ?? "-")", "reason": "\(reason)"])
-                let error = lastStartError ?? ClientRuntimeError.connectionClosed(code, reason)
-                for waiter in startWaiters { waiter.resume(throwing: error) }
-                startWaiters.removeAll()
-                finishEverything(error: ClientRuntimeError.connectionClosed(code, reason))
-                setState(.closed(code: code, reason: reason))
-            case .closeSocket:
-                connection?.close(code: .normal, reason: "client closed")
-                connection = nil
-            }
-        }
-    }
-
-    private func retryTimerFired() {
-        perform(machine.retryTimerFired(now: elapsed()))
-    }
-
-    private func openConnection(generation attempt: Int, refreshedToken: Bool) async {
-        do {
-            let token = try await tokenProvider()
-            let opened = try await transport.connect(to: url)
-            guard attempt == generation, case .connecting = machine.state else {
-                opened.close(code: .normal, reason: "superseded")
-                return
-            }
-            connection = opened
-            readerTask = Task { [weak self] in
-                for await event in opened.events {
-                    guard let self else { return }
-                    await self.handle(event, generation: attempt)
-                }
-            }
-            let result = try await reply(send(.connect(token: token, name: configuration.clientName), queueWhenOffline: false))
-            guard attempt == generation else { return }
-            guard let connected = ConnectResult(result) else {
-                throw ClientRuntimeError.protocolViolation("connect result without client/version")
-            }
-            lastStartError = nil
-            setState(.connected(client: connected.client))
-            perform(machine.connected())
-            flushOfflineQueue()
-            for waiter in startWaiters { waiter.resume() }
-            startWaiters.removeAll()
-            logger.debug("runtime connected", metadata: ["client": "\(connected.client)", "token_refreshed": "\(refreshedToken)"])
-        } catch {
-            guard attempt == generation else { return }
-            lastStartError = error
-            if let runtimeError = error as? ClientRuntimeError, runtimeError.serverError != nil {
-                // The server refused `connect`; its close (with the code that decides) follows.
-                return
-            }
-            logger.info("connect attempt failed", metadata: ["error": "\(error)"])
-            connection?.close(code: .normal, reason: "connect failed")
-            connection = nil
-            perform(machine.connectFailed(now: elapsed()))
-        }
-    }
-
-    private func handle(_ event: ClientConnectionEvent, generation eventGeneration: Int) {
-        guard eventGeneration == generation else { return }
-        switch event {
-        case .frame(let frame):
-            for line in FrameCodec.messages(in: frame) {
-                do {
-                    handle(try ServerMessage.decode(line))
-                } catch {
-                    logger.warning("unreadable server message", metadata: ["error": "\(error)"])
-                }
-            }
-        case .closed(let code, let reason):
-            connectionClosed(code: code, reason: reason)
-        }
-    }
-
-    private func handle(_ message: ServerMessage) {
-        switch message {
-        case .reply(let id, let result):
-            guard let pending = pendingReplies.removeValue(forKey: id) else {
-                logger.debug("reply for unknown command", metadata: ["id": "\(id)"])
-                return
-            }
-            if id == connectCommandID, case .failure(let refusal) = result {
-                // The close that follows decides what happens next; start() reports this reason.
-                lastStartError = ClientRuntimeError.server(refusal)
-            }
-            pending.complete(result.mapError { ClientRuntimeError.server($0) }, in: self)
-        case .push(.publication(let publication)):
-            deliver(publication)
-        case .push(.ping):
-            _ = send(.ping, queueWhenOffline: false)  // any command proves liveness; the reply is ignored
-        case .push(.banned(let ban)):
-            logger.notice("this user is banned", metadata: ["reason": "\(ban.reason)"])
-            broadcast(.banned(ban))
-        case .push(.disconnect(let code, let reason)):
-            logger.info("server is closing the connection", metadata: ["code": "\(code)", "reason": "\(reason)"])
-        }
-    }
-
-    private func connectionClosed(code: CloseCode?, reason: String) {
-        guard connection != nil else { return }
-        connection = nil
-        lastClose = code
-        logger.info("connection closed", metadata: ["code": "\(code.map { "\($0)" } ?? "none")", "reason": "\(reason)"])
-        let failure = ClientRuntimeError.connectionClosed(code, reason)
-        for pending in pendingReplies.values { pending.complete(.failure(failure), in: self) }
-        pendingReplies.removeAll()
-        for subscription in channels.values { subscription.status = .offline }
-        perform(machine.closed(code: code, reason: reason, now: elapsed()))
-    }
-
-    func setState(_ new: ConnectionState) {
-        guard new != state else { return }
-        state = new
-        broadcast(.connectionChanged(new))
-    }
+    /// Tasks waiting in ``start()``.
+    var startWaiterCount: Int { waiters.values.count { $0.role == .start } }
 
     func makeID() -> UInt64 {
         defer { nextID += 1 }
         return nextID
     }
-
-    // MARK: Commands
-
-    /// Sends a command now (so commands reach the wire in call order); the reply arrives later.
-    /// Offline, commands that may wait are queued (bounded); others fail at once.
-    func send(_ operation: ClientCommand.Operation, queueWhenOffline: Bool) -> PendingReply {
-        let pending = PendingReply()
-        guard let connection, case .connected = machine.state else {
-            if case .connect = operation, let connection {
-                transmit(operation, pending, on: connection)
-            } else if queueWhenOffline, offlineQueue.count < configuration.offlineQueueLimit, !isClosed {
-                offlineQueue.append((operation, pending))
-            } else if queueWhenOffline, !isClosed {
-                pending.complete(.failure(ClientRuntimeError.offlineQueueFull(configuration.offlineQueueLimit)), in: self)
-            } else {
-                pending.complete(.failure(ClientRuntimeError.notConnected), in: self)
-            }
-            return pending
-        }
-        transmit(operation, pending, on: connection)
-        return pending
-    }
-
-    private func transmit(_ operation: ClientCommand.Operation, _ pending: PendingReply, on connection: any ClientConnection) {
-        let id = nextCommandID
-        nextCommandID = nextCommandID == UInt32.max ? 1 : nextCommandID + 1
-        sentCommandCounts[operation.name, default: 0] += 1
-        if case .connect = operation { connectCommandID = id }
-        pendingReplies[id] = pending
-        connection.send(ClientCommand(id: id, operation).encoded())
-    }
-
-    private func flushOfflineQueue() {
-        let queued = offlineQueue
-        offlineQueue.removeAll()
-        for (operation, pending) in queued {
-            guard let connection else { return pending.complete(.failure(ClientRuntimeError.notConnected), in: self) }
-            transmit(operation, pending, on: connection)
-        }
-    }
-
-    var isClosed: Bool {
-        if case .closed = machine.state { return true }
-        return false
-    }
-
-    /// Waits for the reply of a command sent with ``send(_:queueWhenOffline:)``.
-    func reply(_ pending: PendingReply) async throws -> JSONValue {
-        if let result = pending.result { return try result.get() }
-        return try await withCheckedThrowingContinuation { pending.waiters.append($0) }
-    }
-
-    /// Publishes on a channel whose namespace lets clients publish. Offline, the command waits
-    /// (up to `offlineQueueLimit` of them) and is sent after reconnecting.
-    @discardableResult
-    public func publish(_ channel: String, data: JSONValue) async throws -> UInt64 {
-        let name: ChannelName
-        do { name = try ChannelName(channel) } catch {
-            throw ClientRuntimeError.server(ReplyError(.invalidChannel, error.description))
-        }
-        let result = try await reply(send(.publish(channel: name, data: data), queueWhenOffline: true))
-        return UInt64(result["offset"]?.intValue ?? 0)
-    }
 }
 
-/// A command's reply that may arrive before or after someone waits for it. Actor-confined.
-final class PendingReply {
-    private(set) var result: Result<JSONValue, any Error>?
-    var waiters: [CheckedContinuation<JSONValue, any Error>] = []
-    /// Runs inside the actor as the reply is handled, before the next message (so pushes that
-    /// follow a reply see its effect).
-    var onComplete: ((isolated ClientRuntime, Result<JSONValue, any Error>) -> Void)?
-
-    func complete(_ result: Result<JSONValue, any Error>, in runtime: isolated ClientRuntime) {
-        guard self.result == nil else { return }
-        self.result = result
-        onComplete?(runtime, result)
-        onComplete = nil
-        for waiter in waiters { waiter.resume(with: result) }
-        waiters.removeAll()
+/// Runs `body` with `runtime` started, and closes the runtime when `body` returns or throws
+/// (and when the task is cancelled): no connection outlives the scope.
+///
+/// ```swift
+/// try await withClientRuntime(ClientRuntime(url: url) { token }) { runtime in
+///     let chat = await runtime.mount("chat")
+///     …
+/// }
+/// ```
+public func withClientRuntime<T>(
+    _ runtime: ClientRuntime, isolation: isolated (any Actor)? = #isolation,
+    _ body: (ClientRuntime) async throws -> T
+) async throws -> T {
+    do {
+        try await runtime.start()
+        let result = try await body(runtime)
+        await runtime.close()
+        return result
+    } catch {
+        await runtime.close()
+        throw error
     }
 }

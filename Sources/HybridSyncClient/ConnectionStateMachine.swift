@@ -5,7 +5,9 @@ public import HybridSyncProtocol
 /// path is tested directly.
 ///
 /// connecting → connected → (close) → reconnecting (backoff) → connecting → …;
-/// a terminal close code (4500–4999) or `stop()` → closed, for good.
+/// a terminal close code (4500–4999), a permanent transport failure, too many expired tokens or
+/// `stop()` → closed. `start()` from closed begins again (after an unban, with a new token);
+/// `suspend()` closes the socket and waits for `resume()`.
 public struct ConnectionStateMachine: Sendable {
     public enum State: Sendable, Equatable {
         case idle
@@ -14,6 +16,8 @@ public struct ConnectionStateMachine: Sendable {
         case connected
         /// Waiting until `until` before the next attempt.
         case reconnecting(attempt: Int, until: Duration)
+        /// The app is in the background: no socket until `resume()`.
+        case suspended
         /// Done: `stop()` was called or the server said not to reconnect.
         case closed(code: CloseCode?, reason: String)
     }
@@ -28,15 +32,22 @@ public struct ConnectionStateMachine: Sendable {
         case resubscribeAll
         /// Tell every mounted micro-app the connection ended for good, and why.
         case reportTerminal(code: CloseCode?, reason: String)
-        /// Close the socket (the runtime is stopping).
+        /// Close the socket.
         case closeSocket
     }
+
+    /// A 4002 (token expired) while connecting, with a token fetched for that attempt, this many
+    /// times in a row ends the attempts: the token provider keeps handing out expired tokens.
+    public static let maxExpiredTokenRefusals = 3
 
     public private(set) var state: State = .idle
     public let backoff: BackoffPolicy
     private var generator: any RandomNumberGenerator & Sendable
     private var hasConnectedBefore = false
     private var refreshTokenOnNextConnect = false
+    private var expiredTokenRefusals = 0
+    /// Successful connects after the first.
+    public private(set) var reconnectCount = 0
 
     /// `generator` draws the jitter: pass a seeded one in tests.
     public init(backoff: BackoffPolicy = BackoffPolicy(), generator: some RandomNumberGenerator & Sendable = SystemRandomNumberGenerator()) {
@@ -44,10 +55,15 @@ public struct ConnectionStateMachine: Sendable {
         self.generator = generator
     }
 
+    /// Starts from idle, or again after a terminal close.
     public mutating func start() -> [Action] {
-        guard case .idle = state else { return [] }
+        switch state {
+        case .idle, .closed: break
+        default: return []
+        }
         state = .connecting(attempt: 0)
-        return [.connect(refreshToken: false)]
+        expiredTokenRefusals = 0
+        return [.connect(refreshToken: refreshTokenOnNextConnect)]
     }
 
     /// `connect` was accepted.
@@ -55,38 +71,52 @@ public struct ConnectionStateMachine: Sendable {
         guard case .connecting = state else { return [] }
         state = .connected
         refreshTokenOnNextConnect = false
+        expiredTokenRefusals = 0
         defer { hasConnectedBefore = true }
-        return hasConnectedBefore ? [.resubscribeAll] : []
+        guard hasConnectedBefore else { return [] }
+        reconnectCount += 1
+        return [.resubscribeAll]
     }
 
-    /// The attempt failed before `connect` was accepted (socket error, token callback error,
-    /// or a refused `connect` that carried no close code).
-    public mutating func connectFailed(now: Duration) -> [Action] {
+    /// The attempt failed before `connect` was accepted (socket error, token callback error, a
+    /// refused `connect` that carried no close code). `permanent`: retrying cannot help.
+    public mutating func connectFailed(reason: String = "the connection attempt failed", permanent: Bool = false, now: Duration) -> [Action] {
         guard case .connecting(let attempt) = state else { return [] }
+        if permanent {
+            state = .closed(code: nil, reason: reason)
+            return [.reportTerminal(code: nil, reason: reason)]
+        }
         return scheduleRetry(attempt: attempt + 1, now: now)
     }
 
-    /// The socket closed with `code` (nil: dropped without a close frame).
+    /// The socket closed with `code` (nil: dropped without a close frame, or silent too long).
     public mutating func closed(code: CloseCode?, reason: String, now: Duration) -> [Action] {
+        let failedAttempt: Int?
         switch state {
-        case .connected, .connecting:
-            break
-        default:
-            return []
+        case .connected: failedAttempt = nil
+        case .connecting(let attempt): failedAttempt = attempt
+        default: return []
         }
         if let code, !code.shouldReconnect {
             state = .closed(code: code, reason: reason)
             return [.reportTerminal(code: code, reason: reason)]
         }
         if code == .tokenExpired {
-            // The server says the token expired: get a new one and come straight back.
             refreshTokenOnNextConnect = true
-            state = .connecting(attempt: 0)
-            return [.connect(refreshToken: true)]
+            guard let failedAttempt else {
+                // Expired while connected: get a new token and come straight back.
+                state = .connecting(attempt: 0)
+                return [.connect(refreshToken: true)]
+            }
+            // Refused while connecting: the new token was expired too. Back off; stop after a few.
+            expiredTokenRefusals += 1
+            if expiredTokenRefusals >= Self.maxExpiredTokenRefusals {
+                state = .closed(code: code, reason: reason)
+                return [.reportTerminal(code: code, reason: reason)]
+            }
+            return scheduleRetry(attempt: failedAttempt + 1, now: now)
         }
-        let attempt: Int
-        if case .connecting(let failed) = state { attempt = failed + 1 } else { attempt = 0 }
-        return scheduleRetry(attempt: attempt, now: now)
+        return scheduleRetry(attempt: failedAttempt.map { $0 + 1 } ?? 0, now: now)
     }
 
     /// The backoff delay is over.
@@ -94,6 +124,31 @@ public struct ConnectionStateMachine: Sendable {
         guard case .reconnecting(let attempt, let until) = state, now >= until else { return [] }
         state = .connecting(attempt: attempt)
         return [.connect(refreshToken: refreshTokenOnNextConnect)]
+    }
+
+    /// The app goes to the background: close the socket, keep everything else.
+    public mutating func suspend() -> [Action] {
+        switch state {
+        case .connecting, .connected:
+            state = .suspended
+            return [.closeSocket]
+        case .reconnecting:
+            state = .suspended
+            return []
+        default:
+            return []
+        }
+    }
+
+    /// The app is back: connect now (no backoff), and recover on success. Also cuts a backoff wait short.
+    public mutating func resume() -> [Action] {
+        switch state {
+        case .suspended, .reconnecting:
+            state = .connecting(attempt: 0)
+            return [.connect(refreshToken: refreshTokenOnNextConnect)]
+        default:
+            return []
+        }
     }
 
     /// Stop for good (the app is closing the runtime).

@@ -2,12 +2,13 @@ import HybridSyncProtocol
 
 /// A micro-app mounted into a ``ClientRuntime``: a scope that owns its observations and tasks.
 /// ``unmount()`` (or releasing the last reference) ends all of them and releases server
-/// subscriptions nobody else uses.
+/// subscriptions nobody else uses. Keep a reference for as long as the micro-app observes.
 public final class MicroApp: Sendable {
     /// The name given at mount, used in logs and error reports.
     public let name: String
     let id: UInt64
-    let runtime: ClientRuntime
+    /// The runtime this micro-app is mounted into.
+    public let runtime: ClientRuntime
 
     init(name: String, id: UInt64, runtime: ClientRuntime) {
         self.name = name
@@ -19,29 +20,34 @@ public final class MicroApp: Sendable {
         Task { [runtime, id] in await runtime.unmount(app: id) }
     }
 
-    /// Publications on `channel` from now on. Many micro-apps observing one channel share one
-    /// server subscription. Throws if the channel name is invalid or the server refuses it.
-    public func observe(_ channel: String) async throws -> ClientRuntime.PublicationStream {
-        let name: ChannelName
-        do {
-            name = try ChannelName(channel)
-        } catch {
-            throw ClientRuntimeError.server(ReplyError(.invalidChannel, error.description))
-        }
-        return try await runtime.observePublications(name, app: id)
+    /// Events of `channel` from now on: publications in order and `.resynced` when the runtime
+    /// could not recover what it missed. Many micro-apps observing one channel share one server
+    /// subscription. Throws `invalidChannel` (checked locally), `serverRefused`, `unmounted`,
+    /// `closed`, `timeout` (``ClientRuntime/Configuration/commandTimeout``) or `CancellationError`.
+    public func observe(_ channel: String) async throws -> ClientRuntime.ChannelEvents {
+        try await runtime.observeChannel(try ClientRuntimeError.channel(channel), app: id)
     }
 
-    /// The current value of `key` first, then every change (a slow reader gets the newest value).
-    /// Problems (a refused channel, a value that does not decode) go to the runtime's error sink.
-    public func observe<Value>(_ key: StateKey<Value>) async -> AsyncStream<Value> {
-        await runtime.observeState(key, app: id)
+    /// The current value of `key` first, then every change (a slow reader gets the newest value;
+    /// an equal value is not repeated). Throws like ``observe(_:)-(String)``; the stream ends with
+    /// the runtime's error when it stops, and normally when the micro-app unmounts. Values that do
+    /// not decode go to the runtime's error sink (a channel map leaves out just the bad entries).
+    public func observe<Value>(_ key: StateKey<Value>) async throws -> AsyncThrowingStream<Value, any Error> {
+        try await runtime.observeState(key, app: id)
     }
 
     /// Calls `onChange` with the current value of `key`, then with every change, until the token is
     /// cancelled or the micro-app unmounts. A throwing callback is reported to the error sink with
     /// this micro-app's name; other observers are not affected.
-    public func observe<Value>(_ key: StateKey<Value>, onChange: @escaping @Sendable (Value) async throws -> Void) async -> ObservationToken {
-        await runtime.observeState(key, app: id, onChange: onChange)
+    public func observe<Value>(_ key: StateKey<Value>, onChange: @escaping @Sendable (Value) async throws -> Void) async throws -> ObservationToken {
+        try await runtime.observeState(key, app: id, onChange: onChange)
+    }
+
+    /// What the server's history still holds on `channel` after `position` (for example after a
+    /// `.resynced(from:to:)`): `complete` says whether nothing is missing. Needs a connection
+    /// (`notConnected` otherwise); bounded by ``ClientRuntime/Configuration/commandTimeout``.
+    public func backfill(_ channel: String, after position: StreamPosition) async throws -> Backfill {
+        try await runtime.backfill(try ClientRuntimeError.channel(channel), after: position)
     }
 
     /// Loads a client-owned key once for all concurrent callers (see ``ClientRuntime/invalidate(_:)``).

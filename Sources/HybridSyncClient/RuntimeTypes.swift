@@ -10,7 +10,10 @@ public enum ConnectionState: Sendable, Equatable {
     case connected(client: String)
     /// The connection ended with `code` (nil: dropped) and the runtime will reconnect.
     case reconnecting(attempt: Int, lastCode: CloseCode?)
-    /// Done for good: the server said not to reconnect (banned, invalid token…) or `close()` was called.
+    /// ``ClientRuntime/suspend()`` closed the socket; ``ClientRuntime/resume()`` reconnects.
+    case suspended
+    /// Stopped: the server said not to reconnect (banned, invalid token…), the URL is unusable,
+    /// or `close()` was called. After a server's terminal close `start()` begins again.
     case closed(code: CloseCode?, reason: String)
 }
 
@@ -38,66 +41,4 @@ public final class ObservationToken: Sendable {
     init(_ onCancel: @escaping @Sendable () -> Void) { self.onCancel = onCancel }
 
     public func cancel() { onCancel() }
-}
-
-/// Why a runtime operation failed.
-public struct ClientRuntimeError: Error, Sendable, Equatable, CustomStringConvertible {
-    enum Kind: Sendable, Equatable {
-        case notConnected
-        case server(ReplyError)
-        case connectionClosed(CloseCode?, String)
-        case unmounted
-        case protocolViolation(String)
-        case readOnly(String)
-        case offlineQueueFull(Int)
-        case observerOverflow(Int)
-    }
-
-    let kind: Kind
-
-    /// The runtime has no open connection.
-    public static let notConnected = ClientRuntimeError(kind: .notConnected)
-    /// The micro-app was unmounted; mount again to observe.
-    public static let unmounted = ClientRuntimeError(kind: .unmounted)
-    /// The server refused the command.
-    public static func server(_ error: ReplyError) -> ClientRuntimeError { .init(kind: .server(error)) }
-    /// The connection closed before the answer arrived, or for good.
-    public static func connectionClosed(_ code: CloseCode?, _ reason: String) -> ClientRuntimeError {
-        .init(kind: .connectionClosed(code, reason))
-    }
-    /// The server sent something this client cannot read.
-    public static func protocolViolation(_ detail: String) -> ClientRuntimeError { .init(kind: .protocolViolation(detail)) }
-    /// The key is owned by the server; change it through the backend API.
-    public static func readOnly(_ key: String) -> ClientRuntimeError { .init(kind: .readOnly(key)) }
-    /// Too many commands are waiting for the connection to come back.
-    public static func offlineQueueFull(_ limit: Int) -> ClientRuntimeError { .init(kind: .offlineQueueFull(limit)) }
-    /// An observer fell more than `limit` publications behind and was ended (it never loses
-    /// publications silently).
-    public static func observerOverflow(_ limit: Int) -> ClientRuntimeError { .init(kind: .observerOverflow(limit)) }
-
-    /// The server's error, when the server refused the command.
-    public var serverError: ReplyError? {
-        if case .server(let error) = kind { return error }
-        return nil
-    }
-
-    /// The close code, when the connection closed.
-    public var closeCode: CloseCode? {
-        if case .connectionClosed(let code, _) = kind { return code }
-        return nil
-    }
-
-    public var description: String {
-        switch kind {
-        case .notConnected: "not connected"
-        case .server(let error): "server refused: \(error)"
-        case .connectionClosed(let code, let reason):
-            "connection closed (\(code.map { "\($0)" } ?? "no close code")): \(reason)"
-        case .unmounted: "the micro-app was unmounted"
-        case .protocolViolation(let detail): "unreadable server message: \(detail)"
-        case .readOnly(let key): "\(key) is server-owned and read-only in the client; change it through the backend API"
-        case .offlineQueueFull(let limit): "\(limit) commands already wait for the connection; try again when connected"
-        case .observerOverflow(let limit): "the observer fell \(limit) publications behind and was ended; observe again"
-        }
-    }
 }

@@ -12,29 +12,62 @@ import HybridSyncProtocol
 /// observes them, and every server change lands in the shared state. They are read-only here.
 public struct StateKey<Value: Codable & Sendable>: Sendable {
     let binding: StateBinding
-    let defaultValue: Value
+    /// The value while the key is absent (and before the first snapshot while offline).
+    public let defaultValue: Value
+    /// For channel maps: decodes entry by entry, so one bad entry cannot hide the others.
+    private let entryDecoder: (@Sendable ([String: JSONValue]) -> (Value, [(key: String, error: any Error)]))?
 
     /// A client-owned value, shared by every micro-app of the runtime.
     public init(local name: String, default defaultValue: Value) {
         binding = .local(name)
         self.defaultValue = defaultValue
+        entryDecoder = nil
     }
 
     /// One key of a channel's retained state (`defaultValue` while the key is absent).
     public init(channel: String, key: String, default defaultValue: Value) {
         binding = .serverKey(channel: channel, key: key)
         self.defaultValue = defaultValue
+        entryDecoder = nil
     }
 
     /// The whole retained state of a channel, as a dictionary keyed like the server's state.
+    /// An entry whose value does not decode as `Element` is left out (and reported to the error
+    /// sink with its key); the other entries stay live.
     public init<Element>(channelMap channel: String) where Value == [String: Element] {
         binding = .serverMap(channel: channel)
         defaultValue = [:]
+        entryDecoder = { entries in
+            var decoded: [String: Element] = [:]
+            var failures: [(key: String, error: any Error)] = []
+            for (key, json) in entries {
+                do {
+                    decoded[key] = try JSONDecoder().decode(Element.self, from: Data(json.jsonBytes))
+                } catch {
+                    failures.append((key, error))
+                }
+            }
+            return (decoded, failures.sorted { $0.key < $1.key })
+        }
     }
 
     init(binding: StateBinding, default defaultValue: Value) {
         self.binding = binding
         self.defaultValue = defaultValue
+        entryDecoder = nil
+    }
+
+    /// Decodes the current JSON: the value (nil when it does not decode) and what failed.
+    func decodeEntries(_ json: JSONValue?) -> (value: Value?, failures: [(what: String, error: any Error)]) {
+        if let entryDecoder, case .object(let members)? = json {
+            let (value, failures) = entryDecoder(members)
+            return (value, failures.map { ("\(binding) entry '\($0.key)'", $0.error) })
+        }
+        do {
+            return (try decode(json), [])
+        } catch {
+            return (nil, [("\(binding)", error)])
+        }
     }
 
     /// Decodes the stored JSON (nil: absent) into a value.

@@ -149,7 +149,7 @@ struct WebSocketURL: CustomStringConvertible {
     init(_ text: String) throws(ClientTransportError) {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
               scheme == "ws" || scheme == "wss", let host = components.host, !host.isEmpty
-        else { throw ClientTransportError("'\(text)' is not a ws:// or wss:// URL with a host") }
+        else { throw ClientTransportError("'\(text)' is not a ws:// or wss:// URL with a host", isPermanent: true) }
         tls = scheme == "wss"
         self.host = host
         port = components.port ?? (tls ? 443 : 80)

@@ -21,6 +21,9 @@ public struct ClientCommand: Sendable, Equatable {
         case unsubscribe(channel: ChannelName)
         /// Publish from the client, where the channel's namespace allows it.
         case publish(channel: ChannelName, data: JSONValue)
+        /// What the channel's history still holds after `since` (all of it without `since`), for a
+        /// backfill after continuity was lost. Same permission as `subscribe`; does not subscribe.
+        case history(channel: ChannelName, since: StreamPosition?)
         /// Application-level liveness check (and the answer to a server `ping` push); the reply is empty.
         case ping
 
@@ -31,6 +34,7 @@ public struct ClientCommand: Sendable, Equatable {
             case .subscribe: "subscribe"
             case .unsubscribe: "unsubscribe"
             case .publish: "publish"
+            case .history: "history"
             case .ping: "ping"
             }
         }
@@ -53,6 +57,9 @@ extension ClientCommand {
         case .publish(let channel, let data):
             members["channel"] = .string(channel.rawValue)
             members["data"] = data
+        case .history(let channel, let since):
+            members["channel"] = .string(channel.rawValue)
+            if let since { members["since"] = since.json }
         case .ping:
             break
         }
@@ -88,7 +95,7 @@ extension ClientCommand {
             .failure(DecodingError(id: id, error: ReplyError(code, message)))
         }
         guard let op = value["op"]?.stringValue else {
-            return fail(.badRequest, "every command needs an 'op' string (connect, subscribe, unsubscribe, publish, ping)")
+            return fail(.badRequest, "every command needs an 'op' string (connect, subscribe, unsubscribe, publish, history, ping)")
         }
         func channel() -> Result<ChannelName, DecodingError> {
             guard let raw = value["channel"]?.stringValue else {
@@ -106,7 +113,7 @@ extension ClientCommand {
                 return fail(.unauthorized, "'connect' needs a 'token' string holding a JWT")
             }
             return .success(ClientCommand(id: id, .connect(token: token, name: value["name"]?.stringValue)))
-        case "subscribe":
+        case "subscribe", "history":
             var since: StreamPosition?
             if let raw = value["since"] {
                 guard let position = StreamPosition(raw) else {
@@ -114,6 +121,7 @@ extension ClientCommand {
                 }
                 since = position
             }
+            if op == "history" { return channel().map { ClientCommand(id: id, .history(channel: $0, since: since)) } }
             return channel().map { ClientCommand(id: id, .subscribe(channel: $0, since: since)) }
         case "publish":
             guard let data = value["data"] else { return fail(.badRequest, "'publish' needs 'data' (any JSON value)") }
@@ -126,7 +134,7 @@ extension ClientCommand {
         case "ping":
             return .success(ClientCommand(id: id, .ping))
         default:
-            return fail(.unknownCommand, "unknown op '\(op.prefix(40))': expected connect, subscribe, unsubscribe, publish or ping")
+            return fail(.unknownCommand, "unknown op '\(op.prefix(40))': expected connect, subscribe, unsubscribe, publish, history or ping")
         }
     }
 }

@@ -215,3 +215,8 @@ public enum JSONWriter {
         out.append(UInt8(ascii: "\""))
     }
 }
+
+extension JSONValue: CustomStringConvertible {
+    /// The value as compact JSON text, for example `{"banned":true,"user":"42"}`.
+    public var description: String { String(decoding: jsonBytes, as: UTF8.self) }
+}

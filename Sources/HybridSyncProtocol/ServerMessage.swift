@@ -288,7 +288,51 @@ extension ServerMessage {
     }
 }
 
+/// The result of a successful `history`: the channel's position and the publications its history
+/// still holds after the asked position, in order.
+public struct HistoryResult: Sendable, Equatable {
+    public var channel: ChannelName
+    public var position: StreamPosition
+    public var publications: [Publication]
+
+    public init(channel: ChannelName, position: StreamPosition, publications: [Publication]) {
+        self.channel = channel
+        self.position = position
+        self.publications = publications
+    }
+
+    public var json: JSONValue {
+        .object([
+            "channel": .string(channel.rawValue), "epoch": .string(position.epoch), "offset": .int(Int64(position.offset)),
+            "publications": .array(publications.map(\.json)),
+        ])
+    }
+
+    public init?(_ json: JSONValue) {
+        guard let raw = json["channel"]?.stringValue, let channel = try? ChannelName(raw),
+              let position = StreamPosition(json), case .array(let items)? = json["publications"]
+        else { return nil }
+        var publications: [Publication] = []
+        for item in items {
+            guard let publication = Publication(item) else { return nil }
+            publications.append(publication)
+        }
+        self.init(channel: channel, position: position, publications: publications)
+    }
+}
+
 extension Publication {
+    /// Reads the API's JSON object of a publication (``json``).
+    public init?(_ json: JSONValue) {
+        guard let raw = json["channel"]?.stringValue, let channel = try? ChannelName(raw),
+              let offset = json["offset"]?.intValue, offset >= 0
+        else { return nil }
+        let removed = json["removed"]?.boolValue ?? false
+        let data: JSONValue
+        if let present = json["data"] { data = present } else if removed { data = .null } else { return nil }
+        self.init(channel: channel, offset: UInt64(offset), data: data, key: json["key"]?.stringValue, removed: removed)
+    }
+
     /// The publication as the API's JSON object (the push without `"push"`).
     public var json: JSONValue {
         var members: [String: JSONValue] = ["channel": .string(channel.rawValue), "offset": .int(Int64(offset)), "data": data]

@@ -31,6 +31,8 @@ extension SyncServer {
             finish(unsubscribe(session, from: channel), [])
         case .publish(let channel, let data):
             clientPublish(session, to: channel, data: data, finish)
+        case .history(let channel, let since):
+            history(session, of: channel, since: since, finish)
         case .ping:
             finish(.success(.object([:])), [])
         }
@@ -158,6 +160,27 @@ extension SyncServer {
                 "channel": "\(name)", "recovered": "\(result.recovered.map(String.init) ?? "-")",
             ]) { $1 })
             finish(.success(result.json), followUps)
+        }
+    }
+
+    /// What history holds after `since` (all of it when `since` is of another epoch or absent).
+    private func history(_ session: Session, of name: ChannelName, since: StreamPosition?, _ finish: @escaping Finish) {
+        let policy: NamespacePolicy
+        switch authorize(session, name) {
+        case .failure(let error): return finish(.failure(error), [])
+        case .success(let authorized): policy = authorized
+        }
+        broker.read(name, StreamQuery(policy: policy.stream, create: true, includeHistory: true), now: clock.now()) { [self] result in
+            guard isOpen(session) else { return finish(.failure(ReplyError(.internalError, "closed")), []) }
+            switch result {
+            case .failure(let error):
+                finish(.failure(Self.engineFailure(error)), [])
+            case .success(let read):
+                let position = read.position ?? StreamPosition(epoch: "", offset: 0)
+                let after = since?.epoch == position.epoch ? since!.offset : 0
+                let publications = read.history.map(\.publication).filter { $0.offset > after }
+                finish(.success(HistoryResult(channel: name, position: position, publications: publications).json), [])
+            }
         }
     }
 

@@ -49,8 +49,8 @@ struct ClientRuntimeTests {
 
         let seenByChat = try await chatBans.first(within: .seconds(5))
         let seenByProfile = try await profileBans.first(within: .seconds(5))
-        #expect(seenByChat?.data == ["user": "42", "banned": true])
-        #expect(seenByProfile?.data == seenByChat?.data)
+        #expect(seenByChat?.publication?.data == ["user": "42", "banned": true])
+        #expect(seenByProfile?.publication?.data == seenByChat?.publication?.data)
     }
 
     @Test("the last unmount releases the server subscription; a later mount subscribes again")
@@ -74,7 +74,7 @@ struct ClientRuntimeTests {
         let late = await runtime.mount("late")
         let stream = try await late.observe("moderation:bans")
         _ = publish("moderation:bans", ["user": "9"])
-        #expect(try await stream.first(within: .seconds(5))?.data == ["user": "9"])
+        #expect(try await stream.first(within: .seconds(5))?.publication?.data == ["user": "9"])
         let counts = await runtime.counts
         #expect(counts.apps == 1 && counts.observers == 1 && counts.channels == 1 && counts.tasks == 0)
         await late.unmount()

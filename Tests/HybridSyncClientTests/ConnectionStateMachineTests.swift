@@ -45,7 +45,7 @@ struct ConnectionStateMachineTests {
         #expect(machine.closed(code: nil, reason: "dropped", now: .seconds(200)).count == 1, "a drop without close frame also reconnects")
     }
 
-    @Test("terminal codes stop for good; nothing reconnects afterwards", arguments: [CloseCode.banned, .invalidToken, .badRequest, .permissionDenied, .forceDisconnect])
+    @Test("terminal codes stop; nothing reconnects by itself, only an explicit start() begins again", arguments: [CloseCode.banned, .invalidToken, .badRequest, .permissionDenied, .forceDisconnect])
     func terminal(code: CloseCode) {
         var machine = ConnectionStateMachine(backoff: policy, generator: SeededGenerator(seed: 3))
         _ = machine.start()
@@ -55,7 +55,8 @@ struct ConnectionStateMachineTests {
         #expect(machine.retryTimerFired(now: .seconds(1000)).isEmpty)
         #expect(machine.closed(code: .shutdown, reason: "late", now: .seconds(2)).isEmpty)
         #expect(machine.connectFailed(now: .seconds(3)).isEmpty)
-        #expect(machine.start().isEmpty)
+        #expect(machine.start() == [.connect(refreshToken: false)], "after an unban or with a new token")
+        #expect(machine.connected() == [.resubscribeAll])
     }
 
     @Test("token expired: refresh the token and reconnect at once")
@@ -65,6 +66,41 @@ struct ConnectionStateMachineTests {
         _ = machine.connected()
         #expect(machine.closed(code: .tokenExpired, reason: "expired", now: .seconds(1)) == [.connect(refreshToken: true)])
         #expect(machine.connected() == [.resubscribeAll])
+    }
+
+    @Test("a token found expired again while connecting backs off, and the third refusal in a row stops")
+    func tokenAlwaysExpired() {
+        var machine = ConnectionStateMachine(backoff: policy, generator: SeededGenerator(seed: 5))
+        _ = machine.start()
+        for refusal in 1...ConnectionStateMachine.maxExpiredTokenRefusals {
+            let actions = machine.closed(code: .tokenExpired, reason: "expired", now: .seconds(Int64(refusal * 100)))
+            if refusal < ConnectionStateMachine.maxExpiredTokenRefusals {
+                guard case .scheduleRetry? = actions.first else {
+                    Issue.record("refusal \(refusal): \(actions)")
+                    return
+                }
+                #expect(machine.retryTimerFired(now: .seconds(Int64(refusal * 100 + 50))) == [.connect(refreshToken: true)])
+            } else {
+                #expect(actions == [.reportTerminal(code: .tokenExpired, reason: "expired")])
+            }
+        }
+    }
+
+    @Test("suspend closes the socket and waits; resume connects at once and resubscribes; a permanent failure stops")
+    func suspendResume() {
+        var machine = ConnectionStateMachine(backoff: policy, generator: SeededGenerator(seed: 7))
+        _ = machine.start()
+        _ = machine.connected()
+        #expect(machine.suspend() == [.closeSocket])
+        #expect(machine.state == .suspended)
+        #expect(machine.retryTimerFired(now: .seconds(100)).isEmpty)
+        #expect(machine.resume() == [.connect(refreshToken: false)])
+        #expect(machine.connected() == [.resubscribeAll])
+        #expect(machine.reconnectCount == 1)
+        _ = machine.closed(code: nil, reason: "dropped", now: .seconds(200))
+        #expect(machine.resume() == [.connect(refreshToken: false)], "resume cuts the backoff short")
+        #expect(machine.connectFailed(reason: "bad URL", permanent: true, now: .seconds(201))
+            == [.reportTerminal(code: nil, reason: "bad URL")])
     }
 
     @Test("stop closes the socket once and then ignores everything")

@@ -15,6 +15,6 @@ import Testing
     let bans = try await chat.observe("moderation:bans")
     _ = server.handle(HTTPRequest(method: "POST", path: "/api/publish", authorization: "Bearer k",
                                   body: Array(#"{"channel":"moderation:bans","data":{"user":"42"}}"#.utf8)))
-    #expect(try await bans.first(within: .seconds(5))?.data == ["user": "42"])
+    #expect(try await bans.first(within: .seconds(5))?.publication?.data == ["user": "42"])
     await chat.unmount()
 }

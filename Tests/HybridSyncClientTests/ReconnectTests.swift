@@ -16,7 +16,7 @@ struct ReconnectTests {
     /// Drops the runtime's connection with a reconnect code and lets the backoff elapse.
     private func bounce(_ h: RuntimeHarness, _ runtime: ClientRuntime, user: String = "1", whileOffline: () -> Void = {}) async throws {
         h.api("POST", "/api/disconnect", ["user": .string(user), "code": 4005])
-        try await h.clock.waitForSleepers()  // the backoff timer
+        try await h.clock.waitForSleeper(dueWithin: .seconds(1))  // the backoff timer
         whileOffline()
         h.clock.advance(by: .seconds(1))  // attempt 0 waits at most 0.5 s
         try await connected(runtime)
@@ -29,7 +29,7 @@ struct ReconnectTests {
         try await runtime.start()
         let app = await runtime.mount("profiles")
         let map = StateKey<[String: Profile]>(channelMap: "app:profiles")
-        let stream = await app.observe(map)
+        let stream = try await app.observe(map)
         h.setState("app:profiles", "1", ["name": "a"])
         try await bounce(h, runtime) {
             h.setState("app:profiles", "2", ["name": "b"])
@@ -49,7 +49,7 @@ struct ReconnectTests {
         try await runtime.start()
         let app = await runtime.mount("profiles")
         let map = StateKey<[String: Profile]>(channelMap: "app:profiles")
-        let stream = await app.observe(map)
+        let stream = try await app.observe(map)
         h.setState("app:profiles", "gone", ["name": "x"])
         try await eventually(.seconds(30), "first change seen") { (try? await runtime.get(map))?["gone"] != nil }
         try await bounce(h, runtime) {
@@ -71,7 +71,7 @@ struct ReconnectTests {
         let runtime = h.runtime(linger: .seconds(1))
         try await runtime.start()
         var apps: [MicroApp] = []
-        var streams: [ClientRuntime.PublicationStream] = []
+        var streams: [ClientRuntime.ChannelEvents] = []
         for n in 0..<8 {
             let app = await runtime.mount("app-\(n)")
             streams.append(try await app.observe("app:feed"))
@@ -80,7 +80,7 @@ struct ReconnectTests {
         #expect(await runtime.sentCommandCounts["subscribe"] == 1)
         for app in apps { await app.unmount() }
         #expect(await runtime.sentCommandCounts["unsubscribe"] == nil, "still lingering")
-        try await h.clock.waitForSleepers()
+        try await h.clock.waitForSleeper(dueWithin: .seconds(1))  // the linger
         h.clock.advance(by: .seconds(1))
         try await eventually(.seconds(30), "one unsubscribe after the linger") { await runtime.sentCommandCounts["unsubscribe"] == 1 }
 
@@ -88,8 +88,8 @@ struct ReconnectTests {
         for n in 0..<50 {
             let app = await runtime.mount("storm-\(n)")
             _ = try await app.observe("app:feed")
-            _ = await app.observe(StateKey<Int>(local: "x", default: 0)) { _ in }
-            _ = await app.observe(StateKey<Profile?>(channel: "app:profiles", key: "1", default: nil))
+            _ = try await app.observe(StateKey<Int>(local: "x", default: 0)) { _ in }
+            _ = try await app.observe(StateKey<Profile?>(channel: "app:profiles", key: "1", default: nil))
             await app.unmount()
         }
         try await eventually(.seconds(30), "callback tasks ended") { await runtime.counts.tasks == 0 }
@@ -149,7 +149,7 @@ struct ReconnectTests {
         let runtime = h.runtime(offlineQueue: 2)
         try await runtime.start()
         h.api("POST", "/api/disconnect", ["user": "1", "code": 4005])
-        try await h.clock.waitForSleepers()
+        try await h.clock.waitForSleeper(dueWithin: .seconds(1))
         let queued = Task { try await runtime.publish("chat:room", data: "while offline") }
         let queued2 = Task { try await runtime.publish("chat:room", data: "also offline") }
         try await eventually(.seconds(30), "two queued") { await runtime.offlineQueueCount == 2 }

@@ -74,7 +74,7 @@ struct SharedStateTests {
         let runtime = h.runtime()
         try await runtime.start()
         let early = await runtime.mount("early")
-        let earlyProfile = await early.observe(StateKey<Profile?>(channel: "app:profiles", key: "7", default: nil))
+        let earlyProfile = try await early.observe(StateKey<Profile?>(channel: "app:profiles", key: "7", default: nil))
         for n in 1...100 { h.setState("app:profiles", "7", ["name": .string("v\(n)")]) }
         let key = StateKey<Profile?>(channel: "app:profiles", key: "7", default: nil)
         try await eventually(.seconds(10), "the runtime has applied all 100 changes") {
@@ -82,11 +82,11 @@ struct SharedStateTests {
         }
 
         let late = await runtime.mount("late")
-        let profile = await late.observe(key)
+        let profile = try await late.observe(key)
         var iterator = profile.makeAsyncIterator()
-        #expect(await iterator.next() == Profile(name: "v100"), "the current value first")
+        #expect(try await iterator.next() == Profile(name: "v100"), "the current value first")
         h.setState("app:profiles", "7", ["name": "v101"])
-        #expect(await iterator.next() == Profile(name: "v101"), "then the next change, nothing older")
+        #expect(try await iterator.next() == Profile(name: "v101"), "then the next change, nothing older")
         #expect(try await runtime.get(key) == Profile(name: "v101"))
         #expect(await runtime.sentCommandCounts["subscribe"] == 1, "both micro-apps share one subscription")
         _ = (earlyProfile, early, late)
@@ -99,11 +99,11 @@ struct SharedStateTests {
         let runtime = h.runtime(user: "mod")
         try await runtime.start()
         let app = await runtime.mount("review")
-        let bans = await app.observe(StateKey<[String: BanInfo]>(channelMap: "moderation:users"))
+        let bans = try await app.observe(StateKey<[String: BanInfo]>(channelMap: "moderation:users"))
         var iterator = bans.makeAsyncIterator()
-        #expect(await iterator.next() == ["42": BanInfo(banned: true, reason: "spam")])
+        #expect(try await iterator.next() == ["42": BanInfo(banned: true, reason: "spam")])
         h.api("DELETE", "/api/ban/42")
-        #expect(await iterator.next() == [:])
+        #expect(try await iterator.next() == [:])
         _ = app
     }
 
@@ -114,11 +114,11 @@ struct SharedStateTests {
         let theme = StateKey<String>(local: "theme", default: "light")
         #expect(try await runtime.get(theme) == "light")
         let app = await runtime.mount("settings")
-        let values = await app.observe(theme)
+        let values = try await app.observe(theme)
         var iterator = values.makeAsyncIterator()
-        #expect(await iterator.next() == "light")
+        #expect(try await iterator.next() == "light")
         try await runtime.set(theme, "dark")
-        #expect(await iterator.next() == "dark")
+        #expect(try await iterator.next() == "dark")
         await #expect(throws: ClientRuntimeError.readOnly("'moderation:users' key '1'")) {
             try await runtime.set(StateKey<String?>(channel: "moderation:users", key: "1", default: nil), "x")
         }
@@ -134,8 +134,8 @@ struct SharedStateTests {
         let crashy = await runtime.mount("crashy")
         let steady = await runtime.mount("steady")
         let seen = Recorder<Int>()
-        _ = await crashy.observe(counter) { _ in throw Boom() }
-        _ = await steady.observe(counter) { seen.append($0) }
+        _ = try await crashy.observe(counter) { _ in throw Boom() }
+        _ = try await steady.observe(counter) { seen.append($0) }
         for n in 1...5 { try await runtime.set(counter, n) }
         try await eventually(.seconds(5), "steady sees the last value") { seen.all.last == 5 }
         try await eventually(.seconds(5), "the sink hears from crashy") { h.errors.all.contains { $0.hasPrefix("crashy:") } }
@@ -167,11 +167,11 @@ struct SharedStateTests {
         #expect(Set(results) == [["item-2"]], "one run served all five callers")
         #expect(calls.all.count == 2)
         #expect(try await app.load(key, loader) == ["item-2"], "loaded: no new run")
-        let values = await app.observe(key)
+        let values = try await app.observe(key)
         var iterator = values.makeAsyncIterator()
-        #expect(await iterator.next() == ["item-2"])
+        #expect(try await iterator.next() == ["item-2"])
         await runtime.invalidate(key)
-        #expect(await iterator.next() == ["item-3"], "invalidate reran the loader and observers saw it")
+        #expect(try await iterator.next() == ["item-3"], "invalidate reran the loader and observers saw it")
     }
 }
 
@@ -187,7 +187,8 @@ extension SharedStateTests {
         let readerStream = try await reader.observe("chat:room")
         let readerSaw = Recorder<UInt64>()
         let received = Task {
-            for try await publication in readerStream {
+            for try await event in readerStream {
+                guard let publication = event.publication else { continue }
                 readerSaw.append(publication.offset)
                 if readerSaw.all.count == 5 { break }
             }
@@ -201,7 +202,7 @@ extension SharedStateTests {
         #expect(readerSaw.all == [1, 2, 3, 4, 5])
         var delivered: [UInt64] = []
         do {
-            for try await publication in stalledStream { delivered.append(publication.offset) }
+            for try await event in stalledStream { if let publication = event.publication { delivered.append(publication.offset) } }
             Issue.record("the stalled stream ended without an error")
         } catch let error as ClientRuntimeError {
             #expect(error == .observerOverflow(3))

@@ -50,8 +50,8 @@ struct ReconnectConvergenceTests {
         try await runtime.start()
         let key = StateKey<[String: Value]>(channelMap: channel)
         let apps = [await runtime.mount("board"), await runtime.mount("ticker")]
-        var streams: [AsyncStream<[String: Value]>] = []
-        for app in apps { streams.append(await app.observe(key)) }
+        var streams: [AsyncThrowingStream<[String: Value], any Error>] = []
+        for app in apps { streams.append(try await app.observe(key)) }
 
         try await publishBurst(daemon, channel, from: 0, count: 20)
         let killer = Task {
@@ -65,7 +65,7 @@ struct ReconnectConvergenceTests {
         try await converge(runtime, apps: apps, key: key, server: try await serverState(daemon, channel))
         for stream in streams {
             var iterator = stream.makeAsyncIterator()
-            #expect(await iterator.next() == (try await serverState(daemon, channel)), "each micro-app's latest value")
+            #expect(try await iterator.next() == (try await serverState(daemon, channel)), "each micro-app's latest value")
         }
         await runtime.close()
         try await daemon.stop()
@@ -84,7 +84,7 @@ struct ReconnectConvergenceTests {
         let key = StateKey<[String: Value]>(channelMap: channel)
         let app = await runtime.mount("board")
         let events = await app.events()
-        let stream = await app.observe(key)
+        let stream = try await app.observe(key)
         try await publishBurst(box.daemon, channel, from: 0, count: 20)
         try await converge(runtime, apps: [app], key: key, server: try await serverState(box.daemon, channel))
 

@@ -37,7 +37,8 @@ struct ServerSemanticsTests {
         let total = published
         let received = try await withTimeout(.seconds(30), "fast client catches up") {
             var offsets: [UInt64] = []
-            for try await publication in stream {
+            for try await event in stream {
+                guard let publication = event.publication else { continue }
                 offsets.append(publication.offset)
                 if offsets.count == total { break }
             }

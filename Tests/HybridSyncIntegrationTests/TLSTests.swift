@@ -46,7 +46,7 @@ struct TLSTests {
         let app = await runtime.mount("secure")
         let stream = try await app.observe("moderation:bans")
         try await daemon.api.publish(channel: "moderation:bans", data: ["user": "1"])
-        #expect(try await stream.first(within: .seconds(10))?.data == ["user": "1"])
+        #expect(try await stream.first(within: .seconds(10))?.publication?.data == ["user": "1"])
         await runtime.close()
         try await daemon.stop()
     }

@@ -26,9 +26,9 @@ struct WalkingSkeletonTests {
 
         let seenByChat = try await chatBans.first(within: .seconds(10))
         let seenByProfile = try await profileBans.first(within: .seconds(10))
-        #expect(seenByChat?.data == ["user": "42", "banned": true])
-        #expect(seenByProfile?.data == ["user": "42", "banned": true])
-        #expect(seenByChat?.offset == 1)
+        #expect(seenByChat?.publication?.data == ["user": "42", "banned": true])
+        #expect(seenByProfile?.publication?.data == ["user": "42", "banned": true])
+        #expect(seenByChat?.publication?.offset == 1)
 
         let health = try await daemon.api.health()
         #expect(health["connections"]?.intValue == 1, "one WebSocket for the whole client context")
@@ -56,8 +56,8 @@ struct WalkingSkeletonTests {
         let late = await runtime.mount("late")
         let lateBans = try await late.observe(channel)
         try await daemon.api.publish(channel: channel, data: ["user": "7", "banned": true])
-        #expect(try await lateBans.first(within: .seconds(10))?.data == ["user": "7", "banned": true])
-        #expect(try await chatBans.first(within: .seconds(10))?.data == ["user": "7", "banned": true])
+        #expect(try await lateBans.first(within: .seconds(10))?.publication?.data == ["user": "7", "banned": true])
+        #expect(try await chatBans.first(within: .seconds(10))?.publication?.data == ["user": "7", "banned": true])
         #expect(try await daemon.api.channelInfo(channel)["subscribers"]?.intValue == 1)
 
         await chat.unmount()

@@ -34,8 +34,8 @@ struct BanTests {
         }
         for observed in [queue, profile] {
             let publication = try await observed.first(within: .seconds(5))
-            #expect(publication?.key == "42")
-            #expect(publication?.data == ["banned": true, "reason": "spam", "until": .double(until)])
+            #expect(publication?.publication?.key == "42")
+            #expect(publication?.publication?.data == ["banned": true, "reason": "spam", "until": .double(until)])
         }
 
         // While the ban holds, the user's token is refused.
@@ -51,7 +51,7 @@ struct BanTests {
         h.server.tick()
         _ = try h.connected("42")
         let lifted = try await queue.first(within: .seconds(5))
-        #expect(lifted?.key == "42" && lifted?.removed == true)
+        #expect(lifted?.publication?.key == "42" && lifted?.publication?.removed == true)
 
         // A ban without `until` holds until DELETE /api/ban/<user>.
         #expect(h.api("POST", "/api/ban", ["user": "42", "reason": "again"]).body["sessionsClosed"]?.intValue == 1)

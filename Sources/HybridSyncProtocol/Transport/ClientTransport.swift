@@ -27,5 +27,10 @@ public enum ClientConnectionEvent: Sendable, Equatable {
 /// Why a client transport could not connect.
 public struct ClientTransportError: Error, Sendable, CustomStringConvertible {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// Retrying cannot help (a malformed URL, for example): the runtime stops instead of retrying.
+    public let isPermanent: Bool
+    public init(_ description: String, isPermanent: Bool = false) {
+        self.description = description
+        self.isPermanent = isPermanent
+    }
 }

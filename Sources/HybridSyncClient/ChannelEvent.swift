@@ -1,0 +1,44 @@
+public import HybridSyncProtocol
+
+/// What an observer of a channel receives: publications in order, and an explicit signal when
+/// continuity was lost.
+public enum ChannelEvent: Sendable, Equatable {
+    /// The next publication of the channel.
+    case publication(Publication)
+    /// The runtime came back but the server could not prove which publications it missed (history
+    /// too short, or the stream restarted): publications after `from` up to `to` may be missing.
+    /// Retained state is current again (it was replaced by the server's snapshot). Ask
+    /// ``MicroApp/backfill(_:after:)`` for what history still holds.
+    case resynced(ChannelResync)
+
+    /// The publication, for `.publication`.
+    public var publication: Publication? {
+        if case .publication(let publication) = self { return publication }
+        return nil
+    }
+}
+
+/// A loss of continuity on one channel.
+public struct ChannelResync: Sendable, Equatable {
+    public let channel: ChannelName
+    /// The last position this client had applied.
+    public let from: StreamPosition
+    /// The server's position now; live publications continue after it.
+    public let to: StreamPosition
+
+    public init(channel: ChannelName, from: StreamPosition, to: StreamPosition) {
+        self.channel = channel
+        self.from = from
+        self.to = to
+    }
+}
+
+/// What the server's history still holds after a position (``MicroApp/backfill(_:after:)``).
+public struct Backfill: Sendable, Equatable {
+    /// The publications after the asked position that history still holds, in order.
+    public let publications: [Publication]
+    /// True when they are all of them: nothing between the asked position and ``position`` is missing.
+    public let complete: Bool
+    /// The channel's position when the server answered.
+    public let position: StreamPosition
+}

@@ -1,0 +1,265 @@
+import HybridSyncProtocol
+import Logging
+
+extension ClientRuntime {
+    // MARK: Driving the state machine
+
+    /// Performs the machine's actions, then tells the micro-apps if the public state changed.
+    func drive(_ actions: [ConnectionStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .connect(let refresh):
+                generation += 1
+                let attempt = generation
+                deadlines.remove(.retry)
+                schedule(.connectAttempt, after: configuration.connectTimeout)
+                Task { [weak self] in await self?.openConnection(generation: attempt, refreshedToken: refresh) }
+            case .scheduleRetry(let delay):
+                deadlines.remove(.connectAttempt)
+                schedule(.retry, after: delay)
+            case .resubscribeAll:
+                perform(subscriptions.resubscribeAll())
+            case .reportTerminal(let code, let reason):
+                logger.info("connection closed for good", metadata: ["code": "\(code.map { "\($0)" } ?? "-")", "reason": "\(reason)"])
+                stop(with: terminalError(code: code, reason: reason))
+            case .closeSocket:
+                generation += 1
+                connection?.close(code: .normal, reason: "client closed")
+                connection = nil
+            }
+        }
+        announceState()
+    }
+
+    private func terminalError(code: CloseCode?, reason: String) -> ClientRuntimeError {
+        if let permanentFailure { return permanentFailure }
+        return ClientRuntimeError.terminal(code: code, reason: reason, refusal: lastRefusal, ban: lastBan)
+    }
+
+    /// The runtime stopped (terminal close or ``close()``): every wait, observer and queued
+    /// command ends with `error`; channels and their state are forgotten, so nothing stale is
+    /// ever shown as current. Mounted apps stay (their event streams tell them).
+    func stop(with error: ClientRuntimeError) {
+        stoppedError = error
+        lastError = error.description
+        for entry in commands.dropQueue() { resolve(entry.ticket, .failure(error)) }
+        _ = commands.connectionLost()
+        for ticket in Array(waiters.keys) { resolve(ticket, .failure(error)) }
+        _ = subscriptions.removeAll()
+        store.forgetChannels()
+        for id in Array(stateObservers.keys) + Array(channelObservers.keys) { removeObserver(id, error: error) }
+        registry.cancelTasks()
+        deadlines = Deadlines()
+    }
+
+    func announceState() {
+        let now = connectionState
+        guard now != announcedState else { return }
+        announcedState = now
+        registry.broadcast(.connectionChanged(now))
+    }
+
+    // MARK: One connection attempt
+
+    private func openConnection(generation attempt: Int, refreshedToken: Bool) async {
+        do {
+            let token = try await tokenProvider()
+            guard attempt == generation, case .connecting = machine.state else { return }
+            let opened = try await transport.connect(to: url)
+            guard attempt == generation, case .connecting = machine.state else {
+                opened.close(code: .normal, reason: "superseded")
+                return
+            }
+            connection = opened
+            lastHeard = elapsed()
+            readerTask = Task { [weak self] in
+                for await event in opened.events {
+                    guard let self else { return }
+                    await self.received(event, generation: attempt)
+                }
+            }
+            let frame = commands.transmit(.connect(token: token, name: configuration.clientName),
+                                          CommandChannel.Entry(ticket: makeID(), purpose: .connect))
+            opened.send(frame)
+            logger.debug("connect sent", metadata: ["token_refreshed": "\(refreshedToken)"])
+        } catch {
+            guard attempt == generation else { return }
+            attemptFailed(error)
+        }
+    }
+
+    private func attemptFailed(_ error: any Error) {
+        let permanent = (error as? ClientTransportError)?.isPermanent == true
+        let reason = permanent ? "invalid URL: \(error)" : "\(error)"
+        if permanent { permanentFailure = ClientRuntimeError(.invalidURL, reason) }
+        lastError = reason
+        logger.info("connect attempt failed", metadata: ["error": "\(error)"])
+        generation += 1
+        connection?.close(code: .normal, reason: "connect failed")
+        connection = nil
+        drive(machine.connectFailed(reason: reason, permanent: permanent, now: elapsed()))
+    }
+
+    private func connectAnswered(_ result: Result<JSONValue, ReplyError>) {
+        deadlines.remove(.connectAttempt)
+        switch result {
+        case .success(let json):
+            guard let connected = ConnectResult(json) else {
+                return attemptFailed(ClientRuntimeError.protocolViolation("connect result without client/version"))
+            }
+            clientID = connected.client
+            lastRefusal = nil
+            let interval = connected.pingInterval + connected.pongTimeout
+            silenceLimit = connected.pingInterval > 0 ? .milliseconds(Int64(interval * 1000)) : nil
+            if let silenceLimit { schedule(.watchdog, after: silenceLimit) }
+            drive(machine.connected())
+            for frame in commands.reconnected() { connection?.send(frame) }
+            for ticket in waiters.filter({ $0.value.role == .start }).keys { resolve(ticket, .success(.null)) }
+            logger.debug("runtime connected", metadata: ["client": "\(connected.client)"])
+        case .failure(let refusal):
+            lastRefusal = refusal
+            lastError = "connect refused: \(refusal)"
+            // unauthorized, expired and banned are followed by the close that decides what happens next.
+            if SyncCloseRules.closesAfter(refusal.code) { return }
+            attemptFailed(ClientRuntimeError.serverRefused(refusal))
+        }
+    }
+
+    // MARK: Inbound
+
+    private func received(_ event: ClientConnectionEvent, generation eventGeneration: Int) {
+        guard eventGeneration == generation else { return }
+        switch event {
+        case .frame(let frame):
+            lastHeard = elapsed()
+            for line in FrameCodec.messages(in: frame) {
+                do {
+                    handle(try ServerMessage.decode(line))
+                } catch {
+                    logger.info("unreadable server message", metadata: ["error": "\(error)"])
+                }
+            }
+        case .closed(let code, let reason):
+            connectionClosed(code: code, reason: reason)
+        }
+    }
+
+    private func handle(_ message: ServerMessage) {
+        switch message {
+        case .reply(let id, let result):
+            guard let entry = commands.replied(id) else {
+                logger.debug("reply for unknown or abandoned command", metadata: ["id": "\(id)"])
+                return
+            }
+            switch entry.purpose {
+            case .call:
+                resolve(entry.ticket, result.mapError { ClientRuntimeError.serverRefused($0) })
+            case .connect:
+                connectAnswered(result)
+            case .subscribe(let name, _):
+                subscribeAnswered(name, ticket: entry.ticket, result)
+            case .fireAndForget:
+                break
+            }
+        case .push(.publication(let publication)):
+            deliver(publication)
+        case .push(.ping):
+            fireAndForget(.ping)  // any command proves liveness; the reply is ignored
+        case .push(.banned(let ban)):
+            logger.info("this user is banned", metadata: ["reason": "\(ban.reason)"])
+            lastBan = ban
+            registry.broadcast(.banned(ban))
+        case .push(.disconnect(let code, let reason)):
+            logger.info("server is closing the connection", metadata: ["code": "\(code)", "reason": "\(reason)"])
+        }
+    }
+
+    /// The socket ended (`code` nil: dropped, or silent past the watchdog).
+    func connectionClosed(code: CloseCode?, reason: String) {
+        guard connection != nil else { return }
+        connection = nil
+        lastClose = code
+        lastError = "connection closed (\(code.map { "\($0)" } ?? "no close code")): \(reason)"
+        logger.info("connection closed", metadata: ["code": "\(code.map { "\($0)" } ?? "none")", "reason": "\(reason)"])
+        lostConnection()
+        drive(machine.closed(code: code, reason: reason, now: elapsed()))
+    }
+
+    /// What is on the wire is gone: waiting calls fail with `connectionLost`, subscriptions go
+    /// offline (they resubscribe from their positions after reconnecting).
+    func lostConnection() {
+        deadlines.remove(.watchdog)
+        for entry in commands.connectionLost() {
+            switch entry.purpose {
+            case .call: resolve(entry.ticket, .failure(ClientRuntimeError.connectionLost))
+            case .subscribe(let name, _): subscribeAnswered(name, ticket: entry.ticket, nil)
+            case .connect, .fireAndForget: break
+            }
+        }
+        subscriptions.connectionLost()
+    }
+
+    // MARK: Timers
+
+    /// What a deadline is for.
+    enum TimerKey: Hashable {
+        case retry, connectAttempt, watchdog
+        case linger(ChannelName)
+        case wait(UInt64)
+    }
+
+    func schedule(_ key: TimerKey, after delay: Duration) {
+        deadlines.set(key, at: elapsed() + delay)
+        armTimer()
+    }
+
+    /// One task sleeps until the earliest deadline (re-armed only when an earlier one appears).
+    private func armTimer() {
+        guard !isDisposed, let next = deadlines.next else { return }
+        if let armed = timerArmedFor, armed <= next { return }
+        timerTask?.cancel()
+        timerArmedFor = next
+        let sleepUntil = self.sleepUntil
+        timerTask = Task { [weak self] in
+            guard (try? await sleepUntil(next)) != nil else { return }
+            await self?.timerFired()
+        }
+    }
+
+    private func timerFired() {
+        timerArmedFor = nil
+        timerTask = nil
+        let now = elapsed()
+        for key in deadlines.expired(at: now) { fire(key, now: now) }
+        armTimer()
+    }
+
+    private func fire(_ key: TimerKey, now: Duration) {
+        switch key {
+        case .retry:
+            drive(machine.retryTimerFired(now: now))
+        case .connectAttempt:
+            guard case .connecting = machine.state else { return }
+            attemptFailed(ClientRuntimeError.timeout("the connection attempt", configuration.connectTimeout))
+        case .watchdog:
+            guard case .connected = machine.state, let silenceLimit else { return }
+            let silent = now - lastHeard
+            guard silent >= silenceLimit else { return schedule(.watchdog, after: silenceLimit - silent) }
+            logger.info("no message from the server within the ping interval; reconnecting", metadata: ["silent": "\(silent)"])
+            connection?.close(code: .normal, reason: "no ping from the server")
+            connectionClosed(code: nil, reason: "no message from the server for \(silent)")
+        case .linger(let name):
+            perform(subscriptions.lingerEnded(name))
+        case .wait(let ticket):
+            guard let waiter = waiters[ticket] else { return }
+            resolve(ticket, .failure(ClientRuntimeError.timeout(waiter.role.what, waiter.role.bound(configuration))))
+        }
+    }
+}
+
+/// Which refusals of `connect` the server follows with a close (docs/PROTOCOL.md).
+enum SyncCloseRules {
+    static func closesAfter(_ code: ErrorCode) -> Bool {
+        code == .unauthorized || code == .tokenExpired || code == .banned
+    }
+}

@@ -1,0 +1,59 @@
+public import HybridSyncProtocol
+
+/// A snapshot of what the runtime holds, for support screens and bug reports.
+public struct RuntimeDiagnostics: Sendable, Equatable {
+    /// One mounted micro-app.
+    public struct App: Sendable, Equatable {
+        public let name: String
+        /// The channels its observers hold.
+        public let channels: [String]
+        public let observers: Int
+        public let tasks: Int
+    }
+
+    /// One channel the runtime is subscribed to (or will subscribe to when connected).
+    public struct Channel: Sendable, Equatable {
+        public let name: String
+        /// Observers holding it (0: lingering before it unsubscribes).
+        public let holders: Int
+        /// `active`, `pending` or `offline`.
+        public let status: String
+        /// The last position applied.
+        public let position: StreamPosition?
+    }
+
+    public let connection: ConnectionState
+    /// Successful reconnects since the runtime was created.
+    public let reconnects: Int
+    /// The last connection problem or stop reason, if any.
+    public let lastError: String?
+    /// Commands waiting for the connection, and commands on the wire without a reply yet.
+    public let offlineQueue: Int
+    public let inFlight: Int
+    public let apps: [App]
+    public let channels: [Channel]
+}
+
+extension ClientRuntime {
+    /// Per micro-app channels, per channel positions, reconnect count, last error, queue sizes.
+    public func diagnostics() -> RuntimeDiagnostics {
+        let apps = registry.apps.values.map { app in
+            let channels = Set(app.observers.compactMap { stateObservers[$0]?.channel ?? channelObservers[$0]?.channel })
+            return RuntimeDiagnostics.App(name: app.name, channels: channels.map(\.rawValue).sorted(),
+                                          observers: app.observers.count, tasks: app.tasks.count)
+        }
+        let channels = subscriptions.entries.map { name, entry in
+            let status = switch entry.status {
+            case .active: "active"
+            case .pending: "pending"
+            case .offline: "offline"
+            }
+            return RuntimeDiagnostics.Channel(name: name.rawValue, holders: entry.holders, status: status, position: entry.position)
+        }
+        return RuntimeDiagnostics(
+            connection: connectionState, reconnects: machine.reconnectCount, lastError: lastError,
+            offlineQueue: commands.queuedCount, inFlight: commands.inFlightCount,
+            apps: apps.sorted { $0.name < $1.name }, channels: channels.sorted { $0.name < $1.name }
+        )
+    }
+}

@@ -1,0 +1,110 @@
+import HybridSyncProtocol
+
+/// What a suspended task waits for.
+enum WaitRole: Equatable {
+    case start, run, command
+    /// The first subscribe answer of a channel.
+    case ready(ChannelName)
+    /// A loader of a client-owned key.
+    case load(StateBinding)
+
+    var what: String {
+        switch self {
+        case .start: "start()"
+        case .run: "run()"
+        case .command: "the command"
+        case .ready(let name): "subscribing to '\(name)'"
+        case .load(let binding): "the loader of \(binding)"
+        }
+    }
+
+    func bound(_ configuration: ClientRuntime.Configuration) -> Duration {
+        switch self {
+        case .start: configuration.startTimeout ?? .zero
+        case .run: .zero
+        case .command, .ready, .load: configuration.commandTimeout
+        }
+    }
+}
+
+extension ClientRuntime {
+    /// Suspends until ``resolve(_:_:)`` is called for the wait's ticket: by the answer, by the
+    /// timeout, by the task's cancellation (`CancellationError`) or when the runtime stops.
+    /// `register` runs on the actor with the ticket before the task suspends.
+    func wait(
+        _ role: WaitRole, timeout: Duration?, what: String, register: (UInt64) -> Void = { _ in }
+    ) async throws -> JSONValue {
+        let ticket = makeID()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiters[ticket] = (role, continuation)
+                if let timeout { schedule(.wait(ticket), after: timeout) }
+                register(ticket)
+            }
+        } onCancel: {
+            Task { await self.resolve(ticket, .failure(CancellationError())) }
+        }
+    }
+
+    /// Ends the wait of `ticket` (once; later calls do nothing). A command still queued or on the
+    /// wire is abandoned: a cancelled offline publish is never sent.
+    func resolve(_ ticket: UInt64, _ result: Result<JSONValue, any Error>) {
+        guard let waiter = waiters.removeValue(forKey: ticket) else { return }
+        deadlines.remove(.wait(ticket))
+        if waiter.role == .command { commands.abandon(ticket) }
+        waiter.continuation.resume(with: result)
+    }
+
+    /// Fails at once when the runtime is closed or stopped for good.
+    func checkUsable() throws(ClientRuntimeError) {
+        if isDisposed { throw .closed }
+        if let stoppedError { throw stoppedError }
+    }
+
+    var isOnline: Bool {
+        if case .connected = machine.state, connection != nil { return true }
+        return false
+    }
+
+    // MARK: Commands
+
+    /// Sends a command and waits for its answer (bounded by ``Configuration/commandTimeout``).
+    /// Offline, a `queueable` command waits in the offline queue; others fail with `notConnected`.
+    func call(_ operation: ClientCommand.Operation, queueable: Bool) async throws -> JSONValue {
+        try checkUsable()
+        return try await wait(.command, timeout: configuration.commandTimeout, what: operation.name) { ticket in
+            switch commands.submit(operation, .init(ticket: ticket, purpose: .call), online: isOnline, queueable: queueable) {
+            case .send(let frame): connection?.send(frame)
+            case .queued: break
+            case .refused(let error): resolve(ticket, .failure(error))
+            }
+        }
+    }
+
+    /// Sends a command nobody waits for (when online; otherwise it is pointless).
+    func fireAndForget(_ operation: ClientCommand.Operation) {
+        guard isOnline else { return }
+        connection?.send(commands.transmit(operation, .init(ticket: makeID(), purpose: .fireAndForget)))
+    }
+
+    /// Publishes on a channel whose namespace lets clients publish, and returns its offset.
+    /// Offline, the command waits (up to ``Configuration/offlineQueueLimit`` of them) and is sent
+    /// after reconnecting; cancelling the calling task takes it out of the queue. Bounded by
+    /// ``Configuration/commandTimeout``.
+    @discardableResult
+    public func publish(_ channel: String, data: JSONValue) async throws -> UInt64 {
+        let name = try ClientRuntimeError.channel(channel)
+        let result = try await call(.publish(channel: name, data: data), queueable: true)
+        return UInt64(result["offset"]?.intValue ?? 0)
+    }
+
+    /// What the server's history still holds on `channel` after `position` (needs a connection).
+    func backfill(_ name: ChannelName, after position: StreamPosition) async throws -> Backfill {
+        let json = try await call(.history(channel: name, since: position), queueable: false)
+        guard let result = HistoryResult(json) else { throw ClientRuntimeError.protocolViolation("history result") }
+        let publications = result.publications.filter { $0.offset > position.offset && result.position.epoch == position.epoch }
+        let missing = Int64(result.position.offset) - Int64(position.offset)
+        let complete = result.position.epoch == position.epoch && missing >= 0 && Int64(publications.count) == missing
+        return Backfill(publications: publications, complete: complete, position: result.position)
+    }
+}

@@ -1,0 +1,64 @@
+import HybridSyncProtocol
+
+/// The runtime's shared state as a pure value: client-owned values, each subscribed channel's
+/// retained state, and which observers watch which binding (so a change reaches exactly its
+/// observers, without scanning the others). Every change returns the bindings it changed.
+struct StateStore {
+    private(set) var local: [String: JSONValue] = [:]
+    private(set) var channels: [String: [String: StateEntry]] = [:]
+    private var watchers: [StateBinding: Set<UInt64>] = [:]
+
+    /// The current JSON of `binding` (nil: absent, the key's default applies; a map is never absent).
+    func value(of binding: StateBinding) -> JSONValue? {
+        switch binding {
+        case .local(let name): local[name]
+        case .serverKey(let channel, let key): channels[channel]?[key]?.value
+        case .serverMap(let channel): .object((channels[channel] ?? [:]).mapValues(\.value))
+        }
+    }
+
+    mutating func setLocal(_ name: String, _ value: JSONValue) -> [StateBinding] {
+        guard local[name] != value else { return [] }
+        local[name] = value
+        return [.local(name)]
+    }
+
+    /// Applies a publication that carries a key (a set or a removal).
+    mutating func apply(_ publication: Publication) -> [StateBinding] {
+        guard let key = publication.key else { return [] }
+        let channel = publication.channel.rawValue
+        if publication.removed {
+            guard channels[channel]?.removeValue(forKey: key) != nil else { return [] }
+        } else {
+            channels[channel, default: [:]][key] = StateEntry(value: publication.data, version: publication.offset)
+        }
+        return [.serverKey(channel: channel, key: key), .serverMap(channel: channel)]
+    }
+
+    /// Replaces a channel's state with a snapshot: the bindings of every key whose value changed.
+    mutating func replace(_ channel: ChannelName, with snapshot: [String: StateEntry]) -> [StateBinding] {
+        let name = channel.rawValue
+        let old = channels[name] ?? [:]
+        channels[name] = snapshot
+        let changed = Set(old.keys).union(snapshot.keys).filter { old[$0]?.value != snapshot[$0]?.value }
+        guard !changed.isEmpty else { return [] }
+        return changed.map { .serverKey(channel: name, key: $0) } + [.serverMap(channel: name)]
+    }
+
+    /// Forgets a channel's state (nobody holds it any more, or the runtime stopped).
+    mutating func forget(_ channel: ChannelName) { channels[channel.rawValue] = nil }
+
+    mutating func forgetChannels() { channels.removeAll() }
+
+    mutating func watch(_ binding: StateBinding, by observer: UInt64) { watchers[binding, default: []].insert(observer) }
+
+    mutating func unwatch(_ binding: StateBinding, by observer: UInt64) {
+        watchers[binding]?.remove(observer)
+        if watchers[binding]?.isEmpty == true { watchers[binding] = nil }
+    }
+
+    /// The observers of these bindings.
+    func watchers(of bindings: [StateBinding]) -> [UInt64] {
+        bindings.flatMap { watchers[$0] ?? [] }
+    }
+}

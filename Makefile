@@ -44,12 +44,14 @@ run: build
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(PYTHON) scripts/check_sdk_dependencies.py
+	$(PYTHON) scripts/check_doc_snippets.py
 	scripts/autobahn.sh "$$($(SWIFT) build --show-bin-path)/hybridsyncd" '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*'
 	$(SWIFT) test --skip-build
 
 ## The client SDK product must not pull in server-only dependencies.
 check-sdk-deps:
 	$(PYTHON) scripts/check_sdk_dependencies.py
+	$(PYTHON) scripts/check_doc_snippets.py
 
 ## Start hybridsyncd and the two-micro-app example, ban user 42 with curl, watch it arrive.
 demo: build

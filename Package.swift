@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "hybridsyncd", targets: ["hybridsyncd"]),
         .executable(name: "hybridsync", targets: ["hybridsync"]),
         .executable(name: "hybridsync-demo", targets: ["hybridsync-demo"]),
+        .executable(name: "hybridsync-viewmodel-example", targets: ["hybridsync-viewmodel-example"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -163,6 +164,12 @@ let package = Package(
             path: "Examples/TwoMicroApps",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "hybridsync-viewmodel-example",
+            dependencies: ["HybridSyncClient", "HybridSyncTesting"],
+            path: "Examples/ObservableViewModel",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(
             name: "HybridSyncProtocolTests",
@@ -182,6 +189,18 @@ let package = Package(
         .testTarget(
             name: "HybridSyncClientTests",
             dependencies: ["HybridSyncClient", "HybridSyncTesting"],
+            swiftSettings: swiftSettings
+        ),
+        // Every Swift block of README.md, docs/CLIENT.md and docs/TESTING.md, verbatim
+        // (scripts/check_doc_snippets.py checks that each one is here).
+        .testTarget(
+            name: "DocSnippets",
+            dependencies: [
+                "HybridSyncClient", "HybridSyncTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/DocSnippets",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -102,9 +102,10 @@ extension ClientRuntime {
     func backfill(_ name: ChannelName, after position: StreamPosition) async throws -> Backfill {
         let json = try await call(.history(channel: name, since: position), queueable: false)
         guard let result = HistoryResult(json) else { throw ClientRuntimeError.protocolViolation("history result") }
-        let publications = result.publications.filter { $0.offset > position.offset && result.position.epoch == position.epoch }
+        let sameEpoch = result.position.epoch == position.epoch
+        let publications = result.publications.filter { !sameEpoch || $0.offset > position.offset }
         let missing = Int64(result.position.offset) - Int64(position.offset)
-        let complete = result.position.epoch == position.epoch && missing >= 0 && Int64(publications.count) == missing
+        let complete = sameEpoch && missing >= 0 && Int64(publications.count) == missing
         return Backfill(publications: publications, complete: complete, position: result.position)
     }
 }

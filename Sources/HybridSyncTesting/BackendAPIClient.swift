@@ -64,13 +64,6 @@ public struct BackendAPIClient: Sendable {
 
     private func json(method: String, path: String, body: JSONValue?) async throws -> JSONValue {
         let response = try await send(method: method, path: path, body: body?.jsonBytes)
-        guard (200..<300).contains(response.status), let json = response.json else {
-            let error = response.json?["error"]
-            throw Failure(
-                status: response.status, code: error?["code"]?.stringValue,
-                message: error?["message"]?.stringValue ?? String(decoding: response.body.prefix(200), as: UTF8.self)
-            )
-        }
-        return json
+        return try Self.decode(status: response.status, body: response.body)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+public import HybridSyncClient
 public import HybridSyncBroker
 public import HybridSyncProtocol
 public import HybridSyncServer
@@ -7,9 +8,16 @@ import Synchronization
 
 /// A real ``SyncServer`` behind an in-memory transport: no sockets, no threads of its own.
 ///
-/// Use ``clientTransport`` with a `ClientRuntime` and ``handle(_:)`` for backend API calls.
-/// Every call into the server is serialized by one lock, as the lws thread does in the daemon.
-public final class InMemoryServer: ServerTransport, @unchecked Sendable {
+/// ``runtime(user:configuration:)`` gives client runtimes connected to it and the ``BackendAPI``
+/// methods make backend calls (``handle(_:)`` for raw requests). Every call into the server is
+/// serialized by one lock, as the lws thread does in the daemon. Nothing here needs
+/// `import HybridSyncServer` unless you pass your own ``ServerConfiguration``.
+public final class InMemoryServer: ServerTransport, BackendAPI, @unchecked Sendable {
+    /// Mints client tokens this server accepts (for a server with an HS256 secret).
+    public let tokens: TokenMinter
+    /// The wall clock the server reads (token expiry, ban expiry, history TTL).
+    public let clock: any WallClock
+    private let apiKey: String
     private let lock = NSRecursiveLock()
     private var server: SyncServer!
     private var connections: [ConnectionID: InMemoryConnection] = [:]
@@ -22,7 +30,30 @@ public final class InMemoryServer: ServerTransport, @unchecked Sendable {
         configuration: ServerConfiguration, broker: any Broker = MemoryBroker(), clock: any WallClock = ManualWallClock(),
         logger: Logger = Logger(label: "hybridsync.test", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
+        apiKey = configuration.apiKey
+        tokens = TokenMinter(secret: String(decoding: configuration.auth.hmacSecret ?? [], as: UTF8.self))
+        self.clock = clock
         server = SyncServer(configuration: configuration, transport: WeakTransport(self), broker: broker, clock: clock, logger: logger)
+    }
+
+    /// A server with the default namespaces (docs/CONFIGURATION.md) on the memory engine, whose
+    /// time moves only when `clock` is advanced.
+    public convenience init(clock: ManualWallClock = ManualWallClock()) {
+        self.init(configuration: ServerConfiguration(apiKey: "test-api-key", tokenSecret: "test-token-secret"), clock: clock)
+    }
+
+    /// A client runtime for `user` whose connections end in this server, not started yet.
+    public func runtime(user: String, configuration: ClientRuntime.Configuration) -> ClientRuntime {
+        let (tokens, clock) = (tokens, clock)
+        return ClientRuntime(url: "memory://", configuration: configuration, transport: clientTransport) {
+            tokens.token(user: user, now: clock.now())
+        }
+    }
+
+    /// One backend API request, answered within the call.
+    public func request(_ method: String, _ path: String, _ body: JSONValue?) async throws -> JSONValue {
+        let response = handle(HTTPRequest(method: method, path: path, authorization: "Bearer \(apiKey)", body: body?.jsonBytes ?? []))
+        return try BackendAPIClient.decode(status: response.status, body: response.body)
     }
 
     /// A client transport whose connections end in this server.

@@ -1,4 +1,6 @@
 public import Foundation
+public import HybridSyncClient
+public import HybridSyncProtocol
 import HybridSyncCrypto
 import Synchronization
 
@@ -14,7 +16,7 @@ import Synchronization
 ///
 /// The binary is `HYBRIDSYNCD_PATH`, else `hybridsyncd` next to the running test executable
 /// (SwiftPM's build folder), else `hybridsyncd` on `PATH`.
-public final class TestDaemon: Sendable {
+public final class TestDaemon: BackendAPI, Sendable {
     /// The public WebSocket URL, for example `ws://127.0.0.1:40123/`.
     public let webSocketURL: String
     /// The backend API base URL, for example `http://127.0.0.1:40124`.
@@ -71,6 +73,25 @@ public final class TestDaemon: Sendable {
     deinit {
         if process.isRunning { process.terminate() }
     }
+
+    /// One backend API request over HTTP to this daemon.
+    public func request(_ method: String, _ path: String, _ body: JSONValue?) async throws -> JSONValue {
+        let response = try await api.send(method: method, path: path, body: body?.jsonBytes)
+        return try BackendAPIClient.decode(status: response.status, body: response.body)
+    }
+
+    /// A client runtime for `user` on this daemon's WebSocket URL (libwebsockets), not started yet.
+    public func runtime(user: String, configuration: ClientRuntime.Configuration) -> ClientRuntime {
+        let tokens = tokens
+        return ClientRuntime(url: webSocketURL, configuration: configuration) { tokens.token(user: user) }
+    }
+
+    /// Stops the daemon's process (SIGSTOP) without closing its sockets: every connection turns
+    /// half-open (nothing arrives, nothing is refused) until ``resumeProcess()``.
+    public func pauseProcess() { Foundation.kill(process.processIdentifier, SIGSTOP) }
+
+    /// Continues a daemon stopped by ``pauseProcess()``.
+    public func resumeProcess() { Foundation.kill(process.processIdentifier, SIGCONT) }
 
     /// Starts the daemon and waits (up to `timeout`) until it listens. `arguments` are extra
     /// configuration flags such as `["--limits-max-message-bytes", "4096"]`.

@@ -27,6 +27,31 @@ struct RecoveryTests {
         #expect(again.takeMessages().compactMap(\.publication).map(\.offset) == [7], "live after recovery")
     }
 
+    @Test("history: what is left after a position, all of it for another epoch, and the subscribe rules", arguments: Engine.allCases)
+    func historyCommand(_ engine: Engine) throws {
+        let h = Harness(engine) { $0.namespaces["app"]?.historySize = 3 }
+        let client = try h.connected()
+        for n in 1...5 { _ = h.publish("app:feed", .int(Int64(n))) }
+        let (now, _) = try h.subscribe(client, "app:feed")
+        func history(_ since: String) throws -> HistoryResult {
+            let replies = h.command(client, #"{"id":9,"op":"history","channel":"app:feed"\#(since)}"#)
+            guard case .reply(9, .success(let json))? = replies.first, let result = HistoryResult(json) else {
+                throw TestFailure("no history result: \(replies)")
+            }
+            return result
+        }
+        let after = try history(#","since":{"epoch":"\#(now.position.epoch)","offset":3}"#)
+        #expect(after.position == now.position)
+        #expect(after.publications.map(\.offset) == [4, 5])
+        #expect(after.publications.map(\.data) == [4, 5])
+        #expect(try history("").publications.map(\.offset) == [3, 4, 5], "history keeps 3")
+        #expect(try history(#","since":{"epoch":"other","offset":4}"#).publications.map(\.offset) == [3, 4, 5])
+        #expect(h.command(client, #"{"id":10,"op":"history","channel":"nowhere:x"}"#).errorCode(id: 10) == .invalidChannel)
+        let fresh = h.server.openConnection()
+        fresh.send(#"{"id":11,"op":"history","channel":"app:feed"}"#)
+        #expect(fresh.takeMessages().errorCode(id: 11) == .notConnected)
+    }
+
     @Test("outside history by size: recovered false and a snapshot equal to the server state", arguments: Engine.allCases)
     func outsideHistoryBySize(_ engine: Engine) throws {
         let h = Harness(engine) { $0.namespaces["app"]?.historySize = 3 }

@@ -1,0 +1,25 @@
+// docs/TESTING.md's Swift blocks, verbatim. The in-memory test runs; the daemon one compiles.
+import HybridSyncClient
+import HybridSyncTesting
+import Testing
+
+@Test func chatHidesBannedUsers() async throws {
+    let server: any BackendAPI = InMemoryServer()        // or: try await TestDaemon.start()
+    let runtime = server.runtime(user: "1")
+    try await runtime.start()
+    let chat = await runtime.mount("chat")               // keep the micro-app while observing
+    let bans = try await chat.observe("moderation:bans")
+    try await server.publish(channel: "moderation:bans", data: ["user": "42"])
+    #expect(try await bans.first(within: .seconds(5))?.publication?.data == ["user": "42"])
+    await runtime.close()
+}
+
+func againstARealDaemon() async throws {
+let daemon = try await TestDaemon.start()            // hybridsyncd on 127.0.0.1, ephemeral ports
+let runtime = daemon.runtime(user: "7")
+try await runtime.start()
+try await daemon.publish(channel: "moderation:bans", data: ["user": "42", "banned": true])
+try await daemon.ban(user: "42", reason: "spam")
+let status = try await daemon.stop()                 // SIGTERM; 0 on a clean exit
+_ = status
+}

@@ -1,0 +1,127 @@
+import Foundation
+import HybridSyncClient
+import HybridSyncTesting
+import Testing
+
+private func until(_ runtime: ClientRuntime, _ what: String, within timeout: Duration = .seconds(30),
+                   _ matches: @escaping @Sendable (ConnectionState) -> Bool) async throws {
+    try await eventually(timeout, what) { matches(await runtime.connectionState) }
+}
+
+private func fastBackoff() -> ClientRuntime.Configuration {
+    var configuration = ClientRuntime.Configuration()
+    configuration.backoff = BackoffPolicy(initial: .milliseconds(50), maximum: .milliseconds(200))
+    return configuration
+}
+
+/// The client lifetime failures, against the real `hybridsyncd` over libwebsockets.
+@Suite("Client lifetime (real daemon)")
+struct ClientLifetimeTests {
+    @Test("start() against a closed port ends when the caller's timeout cancels it; close() ends a waiting start()")
+    func startAgainstClosedPort() async throws {
+        let runtime = ClientRuntime(url: "ws://127.0.0.1:1/", configuration: fastBackoff()) { "token" }
+        let began = ContinuousClock.now
+        await #expect(throws: TimeoutError.self) {
+            try await withTimeout(.seconds(2), "start() against a closed port") { try await runtime.start() }
+        }
+        #expect(ContinuousClock.now - began < .seconds(10), "the timeout cancelled start()")
+        let waiting = Task { try await runtime.start() }
+        try await until(runtime, "retrying") { if case .reconnecting = $0 { return true } else { return false } }
+        await runtime.close()
+        let error = await #expect(throws: ClientRuntimeError.self) { try await waiting.value }
+        #expect(error?.code == .closed)
+    }
+
+    @Test("a token the daemon always finds expired: three attempts with backoff, then unauthorized")
+    func alwaysExpiredToken() async throws {
+        let daemon = try await TestDaemon.start(engine: .memory)
+        let tokens = daemon.tokens
+        let runtime = ClientRuntime(url: daemon.webSocketURL, configuration: fastBackoff()) {
+            tokens.token(user: "7", expiresIn: -3600)
+        }
+        let error = await #expect(throws: ClientRuntimeError.self) {
+            try await withTimeout(.seconds(30), "start() with expired tokens") { try await runtime.start() }
+        }
+        #expect(error?.code == .unauthorized)
+        #expect(await runtime.sentCommandCounts["connect"] == ConnectionStateMachine.maxExpiredTokenRefusals)
+        try await eventually(.seconds(10), "no socket left") { try await daemon.api.health()["connections"] == 0 }
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test("after a restart of the in-memory engine the observer is told it resynced, and backfill brings the missed publication")
+    func resyncedAfterRestart() async throws {
+        let daemon = try await TestDaemon.start(engine: .memory)
+        let runtime = daemon.runtime(user: "7", configuration: fastBackoff())
+        try await runtime.start()
+        let feed = await runtime.mount("feed")
+        let events = try await feed.observe("chat:room-1")
+        try await daemon.publish(channel: "chat:room-1", data: "before")
+        #expect(try await events.first(within: .seconds(10))?.publication?.data == "before")
+        let restarted = try await daemon.restart()
+        try await restarted.publish(channel: "chat:room-1", data: "while offline")  // nobody subscribed yet
+        guard case .resynced(let gap)? = try await events.first(within: .seconds(30)) else {
+            Issue.record("the observer was not told about the gap")
+            return
+        }
+        #expect(gap.from.offset == 1)
+        #expect(gap.from.epoch != gap.to.epoch, "a new epoch after the memory engine restarted")
+        let backfill = try await feed.backfill("chat:room-1", after: gap.from)
+        #expect(backfill.publications.map(\.data) == ["while offline"])
+        #expect(backfill.complete == false, "another epoch: the server cannot prove nothing else is missing")
+        await runtime.close()
+        #expect(try await restarted.stop() == 0)
+    }
+
+    @Test("banned while running: live observers end with banned, a late micro-app gets an error instead of a default")
+    func bannedRuntimeServesNoDefaults() async throws {
+        let daemon = try await TestDaemon.start()
+        let runtime = daemon.runtime(user: "42", configuration: fastBackoff())
+        try await runtime.start()
+        let key = StateKey<[String: JSONValue]>(channelMap: "moderation:users")
+        let chat = await runtime.mount("chat")
+        let live = try await chat.observe(key)
+        try await daemon.ban(user: "42", reason: "spam")
+        try await until(runtime, "closed by the ban") { if case .closed(.banned?, _) = $0 { return true } else { return false } }
+        let ended = await #expect(throws: ClientRuntimeError.self) { for try await _ in live {} }
+        #expect(ended?.code == .banned)
+        let late = await runtime.mount("profile")
+        let refused = await #expect(throws: ClientRuntimeError.self) {
+            _ = try await late.observe(StateKey<JSONValue?>(channel: "moderation:users", key: "42", default: nil))
+        }
+        #expect(refused?.code == .banned, "not 'in good standing'")
+        let read = await #expect(throws: ClientRuntimeError.self) { _ = try await runtime.get(key) }
+        #expect(read?.code == .banned)
+
+        try await daemon.unban(user: "42")
+        try await runtime.start()
+        let again = try await late.observe(key).first(within: .seconds(10))
+        #expect(again?["42"] == nil, "current again after the unban")
+        _ = chat
+        await runtime.close()
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test("a half-open connection (the daemon stopped with SIGSTOP) is noticed by the ping watchdog; the runtime reconnects after SIGCONT")
+    func halfOpenConnection() async throws {
+        let daemon = try await TestDaemon.start(arguments: ["--ping-interval-seconds", "1", "--ping-pong-timeout-seconds", "1"])
+        var configuration = fastBackoff()
+        configuration.connectTimeout = .seconds(2)
+        let runtime = daemon.runtime(user: "7", configuration: configuration)
+        try await runtime.start()
+        daemon.pauseProcess()
+        do {
+            try await until(runtime, "the silence is noticed", within: .seconds(20)) {
+                if case .connected = $0 { return false } else { return true }
+            }
+        } catch {
+            daemon.resumeProcess()
+            throw error
+        }
+        daemon.resumeProcess()
+        try await until(runtime, "connected again") { if case .connected = $0 { return true } else { return false } }
+        #expect(await runtime.diagnostics().reconnects == 1)
+        #expect(await runtime.diagnostics().lastError?.contains("no message from the server") == true)
+        await runtime.close()
+        #expect(try await daemon.stop() == 0)
+    }
+}

@@ -46,6 +46,5 @@ struct AppRegistry {
         }
     }
 
-    var observerCount: Int { apps.values.reduce(0) { $0 + $1.observers.count } }
     var taskCount: Int { apps.values.reduce(0) { $0 + $1.tasks.count } }
 }

@@ -120,7 +120,7 @@ extension ClientRuntime {
             lastRefusal = refusal
             lastError = "connect refused: \(refusal)"
             // unauthorized, expired and banned are followed by the close that decides what happens next.
-            if SyncCloseRules.closesAfter(refusal.code) { return }
+            if refusal.code == .unauthorized || refusal.code == .tokenExpired || refusal.code == .banned { return }
             attemptFailed(ClientRuntimeError.serverRefused(refusal))
         }
     }
@@ -254,12 +254,5 @@ extension ClientRuntime {
             guard let waiter = waiters[ticket] else { return }
             resolve(ticket, .failure(ClientRuntimeError.timeout(waiter.role.what, waiter.role.bound(configuration))))
         }
-    }
-}
-
-/// Which refusals of `connect` the server follows with a close (docs/PROTOCOL.md).
-enum SyncCloseRules {
-    static func closesAfter(_ code: ErrorCode) -> Bool {
-        code == .unauthorized || code == .tokenExpired || code == .banned
     }
 }

@@ -56,8 +56,8 @@ extension ClientRuntime {
     }
 
     /// Fails at once when the runtime is closed or stopped for good.
-    func checkUsable() throws(ClientRuntimeError) {
-        if isDisposed { throw .closed }
+    func checkUsable() throws {
+        if isDisposed { throw ClientRuntimeError.closed }
         if let stoppedError { throw stoppedError }
     }
 

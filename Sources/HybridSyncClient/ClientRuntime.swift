@@ -157,6 +157,14 @@ public actor ClientRuntime {
     /// `CancellationError` when the calling task is cancelled. After a terminal close (a ban,
     /// a bad token) calling `start()` again starts over.
     public func start() async throws {
+        try begin()
+        if case .connected = machine.state { return }
+        if let stoppedError { throw stoppedError }
+        _ = try await wait(.start, timeout: configuration.startTimeout, what: "start()")
+    }
+
+    /// Starts connecting when idle or stopped by the server (forgetting why it stopped).
+    private func begin() throws {
         if isDisposed { throw ClientRuntimeError.closed }
         switch machine.state {
         case .idle, .closed:
@@ -168,9 +176,6 @@ public actor ClientRuntime {
         default:
             break
         }
-        if case .connected = machine.state { return }
-        if let stoppedError { throw stoppedError }
-        _ = try await wait(.start, timeout: configuration.startTimeout, what: "start()")
     }
 
     /// Runs the runtime until it ends: starts it (without a start timeout), returns after
@@ -179,7 +184,8 @@ public actor ClientRuntime {
     /// `extension ClientRuntime: Service {}` puts it in a `ServiceGroup`.
     public func run() async throws {
         if isDisposed { return }
-        if case .idle = machine.state { drive(machine.start()) }
+        try begin()
+        if let stoppedError { throw stoppedError }
         do {
             _ = try await wait(.run, timeout: nil, what: "run()")
         } catch is CancellationError {
@@ -259,9 +265,6 @@ public actor ClientRuntime {
 
     /// Commands of each kind sent on the wire, for tests and diagnostics.
     public var sentCommandCounts: [String: Int] { commands.sentCounts }
-
-    /// Tasks waiting in ``start()``.
-    var startWaiterCount: Int { waiters.values.count { $0.role == .start } }
 
     func makeID() -> UInt64 {
         defer { nextID += 1 }

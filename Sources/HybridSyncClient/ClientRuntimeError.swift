@@ -123,7 +123,7 @@ public struct ClientRuntimeError: Error, Sendable, Equatable, CustomStringConver
     }
 
     /// The ``ChannelName`` for `raw`, or ``Code/invalidChannel``.
-    static func channel(_ raw: String) throws(ClientRuntimeError) -> ChannelName {
-        do { return try ChannelName(raw) } catch { throw .invalidChannel(error.description) }
+    static func channel(_ raw: String) throws -> ChannelName {
+        do { return try ChannelName(raw) } catch { throw ClientRuntimeError.invalidChannel(error.description) }
     }
 }

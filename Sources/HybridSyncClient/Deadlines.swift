@@ -10,8 +10,6 @@ struct Deadlines<Key: Hashable> {
 
     mutating func remove(_ key: Key) { entries[key] = nil }
 
-    func deadline(of key: Key) -> Duration? { entries[key] }
-
     /// The earliest deadline.
     var next: Duration? { entries.values.min() }
 

@@ -20,11 +20,10 @@ struct ClientLifetimeTests {
     @Test("start() against a closed port ends when the caller's timeout cancels it; close() ends a waiting start()")
     func startAgainstClosedPort() async throws {
         let runtime = ClientRuntime(url: "ws://127.0.0.1:1/", configuration: fastBackoff()) { "token" }
-        let began = ContinuousClock.now
+        // withTimeout waits for the operation it cancels: its TimeoutError proves start() honoured the cancellation.
         await #expect(throws: TimeoutError.self) {
             try await withTimeout(.seconds(2), "start() against a closed port") { try await runtime.start() }
         }
-        #expect(ContinuousClock.now - began < .seconds(10), "the timeout cancelled start()")
         let waiting = Task { try await runtime.start() }
         try await until(runtime, "retrying") { if case .reconnecting = $0 { return true } else { return false } }
         await runtime.close()

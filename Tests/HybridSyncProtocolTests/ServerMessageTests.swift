@@ -13,6 +13,19 @@ struct ServerMessageTests {
         #expect(!bytes.contains(UInt8(ascii: "\n")), "a message must stay on one line")
     }
 
+    @Test("a JSON value prints as JSON text (README's print(ban.data)), and history results round-trip")
+    func jsonDescriptionAndHistory() throws {
+        let ban: JSONValue = ["user": "42", "banned": true]
+        #expect("\(ban)" == #"{"banned":true,"user":"42"}"#)
+        let channel = try ChannelName("chat:room")
+        let history = HistoryResult(channel: channel, position: StreamPosition(epoch: "e", offset: 5), publications: [
+            Publication(channel: channel, offset: 4, data: "a"), Publication(channel: channel, offset: 5, data: .null, key: "k", removed: true),
+        ])
+        #expect(HistoryResult(history.json) == history)
+        let command = ClientCommand(id: 3, .history(channel: channel, since: StreamPosition(epoch: "e", offset: 3)))
+        #expect(ClientCommand.decode(command.encoded()) == .success(command))
+    }
+
     @Test("replies and errors round-trip")
     func replies() throws {
         let ok = ServerMessage.reply(id: 3, .success(.object(["a": .int(1)])))

@@ -12,13 +12,8 @@ struct BanTests {
         // The banned user has two client contexts; the moderator has one runtime with two micro-apps.
         let phone = try h.connected("42")
         let desktop = try h.connected("42")
-        let moderatorToken = h.token("mod-1")
-        let moderator = ClientRuntime(url: "memory://", transport: h.server.clientTransport) { moderatorToken }
-        try await moderator.start()
-        let reviewApp = await moderator.mount("review-queue")  // a released MicroApp unmounts itself
-        let profileApp = await moderator.mount("profile")
-        let queue = try await reviewApp.observe("moderation:users")
-        let profile = try await profileApp.observe("moderation:users")
+        let moderator = try await Moderator.start(h)
+        let (queue, profile) = (moderator.queue, moderator.profile)
 
         let until = h.clock.now() + 3600
         let response = h.api("POST", "/api/ban", ["user": "42", "reason": "spam", "until": .double(until)])
@@ -64,8 +59,28 @@ struct BanTests {
         #expect(h.api("DELETE", "/api/ban/42").body["lifted"] == true)
         #expect(h.api("DELETE", "/api/ban/42").body["lifted"] == false)
         _ = try h.connected("42")
-        _ = (reviewApp, profileApp)
-        await moderator.close()
+        await moderator.runtime.close()
+    }
+
+    /// One moderator runtime with two micro-apps observing the ban map. Kept out of the test
+    /// body: with it inline, the debug build of that (very large) async function passed a garbage
+    /// `self` to the first `MicroApp.observe` on every run (docs/RELIABILITY.md).
+    struct Moderator {
+        let runtime: ClientRuntime
+        let apps: [MicroApp]  // a released MicroApp unmounts itself
+        let queue: ClientRuntime.ChannelEvents
+        let profile: ClientRuntime.ChannelEvents
+
+        static func start(_ h: Harness) async throws -> Moderator {
+            let token = h.token("mod-1")
+            let runtime = ClientRuntime(url: "memory://", transport: h.server.clientTransport) { token }
+            try await runtime.start()
+            let reviewApp = await runtime.mount("review-queue")
+            let profileApp = await runtime.mount("profile")
+            let queue = try await reviewApp.observe("moderation:users")
+            let profile = try await profileApp.observe("moderation:users")
+            return Moderator(runtime: runtime, apps: [reviewApp, profileApp], queue: queue, profile: profile)
+        }
     }
 
     @Test("a late moderator micro-app sees current bans in the snapshot, not an event replay", arguments: Engine.allCases)

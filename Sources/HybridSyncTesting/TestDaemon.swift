@@ -160,7 +160,13 @@ public final class TestDaemon: BackendAPI, Sendable {
         try process.run()
 
         let reader = stdout.fileHandleForReading
-        let ready = try? await withTimeout(timeout, "hybridsyncd ready line") { readReadyLine(reader).map { [$0.0, $0.1] } }
+        // The read blocks: it runs on a thread of its own, never on the shared cooperative pool (a few
+        // daemons starting at once would otherwise starve every other task of the test process).
+        let ready = try? await withTimeout(timeout, "hybridsyncd ready line") {
+            await withCheckedContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(returning: readReadyLine(reader).map { [$0.0, $0.1] }) }
+            }
+        }
         guard let ready = ready ?? nil else {
             process.terminate()
             let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""

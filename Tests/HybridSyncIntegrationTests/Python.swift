@@ -32,7 +32,8 @@ final class PythonScript: @unchecked Sendable {
                     buffer.removeSubrange(...newline)
                     return line
                 }
-                let chunk = output.fileHandleForReading.availableData
+                let handle = output.fileHandleForReading
+                let chunk = await offThePool { handle.availableData }
                 if chunk.isEmpty { return buffer.isEmpty ? nil : String(decoding: buffer, as: UTF8.self) }
                 buffer.append(chunk)
             }
@@ -41,5 +42,13 @@ final class PythonScript: @unchecked Sendable {
 
     func writeLine(_ line: String) {
         input.fileHandleForWriting.write(Data((line + "\n").utf8))
+    }
+}
+
+/// Runs a blocking call (a pipe read, a process wait) on a thread of its own: blocking one of the
+/// few shared cooperative threads would stall every other test running in parallel.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: body()) }
     }
 }

@@ -113,10 +113,11 @@ struct WalkingSkeletonTests {
         process.standardOutput = output
         process.standardError = output
         try process.run()
+        let handle = output.fileHandleForReading
         let text = try await withTimeout(.seconds(60), "python client") {
-            String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            await offThePool { String(decoding: handle.readDataToEndOfFile(), as: UTF8.self) }
         }
-        process.waitUntilExit()
+        await offThePool { process.waitUntilExit() }
         #expect(process.terminationStatus == 0, "\(text)")
         try await daemon.stop()
     }

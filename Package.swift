@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "HybridSyncClient", targets: ["HybridSyncClient"]),
         .library(name: "HybridSyncProtocol", targets: ["HybridSyncProtocol"]),
         .library(name: "HybridSyncTesting", targets: ["HybridSyncTesting"]),
+        .library(name: "HybridSyncAdmin", targets: ["HybridSyncAdmin"]),
         .executable(name: "hybridsyncd", targets: ["hybridsyncd"]),
         .executable(name: "hybridsync", targets: ["hybridsync"]),
         .executable(name: "hybridsync-demo", targets: ["hybridsync-demo"]),
@@ -119,9 +120,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // For backend services and operators: the typed backend API client and the token minter.
+        .target(
+            name: "HybridSyncAdmin",
+            dependencies: ["HybridSyncProtocol", "HybridSyncCrypto"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HybridSyncTesting",
             dependencies: [
+                "HybridSyncAdmin",
                 "HybridSyncBroker",
                 "HybridSyncProtocol",
                 "HybridSyncCrypto",
@@ -152,8 +160,7 @@ let package = Package(
             name: "hybridsync",
             dependencies: [
                 "HybridSyncProtocol",
-                "HybridSyncCrypto",
-                "HybridSyncTesting",
+                "HybridSyncAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -1,5 +1,4 @@
 public import HybridSyncClient
-import Foundation
 
 /// A test server as a backend service and a client app see it: typed backend API calls
 /// (docs/API.md) and client runtimes pointed at it. ``InMemoryServer`` and ``TestDaemon`` both
@@ -63,20 +62,5 @@ extension BackendAPI {
     public func state(of channel: String) async throws -> [String: JSONValue] {
         guard case .object(let entries)? = try await request("GET", "/api/state/\(channel)", nil)["state"] else { return [:] }
         return entries.compactMapValues { $0["value"] }
-    }
-}
-
-extension BackendAPIClient {
-    /// Reads an answer body as JSON, throwing ``Failure`` for a non-2xx status.
-    static func decode(status: Int, body: [UInt8]) throws -> JSONValue {
-        let json = try? JSONValue.parse(body)
-        guard (200..<300).contains(status), let json else {
-            let error = json?["error"]
-            throw Failure(
-                status: status, code: error?["code"]?.stringValue,
-                message: error?["message"]?.stringValue ?? String(decoding: body.prefix(200), as: UTF8.self)
-            )
-        }
-        return json
     }
 }

@@ -1,16 +1,52 @@
 import ArgumentParser
 import Foundation
+import HybridSyncAdmin
 import HybridSyncProtocol
-import HybridSyncTesting
 
 /// `hybridsync`: the operator's and developer's command line for a running hybridsyncd.
+///
+/// Exit codes: 0 done, 1 the API refused (the message has its `error.code`), 2 usage error,
+/// 3 the API could not be reached.
 @main
 struct HybridSyncCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hybridsync",
-        abstract: "Talk to a running hybridsyncd: publish, mint development tokens, check health.",
-        subcommands: [Publish.self, Token.self, Health.self]
+        abstract: "Talk to a running hybridsyncd through its backend API, and mint development tokens.",
+        discussion: "Exit codes: 0 done, 1 the API refused, 2 usage error, 3 the API could not be reached.",
+        subcommands: [
+            Publish.self, Broadcast.self, State.self, Ban.self, Unban.self, Bans.self, Disconnect.self,
+            History.self, Channel.self, Health.self, Token.self,
+        ]
     )
+
+    /// Runs the command and maps every failure to a documented exit code.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as BackendAPIClient.Failure {
+            report("the API refused: \(failure)")
+            Foundation.exit(1)
+        } catch let unreachable as BackendAPIClient.Unreachable {
+            report("\(unreachable) (is hybridsyncd running? --api or HYBRIDSYNC_API_URL)")
+            Foundation.exit(3)
+        } catch {
+            if exitCode(for: error) == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            report(fullMessage(for: error))
+            Foundation.exit(2)
+        }
+    }
+
+    static func report(_ message: String) {
+        FileHandle.standardError.write(Data("hybridsync: \(message)\n".utf8))
+    }
 }
 
 /// Options shared by the commands that call the backend API.
@@ -21,47 +57,26 @@ struct APIOptions: ParsableArguments {
     @Option(help: "Backend API key (env HYBRIDSYNC_API_KEY).")
     var key: String = ProcessInfo.processInfo.environment["HYBRIDSYNC_API_KEY"] ?? "dev-api-key"
 
+    @Flag(help: "Print the API's JSON answer instead of a summary.")
+    var json = false
+
     var client: BackendAPIClient { BackendAPIClient(baseURL: api, apiKey: key) }
+
+    /// Prints the answer: its JSON with `--json`, else `summary`.
+    func show(_ answer: JSONValue, _ summary: (JSONValue) -> String) {
+        print(json ? answer.description : summary(answer))
+    }
 }
 
-extension HybridSyncCLI {
-    struct Publish: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Publish JSON data on a channel.")
+/// Reads a JSON argument, or fails with a usage error that says why.
+func parseJSON(_ text: String, _ what: String) throws -> JSONValue {
+    do { return try JSONValue.parse(text) } catch { throw ValidationError("\(what) is not JSON: \(error)") }
+}
 
-        @OptionGroup var options: APIOptions
-        @Argument(help: "Channel, for example moderation:bans.") var channel: String
-        @Argument(help: "JSON data, for example '{\"user\":\"42\",\"banned\":true}'.") var data: String
-
-        func run() async throws {
-            let value: JSONValue
-            do {
-                value = try JSONValue.parse(data)
-            } catch {
-                throw ValidationError("data is not JSON: \(error)")
-            }
-            print(try await options.client.publish(channel: channel, data: value).jsonString)
-        }
-    }
-
-    struct Token: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Mint an HS256 client token (development).")
-
-        @Option(help: "The user id (sub claim).") var user: String
-        @Option(help: "Seconds until it expires.") var ttl: Double = 3600
-        @Option(help: "HS256 secret (env HYBRIDSYNC_AUTH_TOKEN_SECRET).")
-        var secret: String = ProcessInfo.processInfo.environment["HYBRIDSYNC_AUTH_TOKEN_SECRET"] ?? "dev-token-secret-change-me"
-
-        func run() throws {
-            print(TokenMinter(secret: secret).token(user: user, expiresIn: ttl))
-        }
-    }
-
-    struct Health: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the daemon's /health.")
-        @OptionGroup var options: APIOptions
-
-        func run() async throws {
-            print(try await options.client.health().jsonString)
-        }
+extension JSONValue {
+    /// An integer member as text ("-" when absent).
+    subscript(text member: String) -> String {
+        if let number = self[member]?.intValue { return "\(number)" }
+        return self[member]?.stringValue ?? "-"
     }
 }

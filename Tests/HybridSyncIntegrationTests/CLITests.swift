@@ -1,0 +1,126 @@
+import Foundation
+import HybridSyncProtocol
+import HybridSyncTesting
+import Testing
+
+/// What one run of the `hybridsync` binary printed and returned.
+struct CLIRun: Sendable {
+    let status: Int32
+    let output: String
+    let errors: String
+}
+
+struct CLIMissing: Error, CustomStringConvertible {
+    let path: String
+    var description: String { "no hybridsync at \(path): run swift build first" }
+}
+
+/// Runs the `hybridsync` built next to the test executable, pointed at `daemon` (or at nothing).
+func hybridsync(_ arguments: [String], api: String?, key: String? = nil) async throws -> CLIRun {
+    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    let binary = directory.appendingPathComponent("hybridsync").path
+    guard FileManager.default.isExecutableFile(atPath: binary) else { throw CLIMissing(path: binary) }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    var flags: [String] = []
+    if let api { flags += ["--api", api] }
+    if let key { flags += ["--key", key] }
+    let needsAPI = !["token", "--help"].contains(arguments.first ?? "")
+    process.arguments = arguments + (needsAPI ? flags : [])
+    var environment = ProcessInfo.processInfo.environment
+    for name in environment.keys where name.hasPrefix("HYBRIDSYNC_") { environment[name] = nil }
+    process.environment = environment
+    let (output, errors) = (Pipe(), Pipe())
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    let (out, err) = (output.fileHandleForReading, errors.fileHandleForReading)
+    return try await withTimeout(.seconds(30), "hybridsync \(arguments.joined(separator: " "))") {
+        await offThePool {
+            let printed = String(decoding: out.readDataToEndOfFile(), as: UTF8.self)
+            let failed = String(decoding: err.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return CLIRun(status: process.terminationStatus, output: printed, errors: failed)
+        }
+    }
+}
+
+/// Every `hybridsync` command against a real daemon: a success, and a failure with its exit code
+/// (0 done, 1 the API refused, 2 usage, 3 unreachable).
+@Suite("hybridsync CLI (real daemon)")
+struct CLITests {
+    @Test("publish, broadcast, state, history and channel: success output, --json, and refusals with exit 1")
+    func channelCommands() async throws {
+        let daemon = try await TestDaemon.start(engine: .memory)
+        let api = daemon.apiURL
+        let key = daemon.api.apiKey
+        func run(_ arguments: String...) async throws -> CLIRun { try await hybridsync(arguments, api: api, key: key) }
+
+        let published = try await run("publish", "chat:room-1", #"{"text":"hi"}"#)
+        #expect(published.status == 0, "\(published.errors)")
+        #expect(published.output == "published on chat:room-1: offset 1, 0 subscriber(s)\n")
+        let refused = try await run("publish", "nowhere:x", "1")
+        #expect(refused.status == 1)
+        #expect(refused.errors.contains("invalid_channel"))
+        #expect(try await run("publish", "chat:room-1", "{not json").status == 2)
+
+        let broadcast = try await run("broadcast", #""notice""#, "chat:room-1", "chat:room-2")
+        #expect(broadcast.output == "chat:room-1 offset 2\nchat:room-2 offset 1\n")
+        #expect(try await run("broadcast", "1", "chat:ok", "bad channel").status == 1)
+
+        #expect(try await run("state", "set", "app:flags", "dark", "true").output == "set app:flags dark: version 1\n")
+        #expect(try await run("state", "get", "app:flags").output == "dark = true (version 1)\n")
+        let asJSON = try await run("state", "get", "app:flags", "--json")
+        #expect(try JSONValue.parse(asJSON.output.trimmingCharacters(in: .newlines))["state"]?["dark"]?["value"] == true)
+        #expect(try await run("state", "rm", "app:flags", "dark").output == "removed dark from app:flags\n")
+        #expect(try await run("state", "rm", "app:flags", "dark").output == "app:flags has no key dark\n")
+        #expect(try await run("state", "get", "chat:room-1").status == 1, "chat retains no state")
+        #expect(try await run("state", "set", "app:flags", "k").status == 2, "missing value")
+
+        let history = try await run("history", "chat:room-1")
+        #expect(history.output == "1\t{\"text\":\"hi\"}\n2\t\"notice\"\n")
+        #expect(try await run("history", "no-namespace").status == 1)
+        let channel = try await run("channel", "chat:room-1")
+        #expect(channel.output.hasPrefix("chat:room-1: 0 subscriber(s), epoch "))
+        #expect(channel.output.hasSuffix(", offset 2\n"))
+        #expect(try await run("channel", "x").status == 1)
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test("ban, bans, unban, disconnect, health and token; a wrong key exits 1, no daemon exits 3")
+    func userCommands() async throws {
+        let daemon = try await TestDaemon.start(engine: .memory)
+        let api = daemon.apiURL
+        let key = daemon.api.apiKey
+        func run(_ arguments: String...) async throws -> CLIRun { try await hybridsync(arguments, api: api, key: key) }
+
+        #expect(try await run("ban", "42", "--reason", "spam", "--for", "3600").output == "banned 42 (0 session(s) closed)\n")
+        #expect(try await run("ban", "42", "--reason", "spam", "--for", "-1").status == 2)
+        #expect(try await run("ban", "42").status == 2, "--reason is required")
+        let bans = try await run("bans")
+        #expect(bans.output.hasPrefix("42\tspam\t"))
+        #expect(try await run("unban", "42").output == "lifted the ban on 42\n")
+        #expect(try await run("unban", "42").output == "42 was not banned\n")
+        #expect(try await run("bans").output == "(no bans)\n")
+        #expect(try await run("disconnect", "42", "--code", "4005").output == "closed 0 session(s) of 42\n")
+        #expect(try await run("disconnect", "42", "--code", "1000").status == 2)
+
+        let health = try await run("health")
+        #expect(health.output.hasPrefix("ok: version "))
+        let wrongKey = try await hybridsync(["health"], api: api, key: "wrong")
+        #expect(wrongKey.status == 0, "/health needs no key")
+        let refused = try await hybridsync(["bans"], api: api, key: "wrong")
+        #expect(refused.status == 1)
+        #expect(refused.errors.contains("unauthorized"))
+
+        let token = try await hybridsync(["token", "--user", "7", "--secret", "s"], api: nil)
+        #expect(token.status == 0)
+        #expect(token.output.split(separator: ".").count == 3, "a JWT")
+        #expect(try await hybridsync(["token", "--user", "7", "--ttl", "0"], api: nil).status == 2)
+        #expect(try await daemon.stop() == 0)
+
+        let unreachable = try await hybridsync(["health"], api: api, key: key)
+        #expect(unreachable.status == 3, "the daemon is gone")
+        #expect(unreachable.errors.contains("cannot reach"))
+    }
+}

@@ -139,7 +139,7 @@ extension LWSServerTransport {
     /// Queues the one response to the current request; without keep-alive the socket closes after it.
     func respond(_ edge: EdgeConnection, _ response: HTTPResponse, keepAlive: Bool) {
         var head = "HTTP/1.1 \(response.status) \(Self.reasonPhrase(response.status))\r\n"
-        head += "Server: hybridsyncd\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+        head += "Server: hybridsyncd\r\nContent-Type: \(response.contentType)\r\nCache-Control: no-store\r\n"
         head += "Content-Length: \(response.body.count)\r\n"
         if !keepAlive { head += "Connection: close\r\n" }
         head += "\r\n"

@@ -159,6 +159,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
                 // It is not reading: drop its backlog, and do not wait for a close reply.
                 edge.queue.removeAll()
                 edge.queuedBytes = 0
+                delegate?.outboundQueueOverflowed(connection)
                 fail(edge, code: CloseCode.slowConsumer.rawValue, reason: CloseCode.slowConsumer.name)
                 continue
             }

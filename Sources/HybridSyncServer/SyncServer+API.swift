@@ -8,8 +8,16 @@ extension SyncServer {
     /// Answers one API request through `respond`, exactly once: at once for what the server knows,
     /// after the broker for what it stores or reads (on the transport's thread either way).
     public func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
+        let started = ContinuousClock.now
+        let route = ServerMetrics.route(of: request.path)
+        let respond: (HTTPResponse) -> Void = { [metrics] response in
+            let elapsed = (ContinuousClock.now - started).components
+            metrics.apiRequest(route: route, status: response.status,
+                               nanoseconds: elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+            respond(response)
+        }
         do {
-            try route(request) { result in
+            try self.route(request) { result in
                 switch result {
                 case .success(let response): respond(response)
                 case .failure(let error): respond(error.response)
@@ -27,6 +35,11 @@ extension SyncServer {
         if path == "/health" {
             try expect(request, "GET")
             return respond(.success(health()))
+        }
+        if path == "/metrics", let metricsExporter {
+            try expect(request, "GET")
+            refreshGauges()
+            return respond(.success(HTTPResponse(status: 200, body: metricsExporter(), contentType: "text/plain; version=0.0.4; charset=utf-8")))
         }
         guard path.hasPrefix("/api/") else { throw notFound(request) }
         guard apiRate.take(now: clock.now()) else {

@@ -60,9 +60,11 @@ extension SyncServer {
         let identity: Identity
         switch authenticator.authenticate(token) {
         case .failure(.invalid(let why)):
+            metrics.authFailed("invalid_token")
             logger.info("connect refused: invalid token", metadata: session.metadata.merging(["why": "\(why)"]) { $1 })
             return finish(.failure(ReplyError(.unauthorized, why)), [])
         case .failure(.expired(let why)):
+            metrics.authFailed("expired_token")
             logger.info("connect refused: expired token", metadata: session.metadata)
             return finish(.failure(ReplyError(.tokenExpired, why)), [])
         case .success(let authenticated):
@@ -75,6 +77,7 @@ extension SyncServer {
                 logger.info("connect refused: engine unavailable", metadata: session.metadata.merging(["error": "\(error.message)"]) { $1 })
                 finish(.failure(Self.engineFailure(error)), [])
             case .success(let ban?):
+                metrics.authFailed("banned")
                 logger.info("connect refused: user is banned", metadata: session.metadata.merging(["user": "\(identity.userID)"]) { $1 })
                 reply(to: session.id, ServerMessage.push(.banned(ban)).encoded())
                 finish(.failure(ReplyError(.banned, "user is banned: \(ban.reason)")), [])

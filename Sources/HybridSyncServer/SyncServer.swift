@@ -3,6 +3,7 @@ public import HybridSyncBroker
 import HybridSyncCrypto
 public import HybridSyncProtocol
 public import Logging
+import Metrics
 
 /// The HybridSync server: sessions, namespaces, subscriptions and fan-out here (the ``Hub``), bans,
 /// and the backend API; the streams themselves (sequencing, history, retained state, idempotency,
@@ -27,6 +28,9 @@ public final class SyncServer: ServerTransportDelegate {
     var sessionDeadlines = DeadlineQueue<Double, ConnectionID>()
     /// When channels and the idempotency cache are next swept (once a second).
     var nextChannelSweep = 0.0
+    let metrics = ServerMetrics()
+    /// The daemon's metrics as Prometheus text, served on `GET /metrics` (404 while nil).
+    public var metricsExporter: (@Sendable () -> [UInt8])?
     lazy var apiRate = TokenBucket(rate: configuration.apiRequestsPerSecond, burst: configuration.apiRequestsPerSecond, now: clock.now())
 
     /// Creates a server that talks through `transport` and keeps its streams in `broker`; pass it
@@ -55,6 +59,7 @@ public final class SyncServer: ServerTransportDelegate {
             rate: configuration.commandsPerSecond, burst: configuration.commandBurst
         )
         sessions[connection] = session
+        metrics.connections.record(sessions.count)
         scheduleCheck(session)
         logger.debug("connection opened", metadata: ["connection": "\(connection)", "peer": "\(info.remoteAddress)"])
     }
@@ -107,12 +112,26 @@ public final class SyncServer: ServerTransportDelegate {
 
     public func connectionClosed(_ connection: ConnectionID) {
         guard let session = sessions.removeValue(forKey: connection) else { return }
+        metrics.connections.record(sessions.count)
         for name in session.channels { hub.leave(connection, name) }
         if let user = session.identity?.userID {
             sessionsByUser[user]?.remove(connection)
             if sessionsByUser[user]?.isEmpty == true { sessionsByUser[user] = nil }
         }
         logger.info("connection closed", metadata: session.metadata)
+    }
+
+    public func outboundQueueOverflowed(_ connection: ConnectionID) {
+        metrics.queueOverflows.increment()
+        metrics.disconnected(.slowConsumer)
+    }
+
+    /// Brings the gauges up to date (before `/metrics` is exported).
+    func refreshGauges() {
+        metrics.connections.record(sessions.count)
+        metrics.sessions.record(sessions.values.count { $0.identity != nil })
+        metrics.subscriptions.record(sessions.values.reduce(0) { $0 + $1.channels.count })
+        metrics.channels.record(hub.channels.count)
     }
 
     /// Sends every session a `disconnect` push and closes it with `code` (SIGTERM: 4000).
@@ -131,6 +150,7 @@ public final class SyncServer: ServerTransportDelegate {
     func disconnect(_ session: Session, code: CloseCode, reason: String) {
         guard !session.isClosing else { return }
         session.isClosing = true
+        metrics.disconnected(code)
         reply(to: session.id, ServerMessage.push(.disconnect(code: code, reason: reason)).encoded())
         transport.close(session.id, code: code, reason: reason)
     }
@@ -166,6 +186,7 @@ public final class SyncServer: ServerTransportDelegate {
             case .success(let publications):
                 fanOut(publications)
             case .failure(let error):
+                metrics.engineErrors.increment()
                 logger.info("engine refused a publication", metadata: [
                     "channels": "\(requests.map(\.channel.rawValue).joined(separator: ","))", "error": "\(error.message)",
                 ])
@@ -176,6 +197,10 @@ public final class SyncServer: ServerTransportDelegate {
 
     func fanOut(_ publications: [SequencedPublication]) {
         for publication in publications {
+            let subscribers = hub.subscriberCount(publication.publication.channel)
+            metrics.publications.increment()
+            metrics.deliveries.increment(by: Int64(subscribers))
+            metrics.bytesOut.increment(by: Int64(subscribers * publication.message.bytes.count))
             hub.fanOut(publication, through: transport)
             logger.debug("published", metadata: [
                 "channel": "\(publication.publication.channel)", "offset": "\(publication.publication.offset)",

@@ -5,12 +5,15 @@ import HybridSyncProtocol
 import HybridSyncServer
 import HybridSyncSQLite
 import Logging
+import Prometheus
 import ServiceLifecycle
 
 /// Runs the transport and the server until graceful shutdown, then drains and stops.
 struct DaemonService: Service, CustomStringConvertible {
     let configuration: DaemonConfiguration
     let logger: Logger
+    /// Where the metrics are collected; exported as Prometheus text on the API's `/metrics`.
+    let metrics: PrometheusCollectorRegistry
 
     /// What ServiceGroup logs for this service: never the configuration (it holds secrets).
     var description: String { "hybridsyncd" }
@@ -20,6 +23,8 @@ struct DaemonService: Service, CustomStringConvertible {
         let broker = try makeBroker()
         let transport = LWSServerTransport(configuration: configuration.transport, logger: logger)
         let server = SyncServer(configuration: configuration.server, transport: transport, broker: broker, logger: logger)
+        let metrics = metrics
+        server.metricsExporter = { metrics.emitToBuffer() }
         if configuration.usesDevelopmentSecrets {
             logger.warning("using the development api.key / auth.tokenSecret from Config/hybridsyncd.yaml: set HYBRIDSYNC_API_KEY and HYBRIDSYNC_AUTH_TOKEN_SECRET before exposing this daemon")
         }

@@ -2,6 +2,8 @@ import Configuration
 import Foundation
 import HybridSyncLWS
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import SystemPackage
@@ -17,6 +19,9 @@ enum HybridSyncDaemon {
             return
         }
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        // Before any metric handle exists: the server's counters land in this registry (GET /metrics).
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
         var logger = Logger(label: "hybridsyncd")
         raiseOpenFileLimit()
         do {
@@ -27,7 +32,7 @@ enum HybridSyncDaemon {
                 logger.warning("unknown log.level '\(configuration.logLevel)', using info")
             }
             LWSLog.install(logger: logger, verbose: logger.logLevel <= .debug)
-            let service = DaemonService(configuration: configuration, logger: logger)
+            let service = DaemonService(configuration: configuration, logger: logger, metrics: metrics)
             let group = ServiceGroup(configuration: .init(
                 services: [.init(service: service)],
                 gracefulShutdownSignals: [.sigterm, .sigint],

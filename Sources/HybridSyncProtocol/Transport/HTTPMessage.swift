@@ -23,10 +23,13 @@ public struct HTTPRequest: Sendable, Equatable {
 public struct HTTPResponse: Sendable, Equatable {
     public var status: Int
     public var body: [UInt8]
+    /// The `Content-Type` header.
+    public var contentType: String
 
-    public init(status: Int, body: [UInt8]) {
+    public init(status: Int, body: [UInt8], contentType: String = "application/json") {
         self.status = status
         self.body = body
+        self.contentType = contentType
     }
 
     /// A response whose body is `json`.

@@ -58,4 +58,11 @@ public protocol ServerTransportDelegate: AnyObject {
     /// The transport finished one round of I/O (one poll turn): work grouped during it, such as a
     /// storage engine's transaction, can complete now.
     func endOfTurn()
+    /// The transport is closing `connection` with 4001 because its outbound queue overflowed
+    /// (``connectionClosed(_:)`` follows). For metrics; does nothing by default.
+    func outboundQueueOverflowed(_ connection: ConnectionID)
+}
+
+extension ServerTransportDelegate {
+    public func outboundQueueOverflowed(_ connection: ConnectionID) {}
 }

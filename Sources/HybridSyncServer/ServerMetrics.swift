@@ -37,7 +37,7 @@ struct ServerMetrics {
             return prefix + ":channel"
         }
         if path.hasPrefix("/api/ban/") { return "/api/ban/:user" }
-        let known = ["/health", "/metrics", "/api/publish", "/api/broadcast", "/api/state/set", "/api/state/remove",
+        let known = ["/health", "/ready", "/metrics", "/api/publish", "/api/broadcast", "/api/state/set", "/api/state/remove",
                      "/api/ban", "/api/bans", "/api/disconnect"]
         return known.contains(path) ? path : "other"
     }

@@ -36,6 +36,16 @@ extension SyncServer {
             try expect(request, "GET")
             return respond(.success(health()))
         }
+        if path == "/ready" {
+            try expect(request, "GET")
+            // Listening (this answer proves it) and the engine answers a read.
+            return broker.ban(of: "", now: clock.now()) { result in
+                switch result {
+                case .success: respond(.success(HTTPResponse(status: 200, json: ["status": "ready"])))
+                case .failure(let error): respond(.failure(APIError(503, "engine_unavailable", "the storage engine does not answer: \(error.message)")))
+                }
+            }
+        }
         if path == "/metrics", let metricsExporter {
             try expect(request, "GET")
             refreshGauges()

@@ -1,3 +1,4 @@
+import HybridSyncBroker
 import HybridSyncCrypto
 import HybridSyncProtocol
 import HybridSyncServer
@@ -128,6 +129,16 @@ struct SyncServerTests {
         #expect(server.handle(HTTPRequest(method: "GET", path: "/api/nothing", authorization: "Bearer k")).status == 404)
     }
 
+    @Test("/ready: 200 while the engine answers, 503 engine_unavailable when it does not; both without a key")
+    func ready() throws {
+        #expect(server.handle(HTTPRequest(method: "GET", path: "/ready")).status == 200)
+        let down = InMemoryServer(configuration: ServerConfiguration(apiKey: "k", tokenSecret: "s"), broker: UnavailableBroker())
+        let answer = down.handle(HTTPRequest(method: "GET", path: "/ready"))
+        #expect(answer.status == 503)
+        #expect(try JSONValue.parse(answer.body)["error"]?["code"] == "engine_unavailable")
+        #expect(down.handle(HTTPRequest(method: "GET", path: "/health")).status == 200, "alive, not ready")
+    }
+
     @Test("/health counts open connections")
     func health() throws {
         _ = try connected("1")
@@ -170,3 +181,21 @@ enum TokenCase: String, CaseIterable, CustomTestStringConvertible {
     }
 }
 
+
+/// An engine that refuses everything, as a full disk would.
+final class UnavailableBroker: Broker {
+    private let error = BrokerError("disk I/O error")
+    func publish(_ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double,
+                 completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void) { completion(.failure(error)) }
+    func read(_ channel: ChannelName, _ query: StreamQuery, now: Double, completion: @escaping (Result<StreamRead, BrokerError>) -> Void) {
+        completion(.failure(error))
+    }
+    func recall(idempotencyKey: String, body: JSONValue, now: Double, completion: @escaping (Result<IdempotencyMatch, BrokerError>) -> Void) {
+        completion(.failure(error))
+    }
+    func bans(now: Double, completion: @escaping (Result<[String: Ban], BrokerError>) -> Void) { completion(.failure(error)) }
+    func ban(of user: String, now: Double, completion: @escaping (Result<Ban?, BrokerError>) -> Void) { completion(.failure(error)) }
+    func sweep(now: Double, banChannel: ChannelName, policy: (ChannelName) -> StreamPolicy?, inUse: (ChannelName) -> Bool,
+               completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void) { completion(.failure(error)) }
+    func flush() {}
+}

@@ -1,0 +1,40 @@
+import Foundation
+import HybridSyncClient
+import HybridSyncTesting
+import Testing
+
+@Suite("Logs never hold a secret (real daemon)")
+struct LogHygieneTests {
+    @Test("at trace level, after a wrong API key, a right one, a valid token and a forged one, no key, secret or token is in the log")
+    func noSecretsInLogs() async throws {
+        let daemon = try await TestDaemon.start(engine: .memory, logLevel: "trace")
+        let wrongKey = "wrong-key-\(UUID().uuidString)"
+        let refused = try await daemon.api.send(method: "GET", path: "/api/bans", authorization: "Bearer \(wrongKey)")
+        #expect(refused.status == 401)
+        try await daemon.publish(channel: "chat:room-1", data: "hello")
+
+        let token = daemon.tokens.token(user: "7")
+        let runtime = ClientRuntime(url: daemon.webSocketURL) { token }
+        try await runtime.start()
+        let app = await runtime.mount("feed")
+        _ = try await app.observe("chat:room-1")
+        let forged = TokenMinter(secret: "not-the-secret").token(user: "8")
+        let intruder = ClientRuntime(url: daemon.webSocketURL) { forged }
+        await #expect(throws: ClientRuntimeError.self) { try await intruder.start() }
+        await runtime.close()
+        #expect(try await daemon.stop() == 0)
+
+        let log = try String(contentsOf: daemon.logFile, encoding: .utf8)
+        #expect(log.contains("API request refused"), "the log is the daemon's, at trace level")
+        #expect(log.contains("connect refused: invalid token"))
+        #expect(log.contains("connection opened"), "debug lines are there too")
+        let signature = { (jwt: String) in String(jwt.split(separator: ".").last ?? "") }
+        for (what, secret) in [
+            ("the API key", daemon.api.apiKey), ("the offered wrong key", wrongKey), ("the token secret", daemon.tokens.secret),
+            ("a valid token", token), ("a valid token's signature", signature(token)), ("a forged token", forged),
+            ("a forged token's signature", signature(forged)),
+        ] {
+            #expect(!log.contains(secret), "\(what) is in the daemon's log")
+        }
+    }
+}

@@ -119,13 +119,14 @@ struct DaemonConfiguration {
     /// `engine.kind` (`sqlite`, the default, or `memory`) and `engine.sqlite.*`.
     private static func engine(_ config: ConfigReader) throws -> Engine {
         let kind = config.string(forKey: "engine.kind", default: "sqlite")
+        // Read whatever the kind, so every engine key counts as known (unknown keys are refused).
+        let path = config.string(forKey: "engine.sqlite.path", default: "data/hybridsync.db")
+        let raw = config.string(forKey: "engine.sqlite.synchronous", default: "normal")
         switch kind {
         case "memory":
             return .memory
         case "sqlite":
-            let path = config.string(forKey: "engine.sqlite.path", default: "data/hybridsync.db")
             guard !path.isEmpty else { throw Invalid(description: "engine.sqlite.path must not be empty") }
-            let raw = config.string(forKey: "engine.sqlite.synchronous", default: "normal")
             guard let synchronous = SQLiteBroker.Synchronous(rawValue: raw) else {
                 throw Invalid(description: "engine.sqlite.synchronous must be normal or full, got '\(raw)'")
             }

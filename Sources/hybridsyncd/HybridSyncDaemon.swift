@@ -62,7 +62,18 @@ enum HybridSyncDaemon {
         let explicitPath = early.string(forKey: "config")
         let path = explicitPath ?? defaultConfigPath
         let file = try await FileProvider<YAMLSnapshot>(filePath: FilePath(path), allowMissing: explicitPath == nil)
-        return try DaemonConfiguration(config: ConfigReader(providers: [flags, environment, file]))
+        let collector = KeyCollector()
+        let configuration = try DaemonConfiguration(config: ConfigReader(providers: [flags, environment, file], accessReporter: collector))
+        let text = try? String(contentsOfFile: path, encoding: .utf8)
+        let unknown = UnknownKeys.find(
+            known: collector.keys, flags: Array(CommandLine.arguments.dropFirst()),
+            environment: ProcessInfo.processInfo.environment, file: text.map { (path, $0) }
+        )
+        guard unknown.isEmpty else {
+            throw DaemonConfiguration.Invalid(description: "unknown configuration keys (docs/CONFIGURATION.md lists every key): "
+                + unknown.joined(separator: "; "))
+        }
+        return configuration
     }
 
     static let usage = """

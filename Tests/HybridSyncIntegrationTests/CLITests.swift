@@ -23,8 +23,8 @@ func hybridsync(_ arguments: [String], api: String?, key: String? = nil) async t
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
     var flags: [String] = []
-    if let api { flags += ["--api", api] }
-    if let key { flags += ["--key", key] }
+    if let api { flags.append("--api=\(api)") }
+    if let key { flags.append("--key=\(key)") }  // `=`: a generated key may start with '-'
     let needsAPI = !["token", "--help"].contains(arguments.first ?? "")
     process.arguments = arguments + (needsAPI ? flags : [])
     var environment = ProcessInfo.processInfo.environment

@@ -1,0 +1,73 @@
+import Foundation
+import HybridSyncTesting
+import Testing
+
+/// Runs the built `hybridsyncd` with `arguments` and extra `environment` until it exits (it must,
+/// refusing its configuration), and returns its exit status and stderr.
+private func refusedStart(_ arguments: [String], environment extra: [String: String] = [:]) async throws -> (status: Int32, log: String) {
+    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    let process = Process()
+    process.executableURL = directory.appendingPathComponent("hybridsyncd")
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HYBRIDSYNC_") }
+    environment.merge(extra) { $1 }
+    process.environment = environment
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let handle = errors.fileHandleForReading
+    return try await withTimeout(.seconds(30), "hybridsyncd refusing its configuration") {
+        await offThePool {
+            let log = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, log)
+        }
+    }
+}
+
+@Suite("Unknown configuration keys are refused (real daemon)")
+struct ConfigurationKeyTests {
+    private let base = ["--engine-kind", "memory", "--server-port", "0", "--api-port", "0", "--api-key", "k", "--auth-token-secret", "s"]
+
+    @Test("a misspelt flag, environment variable or file key stops the daemon, naming it (and the file's line)")
+    func unknownKeys() async throws {
+        let flag = try await refusedStart(base + ["--server-prot", "9000"])
+        #expect(flag.status != 0)
+        #expect(flag.log.contains("unknown configuration keys"))
+        #expect(flag.log.contains("flag --server-prot"))
+
+        let variable = try await refusedStart(base, environment: ["HYBRIDSYNC_LIMITS_MAX_MESAGE_BYTES": "10"])
+        #expect(variable.status != 0)
+        #expect(variable.log.contains("environment variable HYBRIDSYNC_LIMITS_MAX_MESAGE_BYTES"))
+
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-\(UUID().uuidString).yaml")
+        try "server:\n  port: 0\nnamespaces:\n  chat:\n    histroySize: 5\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let typo = try await refusedStart(base + ["--config", file.path])
+        #expect(typo.status != 0)
+        #expect(typo.log.contains("\(file.path):5: namespaces.chat.histroySize"), "\(typo.log)")
+    }
+
+    @Test("every key of the shipped development file is known: the daemon starts on it")
+    func shippedFileIsClean() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        let process = Process()
+        process.executableURL = directory.appendingPathComponent("hybridsyncd")
+        process.arguments = ["--config", root.appendingPathComponent("Config/hybridsyncd.yaml").path,
+                             "--engine-kind", "memory", "--server-port", "0", "--api-port", "0"]
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HYBRIDSYNC_") }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let handle = output.fileHandleForReading
+        let first = try await withTimeout(.seconds(30), "the ready line") {
+            await offThePool { String(decoding: handle.availableData, as: UTF8.self) }
+        }
+        process.terminate()
+        await offThePool { process.waitUntilExit() }
+        #expect(first.hasPrefix("hybridsyncd ready"), "\(first)")
+    }
+}

@@ -31,6 +31,15 @@ struct DaemonConfiguration {
         server.apiKey == "dev-api-key" || server.auth.hmacSecret == Array("dev-token-secret-change-me".utf8)
     }
 
+    /// The development secrets on an address other hosts reach: refused, they are public.
+    func checkSecretsForExposure() throws {
+        let loopback: Set<String> = ["127.0.0.1", "::1", "localhost"]
+        let exposed = [("server.host", transport.publicHost), ("api.host", transport.apiHost)].filter { !loopback.contains($0.1) }
+        guard usesDevelopmentSecrets, let (key, host) = exposed.first else { return }
+        throw Invalid(description: "\(key) is \(host) but api.key or auth.tokenSecret is the public development value from "
+            + "Config/hybridsyncd.yaml: set HYBRIDSYNC_API_KEY and HYBRIDSYNC_AUTH_TOKEN_SECRET (or the file's keys) to secrets of your own")
+    }
+
     struct Invalid: Error, CustomStringConvertible {
         let description: String
     }

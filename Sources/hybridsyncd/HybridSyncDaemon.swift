@@ -69,6 +69,7 @@ enum HybridSyncDaemon {
             known: collector.keys, flags: Array(CommandLine.arguments.dropFirst()),
             environment: ProcessInfo.processInfo.environment, file: text.map { (path, $0) }
         )
+        try configuration.checkSecretsForExposure()
         guard unknown.isEmpty else {
             throw DaemonConfiguration.Invalid(description: "unknown configuration keys (docs/CONFIGURATION.md lists every key): "
                 + unknown.joined(separator: "; "))

@@ -49,6 +49,18 @@ struct ConfigurationKeyTests {
         #expect(typo.log.contains("\(file.path):5: namespaces.chat.histroySize"), "\(typo.log)")
     }
 
+    @Test("the development secrets are refused on a non-loopback address, and accepted on loopback")
+    func developmentSecretsStayLocal() async throws {
+        let development = ["--engine-kind", "memory", "--server-port", "0", "--api-port", "0",
+                           "--api-key", "dev-api-key", "--auth-token-secret", "s"]
+        let exposed = try await refusedStart(development + ["--server-host", "0.0.0.0"])
+        #expect(exposed.status != 0)
+        #expect(exposed.log.contains("server.host is 0.0.0.0 but api.key or auth.tokenSecret is the public development value"))
+        let api = try await refusedStart(["--engine-kind", "memory", "--server-port", "0", "--api-port", "0", "--api-key", "k",
+                                          "--auth-token-secret", "dev-token-secret-change-me", "--api-host", "0.0.0.0"])
+        #expect(api.log.contains("api.host is 0.0.0.0"))
+    }
+
     @Test("every key of the shipped development file is known: the daemon starts on it")
     func shippedFileIsClean() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

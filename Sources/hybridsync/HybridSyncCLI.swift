@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HybridSyncAdmin
+import HybridSyncClient
 import HybridSyncProtocol
 
 /// `hybridsync`: the operator's and developer's command line for a running hybridsyncd.
@@ -15,7 +16,7 @@ struct HybridSyncCLI: AsyncParsableCommand {
         discussion: "Exit codes: 0 done, 1 the API refused, 2 usage error, 3 the API could not be reached.",
         subcommands: [
             Publish.self, Broadcast.self, State.self, Ban.self, Unban.self, Bans.self, Disconnect.self,
-            History.self, Channel.self, Health.self, Token.self,
+            History.self, Channel.self, Tail.self, Health.self, Token.self,
         ]
     )
 
@@ -34,6 +35,13 @@ struct HybridSyncCLI: AsyncParsableCommand {
         } catch let unreachable as BackendAPIClient.Unreachable {
             report("\(unreachable) (is hybridsyncd running? --api or HYBRIDSYNC_API_URL)")
             Foundation.exit(3)
+        } catch let error as ClientRuntimeError {
+            report("\(error)")
+            switch error.code {
+            case .invalidURL, .invalidChannel: Foundation.exit(2)
+            case .timeout, .connectionLost, .notConnected: Foundation.exit(3)
+            default: Foundation.exit(1)
+            }
         } catch {
             if exitCode(for: error) == .success {
                 print(fullMessage(for: error))

@@ -25,7 +25,7 @@ func hybridsync(_ arguments: [String], api: String?, key: String? = nil) async t
     var flags: [String] = []
     if let api { flags.append("--api=\(api)") }
     if let key { flags.append("--key=\(key)") }  // `=`: a generated key may start with '-'
-    let needsAPI = !["token", "--help"].contains(arguments.first ?? "")
+    let needsAPI = !["token", "tail", "--help"].contains(arguments.first ?? "")
     process.arguments = arguments + (needsAPI ? flags : [])
     var environment = ProcessInfo.processInfo.environment
     for name in environment.keys where name.hasPrefix("HYBRIDSYNC_") { environment[name] = nil }
@@ -122,5 +122,28 @@ struct CLITests {
         let unreachable = try await hybridsync(["health"], api: api, key: key)
         #expect(unreachable.status == 3, "the daemon is gone")
         #expect(unreachable.errors.contains("cannot reach"))
+    }
+
+    @Test("tail follows a channel over a real connection and stops after --count; a refused channel exits 1, an invalid one 2")
+    func tail() async throws {
+        let daemon = try await TestDaemon.start(engine: .memory)
+        let arguments = ["tail", "chat:room-1", "--url", daemon.webSocketURL, "--secret", daemon.tokens.secret, "--count", "2"]
+        let following = Task { try await hybridsync(arguments, api: nil) }
+        try await eventually(.seconds(20), "tail subscribed") {
+            try await daemon.api.channelInfo("chat:room-1")["subscribers"] == 1
+        }
+        try await daemon.publish(channel: "chat:room-1", data: ["text": "one"])
+        try await daemon.setState(channel: "app:flags", key: "x", value: true)  // another channel: not shown
+        try await daemon.publish(channel: "chat:room-1", data: "two")
+        let run = try await following.value
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output == "1\t{\"text\":\"one\"}\n2\t\"two\"\n")
+
+        let refused = try await hybridsync(["tail", "nowhere:x", "--url", daemon.webSocketURL, "--secret", daemon.tokens.secret], api: nil)
+        #expect(refused.status == 1)
+        #expect(refused.errors.contains("serverRefused"))
+        let invalid = try await hybridsync(["tail", "no namespace", "--url", daemon.webSocketURL, "--secret", daemon.tokens.secret], api: nil)
+        #expect(invalid.status == 2)
+        #expect(try await daemon.stop() == 0)
     }
 }

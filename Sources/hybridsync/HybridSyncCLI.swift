@@ -16,7 +16,7 @@ struct HybridSyncCLI: AsyncParsableCommand {
         discussion: "Exit codes: 0 done, 1 the API refused, 2 usage error, 3 the API could not be reached.",
         subcommands: [
             Publish.self, Broadcast.self, State.self, Ban.self, Unban.self, Bans.self, Disconnect.self,
-            History.self, Channel.self, Tail.self, Health.self, Token.self,
+            History.self, Channel.self, Tail.self, Health.self, Token.self, Config.self,
         ]
     )
 
@@ -29,6 +29,8 @@ struct HybridSyncCLI: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
         } catch let failure as BackendAPIClient.Failure {
             report("the API refused: \(failure)")
             Foundation.exit(1)

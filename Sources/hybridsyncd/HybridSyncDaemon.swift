@@ -26,6 +26,12 @@ enum HybridSyncDaemon {
         raiseOpenFileLimit()
         do {
             let configuration = try await loadConfiguration()
+            if CommandLine.arguments.contains("--check-config") {
+                // Everything a start checks (types, values, unknown keys, exposed development
+                // secrets), without listening or opening the engine.
+                print("hybridsyncd: the configuration is valid")
+                return
+            }
             if let level = Logger.Level(rawValue: configuration.logLevel) {
                 logger.logLevel = level
             } else {
@@ -69,6 +75,10 @@ enum HybridSyncDaemon {
             known: collector.keys, flags: Array(CommandLine.arguments.dropFirst()),
             environment: ProcessInfo.processInfo.environment, file: text.map { (path, $0) }
         )
+        let wrongTypes = UnknownKeys.describe(wrongTypes: collector.wrongTypes, file: text.map { (path, $0) })
+        guard wrongTypes.isEmpty else {
+            throw DaemonConfiguration.Invalid(description: "configuration values of the wrong type: " + wrongTypes.joined(separator: "; "))
+        }
         try configuration.checkSecretsForExposure()
         guard unknown.isEmpty else {
             throw DaemonConfiguration.Invalid(description: "unknown configuration keys (docs/CONFIGURATION.md lists every key): "
@@ -80,12 +90,15 @@ enum HybridSyncDaemon {
     static let usage = """
         hybridsyncd: the HybridSync realtime state-sync daemon
 
-        usage: hybridsyncd [--config PATH] [--KEY VALUE ...]
+        usage: hybridsyncd [--config PATH] [--KEY VALUE ...] [--check-config]
 
         Every setting is a key such as server.port; set it as a flag (--server-port 9000), an
         environment variable (HYBRIDSYNC_SERVER_PORT=9000) or in the YAML file (server: {port: 9000}).
         Flags win over the environment, which wins over the file. The file is --config PATH,
         HYBRIDSYNC_CONFIG, or Config/hybridsyncd.yaml when present. Keys and defaults: docs/CONFIGURATION.md.
+
+        --check-config (last) checks the configuration as a start would (types, values, unknown keys,
+        development secrets on a public address) and exits 0, or 1 with what is wrong.
 
         On start it prints one line to stdout: "hybridsyncd ready ws=URL api=URL".
         SIGTERM or SIGINT: clients are closed with code 4000 (reconnect), then it exits 0.

@@ -3,22 +3,58 @@ import Foundation
 import Synchronization
 import Yams
 
-/// Collects every key the daemon reads, so what a source sets and nobody reads is found.
+/// Collects every key the daemon reads, so what a source sets and nobody reads is found, and
+/// every value that did not convert to its key's type (which would otherwise fall back to the
+/// default without a word).
 final class KeyCollector: AccessReporter {
-    private let seen = Mutex<Set<String>>([])
+    private let state = Mutex<(keys: Set<String>, wrongTypes: [String: WrongType])>(([], [:]))
+
+    /// What was wrong with a value, and whether the file set it.
+    struct WrongType {
+        let problem: String
+        let fromFile: Bool
+    }
 
     func report(_ event: AccessEvent) {
         let key = event.metadata.key.components.joined(separator: ".")
-        seen.withLock { _ = $0.insert(key) }
+        var problem: String?
+        var fromFile = false
+        if let conversion = event.conversionError {
+            problem = "\(conversion)"
+        } else if case .failure(let error) = event.result {
+            problem = "\(error)"
+        }
+        for provider in event.providerResults {
+            guard case .failure(let error) = provider.result else { continue }
+            problem = problem ?? "\(error)"
+            fromFile = provider.providerName.hasPrefix("FileProvider")
+        }
+        let expected = "\(event.metadata.valueType)"
+        state.withLock { state in
+            state.keys.insert(key)
+            if let problem { state.wrongTypes[key] = WrongType(problem: "expected \(expected): \(problem)", fromFile: fromFile) }
+        }
     }
 
-    var keys: Set<String> { seen.withLock { $0 } }
+    var keys: Set<String> { state.withLock { $0.keys } }
+    /// Key → what was wrong with its value.
+    var wrongTypes: [String: WrongType] { state.withLock { $0.wrongTypes } }
 }
 
 /// Finds settings that no key of docs/CONFIGURATION.md reads (a typo would otherwise be ignored).
 enum UnknownKeys {
     /// `HYBRIDSYNC_*` variables that belong to the tools around the daemon, not to it.
     static let toolVariables: Set<String> = ["HYBRIDSYNC_CONFIG", "HYBRIDSYNC_API_URL", "HYBRIDSYNC_URL", "HYBRIDSYNC_SANITIZER"]
+
+    /// The values that did not convert, with where they were set when the file set them.
+    static func describe(wrongTypes: [String: KeyCollector.WrongType], file: (path: String, text: String)?) -> [String] {
+        let lines = Dictionary(file.map { yamlKeys($0.text) }?.map { ($0.key, $0.line) } ?? [], uniquingKeysWith: { first, _ in first })
+        return wrongTypes.keys.sorted().map { key in
+            let wrong = wrongTypes[key]!
+            let place = wrong.fromFile ? lines[key].map { "\(file!.path):\($0): " } ?? "" : ""
+            return "\(place)\(key): \(wrong.problem)"
+        }
+    }
 
     /// Every setting of `flags`, `environment` and the YAML `file` that is not in `known`, with
     /// where it was set; empty when everything is known.
@@ -27,7 +63,7 @@ enum UnknownKeys {
         let flagNames = Dictionary(known.map { (flagName($0), $0) }, uniquingKeysWith: { first, _ in first })
         for argument in flags where argument.hasPrefix("--") {
             let name = String(argument.dropFirst(2).prefix { $0 != "=" })
-            guard name != "config", flagNames[name] == nil else { continue }
+            guard name != "config", name != "check-config", flagNames[name] == nil else { continue }
             unknown.append("flag --\(name)")
         }
         let variableNames = Set(known.map(variableName))

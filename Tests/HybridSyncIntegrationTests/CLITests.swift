@@ -25,7 +25,7 @@ func hybridsync(_ arguments: [String], api: String?, key: String? = nil) async t
     var flags: [String] = []
     if let api { flags.append("--api=\(api)") }
     if let key { flags.append("--key=\(key)") }  // `=`: a generated key may start with '-'
-    let needsAPI = !["token", "tail", "--help"].contains(arguments.first ?? "")
+    let needsAPI = !["token", "tail", "config", "--help"].contains(arguments.first ?? "")
     process.arguments = arguments + (needsAPI ? flags : [])
     var environment = ProcessInfo.processInfo.environment
     for name in environment.keys where name.hasPrefix("HYBRIDSYNC_") { environment[name] = nil }
@@ -145,5 +145,26 @@ struct CLITests {
         let invalid = try await hybridsync(["tail", "no namespace", "--url", daemon.webSocketURL, "--secret", daemon.tokens.secret], api: nil)
         #expect(invalid.status == 2)
         #expect(try await daemon.stop() == 0)
+    }
+
+    @Test("config check: the shipped file is valid (exit 0); a wrong type and an unknown key are reported with file and line (exit 1)")
+    func configCheck() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let shipped = try await hybridsync(["config", "check", root.appendingPathComponent("Config/hybridsyncd.yaml").path], api: nil)
+        #expect(shipped.status == 0, "\(shipped.errors)")
+        #expect(shipped.output.hasSuffix(": valid\n"))
+
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "api:\n  key: k\nauth:\n  tokenSecret: s\nlimits:\n  maxMessageBytes: lots\n".write(to: file, atomically: true, encoding: .utf8)
+        let wrongType = try await hybridsync(["config", "check", file.path], api: nil)
+        #expect(wrongType.status == 1)
+        #expect(wrongType.errors.contains("\(file.path):6: limits.maxMessageBytes: expected int"), "\(wrongType.errors)")
+
+        try "api:\n  key: k\n  prot: 1\nauth:\n  tokenSecret: s\n".write(to: file, atomically: true, encoding: .utf8)
+        let unknown = try await hybridsync(["config", "check", file.path], api: nil)
+        #expect(unknown.status == 1)
+        #expect(unknown.errors.contains("\(file.path):3: api.prot"), "\(unknown.errors)")
+        #expect(try await hybridsync(["config", "check", "/nonexistent.yaml"], api: nil).status == 2)
     }
 }

@@ -37,6 +37,10 @@ struct ConfigurationKeyTests {
         #expect(flag.log.contains("unknown configuration keys"))
         #expect(flag.log.contains("flag --server-prot"))
 
+        let wrongType = try await refusedStart(base + ["--limits-max-message-bytes", "lots"])
+        #expect(wrongType.status != 0)
+        #expect(wrongType.log.contains("limits.maxMessageBytes: expected int"), "a bad value is never replaced by the default")
+
         let variable = try await refusedStart(base, environment: ["HYBRIDSYNC_LIMITS_MAX_MESAGE_BYTES": "10"])
         #expect(variable.status != 0)
         #expect(variable.log.contains("environment variable HYBRIDSYNC_LIMITS_MAX_MESAGE_BYTES"))

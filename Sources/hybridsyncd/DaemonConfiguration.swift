@@ -17,6 +17,8 @@ struct DaemonConfiguration {
     var engine: Engine
     var shutdownGraceSeconds: Double
     var logLevel: String
+    /// `log.format`: text lines or one JSON object per line.
+    var logFormat: DaemonLogHandler.Format
 
     /// `engine.*`: where streams, retained state and the deny-list live.
     enum Engine: Equatable {
@@ -123,6 +125,11 @@ struct DaemonConfiguration {
         self.engine = try Self.engine(config)
         self.shutdownGraceSeconds = config.double(forKey: "shutdown.graceSeconds", default: 3)
         self.logLevel = config.string(forKey: "log.level", default: "info")
+        let format = config.string(forKey: "log.format", default: "text")
+        guard let logFormat = DaemonLogHandler.Format(rawValue: format) else {
+            throw Invalid(description: "log.format must be text or json, got '\(format)'")
+        }
+        self.logFormat = logFormat
     }
 
     /// `engine.kind` (`sqlite`, the default, or `memory`) and `engine.sqlite.*`.

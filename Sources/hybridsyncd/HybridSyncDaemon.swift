@@ -7,6 +7,7 @@ import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import SystemPackage
+import Synchronization
 
 /// `hybridsyncd`: the HybridSync daemon. See DaemonConfiguration for every setting.
 @main
@@ -18,7 +19,7 @@ enum HybridSyncDaemon {
             print(usage)
             return
         }
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        LoggingSystem.bootstrap(DaemonLogHandler.init)
         // Before any metric handle exists: the server's counters land in this registry (GET /metrics).
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
@@ -26,6 +27,7 @@ enum HybridSyncDaemon {
         raiseOpenFileLimit()
         do {
             let configuration = try await loadConfiguration()
+            DaemonLogHandler.format.withLock { $0 = configuration.logFormat }
             if CommandLine.arguments.contains("--check-config") {
                 // Everything a start checks (types, values, unknown keys, exposed development
                 // secrets), without listening or opening the engine.

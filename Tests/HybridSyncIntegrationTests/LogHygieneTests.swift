@@ -37,4 +37,23 @@ struct LogHygieneTests {
             #expect(!log.contains(secret), "\(what) is in the daemon's log")
         }
     }
+
+    @Test("log.format json: every line of the daemon's log is one JSON object with ts, level, message and the metadata")
+    func jsonLogs() async throws {
+        let daemon = try await TestDaemon.start(arguments: ["--log-format", "json"], engine: .memory)
+        let runtime = daemon.runtime(user: "7")
+        try await runtime.start()
+        await runtime.close()
+        #expect(try await daemon.stop() == 0)
+        let lines = try String(contentsOf: daemon.logFile, encoding: .utf8).split(separator: "\n")
+        #expect(!lines.isEmpty)
+        var connected: [String: Any]?
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["ts"] is String && object?["level"] is String && object?["message"] is String, "\(line)")
+            if object?["message"] as? String == "client connected" { connected = object }
+        }
+        #expect(connected?["connection"] != nil, "the connection id is a field")
+        #expect(connected?["level"] as? String == "info")
+    }
 }

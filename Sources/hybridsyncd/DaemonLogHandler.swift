@@ -47,7 +47,7 @@ struct DaemonLogHandler: LogHandler {
     /// One JSON object: `ts`, `level`, `label`, `source`, `message`, and the metadata as strings.
     static func json(event: LogEvent, label: String, metadata: Logger.Metadata) -> String {
         var object: [String: String] = [
-            "ts": Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)),
+            "ts": Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(Date()),
             "level": event.level.rawValue, "label": label, "source": event.source, "message": "\(event.message)",
         ]
         for (key, value) in metadata where object[key] == nil { object[key] = "\(value)" }

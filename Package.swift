@@ -170,6 +170,7 @@ let package = Package(
                 "HybridSyncAdmin",
                 "HybridSyncClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -3,6 +3,7 @@ import Foundation
 import HybridSyncAdmin
 import HybridSyncClient
 import HybridSyncProtocol
+import Yams
 
 /// `hybridsync`: the operator's and developer's command line for a running hybridsyncd.
 ///
@@ -59,18 +60,30 @@ struct HybridSyncCLI: AsyncParsableCommand {
     }
 }
 
-/// Options shared by the commands that call the backend API.
+/// Options shared by the commands that call the backend API. Each value comes from its flag, else
+/// the environment, else the daemon's configuration file, else the development default.
 struct APIOptions: ParsableArguments {
-    @Option(help: "Backend API base URL (env HYBRIDSYNC_API_URL).")
-    var api: String = ProcessInfo.processInfo.environment["HYBRIDSYNC_API_URL"] ?? "http://127.0.0.1:8081"
+    @Option(help: "Backend API base URL (env HYBRIDSYNC_API_URL; default from --config, else http://127.0.0.1:8081).")
+    var api: String?
 
-    @Option(help: "Backend API key (env HYBRIDSYNC_API_KEY).")
-    var key: String = ProcessInfo.processInfo.environment["HYBRIDSYNC_API_KEY"] ?? "dev-api-key"
+    @Option(help: "Backend API key (env HYBRIDSYNC_API_KEY; default from --config, else dev-api-key).")
+    var key: String?
+
+    @Option(help: "A hybridsyncd configuration file to take api.host, api.port and api.key from (env HYBRIDSYNC_CONFIG).")
+    var config: String?
 
     @Flag(help: "Print the API's JSON answer instead of a summary.")
     var json = false
 
-    var client: BackendAPIClient { BackendAPIClient(baseURL: api, apiKey: key) }
+    var client: BackendAPIClient {
+        get throws {
+            let environment = ProcessInfo.processInfo.environment
+            let file = try (config ?? environment["HYBRIDSYNC_CONFIG"]).map(DaemonFile.init)
+            let url = api ?? environment["HYBRIDSYNC_API_URL"] ?? file?.apiURL ?? "http://127.0.0.1:8081"
+            let key = key ?? environment["HYBRIDSYNC_API_KEY"] ?? file?.apiKey ?? "dev-api-key"
+            return BackendAPIClient(baseURL: url, apiKey: key)
+        }
+    }
 
     /// Prints the answer: its JSON with `--json`, else `summary`.
     func show(_ answer: JSONValue, _ summary: (JSONValue) -> String) {
@@ -88,5 +101,20 @@ extension JSONValue {
     subscript(text member: String) -> String {
         if let number = self[member]?.intValue { return "\(number)" }
         return self[member]?.stringValue ?? "-"
+    }
+}
+
+/// The API address and key from a hybridsyncd YAML file.
+struct DaemonFile {
+    let apiURL: String?
+    let apiKey: String?
+
+    init(_ path: String) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(path)") }
+        guard let root = try? Yams.load(yaml: text) as? [String: Any] else { throw ValidationError("\(path) is not a YAML mapping") }
+        let api = root["api"] as? [String: Any]
+        let host = (api?["host"] as? String).map { ["0.0.0.0", "::", ""].contains($0) ? "127.0.0.1" : $0 } ?? "127.0.0.1"
+        apiURL = (api?["port"] as? Int).map { "http://\(host.contains(":") ? "[\(host)]" : host):\($0)" }
+        apiKey = api?["key"] as? String
     }
 }

@@ -167,4 +167,20 @@ struct CLITests {
         #expect(unknown.errors.contains("\(file.path):3: api.prot"), "\(unknown.errors)")
         #expect(try await hybridsync(["config", "check", "/nonexistent.yaml"], api: nil).status == 2)
     }
+
+    @Test("API commands take the address and key from a daemon configuration file given with --config")
+    func configFileSource() async throws {
+        let daemon = try await TestDaemon.start(engine: .memory)
+        let port = daemon.apiURL.split(separator: ":").last.map(String.init) ?? ""
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "api:\n  host: 0.0.0.0\n  port: \(port)\n  key: \"\(daemon.api.apiKey)\"\n".write(to: file, atomically: true, encoding: .utf8)
+        let bans = try await hybridsync(["bans", "--config", file.path], api: nil)
+        #expect(bans.status == 0, "\(bans.errors)")
+        #expect(bans.output == "(no bans)\n")
+        let wrongKey = try await hybridsync(["bans", "--config", file.path, "--key=wrong"], api: nil)
+        #expect(wrongKey.status == 1, "a flag wins over the file")
+        #expect(try await hybridsync(["bans", "--config", "/nonexistent.yaml"], api: nil).status == 2)
+        #expect(try await daemon.stop() == 0)
+    }
 }

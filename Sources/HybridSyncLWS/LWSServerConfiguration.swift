@@ -1,7 +1,7 @@
 import Glibc
 
 /// Where and how the libwebsockets server listens.
-public struct LWSServerConfiguration: Sendable {
+public struct LWSServerConfiguration: Sendable, Equatable {
     /// Address of the public WebSocket listener.
     public var publicHost: String
     /// Port of the public WebSocket listener; 0 picks a free port.

@@ -145,6 +145,11 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
 
     // MARK: ServerTransport (service thread)
 
+    /// Runs `work` on the service thread, where the delegate runs (for example a reconfiguration).
+    public func onServiceThread(_ work: @escaping @Sendable () -> Void) {
+        loop.execute(work)
+    }
+
     public func send(_ message: OutboundMessage, to connections: some Sequence<ConnectionID>) {
         var frame: LWSFrame?
         for connection in connections {

@@ -13,13 +13,13 @@ import Metrics
 /// event at a time and it calls the transport back, so it holds no locks. Broker results come back
 /// on the same thread.
 public final class SyncServer: ServerTransportDelegate {
-    let configuration: ServerConfiguration
+    private(set) var configuration: ServerConfiguration
     let transport: any ServerTransport
     let broker: any Broker
     let clock: any WallClock
     let logger: Logger
-    let authenticator: Authenticator
-    let apiKey: SecretMatcher
+    private(set) var authenticator: Authenticator
+    private(set) var apiKey: SecretMatcher
 
     var sessions: [ConnectionID: Session] = [:]
     var sessionsByUser: [String: Set<ConnectionID>] = [:]
@@ -46,6 +46,33 @@ public final class SyncServer: ServerTransportDelegate {
         self.logger = logger
         self.authenticator = Authenticator(policy: configuration.auth, clock: clock)
         self.apiKey = SecretMatcher(secret: configuration.apiKey)
+    }
+
+    /// Applies a new configuration on the transport's thread (SIGHUP), without closing a connection:
+    /// namespaces, the API key, token keys, limits, rates and ping timing. Connections keep the
+    /// subscriptions they hold; new commands follow the new rules (a subscribe to a namespace no
+    /// longer configured is refused). Returns the names of the settings that changed, for the log.
+    @discardableResult
+    public func reconfigure(_ new: ServerConfiguration) -> [String] {
+        let old = configuration
+        var changed: [String] = []
+        if new.namespaces != old.namespaces { changed.append("namespaces") }
+        if new.apiKey != old.apiKey { changed.append("api.key") }
+        if new.auth.hmacSecret != old.auth.hmacSecret || new.auth.audience != old.auth.audience || new.auth.issuer != old.auth.issuer
+            || new.auth.leewaySeconds != old.auth.leewaySeconds || !new.auth.publicKeys.isEmpty || !old.auth.publicKeys.isEmpty {
+            changed.append("auth")
+        }
+        if new.maxChannelsPerConnection != old.maxChannelsPerConnection { changed.append("limits.maxChannelsPerConnection") }
+        if new.connectTimeoutSeconds != old.connectTimeoutSeconds { changed.append("limits.connectTimeoutSeconds") }
+        if new.pingIntervalSeconds != old.pingIntervalSeconds || new.pongTimeoutSeconds != old.pongTimeoutSeconds { changed.append("ping") }
+        if new.commandsPerSecond != old.commandsPerSecond || new.commandBurst != old.commandBurst { changed.append("limits.commands") }
+        if new.apiRequestsPerSecond != old.apiRequestsPerSecond { changed.append("api.maxRequestsPerSecond") }
+        if new.idempotencyWindowSeconds != old.idempotencyWindowSeconds { changed.append("api.idempotencyWindowSeconds") }
+        configuration = new
+        authenticator = Authenticator(policy: new.auth, clock: clock)
+        apiKey = SecretMatcher(secret: new.apiKey)
+        apiRate = TokenBucket(rate: new.apiRequestsPerSecond, burst: new.apiRequestsPerSecond, now: clock.now())
+        return changed
     }
 
     /// Open WebSocket connections (authenticated or not).

@@ -86,6 +86,26 @@ public final class TestDaemon: BackendAPI, Sendable {
         return ClientRuntime(url: webSocketURL, configuration: configuration) { tokens.token(user: user) }
     }
 
+    /// Changes the daemon's configuration file (a new `log.level`, and `extraYAML` appended: top-level
+    /// keys the generated file does not have, such as `namespaces` or `limits`), sends SIGHUP and
+    /// waits until the daemon logged the outcome. Returns that log line.
+    @discardableResult
+    public func reload(logLevel: String? = nil, extraYAML: String = "", timeout: Duration = .seconds(10)) async throws -> String {
+        var text = try String(contentsOf: launch.configFile, encoding: .utf8)
+        if let logLevel {
+            text = text.split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0.hasPrefix("log:") ? "log: {level: \(logLevel)}" : String($0) }.joined(separator: "\n")
+        }
+        try (text + "\n" + extraYAML).write(to: launch.configFile, atomically: true, encoding: .utf8)
+        let read: @Sendable () -> [String] = { [logFile] in
+            ((try? String(contentsOf: logFile, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init).filter { $0.contains("SIGHUP: ") }
+        }
+        let before = read().count
+        Foundation.kill(process.processIdentifier, SIGHUP)
+        try await eventually(timeout, "the daemon's reload") { read().count > before }
+        return read()[before]
+    }
+
     /// Stops the daemon's process (SIGSTOP) without closing its sockets: every connection turns
     /// half-open (nothing arrives, nothing is refused) until ``resumeProcess()``.
     public func pauseProcess() { Foundation.kill(process.processIdentifier, SIGSTOP) }

@@ -12,13 +12,15 @@ struct DaemonLogHandler: LogHandler {
 
     /// The format of every handler; `text` until the configuration says otherwise.
     static let format = Mutex(Format.text)
+    /// The level of every handler once the configuration set it (a reload changes it for all).
+    static let level = Mutex<Logger.Level?>(nil)
 
     let label: String
     private var text: StreamLogHandler
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
     var logLevel: Logger.Level {
-        get { text.logLevel }
+        get { Self.level.withLock { $0 } ?? text.logLevel }
         set { text.logLevel = newValue }
     }
 

@@ -7,6 +7,8 @@ import HybridSyncSQLite
 import Logging
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
+import Synchronization
 
 /// Runs the transport and the server until graceful shutdown, then drains and stops.
 struct DaemonService: Service, CustomStringConvertible {
@@ -33,13 +35,63 @@ struct DaemonService: Service, CustomStringConvertible {
         // One machine-readable line on stdout, for scripts and the TestDaemon harness.
         FileHandle.standardOutput.write(Data("hybridsyncd ready ws=\(bound.publicURL) api=\(bound.apiURL)\n".utf8))
 
+        // SIGHUP: read the configuration again and apply what can change while running.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let reloads = Task { [server = UncheckedServer(server), logger, configuration] in
+            var running = configuration
+            for await _ in hangups {
+                running = await Self.reload(running, into: server, transport: transport, logger: logger)
+            }
+        }
         try? await gracefulShutdown()
+        reloads.cancel()
 
         logger.info("shutting down: disconnect push and close \(CloseCode.shutdown) to every client", metadata: [
             "grace_seconds": "\(configuration.shutdownGraceSeconds)",
         ])
         await transport.shutdown(code: .shutdown, grace: .milliseconds(Int(configuration.shutdownGraceSeconds * 1000)))
         logger.info("hybridsyncd stopped")
+    }
+
+    /// One reload: an invalid file keeps the running configuration (and says why); a valid one
+    /// is applied on the service thread, and what needs a restart is named.
+    static func reload(
+        _ running: DaemonConfiguration, into server: UncheckedServer, transport: LWSServerTransport, logger: Logger
+    ) async -> DaemonConfiguration {
+        let new: DaemonConfiguration
+        do {
+            new = try await HybridSyncDaemon.loadConfiguration()
+        } catch {
+            logger.error("SIGHUP: the configuration was not reloaded, the running one stays: \(error)")
+            return running
+        }
+        var restartNeeded: [String] = []
+        if new.transport != running.transport { restartNeeded.append("server.*, api.host/port/maxBodyBytes, limits of the edge") }
+        if new.engine != running.engine { restartNeeded.append("engine.*") }
+        if new.shutdownGraceSeconds != running.shutdownGraceSeconds { restartNeeded.append("shutdown.graceSeconds") }
+        if new.logFormat != running.logFormat { restartNeeded.append("log.format") }
+        var level = ""
+        if new.logLevel != running.logLevel, let parsed = Logger.Level(rawValue: new.logLevel) {
+            DaemonLogHandler.level.withLock { $0 = parsed }
+            level = "log.level"
+        }
+        let serverConfiguration = new.server
+        let (changed, finished) = AsyncStream.makeStream(of: [String].self)
+        transport.onServiceThread {
+            finished.yield(server.value.reconfigure(serverConfiguration))
+            finished.finish()
+        }
+        var applied: [String] = []
+        for await names in changed { applied = names }
+        if !level.isEmpty { applied.append(level) }
+        logger.info("SIGHUP: configuration reloaded", metadata: [
+            "changed": "\(applied.isEmpty ? "nothing" : applied.joined(separator: ", "))",
+            "needs_restart": "\(restartNeeded.isEmpty ? "nothing" : restartNeeded.joined(separator: "; "))",
+        ])
+        var kept = new
+        kept.transport = running.transport
+        kept.engine = running.engine
+        return kept
     }
 
     private func makeBroker() throws -> any Broker {
@@ -57,4 +109,11 @@ struct DaemonService: Service, CustomStringConvertible {
             return try SQLiteBroker(path: path, synchronous: synchronous, logger: logger)
         }
     }
+}
+
+/// The server, handed to the reload task: it is only ever touched on the service thread
+/// (`LWSServerTransport.onServiceThread`), which is what makes the transfer safe.
+struct UncheckedServer: @unchecked Sendable {
+    let value: SyncServer
+    init(_ value: SyncServer) { self.value = value }
 }

@@ -36,6 +36,7 @@ enum HybridSyncDaemon {
             }
             if let level = Logger.Level(rawValue: configuration.logLevel) {
                 logger.logLevel = level
+                DaemonLogHandler.level.withLock { $0 = level }
             } else {
                 logger.warning("unknown log.level '\(configuration.logLevel)', using info")
             }

@@ -10,10 +10,17 @@ extension SyncServer {
     public func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
         let started = ContinuousClock.now
         let route = ServerMetrics.route(of: request.path)
-        let respond: (HTTPResponse) -> Void = { [metrics] response in
+        let id = nextRequestID
+        nextRequestID += 1
+        currentRequestID = id
+        let respond: (HTTPResponse) -> Void = { [metrics, logger] response in
             let elapsed = (ContinuousClock.now - started).components
-            metrics.apiRequest(route: route, status: response.status,
-                               nanoseconds: elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+            let nanoseconds = elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000
+            metrics.apiRequest(route: route, status: response.status, nanoseconds: nanoseconds)
+            logger.debug("API request", metadata: [
+                "request": "\(id)", "method": "\(request.method.prefix(10))", "route": "\(route)",
+                "status": "\(response.status)", "ms": "\(Double(nanoseconds / 1000) / 1000)",
+            ])
             respond(response)
         }
         do {
@@ -56,7 +63,9 @@ extension SyncServer {
             throw APIError(429, "rate_limited", "over \(Int(configuration.apiRequestsPerSecond)) API requests per second; retry shortly")
         }
         guard authorized(request) else {
-            logger.info("API request refused: bad or missing API key", metadata: ["path": "\(path.prefix(100))"])
+            logger.info("API request refused: bad or missing API key", metadata: [
+                "request": "\(currentRequestID)", "path": "\(path.prefix(100))",
+            ])
             throw APIError(401, "unauthorized", "send the API key as 'Authorization: Bearer <key>'")
         }
         switch path {

@@ -29,6 +29,9 @@ public final class SyncServer: ServerTransportDelegate {
     /// When channels and the idempotency cache are next swept (once a second).
     var nextChannelSweep = 0.0
     let metrics = ServerMetrics()
+    /// The id of the next API request, and of the one being routed (for its log lines).
+    var nextRequestID: UInt64 = 1
+    var currentRequestID: UInt64 = 0
     /// The daemon's metrics as Prometheus text, served on `GET /metrics` (404 while nil).
     public var metricsExporter: (@Sendable () -> [UInt8])?
     lazy var apiRate = TokenBucket(rate: configuration.apiRequestsPerSecond, burst: configuration.apiRequestsPerSecond, now: clock.now())

@@ -28,6 +28,8 @@ struct LogHygieneTests {
         #expect(log.contains("API request refused"), "the log is the daemon's, at trace level")
         #expect(log.contains("connect refused: invalid token"))
         #expect(log.contains("connection opened"), "debug lines are there too")
+        #expect(log.split(separator: "\n").contains { $0.contains("API request") && $0.contains("route=/api/publish") && $0.contains("request=") },
+                "each API request has an id, its route and status at debug")
         let signature = { (jwt: String) in String(jwt.split(separator: ".").last ?? "") }
         for (what, secret) in [
             ("the API key", daemon.api.apiKey), ("the offered wrong key", wrongKey), ("the token secret", daemon.tokens.secret),

@@ -4,7 +4,7 @@ import Foundation
 extension HybridSyncCLI {
     struct Config: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check a hybridsyncd configuration.", subcommands: [Check.self]
+            abstract: "Check or print a hybridsyncd configuration.", subcommands: [Check.self, Print.self]
         )
 
         struct Check: AsyncParsableCommand {
@@ -50,6 +50,33 @@ extension HybridSyncCLI {
                     throw ValidationError("hybridsyncd not found next to hybridsync or on PATH")
                 }
                 return found
+            }
+        }
+
+        struct Print: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Print the effective configuration of a file: every key with its value or default, secrets redacted."
+            )
+            @Argument(help: "The YAML file.") var file: String = "Config/hybridsyncd.yaml"
+
+            func run() async throws {
+                guard FileManager.default.fileExists(atPath: file) else { throw ValidationError("no file at \(file)") }
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: try Check.daemonBinary())
+                process.arguments = ["--config", file, "--print-config"]
+                process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HYBRIDSYNC_") }
+                let (output, errors) = (Pipe(), Pipe())
+                process.standardOutput = output
+                process.standardError = errors
+                try process.run()
+                let printed = output.fileHandleForReading.readDataToEndOfFile()
+                let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                guard process.terminationStatus == 0 else {
+                    HybridSyncCLI.report("\(file) is not valid: \(log.components(separatedBy: "cannot run: ").last ?? log)")
+                    throw ExitCode(1)
+                }
+                FileHandle.standardOutput.write(printed)
             }
         }
     }

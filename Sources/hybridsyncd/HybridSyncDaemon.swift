@@ -28,6 +28,10 @@ enum HybridSyncDaemon {
         do {
             let configuration = try await loadConfiguration()
             DaemonLogHandler.format.withLock { $0 = configuration.logFormat }
+            if CommandLine.arguments.contains("--print-config") {
+                print(configuration.printed)
+                return
+            }
             if CommandLine.arguments.contains("--check-config") {
                 // Everything a start checks (types, values, unknown keys, exposed development
                 // secrets), without listening or opening the engine.
@@ -100,6 +104,8 @@ enum HybridSyncDaemon {
         Flags win over the environment, which wins over the file. The file is --config PATH,
         HYBRIDSYNC_CONFIG, or Config/hybridsyncd.yaml when present. Keys and defaults: docs/CONFIGURATION.md.
 
+        --print-config (last) prints the effective configuration (defaults included, secrets
+        redacted) after the same checks, and exits.
         --check-config (last) checks the configuration as a start would (types, values, unknown keys,
         development secrets on a public address) and exits 0, or 1 with what is wrong.
 

@@ -63,7 +63,7 @@ enum UnknownKeys {
         let flagNames = Dictionary(known.map { (flagName($0), $0) }, uniquingKeysWith: { first, _ in first })
         for argument in flags where argument.hasPrefix("--") {
             let name = String(argument.dropFirst(2).prefix { $0 != "=" })
-            guard name != "config", name != "check-config", flagNames[name] == nil else { continue }
+            guard !["config", "check-config", "print-config"].contains(name), flagNames[name] == nil else { continue }
             unknown.append("flag --\(name)")
         }
         let variableNames = Set(known.map(variableName))

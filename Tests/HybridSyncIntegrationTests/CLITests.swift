@@ -166,6 +166,15 @@ struct CLITests {
         #expect(unknown.status == 1)
         #expect(unknown.errors.contains("\(file.path):3: api.prot"), "\(unknown.errors)")
         #expect(try await hybridsync(["config", "check", "/nonexistent.yaml"], api: nil).status == 2)
+
+        let printed = try await hybridsync(["config", "print", root.appendingPathComponent("Config/hybridsyncd.yaml").path], api: nil)
+        #expect(printed.status == 0, "\(printed.errors)")
+        #expect(printed.output.contains("server.port: 8080\n"))
+        #expect(printed.output.contains("namespaces.chat.clientPublish: true\n"))
+        #expect(printed.output.contains("limits.commandBurst: 100.0\n"), "a default is printed too")
+        #expect(printed.output.contains("api.key: <redacted, 11 bytes>\n"))
+        #expect(!printed.output.contains("dev-api-key") && !printed.output.contains("dev-token-secret-change-me"), "no secret")
+        #expect(try await hybridsync(["config", "print", file.path], api: nil).status == 1, "the unknown key again")
     }
 
     @Test("API commands take the address and key from a daemon configuration file given with --config")

@@ -1,0 +1,57 @@
+import HybridSyncLWS
+import HybridSyncServer
+import HybridSyncSQLite
+
+extension DaemonConfiguration {
+    /// The effective configuration, one `key: value` per line in key order, defaults included and
+    /// secrets redacted (`hybridsyncd --print-config`, `hybridsync config print`).
+    var printed: String {
+        var entries: [String: String] = [
+            "server.host": transport.publicHost, "server.port": "\(transport.publicPort)",
+            "server.allowedOrigins": "\(transport.allowedOrigins)",
+            "server.tls.certificate": transport.tls?.certificatePath ?? "(none)",
+            "server.tls.privateKey": transport.tls?.privateKeyPath ?? "(none)",
+            "api.host": transport.apiHost, "api.port": "\(transport.apiPort)", "api.maxBodyBytes": "\(transport.maxBodyBytes)",
+            "api.key": Self.redacted(server.apiKey),
+            "api.idempotencyWindowSeconds": "\(server.idempotencyWindowSeconds)",
+            "api.maxRequestsPerSecond": "\(server.apiRequestsPerSecond)",
+            "auth.tokenSecret": server.auth.hmacSecret.map { Self.redacted(String(decoding: $0, as: UTF8.self)) } ?? "(none)",
+            "auth.publicKeys": "\(server.auth.publicKeys.count) (from auth.rsaPublicKeyFile, auth.ecPublicKeyFile)",
+            "auth.audience": server.auth.audience ?? "(none)", "auth.issuer": server.auth.issuer ?? "(none)",
+            "auth.leewaySeconds": "\(server.auth.leewaySeconds)",
+            "namespaces.enabled": "\(server.namespaces.keys.sorted())",
+            "limits.maxMessageBytes": "\(transport.maxMessageBytes)", "limits.maxQueuedBytes": "\(transport.maxQueuedBytes)",
+            "limits.maxChannelsPerConnection": "\(server.maxChannelsPerConnection)",
+            "limits.connectTimeoutSeconds": "\(server.connectTimeoutSeconds)",
+            "limits.commandsPerSecond": "\(server.commandsPerSecond)", "limits.commandBurst": "\(server.commandBurst)",
+            "limits.httpHeaderTimeoutSeconds": "\(transport.httpHeaderTimeoutSeconds)",
+            "limits.httpBodyTimeoutSeconds": "\(transport.httpBodyTimeoutSeconds)",
+            "limits.maxHeaderBytes": "\(transport.maxHeaderBytes)",
+            "limits.maxConnections": transport.maxConnections.map { "\($0)" } ?? "0 (from the open-file limit: \(transport.effectiveMaxConnections))",
+            "limits.maxApiConnections": "\(transport.maxAPIConnections)",
+            "ping.intervalSeconds": "\(server.pingIntervalSeconds)", "ping.pongTimeoutSeconds": "\(server.pongTimeoutSeconds)",
+            "shutdown.graceSeconds": "\(shutdownGraceSeconds)",
+            "log.level": logLevel, "log.format": logFormat.rawValue,
+            "debug.echoPath": transport.echoPath ?? "(none)",
+        ]
+        switch engine {
+        case .memory:
+            entries["engine.kind"] = "memory"
+        case .sqlite(let path, let synchronous):
+            entries["engine.kind"] = "sqlite"
+            entries["engine.sqlite.path"] = path
+            entries["engine.sqlite.synchronous"] = synchronous.rawValue
+        }
+        for (name, policy) in server.namespaces {
+            entries["namespaces.\(name).subscribe"] = policy.subscribe.rawValue
+            entries["namespaces.\(name).clientPublish"] = "\(policy.clientPublish)"
+            entries["namespaces.\(name).historySize"] = "\(policy.historySize)"
+            entries["namespaces.\(name).historyTTLSeconds"] = "\(policy.historyTTLSeconds)"
+            entries["namespaces.\(name).retainState"] = "\(policy.retainState)"
+        }
+        return entries.keys.sorted().map { "\($0): \(entries[$0]!)" }.joined(separator: "\n")
+    }
+
+    /// A secret as its length only.
+    static func redacted(_ secret: String) -> String { "<redacted, \(secret.utf8.count) bytes>" }
+}

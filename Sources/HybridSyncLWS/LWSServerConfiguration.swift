@@ -3,45 +3,60 @@ import Glibc
 /// Where and how the libwebsockets server listens.
 public struct LWSServerConfiguration: Sendable, Equatable {
     /// Address of the public WebSocket listener.
+    /// In hybridsyncd: `server.host` (docs/CONFIGURATION.md).
     public var publicHost: String
     /// Port of the public WebSocket listener; 0 picks a free port.
+    /// In hybridsyncd: `server.port` (docs/CONFIGURATION.md).
     public var publicPort: Int
     /// Address of the backend HTTP API listener (loopback by default: it is not for the internet).
+    /// In hybridsyncd: `api.host` (docs/CONFIGURATION.md).
     public var apiHost: String
     /// Port of the backend HTTP API listener; 0 picks a free port.
+    /// In hybridsyncd: `api.port` (docs/CONFIGURATION.md).
     public var apiPort: Int
     /// Certificate and key (PEM) for `wss://` on the public listener; nil serves plain `ws://`.
+    /// In hybridsyncd: `server.tls.certificate`, `server.tls.privateKey` (docs/CONFIGURATION.md).
     public var tls: TLSFiles?
     /// Largest inbound WebSocket message; bigger ones close the connection with 1009.
+    /// In hybridsyncd: `limits.maxMessageBytes` (docs/CONFIGURATION.md).
     public var maxMessageBytes: Int
     /// Largest outbound backlog per connection; a client that falls further behind is closed
     /// with 4001 (slow consumer) and its queue is freed.
+    /// In hybridsyncd: `limits.maxQueuedBytes` (docs/CONFIGURATION.md).
     public var maxQueuedBytes: Int
     /// Largest HTTP request body on the API listener; bigger ones get 413.
+    /// In hybridsyncd: `api.maxBodyBytes` (docs/CONFIGURATION.md).
     public var maxBodyBytes: Int
     /// Browser origins allowed to open WebSockets (exact `scheme://host[:port]`). Empty allows any.
     /// A request without `Origin` (not a browser) is always allowed; a disallowed one gets 403.
+    /// In hybridsyncd: `server.allowedOrigins` (docs/CONFIGURATION.md).
     public var allowedOrigins: [String]
     /// How often the server's time-driven work (timeouts, pings, expiry) runs.
     public var tickInterval: Duration
     /// Seconds a client has to send a complete HTTP request head (request line and headers), counted
     /// from the connection's start or from the previous response on a keep-alive connection.
+    /// In hybridsyncd: `limits.httpHeaderTimeoutSeconds` (docs/CONFIGURATION.md).
     public var httpHeaderTimeoutSeconds: Double
     /// Seconds a client has to send a request body once its head has arrived.
+    /// In hybridsyncd: `limits.httpBodyTimeoutSeconds` (docs/CONFIGURATION.md).
     public var httpBodyTimeoutSeconds: Double
     /// Largest HTTP request head (request line plus headers); bigger ones get 431.
+    /// In hybridsyncd: `limits.maxHeaderBytes` (docs/CONFIGURATION.md).
     public var maxHeaderBytes: Int
     /// Open sockets on the public listener, WebSockets and unfinished upgrades together; more are
     /// refused at accept. nil: the process's open-file limit less ``fileDescriptorReserve`` and
     /// ``maxAPIConnections``.
+    /// In hybridsyncd: `limits.maxConnections` (docs/CONFIGURATION.md).
     public var maxConnections: Int?
     /// Open sockets on the API listener; more are refused at accept.
+    /// In hybridsyncd: `limits.maxApiConnections` (docs/CONFIGURATION.md).
     public var maxAPIConnections: Int
     /// File descriptors kept free for everything that is not a client socket (logs, files, the
     /// service pipe), so `accept` never fails with EMFILE.
     public var fileDescriptorReserve: Int
     /// A WebSocket path on the public listener that echoes every message, without the HybridSync
     /// protocol or subprotocol: for conformance suites (Autobahn) only. nil (the default) disables it.
+    /// In hybridsyncd: `debug.echoPath` (docs/CONFIGURATION.md).
     public var echoPath: String?
 
     public init(

@@ -3,25 +3,36 @@ import HybridSyncBroker
 /// What the HybridSync server needs to know, independent of where the values came from.
 public struct ServerConfiguration: Sendable {
     /// The backend API key, sent as `Authorization: Bearer <key>`.
+    /// In hybridsyncd: `api.key` (docs/CONFIGURATION.md).
     public var apiKey: String
     /// How client tokens are verified.
+    /// In hybridsyncd: `auth.*` (docs/CONFIGURATION.md).
     public var auth: TokenPolicy
     /// Namespaces by name; a channel whose namespace is not here is refused.
+    /// In hybridsyncd: `namespaces.enabled`, `namespaces.<ns>.*` (docs/CONFIGURATION.md).
     public var namespaces: [String: NamespacePolicy]
     /// Channels one connection may subscribe to at once.
+    /// In hybridsyncd: `limits.maxChannelsPerConnection` (docs/CONFIGURATION.md).
     public var maxChannelsPerConnection: Int
     /// Seconds a socket may stay open without a successful `connect`.
+    /// In hybridsyncd: `limits.connectTimeoutSeconds` (docs/CONFIGURATION.md).
     public var connectTimeoutSeconds: Double
     /// Seconds between `ping` pushes to each authenticated connection.
+    /// In hybridsyncd: `ping.intervalSeconds` (docs/CONFIGURATION.md).
     public var pingIntervalSeconds: Double
     /// Seconds after a `ping` push by which any command must arrive, or the connection is dropped.
+    /// In hybridsyncd: `ping.pongTimeoutSeconds` (docs/CONFIGURATION.md).
     public var pongTimeoutSeconds: Double
     /// Sustained commands per second per connection, and the burst allowed above it.
+    /// In hybridsyncd: `limits.commandsPerSecond` (docs/CONFIGURATION.md).
     public var commandsPerSecond: Double
+    /// In hybridsyncd: `limits.commandBurst` (docs/CONFIGURATION.md).
     public var commandBurst: Double
     /// Backend API requests per second (all callers together) before 429; the burst is the same.
+    /// In hybridsyncd: `api.maxRequestsPerSecond` (docs/CONFIGURATION.md).
     public var apiRequestsPerSecond: Double
     /// How long the API remembers idempotency keys, and how many at most.
+    /// In hybridsyncd: `api.idempotencyWindowSeconds` (docs/CONFIGURATION.md).
     public var idempotencyWindowSeconds: Double
     public var idempotencyMaxKeys: Int
 
@@ -93,14 +104,20 @@ public struct NamespacePolicy: Sendable, Equatable {
         case personal
     }
 
+    /// Who may subscribe.
+    /// In hybridsyncd: `namespaces.<ns>.subscribe` (docs/CONFIGURATION.md).
     public var subscribe: Access
     /// Whether clients may `publish` (only where they may also subscribe).
+    /// In hybridsyncd: `namespaces.<ns>.clientPublish` (docs/CONFIGURATION.md).
     public var clientPublish: Bool
     /// Publications kept for recovery (0: none, so every resubscribe gets `recovered: false`).
+    /// In hybridsyncd: `namespaces.<ns>.historySize` (docs/CONFIGURATION.md).
     public var historySize: Int
     /// Seconds a publication stays in history.
+    /// In hybridsyncd: `namespaces.<ns>.historyTTLSeconds` (docs/CONFIGURATION.md).
     public var historyTTLSeconds: Double
     /// Whether publications with a `key` maintain a retained key/value state sent on subscribe.
+    /// In hybridsyncd: `namespaces.<ns>.retainState` (docs/CONFIGURATION.md).
     public var retainState: Bool
 
     public init(

@@ -7,15 +7,20 @@ import HybridSyncServer
 import HybridSyncSQLite
 
 /// Everything `hybridsyncd` reads from its configuration, with defaults. docs/CONFIGURATION.md
-/// lists every key with its type, default and meaning.
+/// lists every key with its type, default and meaning; the doc comment of each field of
+/// `LWSServerConfiguration` and `ServerConfiguration` names its key, and the engine, shutdown and
+/// log keys are the fields below.
 ///
 /// Sources, highest priority first: command-line flags (`--server-port 9000`), environment
 /// variables (`HYBRIDSYNC_SERVER_PORT=9000`), the YAML file (`server: {port: 9000}`), defaults.
 struct DaemonConfiguration {
     var transport: LWSServerConfiguration
     var server: ServerConfiguration
+    /// `engine.kind`, `engine.sqlite.path`, `engine.sqlite.synchronous`.
     var engine: Engine
+    /// `shutdown.graceSeconds`.
     var shutdownGraceSeconds: Double
+    /// `log.level`.
     var logLevel: String
     /// `log.format`: text lines or one JSON object per line.
     var logFormat: DaemonLogHandler.Format

@@ -101,6 +101,7 @@ struct CLITests {
         #expect(bans.output.hasPrefix("42\tspam\t"))
         #expect(try await run("unban", "42").output == "lifted the ban on 42\n")
         #expect(try await run("unban", "42").output == "42 was not banned\n")
+        #expect(try await hybridsync(["unban", "42"], api: api, key: "wrong").status == 1)
         #expect(try await run("bans").output == "(no bans)\n")
         #expect(try await run("disconnect", "42", "--code", "4005").output == "closed 0 session(s) of 42\n")
         #expect(try await run("disconnect", "42", "--code", "1000").status == 2)

@@ -112,7 +112,10 @@ extension ClientRuntime {
             let interval = connected.pingInterval + connected.pongTimeout
             silenceLimit = connected.pingInterval > 0 ? .milliseconds(Int64(interval * 1000)) : nil
             if let silenceLimit { schedule(.watchdog, after: silenceLimit) }
-            drive(machine.connected())
+            let actions = machine.connected()
+            drive(actions)
+            // Channels held before the first connect (observed while idle) subscribe now too.
+            if !actions.contains(.resubscribeAll) { perform(subscriptions.resubscribeAll()) }
             for frame in commands.reconnected() { connection?.send(frame) }
             for ticket in waiters.filter({ $0.value.role == .start }).keys { resolve(ticket, .success(.null)) }
             logger.debug("runtime connected", metadata: ["client": "\(connected.client)"])

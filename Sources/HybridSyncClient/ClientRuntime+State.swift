@@ -53,7 +53,7 @@ extension ClientRuntime {
 
     func notify(_ bindings: [StateBinding]) {
         for id in store.watchers(of: bindings) {
-            guard let observer = stateObservers[id] else { continue }
+            guard let observer = stateObservers[id], store.isKnown(observer.binding) else { continue }
             observer.emit(store.value(of: observer.binding))
         }
     }
@@ -92,7 +92,9 @@ extension ClientRuntime {
         store.watch(key.binding, by: id)
         registry.addObserver(id, to: app)
         continuation.onTermination = { [weak self] _ in Task { await self?.removeObserver(id, error: nil) } }
-        emit(store.value(of: key.binding))  // the current value first
+        // The current value first, once it is known: a server key waits for its channel's snapshot
+        // (while offline from the start, a default would be presented as the state).
+        if store.isKnown(key.binding) { emit(store.value(of: key.binding)) }
         return stream
     }
 

@@ -17,20 +17,27 @@ struct StateStore {
         }
     }
 
+    /// Whether the value of `binding` is known: always for local keys; for server keys once their
+    /// channel's first snapshot arrived (before that, a default would be a guess, not the state).
+    func isKnown(_ binding: StateBinding) -> Bool {
+        guard let channel = binding.channel else { return true }
+        return channels[channel] != nil
+    }
+
     mutating func setLocal(_ name: String, _ value: JSONValue) -> [StateBinding] {
         guard local[name] != value else { return [] }
         local[name] = value
         return [.local(name)]
     }
 
-    /// Applies a publication that carries a key (a set or a removal).
+    /// Applies a publication that carries a key (a set or a removal) to a known channel.
     mutating func apply(_ publication: Publication) -> [StateBinding] {
-        guard let key = publication.key else { return [] }
+        guard let key = publication.key, channels[publication.channel.rawValue] != nil else { return [] }
         let channel = publication.channel.rawValue
         if publication.removed {
             guard channels[channel]?.removeValue(forKey: key) != nil else { return [] }
         } else {
-            channels[channel, default: [:]][key] = StateEntry(value: publication.data, version: publication.offset)
+            channels[channel]?[key] = StateEntry(value: publication.data, version: publication.offset)
         }
         return [.serverKey(channel: channel, key: key), .serverMap(channel: channel)]
     }
@@ -38,7 +45,11 @@ struct StateStore {
     /// Replaces a channel's state with a snapshot: the bindings of every key whose value changed.
     mutating func replace(_ channel: ChannelName, with snapshot: [String: StateEntry]) -> [StateBinding] {
         let name = channel.rawValue
-        let old = channels[name] ?? [:]
+        guard let old = channels[name] else {
+            // The first snapshot: every observer of the channel learns its value now.
+            channels[name] = snapshot
+            return watchers.keys.filter { $0.channel == name }
+        }
         channels[name] = snapshot
         let changed = Set(old.keys).union(snapshot.keys).filter { old[$0]?.value != snapshot[$0]?.value }
         guard !changed.isEmpty else { return [] }

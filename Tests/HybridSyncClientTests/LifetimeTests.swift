@@ -254,6 +254,22 @@ struct LifetimeTests {
         await #expect(throws: ClientRuntimeError.closed) { try await scoped.start() }
     }
 
+    @Test("a server key observed before the runtime connects yields nothing until the snapshot, then the server's value")
+    func noDefaultBeforeSnapshot() async throws {
+        let h = RuntimeHarness()
+        h.setState("moderation:users", "42", ["banned": true, "reason": "spam"])
+        let runtime = h.runtime()
+        let app = await runtime.mount("profile")
+        let values = try await app.observe(StateKey<BanInfo?>(channel: "moderation:users", key: "42", default: nil))
+        let seen = Recorder<BanInfo?>()
+        let reader = Task { for try await value in values { seen.append(value) } }
+        try await runtime.start()
+        try await eventually(.seconds(5), "the first value") { !seen.all.isEmpty }
+        #expect(seen.all == [BanInfo(banned: true, reason: "spam")], "never 'in good standing' first")
+        reader.cancel()
+        _ = app
+    }
+
     @Test("an equal value after a snapshot is not emitted twice")
     func noDuplicateAfterSnapshot() async throws {
         let h = RuntimeHarness(history: 1)

@@ -59,12 +59,17 @@ struct PurePartsTests {
         #expect(table.answered(room, ticket: 2, .subscribed(SubscribeResult(channel: room, position: restarted))) == .stale(undo: true))
     }
 
-    @Test("state store: observers indexed by binding; a snapshot notifies only keys whose value changed")
+    @Test("state store: unknown until the first snapshot; observers indexed by binding; later snapshots notify only changed keys")
     func stateStore() {
         var store = StateStore()
         store.watch(.serverKey(channel: bans.rawValue, key: "1"), by: 7)
         store.watch(.serverMap(channel: bans.rawValue), by: 8)
         store.watch(.local("theme"), by: 9)
+        #expect(!store.isKnown(.serverKey(channel: bans.rawValue, key: "1")), "no snapshot yet: a default would be a guess")
+        #expect(store.isKnown(.local("theme")))
+        #expect(store.apply(Publication(channel: bans, offset: 1, data: true, key: "1")).isEmpty, "nothing applies before the snapshot")
+        #expect(store.watchers(of: store.replace(bans, with: [:])).sorted() == [7, 8], "the first snapshot, even empty, tells every observer")
+        #expect(store.isKnown(.serverKey(channel: bans.rawValue, key: "1")))
         let changed = store.apply(Publication(channel: bans, offset: 1, data: true, key: "1"))
         #expect(store.watchers(of: changed).sorted() == [7, 8])
         #expect(store.value(of: .serverMap(channel: bans.rawValue)) == ["1": true])

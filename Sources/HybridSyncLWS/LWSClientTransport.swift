@@ -38,6 +38,15 @@ final class LWSClientTransport: @unchecked Sendable {
         return try result.get()
     }
 
+    /// ``shared()``, but the first call (which creates the lws context: OpenSSL set-up, the CA
+    /// bundle) runs on a thread of its own, so it never blocks a thread of the cooperative pool.
+    static func sharedCreatedOffThePool() async throws -> LWSClientTransport {
+        if let existing = sharedInstance.withLock({ $0 }) { return existing }
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { () throws(ClientTransportError) in try shared() }) }
+        }
+    }
+
     /// Creates the context and its service thread.
     private init() throws(ClientTransportError) {
         let protocols = UnsafeMutablePointer<lws_protocols>.allocate(capacity: 2)
@@ -135,7 +144,7 @@ public struct LWSConnector: ClientTransport {
     }
 
     public func connect(to url: String) async throws -> any ClientConnection {
-        try await LWSClientTransport.shared().connect(to: url, allowSelfSignedCertificates: allowSelfSignedCertificates)
+        try await LWSClientTransport.sharedCreatedOffThePool().connect(to: url, allowSelfSignedCertificates: allowSelfSignedCertificates)
     }
 }
 

@@ -16,9 +16,11 @@ public import HybridSyncProtocol
 public struct BackendAPIClient: Sendable {
     /// For example `http://127.0.0.1:8081`.
     public let baseURL: String
+    /// The API key sent as `Authorization: Bearer <key>`.
     public let apiKey: String
     private let session: URLSession
 
+    /// A client for the API at `baseURL` (a trailing `/` is dropped) with `apiKey`.
     public init(baseURL: String, apiKey: String, session: URLSession = .shared) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.apiKey = apiKey
@@ -27,24 +29,33 @@ public struct BackendAPIClient: Sendable {
 
     /// A raw response: status code and body (parsed as JSON when it is JSON).
     public struct Response: Sendable {
+        /// The HTTP status code.
         public var status: Int
+        /// The body as received.
         public var body: [UInt8]
+        /// The body parsed as JSON, nil when it is not JSON.
         public var json: JSONValue? { try? JSONValue.parse(body) }
     }
 
     /// The API answered with an error status.
     public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// The HTTP status code.
         public let status: Int
         /// The `error.code` string of the body (`unauthorized`, `invalid_channel` …), if there was one.
         public let code: String?
+        /// The body's `error.message` (what to do), or the start of the body.
         public let message: String
+        /// Status, code and message on one line.
         public var description: String { "HTTP \(status) \(code ?? "-"): \(message)" }
     }
 
     /// No answer: the daemon is not listening there, or the connection broke.
     public struct Unreachable: Error, Sendable, CustomStringConvertible {
+        /// The URL that was asked.
         public let url: String
+        /// Why no answer came (refused, reset, timed out …).
         public let reason: String
+        /// The URL and the reason on one line.
         public var description: String { "cannot reach \(url): \(reason)" }
     }
 

@@ -8,13 +8,18 @@ public import HybridSyncProtocol
 public final class StreamStore {
     /// One channel's stream.
     public final class Stream {
+        /// Names this incarnation of the stream; positions of another epoch never match it.
         public let epoch: String
+        /// The offset of the latest publication (0: none yet).
         public fileprivate(set) var offset: UInt64
         /// The policy of the latest use (unknown for a stream loaded from disk and not used since).
         public fileprivate(set) var policy: StreamPolicy?
+        /// The publications kept for recovery, oldest first.
         public fileprivate(set) var history: Deque<SequencedPublication>
+        /// The retained keyed state.
         public fileprivate(set) var state: [String: StateEntry]
 
+        /// A stream as loaded or created.
         public init(epoch: String, offset: UInt64 = 0, history: [SequencedPublication] = [], state: [String: StateEntry] = [:]) {
             self.epoch = epoch
             self.offset = offset
@@ -62,7 +67,9 @@ public final class StreamStore {
         let receipts: [PublishReceipt]
     }
 
+    /// Every stream, by channel.
     public private(set) var streams: [ChannelName: Stream] = [:]
+    /// The deny-list, by user (expired bans until the next sweep lifts them).
     public private(set) var bans: [String: Ban] = [:]
     private var remembered: [String: Remembered] = [:]
     private var rememberedOrder: Deque<(key: String, expires: Double)> = []

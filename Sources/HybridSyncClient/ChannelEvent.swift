@@ -20,12 +20,14 @@ public enum ChannelEvent: Sendable, Equatable {
 
 /// A loss of continuity on one channel.
 public struct ChannelResync: Sendable, Equatable {
+    /// The channel whose continuity was lost.
     public let channel: ChannelName
     /// The last position this client had applied.
     public let from: StreamPosition
     /// The server's position now; live publications continue after it.
     public let to: StreamPosition
 
+    /// A loss of continuity on `channel` between `from` and `to`.
     public init(channel: ChannelName, from: StreamPosition, to: StreamPosition) {
         self.channel = channel
         self.from = from

@@ -4,15 +4,19 @@ public import HybridSyncProtocol
 public struct RuntimeDiagnostics: Sendable, Equatable {
     /// One mounted micro-app.
     public struct App: Sendable, Equatable {
+        /// The name given at mount.
         public let name: String
         /// The channels its observers hold.
         public let channels: [String]
+        /// Live observers of the micro-app.
         public let observers: Int
+        /// Tasks running callback observers.
         public let tasks: Int
     }
 
     /// One channel the runtime is subscribed to (or will subscribe to when connected).
     public struct Channel: Sendable, Equatable {
+        /// The channel name.
         public let name: String
         /// Observers holding it (0: lingering before it unsubscribes).
         public let holders: Int
@@ -22,6 +26,7 @@ public struct RuntimeDiagnostics: Sendable, Equatable {
         public let position: StreamPosition?
     }
 
+    /// The connection state now.
     public let connection: ConnectionState
     /// Successful reconnects since the runtime was created.
     public let reconnects: Int
@@ -29,8 +34,11 @@ public struct RuntimeDiagnostics: Sendable, Equatable {
     public let lastError: String?
     /// Commands waiting for the connection, and commands on the wire without a reply yet.
     public let offlineQueue: Int
+    /// Commands on the wire without a reply yet.
     public let inFlight: Int
+    /// The mounted micro-apps, by name.
     public let apps: [App]
+    /// The channels held, by name.
     public let channels: [Channel]
 }
 

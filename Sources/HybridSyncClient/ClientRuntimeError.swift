@@ -11,6 +11,7 @@ public import HybridSyncProtocol
 public struct ClientRuntimeError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A stable kind of failure.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name, for example `banned`.
         public let description: String
         init(_ name: String) { description = name }
 
@@ -67,8 +68,10 @@ public struct ClientRuntimeError: Error, Sendable, Equatable, CustomStringConver
         self.ban = ban
     }
 
+    /// The code and the message.
     public var description: String { "\(code): \(message)" }
 
+    /// Equal codes (and, for refusals, equal server error codes).
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.code == rhs.code && lhs.serverError?.code == rhs.serverError?.code
     }

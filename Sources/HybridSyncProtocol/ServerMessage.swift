@@ -291,16 +291,21 @@ extension ServerMessage {
 /// The result of a successful `history`: the channel's position and the publications its history
 /// still holds after the asked position, in order.
 public struct HistoryResult: Sendable, Equatable {
+    /// The channel asked about.
     public var channel: ChannelName
+    /// The channel's position when the server answered.
     public var position: StreamPosition
+    /// The publications still in history after the asked position, in order.
     public var publications: [Publication]
 
+    /// A history answer.
     public init(channel: ChannelName, position: StreamPosition, publications: [Publication]) {
         self.channel = channel
         self.position = position
         self.publications = publications
     }
 
+    /// The result as the wire's JSON object.
     public var json: JSONValue {
         .object([
             "channel": .string(channel.rawValue), "epoch": .string(position.epoch), "offset": .int(Int64(position.offset)),
@@ -308,6 +313,7 @@ public struct HistoryResult: Sendable, Equatable {
         ])
     }
 
+    /// Reads a history result; nil when a member is missing or malformed.
     public init?(_ json: JSONValue) {
         guard let raw = json["channel"]?.stringValue, let channel = try? ChannelName(raw),
               let position = StreamPosition(json), case .array(let items)? = json["publications"]

@@ -395,10 +395,14 @@ extension SyncServer {
 
 /// An API failure: HTTP status, a stable `error.code` and a message that says what to do.
 public struct APIError: Error, Sendable, Equatable {
+    /// The HTTP status.
     public var status: Int
+    /// The stable `error.code` (API.md).
     public var code: String
+    /// What to do, for the caller.
     public var message: String
 
+    /// A failure with `status`, `code` and `message`.
     public init(_ status: Int, _ code: String, _ message: String) {
         self.status = status
         self.code = code

@@ -151,6 +151,7 @@ public final class SyncServer: ServerTransportDelegate {
         logger.info("connection closed", metadata: session.metadata)
     }
 
+    /// Counts the overflow and its 4001 close.
     public func outboundQueueOverflowed(_ connection: ConnectionID) {
         metrics.queueOverflows.increment()
         metrics.disconnected(.slowConsumer)

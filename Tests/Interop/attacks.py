@@ -271,6 +271,26 @@ def rss_kib(pid):
             return int(line.split()[1])
 
 
+def poll(condition, timeout):
+    """Re-checks `condition` every 0.1 s until it holds or `timeout` seconds pass (like `eventually`)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def settled_rss_kib(pid, timeout=5):
+    """RSS once two samples 0.1 s apart agree: the daemon has finished taking in what it was sent."""
+    last = [rss_kib(pid)]
+
+    def steady():
+        now = rss_kib(pid)
+        same, last[0] = now == last[0], now
+        return same
+
+    poll(steady, timeout)
+    return last[0]
+
+
 def cmd_idle(host, port, count, pid):
     raise_fd_limit()
     samples = [rss_kib(pid)]
@@ -283,15 +303,12 @@ def cmd_idle(host, port, count, pid):
         for s in held:  # every 101 received: the daemon has taken in every upgrade
             s.settimeout(10)
             s.recv(4096)
-        time.sleep(0.5)  # RSS settles after the last upgrade; sampling at once measured less growth
-        samples.append(rss_kib(pid))
+        samples.append(settled_rss_kib(pid))  # sampling at once measured less growth
         for s in held:
             s.close()
         # The daemon returns memory after it has processed the closes: wait for that (bounded).
         target = samples[0] + (samples[-1] - samples[0]) // 2
-        deadline = time.monotonic() + 15
-        while rss_kib(pid) >= target and time.monotonic() < deadline:
-            time.sleep(0.25)  # a bounded poll, like `eventually`
+        poll(lambda: rss_kib(pid) < target, 15)
         samples.append(rss_kib(pid))
     print(json.dumps({"rss_kib": samples}), flush=True)
 

@@ -29,6 +29,7 @@ public struct ClientTransportError: Error, Sendable, CustomStringConvertible {
     public let description: String
     /// Retrying cannot help (a malformed URL, for example): the runtime stops instead of retrying.
     public let isPermanent: Bool
+    /// An error saying what failed; `isPermanent` when retrying cannot help.
     public init(_ description: String, isPermanent: Bool = false) {
         self.description = description
         self.isPermanent = isPermanent

@@ -26,6 +26,7 @@ public struct HTTPResponse: Sendable, Equatable {
     /// The `Content-Type` header.
     public var contentType: String
 
+    /// A response with a raw body (JSON unless `contentType` says otherwise).
     public init(status: Int, body: [UInt8], contentType: String = "application/json") {
         self.status = status
         self.body = body

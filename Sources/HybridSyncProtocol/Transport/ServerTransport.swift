@@ -64,5 +64,6 @@ public protocol ServerTransportDelegate: AnyObject {
 }
 
 extension ServerTransportDelegate {
+    /// Ignores the overflow (delegates without metrics).
     public func outboundQueueOverflowed(_ connection: ConnectionID) {}
 }

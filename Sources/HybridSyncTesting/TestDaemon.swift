@@ -76,8 +76,7 @@ public final class TestDaemon: BackendAPI, Sendable {
 
     /// One backend API request over HTTP to this daemon.
     public func request(_ method: String, _ path: String, _ body: JSONValue?) async throws -> JSONValue {
-        let response = try await api.send(method: method, path: path, body: body?.jsonBytes)
-        return try BackendAPIClient.decode(status: response.status, body: response.body)
+        try await api.request(method, path, body)
     }
 
     /// A client runtime for `user` on this daemon's WebSocket URL (libwebsockets), not started yet.
@@ -183,9 +182,7 @@ public final class TestDaemon: BackendAPI, Sendable {
         // The read blocks: it runs on a thread of its own, never on the shared cooperative pool (a few
         // daemons starting at once would otherwise starve every other task of the test process).
         let ready = try? await withTimeout(timeout, "hybridsyncd ready line") {
-            await withCheckedContinuation { continuation in
-                Thread.detachNewThread { continuation.resume(returning: readReadyLine(reader).map { [$0.0, $0.1] }) }
-            }
+            await offThePool { readReadyLine(reader).map { [$0.0, $0.1] } }
         }
         guard let ready = ready ?? nil else {
             process.terminate()
@@ -252,14 +249,7 @@ public final class TestDaemon: BackendAPI, Sendable {
         if let path = ProcessInfo.processInfo.environment["HYBRIDSYNCD_PATH"], fileManager.isExecutableFile(atPath: path) {
             return path
         }
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var directory = executable.deletingLastPathComponent()
-        // XCTest bundles on some platforms nest the executable; look a few levels up.
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("hybridsyncd").path
-            if fileManager.isExecutableFile(atPath: candidate) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
+        if let built = builtExecutable(named: "hybridsyncd") { return built }
         for entry in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
             let candidate = "\(entry)/hybridsyncd"
             if fileManager.isExecutableFile(atPath: candidate) { return candidate }

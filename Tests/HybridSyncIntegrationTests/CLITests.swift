@@ -3,46 +3,13 @@ import HybridSyncProtocol
 import HybridSyncTesting
 import Testing
 
-/// What one run of the `hybridsync` binary printed and returned.
-struct CLIRun: Sendable {
-    let status: Int32
-    let output: String
-    let errors: String
-}
-
-struct CLIMissing: Error, CustomStringConvertible {
-    let path: String
-    var description: String { "no hybridsync at \(path): run swift build first" }
-}
-
-/// Runs the `hybridsync` built next to the test executable, pointed at `daemon` (or at nothing).
-func hybridsync(_ arguments: [String], api: String?, key: String? = nil) async throws -> CLIRun {
-    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-    let binary = directory.appendingPathComponent("hybridsync").path
-    guard FileManager.default.isExecutableFile(atPath: binary) else { throw CLIMissing(path: binary) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
+/// Runs the `hybridsync` built next to the test executable, pointed at the API `api` with `key`.
+func hybridsync(_ arguments: [String], api: String?, key: String? = nil) async throws -> ExecutableRun {
     var flags: [String] = []
     if let api { flags.append("--api=\(api)") }
     if let key { flags.append("--key=\(key)") }  // `=`: a generated key may start with '-'
     let needsAPI = !["token", "tail", "config", "--help"].contains(arguments.first ?? "")
-    process.arguments = arguments + (needsAPI ? flags : [])
-    var environment = ProcessInfo.processInfo.environment
-    for name in environment.keys where name.hasPrefix("HYBRIDSYNC_") { environment[name] = nil }
-    process.environment = environment
-    let (output, errors) = (Pipe(), Pipe())
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let (out, err) = (output.fileHandleForReading, errors.fileHandleForReading)
-    return try await withTimeout(.seconds(30), "hybridsync \(arguments.joined(separator: " "))") {
-        await offThePool {
-            let printed = String(decoding: out.readDataToEndOfFile(), as: UTF8.self)
-            let failed = String(decoding: err.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return CLIRun(status: process.terminationStatus, output: printed, errors: failed)
-        }
-    }
+    return try await runBuiltExecutable("hybridsync", arguments + (needsAPI ? flags : []))
 }
 
 /// Every `hybridsync` command against a real daemon: a success, and a failure with its exit code
@@ -54,7 +21,7 @@ struct CLITests {
         let daemon = try await TestDaemon.start(engine: .memory)
         let api = daemon.apiURL
         let key = daemon.api.apiKey
-        func run(_ arguments: String...) async throws -> CLIRun { try await hybridsync(arguments, api: api, key: key) }
+        func run(_ arguments: String...) async throws -> ExecutableRun { try await hybridsync(arguments, api: api, key: key) }
 
         let published = try await run("publish", "chat:room-1", #"{"text":"hi"}"#)
         #expect(published.status == 0, "\(published.errors)")
@@ -92,7 +59,7 @@ struct CLITests {
         let daemon = try await TestDaemon.start(engine: .memory)
         let api = daemon.apiURL
         let key = daemon.api.apiKey
-        func run(_ arguments: String...) async throws -> CLIRun { try await hybridsync(arguments, api: api, key: key) }
+        func run(_ arguments: String...) async throws -> ExecutableRun { try await hybridsync(arguments, api: api, key: key) }
 
         #expect(try await run("ban", "42", "--reason", "spam", "--for", "3600").output == "banned 42 (0 session(s) closed)\n")
         #expect(try await run("ban", "42", "--reason", "spam", "--for", "-1").status == 2)

@@ -2,28 +2,10 @@ import Foundation
 import HybridSyncTesting
 import Testing
 
-/// Runs the built `hybridsyncd` with `arguments` and extra `environment` until it exits (it must,
-/// refusing its configuration), and returns its exit status and stderr.
-private func refusedStart(_ arguments: [String], environment extra: [String: String] = [:]) async throws -> (status: Int32, log: String) {
-    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-    let process = Process()
-    process.executableURL = directory.appendingPathComponent("hybridsyncd")
-    process.arguments = arguments
-    var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HYBRIDSYNC_") }
-    environment.merge(extra) { $1 }
-    process.environment = environment
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let handle = errors.fileHandleForReading
-    return try await withTimeout(.seconds(30), "hybridsyncd refusing its configuration") {
-        await offThePool {
-            let log = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, log)
-        }
-    }
+/// Runs the built `hybridsyncd` until it exits (it must, refusing its configuration).
+private func refusedStart(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, log: String) {
+    let run = try await runBuiltExecutable("hybridsyncd", arguments, environment: environment)
+    return (run.status, run.errors)
 }
 
 @Suite("Unknown configuration keys are refused (real daemon)")
@@ -78,9 +60,8 @@ struct ConfigurationKeyTests {
     @Test("every key of the shipped development file is known: the daemon starts on it")
     func shippedFileIsClean() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         let process = Process()
-        process.executableURL = directory.appendingPathComponent("hybridsyncd")
+        process.executableURL = URL(fileURLWithPath: try #require(builtExecutable(named: "hybridsyncd")))
         process.arguments = ["--config", root.appendingPathComponent("Config/hybridsyncd.yaml").path,
                              "--engine-kind", "memory", "--server-port", "0", "--api-port", "0"]
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HYBRIDSYNC_") }

@@ -45,10 +45,3 @@ final class PythonScript: @unchecked Sendable {
     }
 }
 
-/// Runs a blocking call (a pipe read, a process wait) on a thread of its own: blocking one of the
-/// few shared cooperative threads would stall every other test running in parallel.
-func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(returning: body()) }
-    }
-}

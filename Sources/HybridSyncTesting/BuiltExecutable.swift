@@ -1,0 +1,66 @@
+public import Foundation
+
+/// Runs a blocking call (a pipe read, a process wait) on a thread of its own: blocking one of the
+/// few shared cooperative threads would stall every other task of the test process.
+public func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: body()) }
+    }
+}
+
+/// An executable of this package as SwiftPM built it, next to the running test executable (a few
+/// levels up for nested test bundles); nil when it is not there.
+public func builtExecutable(named name: String) -> String? {
+    var directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        directory = directory.deletingLastPathComponent()
+    }
+    return nil
+}
+
+/// The executable was not built (run `swift build` first).
+public struct MissingExecutable: Error, Sendable, CustomStringConvertible {
+    /// The executable's name.
+    public let name: String
+    /// What to do.
+    public var description: String { "no \(name) built next to the test executable: run swift build first" }
+}
+
+/// What one run of an executable printed and returned.
+public struct ExecutableRun: Sendable {
+    /// The exit status.
+    public let status: Int32
+    /// Its standard output.
+    public let output: String
+    /// Its standard error.
+    public let errors: String
+}
+
+/// Runs the built executable `name` with `arguments` until it exits (at most `timeout`), without
+/// this process's `HYBRIDSYNC_*` variables and with `environment` added.
+public func runBuiltExecutable(
+    _ name: String, _ arguments: [String], environment extra: [String: String] = [:], timeout: Duration = .seconds(30)
+) async throws -> ExecutableRun {
+    guard let binary = builtExecutable(named: name) else {
+        throw MissingExecutable(name: name)
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HYBRIDSYNC_") }.merging(extra) { $1 }
+    let (output, errors) = (Pipe(), Pipe())
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    let (out, err) = (output.fileHandleForReading, errors.fileHandleForReading)
+    return try await withTimeout(timeout, "\(name) \(arguments.joined(separator: " "))") {
+        await offThePool {
+            let printed = String(decoding: out.readDataToEndOfFile(), as: UTF8.self)
+            let failed = String(decoding: err.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return ExecutableRun(status: process.terminationStatus, output: printed, errors: failed)
+        }
+    }
+}

@@ -45,7 +45,7 @@ extension ClientRuntime {
         for entry in commands.dropQueue() { resolve(entry.ticket, .failure(error)) }
         _ = commands.connectionLost()
         for ticket in Array(waiters.keys) { resolve(ticket, .failure(error)) }
-        _ = subscriptions.removeAll()
+        subscriptions.removeAll()
         store.forgetChannels()
         for id in Array(stateObservers.keys) + Array(channelObservers.keys) { removeObserver(id, error: error) }
         registry.cancelTasks()

@@ -3,8 +3,6 @@
 struct Deadlines<Key: Hashable> {
     private var entries: [Key: Duration] = [:]
 
-    var isEmpty: Bool { entries.isEmpty }
-
     /// Sets (or moves) the deadline of `key`.
     mutating func set(_ key: Key, at deadline: Duration) { entries[key] = deadline }
 

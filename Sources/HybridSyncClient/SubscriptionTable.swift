@@ -160,8 +160,7 @@ struct SubscriptionTable {
     }
 
     /// Forgets every channel (the runtime stopped).
-    mutating func removeAll() -> [ChannelName] {
-        defer { entries.removeAll() }
-        return Array(entries.keys)
+    mutating func removeAll() {
+        entries.removeAll()
     }
 }

@@ -89,7 +89,6 @@ public final class SyncServer: ServerTransportDelegate {
             rate: configuration.commandsPerSecond, burst: configuration.commandBurst
         )
         sessions[connection] = session
-        metrics.connections.record(sessions.count)
         scheduleCheck(session)
         logger.debug("connection opened", metadata: ["connection": "\(connection)", "peer": "\(info.remoteAddress)"])
     }
@@ -142,7 +141,6 @@ public final class SyncServer: ServerTransportDelegate {
 
     public func connectionClosed(_ connection: ConnectionID) {
         guard let session = sessions.removeValue(forKey: connection) else { return }
-        metrics.connections.record(sessions.count)
         for name in session.channels { hub.leave(connection, name) }
         if let user = session.identity?.userID {
             sessionsByUser[user]?.remove(connection)
@@ -235,7 +233,7 @@ public final class SyncServer: ServerTransportDelegate {
             hub.fanOut(publication, through: transport)
             logger.debug("published", metadata: [
                 "channel": "\(publication.publication.channel)", "offset": "\(publication.publication.offset)",
-                "subscribers": "\(hub.subscriberCount(publication.publication.channel))",
+                "subscribers": "\(subscribers)",
             ])
         }
     }

@@ -95,15 +95,13 @@ struct LifetimeTests {
         let h = RuntimeHarness()
         let runtime = h.runtime()
         try await runtime.start()
-        h.api("POST", "/api/disconnect", ["user": "1", "code": 4005])
-        try await state(runtime, "offline", isReconnecting)
-        let publish = Task { try await runtime.publish("chat:room", data: "never") }
-        try await eventually(.seconds(10), "queued") { await runtime.offlineQueueCount == 1 }
-        publish.cancel()
-        await #expect(throws: CancellationError.self) { try await publish.value }
-        #expect(await runtime.offlineQueueCount == 0)
-        h.clock.advance(by: .seconds(1))
-        try await state(runtime, "reconnected", isConnected)
+        try await h.bounce(runtime) {
+            let publish = Task { try await runtime.publish("chat:room", data: "never") }
+            try await eventually(.seconds(10), "queued") { await runtime.offlineQueueCount == 1 }
+            publish.cancel()
+            await #expect(throws: CancellationError.self) { try await publish.value }
+            #expect(await runtime.offlineQueueCount == 0)
+        }
         #expect(await runtime.sentCommandCounts["publish"] == nil)
         #expect(h.api("GET", "/api/channels/chat:room")["offset"] == 0)
     }
@@ -172,11 +170,9 @@ struct LifetimeTests {
         let events = try await app.observe("app:feed")
         h.api("POST", "/api/publish", ["channel": "app:feed", "data": 1])
         #expect(try await events.first(within: .seconds(5))?.publication?.offset == 1)
-        h.api("POST", "/api/disconnect", ["user": "1", "code": 4005])
-        try await state(runtime, "offline", isReconnecting)
-        for n in 2...5 { h.api("POST", "/api/publish", ["channel": "app:feed", "data": .int(Int64(n))]) }
-        h.clock.advance(by: .seconds(1))
-        try await state(runtime, "reconnected", isConnected)
+        try await h.bounce(runtime) {
+            for n in 2...5 { h.api("POST", "/api/publish", ["channel": "app:feed", "data": .int(Int64(n))]) }
+        }
         guard case .resynced(let resync)? = try await events.first(within: .seconds(5)) else {
             Issue.record("a resynced event expected")
             return
@@ -281,11 +277,9 @@ struct LifetimeTests {
         let seen = Recorder<Profile?>()
         let reader = Task { for try await value in values { seen.append(value) } }
         try await eventually(.seconds(5), "first value") { seen.all.count == 1 }
-        h.api("POST", "/api/disconnect", ["user": "1", "code": 4005])
-        try await state(runtime, "offline", isReconnecting)
-        for n in 1...3 { h.setState("app:profiles", "other\(n)", ["name": "x"]) }  // beyond history: a snapshot follows
-        h.clock.advance(by: .seconds(1))
-        try await state(runtime, "reconnected", isConnected)
+        try await h.bounce(runtime) {
+            for n in 1...3 { h.setState("app:profiles", "other\(n)", ["name": "x"]) }  // beyond history: a snapshot follows
+        }
         h.setState("app:profiles", "1", ["name": "changed"])
         try await eventually(.seconds(5), "the change") { seen.all.count >= 2 }
         #expect(seen.all == [Profile(name: "same"), Profile(name: "changed")])

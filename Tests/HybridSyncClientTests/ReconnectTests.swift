@@ -13,15 +13,6 @@ struct ReconnectTests {
         }
     }
 
-    /// Drops the runtime's connection with a reconnect code and lets the backoff elapse.
-    private func bounce(_ h: RuntimeHarness, _ runtime: ClientRuntime, user: String = "1", whileOffline: () -> Void = {}) async throws {
-        h.api("POST", "/api/disconnect", ["user": .string(user), "code": 4005])
-        try await h.clock.waitForSleeper(dueWithin: .seconds(1))  // the backoff timer
-        whileOffline()
-        h.clock.advance(by: .seconds(1))  // attempt 0 waits at most 0.5 s
-        try await connected(runtime)
-    }
-
     @Test("after a reconnect inside history, the missed changes are recovered and state equals the server's")
     func recoveredPath() async throws {
         let h = RuntimeHarness(history: 100)
@@ -31,7 +22,7 @@ struct ReconnectTests {
         let map = StateKey<[String: Profile]>(channelMap: "app:profiles")
         let stream = try await app.observe(map)
         h.setState("app:profiles", "1", ["name": "a"])
-        try await bounce(h, runtime) {
+        try await h.bounce(runtime) {
             h.setState("app:profiles", "2", ["name": "b"])
             h.setState("app:profiles", "1", ["name": "a2"])
         }
@@ -52,7 +43,7 @@ struct ReconnectTests {
         let stream = try await app.observe(map)
         h.setState("app:profiles", "gone", ["name": "x"])
         try await eventually(.seconds(30), "first change seen") { (try? await runtime.get(map))?["gone"] != nil }
-        try await bounce(h, runtime) {
+        try await h.bounce(runtime) {
             h.api("POST", "/api/state/remove", ["channel": "app:profiles", "key": "gone"])
             for n in 1...5 { h.setState("app:profiles", "k\(n)", ["name": .string("n\(n)")]) }
         }

@@ -61,6 +61,22 @@ struct RuntimeHarness {
         return (try? JSONValue.parse(response.body)) ?? .null
     }
 
+    /// Drops `user`'s connections with a reconnect code (4005), runs `whileOffline` once the
+    /// runtime is waiting to reconnect, then lets the backoff elapse until it is connected again.
+    func bounce(_ runtime: ClientRuntime, user: String = "1", whileOffline: () async throws -> Void = {}) async throws {
+        api("POST", "/api/disconnect", ["user": .string(user), "code": 4005])
+        try await eventually(.seconds(10), "waiting to reconnect") {
+            if case .reconnecting = await runtime.connectionState { return true }
+            return false
+        }
+        try await whileOffline()
+        clock.advance(by: .seconds(1))  // attempt 0 waits at most 0.5 s
+        try await eventually(.seconds(10), "connected again") {
+            if case .connected = await runtime.connectionState { return true }
+            return false
+        }
+    }
+
     func setState(_ channel: String, _ key: String, _ value: JSONValue) {
         api("POST", "/api/state/set", ["channel": .string(channel), "key": .string(key), "value": value])
     }

@@ -52,9 +52,9 @@ extension ClientRuntime {
     }
 
     func notify(_ bindings: [StateBinding]) {
-        for id in store.watchers(of: bindings) {
-            guard let observer = stateObservers[id], store.isKnown(observer.binding) else { continue }
-            observer.emit(store.value(of: observer.binding))
+        for binding in bindings where store.isKnown(binding) {
+            let value = store.value(of: binding)  // once per binding: a map is rebuilt from its entries
+            for id in store.watchers(of: [binding]) { stateObservers[id]?.emit(value) }
         }
     }
 

@@ -15,7 +15,25 @@ public import HybridSyncProtocol
 ///   crash could take back.
 /// - A publication request, its retained-state change, its deny-list change and its idempotency
 ///   record are applied together or not at all.
+/// - **Fan-out is the broker's event, the completion is the acknowledgement.** Every publication
+///   reaches the server's hub through ``BrokerListener/broker(delivered:)``, once, in stream order,
+///   before the completion of the write that made it (for writes made here) — whether this node,
+///   another node or the sweep made it. An engine shared by several nodes delivers the channels
+///   the server ``follow(_:after:)``s; a local engine delivers what it sequences.
 public protocol Broker: AnyObject {
+    /// The server that receives deliveries and node commands (held weakly).
+    func attach(_ listener: any BrokerListener)
+
+    /// Multi-node engines: deliver publications made anywhere on `channel` after `position`
+    /// (the server has subscribers for it here). Local engines deliver everything anyway.
+    func follow(_ channel: ChannelName, after position: StreamPosition)
+
+    /// Stop delivering `channel`'s publications made elsewhere (no subscriber left here).
+    func unfollow(_ channel: ChannelName)
+
+    /// Multi-node engines: hand `command` to every other node (their listeners' ``BrokerListener/broker(received:)``).
+    func announce(_ command: NodeCommand)
+
     /// Sequences `requests` (next offset on each channel, history, retained state, deny-list) and
     /// stores `idempotency` with them. Fails as a whole.
     func publish(
@@ -49,6 +67,34 @@ public protocol Broker: AnyObject {
     /// The end of a service turn: an engine that groups writes commits them now and runs the
     /// completions that waited for the commit.
     func flush()
+}
+
+/// What a broker tells its server (called on the server's thread).
+public protocol BrokerListener: AnyObject {
+    /// Publications to fan out to this node's subscribers, in stream order per channel, each once.
+    func broker(delivered publications: [SequencedPublication])
+    /// The engine lost `channel`'s stream (its data is gone, or a gap cannot be filled): the
+    /// subscribers here hold positions it can no longer serve and must re-subscribe.
+    func broker(lost channel: ChannelName)
+    /// A command another node announced.
+    func broker(received command: NodeCommand)
+}
+
+/// What one node asks every other node to do to the sessions it holds.
+public enum NodeCommand: Sendable, Equatable {
+    /// `user` was banned: send the `banned` push and close with 4501.
+    case ban(user: String, Ban)
+    /// Close `user`'s sessions with `code`.
+    case disconnect(user: String, code: CloseCode, reason: String)
+}
+
+extension Broker {
+    /// A single-node engine sees every write: nothing to follow.
+    public func follow(_ channel: ChannelName, after position: StreamPosition) {}
+    /// A single-node engine sees every write: nothing to follow.
+    public func unfollow(_ channel: ChannelName) {}
+    /// A single-node engine has no other node to tell.
+    public func announce(_ command: NodeCommand) {}
 }
 
 /// What the broker keeps for the channels of one namespace.

@@ -5,6 +5,7 @@ public import HybridSyncProtocol
 /// Completions run before each call returns.
 public final class MemoryBroker: Broker {
     private let store: StreamStore
+    private weak var listener: (any BrokerListener)?
 
     /// An empty engine; its epochs start with a random prefix, so they never match an earlier process's.
     public init() {
@@ -17,12 +18,17 @@ public final class MemoryBroker: Broker {
         }
     }
 
-    /// See ``Broker/publish(_:idempotency:now:completion:)``; completes before returning.
+    /// See ``Broker/attach(_:)``.
+    public func attach(_ listener: any BrokerListener) { self.listener = listener }
+
+    /// See ``Broker/publish(_:idempotency:now:completion:)``; delivers and completes before returning.
     public func publish(
         _ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double,
         completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
     ) {
-        completion(.success(store.publish(requests, idempotency: idempotency, now: now)))
+        let published = store.publish(requests, idempotency: idempotency, now: now)
+        listener?.broker(delivered: published)
+        completion(.success(published))
     }
 
     /// See ``Broker/read(_:_:now:completion:)``.
@@ -50,7 +56,9 @@ public final class MemoryBroker: Broker {
         now: Double, banChannel: ChannelName, policy: (ChannelName) -> StreamPolicy?, inUse: (ChannelName) -> Bool,
         completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
     ) {
-        completion(.success(store.sweep(now: now, banChannel: banChannel, policy: policy, inUse: inUse)))
+        let lifted = store.sweep(now: now, banChannel: banChannel, policy: policy, inUse: inUse)
+        if !lifted.isEmpty { listener?.broker(delivered: lifted) }
+        completion(.success(lifted))
     }
 
     /// Nothing to commit: every write completed when it was made.

@@ -36,6 +36,7 @@ public final class SQLiteBroker: Broker {
     let path: String
     private let logger: Logger
     private var store: StreamStore
+    private weak var listener: (any BrokerListener)?
     private var pending: Deque<Pending> = []
     /// Set when the database became unusable: every call fails with it.
     private var broken: BrokerError?
@@ -64,6 +65,9 @@ public final class SQLiteBroker: Broker {
 
     // MARK: Broker
 
+    /// See ``Broker/attach(_:)``.
+    public func attach(_ listener: any BrokerListener) { self.listener = listener }
+
     /// Applies to the image now; completes after this turn's commit (``flush()``).
     public func publish(
         _ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double,
@@ -71,7 +75,10 @@ public final class SQLiteBroker: Broker {
     ) {
         if let broken { return completion(.failure(broken)) }
         let published = store.publish(requests, idempotency: idempotency, now: now)
-        pending.append(Pending(needsCommit: true, succeed: { completion(.success(published)) }, fail: { completion(.failure($0)) }))
+        pending.append(Pending(needsCommit: true, succeed: { [weak self] in
+            self?.listener?.broker(delivered: published)
+            completion(.success(published))
+        }, fail: { completion(.failure($0)) }))
     }
 
     /// Answers from the image, in call order.
@@ -101,7 +108,10 @@ public final class SQLiteBroker: Broker {
     ) {
         if let broken { return completion(.failure(broken)) }
         let lifted = store.sweep(now: now, banChannel: banChannel, policy: policy, inUse: inUse)
-        pending.append(Pending(needsCommit: true, succeed: { completion(.success(lifted)) }, fail: { completion(.failure($0)) }))
+        pending.append(Pending(needsCommit: true, succeed: { [weak self] in
+            if !lifted.isEmpty { self?.listener?.broker(delivered: lifted) }
+            completion(.success(lifted))
+        }, fail: { completion(.failure($0)) }))
     }
 
     /// Commits what this turn changed in one transaction, then runs the completions it held, in order.

@@ -140,7 +140,7 @@ extension SyncServer {
             guard isOpen(session) else { return finish(.failure(ReplyError(.internalError, "closed")), []) }
             guard case .success(let read) = result, let position = read.position else {
                 session.channels.remove(name)
-                hub.leave(session.id, name)
+                leave(session.id, name)
                 if case .failure(let error) = result {
                     logger.info("subscribe failed: engine unavailable", metadata: session.metadata.merging(["error": "\(error.message)"]) { $1 })
                     return finish(.failure(Self.engineFailure(error)), [])
@@ -159,6 +159,10 @@ extension SyncServer {
             }
             if policy.retainState, result.recovered != true { result.state = read.state }
             followUps += (hub.activate(session.id, name, after: position.offset) ?? []).map(\.message)
+            if let subscribers = hub.channels[name], !subscribers.followed {
+                subscribers.followed = true
+                broker.follow(name, after: position)
+            }
             logger.debug("subscribed", metadata: session.metadata.merging([
                 "channel": "\(name)", "recovered": "\(result.recovered.map(String.init) ?? "-")",
             ]) { $1 })
@@ -194,7 +198,7 @@ extension SyncServer {
         guard session.channels.remove(name) != nil else {
             return .failure(ReplyError(.notSubscribed, "not subscribed to '\(name)'"))
         }
-        hub.leave(session.id, name)
+        leave(session.id, name)
         logger.debug("unsubscribed", metadata: session.metadata.merging(["channel": "\(name)"]) { $1 })
         return .success(.object([:]))
     }

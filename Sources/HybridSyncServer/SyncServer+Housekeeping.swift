@@ -32,7 +32,6 @@ extension SyncServer {
             ) { [self] result in
                 switch result {
                 case .success(let lifted):
-                    fanOut(lifted)
                     for publication in lifted {
                         logger.info("ban ended", metadata: ["user": "\(publication.publication.key ?? "")", "why": "expired"])
                     }

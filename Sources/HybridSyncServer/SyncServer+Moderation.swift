@@ -19,19 +19,26 @@ extension SyncServer {
         )
         sequence([request]) { [self] result in
             guard case .success(let publications) = result else { return completion(result.map { _ in (0, 0) }) }
-            let push = OutboundMessage(ServerMessage.push(.banned(ban)).encoded())
-            let closed = sessionsOf(user)
-            for session in closed {
-                transport.send(push, to: CollectionOfOne(session.id))
-                disconnect(session, code: .banned, reason: "banned: \(reason)")
-            }
+            let closed = closeBanned(user, ban)
+            broker.announce(.ban(user: user, ban))
             let version = publications[0].publication.offset
             logger.info("user banned", metadata: [
                 "user": "\(user)", "reason": "\(reason)", "until": "\(until.map { "\($0)" } ?? "lifted by hand")",
-                "sessions_closed": "\(closed.count)", "version": "\(version)",
+                "sessions_closed": "\(closed)", "version": "\(version)",
             ])
-            completion(.success((closed.count, version)))
+            completion(.success((closed, version)))
         }
+    }
+
+    /// Sends each of `user`'s sessions here the `banned` push and closes it with 4501; returns how many.
+    func closeBanned(_ user: String, _ ban: Ban) -> Int {
+        let push = OutboundMessage(ServerMessage.push(.banned(ban)).encoded())
+        let closed = sessionsOf(user)
+        for session in closed {
+            transport.send(push, to: CollectionOfOne(session.id))
+            disconnect(session, code: .banned, reason: "banned: \(ban.reason)")
+        }
+        return closed.count
     }
 
     /// Lifts a ban: removes the deny-list entry and the `moderation:users/<user>` state key in one
@@ -55,11 +62,19 @@ extension SyncServer {
         }
     }
 
-    /// Closes every session of `user` with `code`; returns how many.
+    /// Closes every session of `user` with `code`, here and (through the broker) on every other
+    /// node; returns how many were closed here.
     public func disconnect(user: String, code: CloseCode, reason: String) -> Int {
+        let closed = disconnectHere(user: user, code: code, reason: reason)
+        broker.announce(.disconnect(user: user, code: code, reason: reason))
+        logger.info("user disconnected by API", metadata: ["user": "\(user)", "code": "\(code)", "sessions": "\(closed)"])
+        return closed
+    }
+
+    /// Closes `user`'s sessions on this node with `code`; returns how many.
+    func disconnectHere(user: String, code: CloseCode, reason: String) -> Int {
         let closed = sessionsOf(user)
         for session in closed { disconnect(session, code: code, reason: reason) }
-        logger.info("user disconnected by API", metadata: ["user": "\(user)", "code": "\(code)", "sessions": "\(closed.count)"])
         return closed.count
     }
 

@@ -12,7 +12,7 @@ import Metrics
 /// It runs on its transport's thread: the transport calls it (``ServerTransportDelegate``) one
 /// event at a time and it calls the transport back, so it holds no locks. Broker results come back
 /// on the same thread.
-public final class SyncServer: ServerTransportDelegate {
+public final class SyncServer: ServerTransportDelegate, BrokerListener {
     private(set) var configuration: ServerConfiguration
     let transport: any ServerTransport
     let broker: any Broker
@@ -49,6 +49,7 @@ public final class SyncServer: ServerTransportDelegate {
         self.logger = logger
         self.authenticator = Authenticator(policy: configuration.auth, clock: clock)
         self.apiKey = SecretMatcher(secret: configuration.apiKey)
+        broker.attach(self)
     }
 
     /// Applies a new configuration on the transport's thread (SIGHUP), without closing a connection:
@@ -141,7 +142,7 @@ public final class SyncServer: ServerTransportDelegate {
 
     public func connectionClosed(_ connection: ConnectionID) {
         guard let session = sessions.removeValue(forKey: connection) else { return }
-        for name in session.channels { hub.leave(connection, name) }
+        for name in session.channels { leave(connection, name) }
         if let user = session.identity?.userID {
             sessionsByUser[user]?.remove(connection)
             if sessionsByUser[user]?.isEmpty == true { sessionsByUser[user] = nil }
@@ -204,16 +205,16 @@ public final class SyncServer: ServerTransportDelegate {
         configuration.namespaces[String(name.namespace)]
     }
 
-    /// Sequences publications through the broker; once they are stored, fans each out to its
-    /// subscribers here, then calls `completion`.
+    /// Sequences publications through the broker (which delivers them to the hub once stored),
+    /// then calls `completion`.
     func sequence(
         _ requests: [PublishRequest], idempotency: IdempotencyRecord? = nil,
         completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
     ) {
         broker.publish(requests, idempotency: idempotency, now: clock.now()) { [self] result in
             switch result {
-            case .success(let publications):
-                fanOut(publications)
+            case .success:
+                break
             case .failure(let error):
                 metrics.engineErrors.increment()
                 logger.info("engine refused a publication", metadata: [
@@ -221,6 +222,44 @@ public final class SyncServer: ServerTransportDelegate {
                 ])
             }
             completion(result)
+        }
+    }
+
+    /// Removes a subscriber from the hub; the broker stops following a channel nobody here holds.
+    func leave(_ connection: ConnectionID, _ name: ChannelName) {
+        if let gone = hub.leave(connection, name), gone.followed { broker.unfollow(name) }
+    }
+
+    // MARK: BrokerListener
+
+    /// Fans out what the broker delivers (made here, elsewhere, or by the sweep).
+    public func broker(delivered publications: [SequencedPublication]) {
+        fanOut(publications)
+    }
+
+    /// The engine lost a stream: its subscribers here hold positions it cannot serve any more, so
+    /// they reconnect (4005) and re-subscribe, getting `recovered:false` and a snapshot.
+    public func broker(lost channel: ChannelName) {
+        guard let subscribers = hub.channels[channel] else { return }
+        hub.reset(channel)
+        let affected = subscribers.all.compactMap { sessions[$0] }
+        logger.info("engine lost a stream; its subscribers here reconnect to re-sync", metadata: [
+            "channel": "\(channel)", "sessions": "\(affected.count)",
+        ])
+        for session in affected {
+            disconnect(session, code: .forceReconnect, reason: "the stream of '\(channel)' was lost by the engine; reconnect to re-sync")
+        }
+    }
+
+    /// Applies a command another node announced to the sessions held here.
+    public func broker(received command: NodeCommand) {
+        switch command {
+        case .ban(let user, let ban):
+            let closed = closeBanned(user, ban)
+            if closed > 0 { logger.info("user banned on another node", metadata: ["user": "\(user)", "sessions_closed": "\(closed)"]) }
+        case .disconnect(let user, let code, let reason):
+            let closed = disconnectHere(user: user, code: code, reason: reason)
+            if closed > 0 { logger.info("user disconnected on another node", metadata: ["user": "\(user)", "code": "\(code)", "sessions": "\(closed)"]) }
         }
     }
 

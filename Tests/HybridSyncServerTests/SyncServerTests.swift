@@ -185,6 +185,7 @@ enum TokenCase: String, CaseIterable, CustomTestStringConvertible {
 /// An engine that refuses everything, as a full disk would.
 final class UnavailableBroker: Broker {
     private let error = BrokerError("disk I/O error")
+    func attach(_ listener: any BrokerListener) {}
     func publish(_ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double,
                  completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void) { completion(.failure(error)) }
     func read(_ channel: ChannelName, _ query: StreamQuery, now: Double, completion: @escaping (Result<StreamRead, BrokerError>) -> Void) {

@@ -55,6 +55,12 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
 
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+
         // Pure Swift: wire frames, codec, codes, transport seams. No I/O.
         .target(
             name: "HybridSyncProtocol",
@@ -97,6 +103,17 @@ let package = Package(
             name: "HybridSyncSQLite",
             dependencies: [
                 "CSQLite",
+                "HybridSyncBroker",
+                "HybridSyncProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The multi-node engine on Redis; the only Swift importer of hiredis.
+        .target(
+            name: "HybridSyncRedis",
+            dependencies: [
+                "CHiredis",
                 "HybridSyncBroker",
                 "HybridSyncProtocol",
                 .product(name: "Logging", package: "swift-log"),
@@ -148,6 +165,7 @@ let package = Package(
             dependencies: [
                 "HybridSyncBroker",
                 "HybridSyncSQLite",
+                "HybridSyncRedis",
                 "HybridSyncServer",
                 "HybridSyncCrypto",
                 "HybridSyncProtocol",
@@ -199,7 +217,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HybridSyncServerTests",
-            dependencies: ["HybridSyncServer", "HybridSyncBroker", "HybridSyncSQLite", "HybridSyncCrypto", "HybridSyncTesting"],
+            dependencies: ["HybridSyncServer", "HybridSyncBroker", "HybridSyncSQLite", "HybridSyncRedis", "HybridSyncCrypto", "HybridSyncTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

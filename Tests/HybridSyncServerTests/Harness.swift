@@ -1,6 +1,7 @@
 import Foundation
 import HybridSyncBroker
 import HybridSyncProtocol
+import HybridSyncRedis
 import HybridSyncServer
 import HybridSyncSQLite
 import HybridSyncTesting
@@ -11,6 +12,8 @@ import Testing
 enum Engine: String, CaseIterable, CustomTestStringConvertible {
     case memory
     case sqlite
+    /// A Redis of the test's own (``TestRedis``), released with the broker.
+    case redis
 
     var testDescription: String { rawValue }
 
@@ -19,6 +22,7 @@ enum Engine: String, CaseIterable, CustomTestStringConvertible {
         switch self {
         case .memory: return MemoryBroker()
         case .sqlite: return try SQLiteBroker(path: path ?? Self.temporaryDatabasePath(), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        case .redis: return try RedisTestBroker()
         }
     }
 
@@ -27,6 +31,44 @@ enum Engine: String, CaseIterable, CustomTestStringConvertible {
         try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         return directory.appendingPathComponent("hybridsync.db").path
     }
+}
+
+/// A Redis broker whose results arrive within each service turn, on a Redis of its own.
+final class RedisTestBroker: Broker {
+    let redis: TestRedis
+    let broker: RedisBroker
+
+    init(redis: TestRedis? = nil) throws {
+        self.redis = try redis ?? TestRedis()
+        broker = RedisBroker(
+            configuration: try RedisBroker.Configuration(address: self.redis.address),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), schedule: nil
+        )
+    }
+
+    func attach(_ listener: any BrokerListener) { broker.attach(listener) }
+    func follow(_ channel: ChannelName, after position: StreamPosition) { broker.follow(channel, after: position) }
+    func unfollow(_ channel: ChannelName) { broker.unfollow(channel) }
+    func announce(_ command: NodeCommand) { broker.announce(command) }
+    func publish(_ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double,
+                 completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void) {
+        broker.publish(requests, idempotency: idempotency, now: now, completion: completion)
+    }
+    func read(_ channel: ChannelName, _ query: StreamQuery, now: Double, completion: @escaping (Result<StreamRead, BrokerError>) -> Void) {
+        broker.read(channel, query, now: now, completion: completion)
+    }
+    func recall(idempotencyKey: String, body: JSONValue, now: Double, completion: @escaping (Result<IdempotencyMatch, BrokerError>) -> Void) {
+        broker.recall(idempotencyKey: idempotencyKey, body: body, now: now, completion: completion)
+    }
+    func bans(now: Double, completion: @escaping (Result<[String: Ban], BrokerError>) -> Void) { broker.bans(now: now, completion: completion) }
+    func ban(of user: String, now: Double, completion: @escaping (Result<Ban?, BrokerError>) -> Void) {
+        broker.ban(of: user, now: now, completion: completion)
+    }
+    func sweep(now: Double, banChannel: ChannelName, policy: (ChannelName) -> StreamPolicy?, inUse: (ChannelName) -> Bool,
+               completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void) {
+        broker.sweep(now: now, banChannel: banChannel, policy: policy, inUse: inUse, completion: completion)
+    }
+    func flush() { broker.flush() }
 }
 
 /// A SyncServer behind the in-memory transport, with a manual clock and small helpers.

@@ -48,6 +48,8 @@ public final class TestDaemon: BackendAPI, Sendable {
         /// The durable default: a SQLite file in the daemon's temporary directory, kept by
         /// ``restart(timeout:)``. `synchronous` is `normal` or `full` (docs/CONFIGURATION.md).
         case sqlite(synchronous: String = "normal")
+        /// Shared with other nodes: the Redis at `address` (a ``TestRedis``'s), keys under `prefix`.
+        case redis(address: String, prefix: String = "hybridsync")
     }
 
     /// Why the daemon could not be started or stopped.
@@ -115,14 +117,16 @@ public final class TestDaemon: BackendAPI, Sendable {
     /// Starts the daemon and waits (up to `timeout`) until it listens. `arguments` are extra
     /// configuration flags such as `["--limits-max-message-bytes", "4096"]`.
     /// `openFileLimit` runs it under that RLIMIT_NOFILE (soft and hard), to test fd exhaustion.
+    /// With `nodeOf`, it uses that daemon's API key and token secret: another node of the same
+    /// cluster (give both the same ``Engine/redis(address:prefix:)``).
     public static func start(
         arguments: [String] = [], engine: Engine = .sqlite(), logLevel: String = "info", openFileLimit: Int? = nil,
-        timeout: Duration = .seconds(30)
+        nodeOf other: TestDaemon? = nil, timeout: Duration = .seconds(30)
     ) async throws -> TestDaemon {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsyncd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let apiKey = Base64URL.encode(CryptoPrimitives.randomBytes(18))
-        let secret = Base64URL.encode(CryptoPrimitives.randomBytes(32))
+        let apiKey = other?.launch.apiKey ?? Base64URL.encode(CryptoPrimitives.randomBytes(18))
+        let secret = other?.launch.secret ?? Base64URL.encode(CryptoPrimitives.randomBytes(32))
         let configFile = directory.appendingPathComponent("hybridsyncd.yaml")
         try """
             server: {host: 127.0.0.1, port: 0}
@@ -266,6 +270,8 @@ extension TestDaemon.Engine {
             "engine: {kind: memory}"
         case .sqlite(let synchronous):
             "engine: {kind: sqlite, sqlite: {path: \"\(directory.appendingPathComponent("hybridsync.db").path)\", synchronous: \(synchronous)}}"
+        case .redis(let address, let prefix):
+            "engine: {kind: redis, redis: {address: \"\(address)\", prefix: \"\(prefix)\"}}"
         }
     }
 }

@@ -1,5 +1,6 @@
 import HybridSyncLWS
 import HybridSyncServer
+import HybridSyncRedis
 import HybridSyncSQLite
 
 extension DaemonConfiguration {
@@ -41,6 +42,11 @@ extension DaemonConfiguration {
             entries["engine.kind"] = "sqlite"
             entries["engine.sqlite.path"] = path
             entries["engine.sqlite.synchronous"] = synchronous.rawValue
+        case .redis(let redis):
+            entries["engine.kind"] = "redis"
+            entries["engine.redis.address"] = redis.address
+            entries["engine.redis.prefix"] = redis.prefix
+            entries["engine.redis.historySize"] = "\(redis.historySize)"
         }
         for (name, policy) in server.namespaces {
             entries["namespaces.\(name).subscribe"] = policy.subscribe.rawValue

@@ -1,9 +1,11 @@
 import Configuration
 import Foundation
 import HybridSyncCrypto
+import HybridSyncBroker
 import HybridSyncProtocol
 import HybridSyncLWS
 import HybridSyncServer
+import HybridSyncRedis
 import HybridSyncSQLite
 
 /// Everything `hybridsyncd` reads from its configuration, with defaults. docs/CONFIGURATION.md
@@ -16,7 +18,7 @@ import HybridSyncSQLite
 struct DaemonConfiguration {
     var transport: LWSServerConfiguration
     var server: ServerConfiguration
-    /// `engine.kind`, `engine.sqlite.path`, `engine.sqlite.synchronous`.
+    /// `engine.kind`, `engine.sqlite.*`, `engine.redis.*`.
     var engine: Engine
     /// `shutdown.graceSeconds`.
     var shutdownGraceSeconds: Double
@@ -31,6 +33,8 @@ struct DaemonConfiguration {
         case memory
         /// The durable embedded engine: a SQLite database file.
         case sqlite(path: String, synchronous: SQLiteBroker.Synchronous)
+        /// Shared by several nodes: one Redis.
+        case redis(RedisBroker.Configuration)
     }
 
     /// Whether the secrets are the well-known development values shipped in Config/.
@@ -137,13 +141,22 @@ struct DaemonConfiguration {
         self.logFormat = logFormat
     }
 
-    /// `engine.kind` (`sqlite`, the default, or `memory`) and `engine.sqlite.*`.
+    /// `engine.kind` (`sqlite`, the default, `memory` or `redis`), `engine.sqlite.*` and `engine.redis.*`.
     private static func engine(_ config: ConfigReader) throws -> Engine {
         let kind = config.string(forKey: "engine.kind", default: "sqlite")
         // Read whatever the kind, so every engine key counts as known (unknown keys are refused).
         let path = config.string(forKey: "engine.sqlite.path", default: "data/hybridsync.db")
         let raw = config.string(forKey: "engine.sqlite.synchronous", default: "normal")
+        let address = config.string(forKey: "engine.redis.address", default: "127.0.0.1:6379")
+        let prefix = config.string(forKey: "engine.redis.prefix", default: "hybridsync")
+        let historySize = config.int(forKey: "engine.redis.historySize", default: 1000)
         switch kind {
+        case "redis":
+            do {
+                return .redis(try RedisBroker.Configuration(address: address, prefix: prefix, historySize: historySize))
+            } catch {
+                throw Invalid(description: error.message)
+            }
         case "memory":
             return .memory
         case "sqlite":
@@ -153,7 +166,7 @@ struct DaemonConfiguration {
             }
             return .sqlite(path: path, synchronous: synchronous)
         default:
-            throw Invalid(description: "engine.kind must be sqlite (durable, the default) or memory, got '\(kind)'")
+            throw Invalid(description: "engine.kind must be sqlite (durable, the default), memory or redis (several nodes), got '\(kind)'")
         }
     }
 

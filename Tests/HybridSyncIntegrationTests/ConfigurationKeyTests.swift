@@ -78,3 +78,26 @@ struct ConfigurationKeyTests {
         #expect(first.hasPrefix("hybridsyncd ready"), "\(first)")
     }
 }
+
+extension ConfigurationKeyTests {
+    @Test("engine.redis.* follows the usual mapping (flags, HYBRIDSYNC_ENGINE_*), and a bad address stops the daemon saying what is expected")
+    func redisEngineKeys() async throws {
+        let secrets = ["--api-key", "k", "--auth-token-secret", "s"]
+        let flags = try await runBuiltExecutable("hybridsyncd", ["--print-config", "--engine-kind", "redis", "--engine-redis-address", "127.0.0.1:6380"] + secrets)
+        #expect(flags.status == 0, "\(flags.errors)")
+        #expect(flags.output.contains("engine.kind: redis"))
+        #expect(flags.output.contains("engine.redis.address: 127.0.0.1:6380"))
+        #expect(flags.output.contains("engine.redis.prefix: hybridsync"))
+
+        let environment = try await runBuiltExecutable("hybridsyncd", ["--print-config"] + secrets, environment: [
+            "HYBRIDSYNC_ENGINE_KIND": "redis", "HYBRIDSYNC_ENGINE_REDIS_PREFIX": "blue", "HYBRIDSYNC_ENGINE_REDIS_HISTORY_SIZE": "5000",
+        ])
+        #expect(environment.status == 0, "\(environment.errors)")
+        #expect(environment.output.contains("engine.redis.prefix: blue"))
+        #expect(environment.output.contains("engine.redis.historySize: 5000"))
+
+        let bad = try await refusedStart(["--engine-kind", "redis", "--engine-redis-address", "redis.internal"] + secrets)
+        #expect(bad.status != 0)
+        #expect(bad.log.contains("engine.redis.address must be host:port (for example 127.0.0.1:6379), got 'redis.internal'"), "\(bad.log)")
+    }
+}

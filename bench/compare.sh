@@ -3,11 +3,13 @@
 # scenarios, with the neutral load generator from ../shared/bench (read its README first).
 #
 #   bench/compare.sh            (after `make release`; takes about 3 minutes; every run stops by itself)
-#   PEERS="hybridsyncd-memory hybridsyncd-sqlite" SCENARIOS=S3 ROUNDS=2 bench/compare.sh
-#                               (the two engines side by side, interleaved)
+#   PEERS="hybridsyncd-memory hybridsyncd-sqlite hybridsyncd-redis" SCENARIOS="S2 S3" ROUNDS=2 bench/compare.sh
+#                               (the engines side by side, interleaved)
 #
 # Peers: lws (the C floor), hybridsyncd (its default engine, SQLite), hybridsyncd-memory,
-# hybridsyncd-sqlite. SQLite runs on a fresh database file in $OUT for every run.
+# hybridsyncd-sqlite, hybridsyncd-redis. SQLite runs on a fresh database file in $OUT for every
+# run; Redis is a fresh redis-server (appendonly, appendfsync everysec) on port $PORT+2, started
+# for the run and stopped after it, sharing CPU 1 with the server (the VM has two cores).
 # wsbench sends no Sec-WebSocket-Protocol header and hybridsyncd requires `hybridsync.v1`, so for
 # hybridsyncd a copy of wsbench.c gets that one header line added (sed, below); the lws peer uses
 # the unmodified load generator. Server on CPU 1, load generator on CPU 0. Results: $OUT/results.jsonl.
@@ -37,6 +39,11 @@ for peer in ${PEERS:-lws hybridsyncd}; do
   for scenario in ${SCENARIOS:-S1 S2L S3}; do
     case $peer in
       hybridsyncd-memory) engine=(--engine-kind memory) ;;
+      hybridsyncd-redis)
+        rm -rf "$OUT/redis"; mkdir -p "$OUT/redis"
+        taskset -c 1 redis-server --port $((PORT + 2)) --bind 127.0.0.1 --dir "$OUT/redis" --save "" --appendonly yes \
+          --appendfsync everysec --daemonize no --logfile "$OUT/redis/redis.log" & redis_pid=$!
+        engine=(--engine-kind redis --engine-redis-address "127.0.0.1:$((PORT + 2))") ;;
       *) rm -f "$OUT"/bench.db*; engine=(--engine-kind sqlite --engine-sqlite-path "$OUT/bench.db") ;;
     esac
     if [ "$peer" = lws ]; then
@@ -55,6 +62,7 @@ for peer in ${PEERS:-lws hybridsyncd}; do
     sleep 1
     case $scenario in
       S1) args=(-n 10000 -m 0 --settle 2) ;;
+      S2) args=(-n 10000 -m 200 --rate 20 --settle 1 --drain 10) ;;
       S2L) args=(-n 10000 -m 30 --rate 2 --settle 1 --drain 10) ;;
       S3) args=(-n 1000 --duration 5 --rate 0 --window 64) ;;
     esac
@@ -62,6 +70,7 @@ for peer in ${PEERS:-lws hybridsyncd}; do
     taskset -c 0 "$loadgen" "${common[@]}" "${args[@]}" --pid "$pid" --timeout 60 --label "$peer" \
       --scenario "$scenario" --json "$OUT/results.jsonl" 2>&1 >/dev/null | grep -E 'connect :|memory  :|deliver :|latency :|cpu     :' || true
     kill "$pid"; wait "$pid" 2>/dev/null || true
+    if [ -n "${redis_pid:-}" ]; then kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=; fi
   done
 done
 done

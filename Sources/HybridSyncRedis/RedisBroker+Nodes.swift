@@ -39,25 +39,32 @@ extension RedisBroker {
     }
 
     /// Hands `publications` of `channel` to the hub: for a followed channel only the ones after
-    /// what was delivered, in order; a gap that cannot be filled loses the stream.
-    func deliver(_ publications: [SequencedPublication], on channel: ChannelName) {
+    /// what was delivered, in order. Where they do not follow on (another node's publications in
+    /// between that this write did not return), the rest is left to the tail, which reads every
+    /// entry after what was delivered; a gap *in the tail's* entries (Redis trimmed them) or
+    /// another epoch loses the stream.
+    func deliver(_ publications: [SequencedPublication], on channel: ChannelName, fromTail: Bool = false) {
         guard var follow = follows[channel] else {
             listener?.broker(delivered: publications)
             return
         }
         var fresh: [SequencedPublication] = []
+        var lost: String?
         for publication in publications where publication.publication.offset > follow.delivered {
-            guard publication.epoch == follow.epoch, publication.publication.offset == follow.delivered + 1 else {
-                if !fresh.isEmpty { listener?.broker(delivered: fresh) }
-                return lose(channel, because: publication.epoch == follow.epoch
-                    ? "offsets \(follow.delivered + 1)…\(publication.publication.offset - 1) are no longer in Redis"
-                    : "its epoch changed")
+            guard publication.epoch == follow.epoch else {
+                lost = "its epoch changed"
+                break
+            }
+            guard publication.publication.offset == follow.delivered + 1 else {
+                if fromTail { lost = "offsets \(follow.delivered + 1)…\(publication.publication.offset - 1) are no longer in Redis" }
+                break
             }
             follow.delivered += 1
             fresh.append(publication)
         }
         follows[channel] = follow
         if !fresh.isEmpty { listener?.broker(delivered: fresh) }
+        if let lost { lose(channel, because: lost) }
     }
 
     /// Entries the tail read.
@@ -72,7 +79,7 @@ extension RedisBroker {
                 return lose(channel, because: error.message)
             }
         }
-        deliver(publications, on: channel)
+        deliver(publications, on: channel, fromTail: true)
     }
 
     /// A control-stream entry: a command from another node.

@@ -102,6 +102,21 @@ struct MultiNodeTests {
         #expect(try await b.stop() == 0)
     }
 
+    @Test("a publish retried through another node with the same idempotency key is stored once and answered with the first response")
+    func idempotencyAcrossNodes() async throws {
+        let redis = try TestRedis()
+        let (a, b) = try await nodes(redis)
+        let body: JSONValue = ["channel": "chat:orders", "data": "order 9", "idempotencyKey": "order-9"]
+        let first = try await a.request("POST", "/api/publish", body)
+        let retried = try await b.request("POST", "/api/publish", body)
+        #expect(first["offset"] == 1)
+        #expect(retried["offset"] == first["offset"], "the first answer, not a second publication")
+        let history = try await b.request("GET", "/api/history/chat:orders", nil)
+        #expect(history["publications"]?.arrayValue?.count == 1)
+        #expect(try await a.stop() == 0)
+        #expect(try await b.stop() == 0)
+    }
+
     @Test("kill -9 Redis during a stream of publishes, then restart it: every publish is acknowledged and delivered, or refused; clients converge")
     func redisCrashDuringPublishes() async throws {
         let redis = try TestRedis()

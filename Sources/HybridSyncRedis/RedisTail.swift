@@ -33,9 +33,7 @@ final class RedisTail: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "hybridsync-redis-tail"
-        thread.start()
+        startThread(named: "hybridsync-redis-tail") { [self] in run() }
     }
 
     func stop() {

@@ -37,7 +37,6 @@ final class RedisWorker: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Job] = []
     private var stopped = false
-    private var thread: Thread?
     // Owned by the worker thread.
     private var connection: RedisConnection?
     private var nextAttempt = Date.distantPast
@@ -53,10 +52,7 @@ final class RedisWorker: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "hybridsync-redis"
-        self.thread = thread
-        thread.start()
+        startThread(named: "hybridsync-redis") { [self] in run() }
     }
 
     func stop() {
@@ -146,4 +142,11 @@ final class RedisWorker: @unchecked Sendable {
             scriptSHA[script.name] = sha
         }
     }
+}
+
+/// Runs `body` on a thread of its own, named for `top` and debuggers.
+func startThread(named name: String, _ body: @escaping @Sendable () -> Void) {
+    let thread = Thread(block: body)
+    thread.name = name
+    thread.start()
 }

@@ -179,7 +179,7 @@ public struct SequencedPublication: Sendable {
         self.message = OutboundMessage(ServerMessage.encodePublication(
             channel: publication.channel, offset: publication.offset, data: publication.data.jsonBytes,
             key: publication.key, removed: publication.removed
-        ))
+        ), mayCoalesce: true)
     }
 }
 

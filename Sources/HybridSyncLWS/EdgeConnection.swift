@@ -45,6 +45,8 @@ final class EdgeConnection {
     var echo = false
     var queue: Deque<Chunk> = []
     var queuedBytes = 0
+    /// Waits in the transport's write-delay batch (its writable request comes when the batch ends).
+    var writeDelayed = false
     /// Close the socket once the queue is written (an HTTP `Connection: close` answer, a close frame
     /// sent in reply or on a protocol error).
     var closeAfterFlush = false

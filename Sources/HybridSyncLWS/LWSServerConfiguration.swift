@@ -33,6 +33,10 @@ public struct LWSServerConfiguration: Sendable, Equatable {
     public var allowedOrigins: [String]
     /// How often the server's time-driven work (timeouts, pings, expiry) runs.
     public var tickInterval: Duration
+    /// How long a publication may wait so that the ones that follow share its frame and its write
+    /// (0: written as soon as the socket can take it). Replies and control messages never wait.
+    /// In hybridsyncd: `limits.writeDelayMillis` (docs/CONFIGURATION.md).
+    public var writeDelayMillis: Int
     /// Seconds a client has to send a complete HTTP request head (request line and headers), counted
     /// from the connection's start or from the previous response on a keep-alive connection.
     /// In hybridsyncd: `limits.httpHeaderTimeoutSeconds` (docs/CONFIGURATION.md).
@@ -67,7 +71,7 @@ public struct LWSServerConfiguration: Sendable, Equatable {
         allowedOrigins: [String] = [], tickInterval: Duration = .milliseconds(250),
         httpHeaderTimeoutSeconds: Double = 10, httpBodyTimeoutSeconds: Double = 10, maxHeaderBytes: Int = 8 * 1024,
         maxConnections: Int? = nil, maxAPIConnections: Int = 128, fileDescriptorReserve: Int = 64,
-        echoPath: String? = nil
+        echoPath: String? = nil, writeDelayMillis: Int = 0
     ) {
         self.publicHost = publicHost
         self.publicPort = publicPort
@@ -86,6 +90,7 @@ public struct LWSServerConfiguration: Sendable, Equatable {
         self.maxAPIConnections = maxAPIConnections
         self.fileDescriptorReserve = fileDescriptorReserve
         self.echoPath = echoPath
+        self.writeDelayMillis = writeDelayMillis
     }
 
     /// The public-listener cap in force: ``maxConnections``, or what the open-file limit leaves.

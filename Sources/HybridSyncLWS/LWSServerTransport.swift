@@ -37,6 +37,8 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     var closedSinceTrim = 0
     let maxConnections: Int
     private var tickTask: Task<Void, Never>?
+    /// Connections whose publications wait for the end of the current write-delay window.
+    private var delayedWrites: [EdgeConnection] = []
     let coalescing = CoalescingBuffer(capacity: 32 * 1024)
 
     // Memory lws borrows for the context's lifetime.
@@ -168,7 +170,35 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
                 fail(edge, code: CloseCode.slowConsumer.rawValue, reason: CloseCode.slowConsumer.name)
                 continue
             }
-            lws_callback_on_writable(edge.wsi)
+            if message.mayCoalesce, configuration.writeDelayMillis > 0 {
+                delayWrite(edge)
+            } else {
+                lws_callback_on_writable(edge.wsi)
+            }
+        }
+    }
+
+    /// Holds `edge`'s writable request until the current window ends, so what is published
+    /// meanwhile goes out in the same frames (one window for every connection: one timer).
+    private func delayWrite(_ edge: EdgeConnection) {
+        guard !edge.writeDelayed else { return }
+        edge.writeDelayed = true
+        if delayedWrites.isEmpty {
+            let delay = Duration.milliseconds(configuration.writeDelayMillis)
+            Task { [loop] in
+                try? await Task.sleep(for: delay)
+                loop.execute { [weak self] in self?.flushDelayedWrites() }
+            }
+        }
+        delayedWrites.append(edge)
+    }
+
+    private func flushDelayedWrites() {
+        let due = delayedWrites
+        delayedWrites.removeAll(keepingCapacity: true)
+        for edge in due where edge.writeDelayed {
+            edge.writeDelayed = false
+            if connections[edge.id] === edge { lws_callback_on_writable(edge.wsi) }
         }
     }
 

@@ -22,6 +22,7 @@ extension DaemonConfiguration {
             "auth.leewaySeconds": "\(server.auth.leewaySeconds)",
             "namespaces.enabled": "\(server.namespaces.keys.sorted())",
             "limits.maxMessageBytes": "\(transport.maxMessageBytes)", "limits.maxQueuedBytes": "\(transport.maxQueuedBytes)",
+            "limits.writeDelayMillis": "\(transport.writeDelayMillis)",
             "limits.maxChannelsPerConnection": "\(server.maxChannelsPerConnection)",
             "limits.connectTimeoutSeconds": "\(server.connectTimeoutSeconds)",
             "limits.commandsPerSecond": "\(server.commandsPerSecond)", "limits.commandBurst": "\(server.commandBurst)",

@@ -65,6 +65,7 @@ struct DaemonConfiguration {
         transport.maxBodyBytes = config.int(forKey: "api.maxBodyBytes", default: transport.maxBodyBytes)
         transport.maxMessageBytes = config.int(forKey: "limits.maxMessageBytes", default: transport.maxMessageBytes)
         transport.maxQueuedBytes = config.int(forKey: "limits.maxQueuedBytes", default: transport.maxQueuedBytes)
+        transport.writeDelayMillis = config.int(forKey: "limits.writeDelayMillis", default: transport.writeDelayMillis)
         transport.httpHeaderTimeoutSeconds = config.double(forKey: "limits.httpHeaderTimeoutSeconds", default: transport.httpHeaderTimeoutSeconds)
         transport.httpBodyTimeoutSeconds = config.double(forKey: "limits.httpBodyTimeoutSeconds", default: transport.httpBodyTimeoutSeconds)
         transport.maxHeaderBytes = config.int(forKey: "limits.maxHeaderBytes", default: transport.maxHeaderBytes)
@@ -105,6 +106,9 @@ struct DaemonConfiguration {
             ("limits.maxQueuedBytes", transport.maxQueuedBytes),
         ] where value < 1024 {
             throw Invalid(description: "\(key) must be at least 1024, got \(value)")
+        }
+        guard (0...1000).contains(transport.writeDelayMillis) else {
+            throw Invalid(description: "limits.writeDelayMillis must be 0-1000 (milliseconds), got \(transport.writeDelayMillis)")
         }
 
         guard let apiKey = config.string(forKey: "api.key", isSecret: true), !apiKey.isEmpty else {

@@ -25,7 +25,13 @@ public struct ConnectionInfo: Sendable, Equatable {
 /// all subscribers; a transport keeps a reference per connection, never a copy per connection.
 public final class OutboundMessage: Sendable {
     public let bytes: [UInt8]
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    /// Whether a transport may hold it back a little to send it with others (a publication), as
+    /// `limits.writeDelayMillis` asks; replies and control pushes go out at once.
+    public let mayCoalesce: Bool
+    public init(_ bytes: [UInt8], mayCoalesce: Bool = false) {
+        self.bytes = bytes
+        self.mayCoalesce = mayCoalesce
+    }
 }
 
 /// The server's side of a WebSocket + HTTP transport: what the server may ask of it.

@@ -1,0 +1,42 @@
+import HybridSyncLWS
+import HybridSyncProtocol
+import HybridSyncTesting
+import Testing
+
+/// `limits.writeDelayMillis`: publications wait for the window and leave together.
+@Suite("Write delay (real daemon)")
+struct WriteDelayTests {
+    @Test("with a write delay, publications made within the window share frames; every one arrives, in order; replies do not wait")
+    func publicationsShareFrames() async throws {
+        let daemon = try await TestDaemon.start(arguments: ["--limits-write-delay-millis", "1000"], engine: .memory)
+        let connection = try await LWSConnector().connect(to: daemon.webSocketURL)
+        func nextMessages() async throws -> [ServerMessage] {
+            guard case .frame(let frame)? = try await connection.events.first(within: .seconds(10)) else { return [] }
+            return try FrameCodec.messages(in: frame).map { try ServerMessage.decode($0) }
+        }
+        connection.send(Array(#"{"id":1,"op":"connect","token":"\#(daemon.tokens.token(user: "7"))"}"#.utf8))
+        _ = try await nextMessages()
+        connection.send(Array(#"{"id":2,"op":"subscribe","channel":"chat:room"}"#.utf8))
+        _ = try await nextMessages()
+        for n in 1...10 { try await daemon.publish(channel: "chat:room", data: .int(Int64(n))) }
+        var frames = 0
+        var offsets: [UInt64] = []
+        while offsets.count < 10 {
+            let messages = try await nextMessages()
+            frames += 1
+            offsets += messages.compactMap { if case .push(.publication(let p)) = $0 { p.offset } else { nil } }
+        }
+        #expect(offsets == Array(1...10))
+        #expect(frames < 10, "publications within one window share frames (got \(frames) frames)")
+
+        // A publication waits for the window, a reply does not: the reply takes it along, at once.
+        try await daemon.publish(channel: "chat:room", data: 11)
+        let started = ContinuousClock.now
+        connection.send(Array(#"{"id":3,"op":"ping"}"#.utf8))
+        let together = try await nextMessages()
+        #expect(together.count == 2 && together.last == .reply(id: 3, .success(.object([:]))), "\(together)")
+        #expect(ContinuousClock.now - started < .milliseconds(800), "well before the 1 s window ends")
+        connection.close(code: .normal, reason: "done")
+        #expect(try await daemon.stop() == 0)
+    }
+}

@@ -6,7 +6,7 @@ TEST_APT_PACKAGES := redis-server
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build release deps test-deps demo check-sdk-deps bench check-long clean
+.PHONY: run test build release deps test-deps demo check-sdk-deps bench microbench check-long clean
 
 ## Install the system packages the build needs (only the missing ones).
 deps:
@@ -79,6 +79,11 @@ bench: release test-deps
 	ws=$$(sed -n 's/.*ws=\([^ ]*\).*/\1/p' "$$out"); \
 	token=$$($(SWIFT) run -q hybridsync token --user bench); \
 	ulimit -n $$(ulimit -Hn); $(PYTHON) bench/idle_memory.py "$$ws" "$$token" $$pid $(BENCH_CONNECTIONS)
+
+## Micro-benchmarks of the hot paths (encode, command decode, API publish fanned out to 1,000
+## subscribers), in the separate Benchmarks package so `make test` never builds them.
+microbench: deps
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
 
 ## Long checks (about 35 minutes): full Autobahn, 60 s per fuzzer, the suite under ASan and TSan,
 ## the edge figures and a 10-minute 10k-connection soak. Latest figures: docs/RELIABILITY.md.

@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "HybridSyncProtocol", targets: ["HybridSyncProtocol"]),
         .library(name: "HybridSyncTesting", targets: ["HybridSyncTesting"]),
         .library(name: "HybridSyncAdmin", targets: ["HybridSyncAdmin"]),
+        // The server without a transport of its own (the benchmarks package drives it in memory).
+        .library(name: "HybridSyncServer", targets: ["HybridSyncServer"]),
         .executable(name: "hybridsyncd", targets: ["hybridsyncd"]),
         .executable(name: "hybridsync", targets: ["hybridsync"]),
         .executable(name: "hybridsync-demo", targets: ["hybridsync-demo"]),

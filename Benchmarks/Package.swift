@@ -7,16 +7,19 @@ let package = Package(
     name: "HybridSyncBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(path: ".."),
+        .package(name: "HybridSync", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .executableTarget(
             name: "HotPaths",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "HybridSyncProtocol", package: "main"),
-                .product(name: "HybridSyncTesting", package: "main"),
+                .product(name: "HybridSyncProtocol", package: "HybridSync"),
+                .product(name: "HybridSyncServer", package: "HybridSync"),
+                .product(name: "HybridSyncAdmin", package: "HybridSync"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/HotPaths",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

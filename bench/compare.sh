@@ -7,7 +7,8 @@
 #                               (the engines side by side, interleaved)
 #
 # Peers: lws (the C floor), hybridsyncd (its default engine, SQLite), hybridsyncd-memory,
-# hybridsyncd-sqlite, hybridsyncd-redis. SQLite runs on a fresh database file in $OUT for every
+# hybridsyncd-sqlite, hybridsyncd-redis; a -wd<N> suffix (hybridsyncd-memory-wd100) adds
+# limits.writeDelayMillis N. SQLite runs on a fresh database file in $OUT for every
 # run; Redis is a fresh redis-server (appendonly, appendfsync everysec) on port $PORT+2, started
 # for the run and stopped after it, sharing CPU 1 with the server (the VM has two cores).
 # wsbench sends no Sec-WebSocket-Protocol header and hybridsyncd requires `hybridsync.v1`, so for
@@ -37,7 +38,9 @@ printf 'log: {level: warning}\n' > "$OUT/hybridsyncd.yaml"
 for round in $(seq "${ROUNDS:-1}"); do
 for peer in ${PEERS:-lws hybridsyncd}; do
   for scenario in ${SCENARIOS:-S1 S2L S3}; do
-    case $peer in
+    # A "-wd<N>" suffix runs that peer with limits.writeDelayMillis N.
+    delay=(); case $peer in *-wd*) delay=(--limits-write-delay-millis "${peer##*-wd}") ;; esac
+    case ${peer%-wd*} in
       hybridsyncd-memory) engine=(--engine-kind memory) ;;
       hybridsyncd-redis)
         rm -rf "$OUT/redis"; mkdir -p "$OUT/redis"
@@ -53,7 +56,7 @@ for peer in ${PEERS:-lws hybridsyncd}; do
     else
       taskset -c 1 "$BIN/hybridsyncd" --config "$OUT/hybridsyncd.yaml" --server-port "$PORT" --api-port $((PORT + 1)) \
         --api-key bench --auth-token-secret benchsecret --limits-connect-timeout-seconds 120 \
-        --ping-interval-seconds 600 --api-max-requests-per-second 100000 "${engine[@]}" >"$OUT/hybridsyncd.log" 2>&1 & pid=$!
+        --ping-interval-seconds 600 --api-max-requests-per-second 100000 "${engine[@]}" "${delay[@]}" >"$OUT/hybridsyncd.log" 2>&1 & pid=$!
       common=(--url "ws://127.0.0.1:$PORT/" --sub-msg "$SUB" --sub-ack '"id":2'
               --pub-http "http://127.0.0.1:$((PORT + 1))/api/publish" --pub-header 'Authorization: Bearer bench'
               --template '{"channel":"app:bench","data":"{}"}')

@@ -20,6 +20,8 @@ extension RedisBroker {
     public func unfollow(_ channel: ChannelName) {
         follows[channel] = nil
         tail.unfollow(channel.rawValue)
+        // This node's lease ends now, so the stream can be forgotten as soon as it holds nothing.
+        submit(["HDEL", "\(configuration.prefix):u:\(channel.rawValue)", nodeID].map { Array($0.utf8) }) { _ in }
     }
 
     /// See ``Broker/announce(_:)``: one entry on the control stream, which every node tails.
@@ -111,10 +113,15 @@ extension RedisBroker {
         nextVerify = now + 10
         guard !follows.isEmpty else { return }
         let asked = follows.mapValues(\.generation)
-        var arguments = [configuration.prefix, "\(now)"]
+        var arguments = [configuration.prefix, "\(now)", nodeID]
         for (channel, follow) in follows { arguments += [channel.rawValue, follow.epoch] }
         submit(script: "verify", arguments.map { Array($0.utf8) }) { [self] result in
-            guard case .success(let value) = result else { return }
+            let value: RedisValue
+            switch result {
+            case .success(let answer): value = answer
+            case .failure(let error):
+                return logger.info("could not check the followed streams; trying again in 10 s", metadata: ["error": "\(error.message)"])
+            }
             for name in value.elements?.compactMap(\.text) ?? [] {
                 guard let channel = try? ChannelName(name), let follow = follows[channel], follow.generation == asked[channel] else { continue }
                 lose(channel, because: "its stream is gone from Redis or has another epoch (Redis restarted empty?)")

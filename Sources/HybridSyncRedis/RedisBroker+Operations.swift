@@ -24,7 +24,7 @@ extension RedisBroker {
         let wanted: UInt64 = query.includeHistory ? 1 : (query.since.map { $0.offset + 1 } ?? 0)
         let arguments = [
             configuration.prefix, channel.rawValue, query.create ? "1" : "0", StreamStore.randomEpoch(),
-            "\(query.policy.historySize)", "\(query.policy.historyTTLSeconds)", "\(wanted)", query.includeState ? "1" : "0", "\(now)",
+            "\(query.policy.historySize)", "\(query.policy.historyTTLSeconds)", "\(wanted)", query.includeState ? "1" : "0", "\(now)", nodeID,
         ].map { Array($0.utf8) }
         submit(script: "read", arguments) { result in
             completion(result.flatMap { value in

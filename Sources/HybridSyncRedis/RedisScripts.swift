@@ -1,10 +1,12 @@
 /// The Lua scripts that make each broker operation one atomic step in Redis.
 ///
 /// Layout under the prefix `P` (`engine.redis.prefix`), for channel `C`:
-/// - `P:m:C` hash: `e` the epoch, `o` the latest offset, `t` when it last changed, `u` when a
-///   node following it last said so. Kept while the channel has retained state; otherwise the
-///   stream is forgotten (a new epoch on its next use) once it holds nothing at `now`, as in the
-///   other engines, and its keys expire after an hour unused (a following node refreshes them).
+/// - `P:m:C` hash: `e` the epoch, `o` the latest offset, `t` when it last changed. Kept while the
+///   channel has retained state; otherwise the stream is forgotten (a new epoch on its next use)
+///   once it holds nothing at `now` and no node holds a lease on it, as in the other engines, and
+///   its keys expire after an hour unused (a following node refreshes them).
+/// - `P:u:C` hash: node → until when it uses the channel (a lease of 30 s, renewed every 10 s
+///   while the node follows it, dropped when it stops).
 /// - `P:s:C` stream: one entry per publication, id `<offset>-0` (ids *are* offsets), fields `d`
 ///   (data JSON), `t` (time), `k` (state key), `r` (`1`: the key was removed). Trimmed with
 ///   `XADD … MAXLEN ~ N`; it is both history and what other nodes tail.
@@ -25,16 +27,23 @@ enum RedisScripts {
     end
     -- A stream holds nothing at `now` (no retained state, no history younger than its TTL) and no
     -- node used it lately: it is forgotten, and its next use starts a new epoch.
-    local function alive(m, k, now, hsize, httl)
+    local function alive(ch, m, k, now, hsize, httl)
       if redis.call('EXISTS', k) == 1 then return true end
-      local used = tonumber(redis.call('HGET', m, 'u') or '0')
-      if now - used <= 30 then return true end
+      for _, lease in ipairs(redis.call('HVALS', P .. ':u:' .. ch)) do
+        if tonumber(lease) > now then return true end
+      end
       local last = tonumber(redis.call('HGET', m, 't') or '0')
       return hsize > 0 and now - last <= httl
     end
-    local function current_epoch(m, k, now, hsize, httl)
+    -- Node `node` uses the channel for the next 30 s (it renews every 10 s while it follows it).
+    local function lease(ch, node, now)
+      local u = P .. ':u:' .. ch
+      redis.call('HSET', u, node, now + 30)
+      redis.call('PEXPIRE', u, 3600000)
+    end
+    local function current_epoch(ch, m, k, now, hsize, httl)
       local epoch = redis.call('HGET', m, 'e')
-      if epoch and not alive(m, k, now, hsize, httl) then return false end
+      if epoch and not alive(ch, m, k, now, hsize, httl) then return false end
       return epoch
     end
     local function touch(m, s, k, ttl)
@@ -70,7 +79,7 @@ enum RedisScripts {
       local ckind, ckey, dkind, duser, dban, duntil = a[6], a[7], a[8], a[9], a[10], a[11]
       local after, cand = tonumber(a[12]), a[13]
       local m, s, k = keys_of(ch)
-      local epoch = current_epoch(m, k, now, hsize, httl)
+      local epoch = current_epoch(ch, m, k, now, hsize, httl)
       if not epoch then
         epoch = cand
         new_epoch(m, s, k, epoch, now)
@@ -162,7 +171,8 @@ enum RedisScripts {
     /// Reads a channel: position, the entries from an offset on, the retained state.
     ///
     /// ARGV: prefix, channel, create (`1`/`0`), a new epoch, history size, history TTL, the first
-    /// offset wanted (0: no entries), include state (`1`/`0`), now. Returns false when there is no
+    /// offset wanted (0: no entries), include state (`1`/`0`), now, this node (a read that creates
+    /// takes a lease for it). Returns false when there is no
     /// stream (and none was created), else `{epoch, offset, entries, state pairs}`; entries are
     /// limited to the last `history size` offsets.
     static let read = helpers + "\n" + """
@@ -170,13 +180,16 @@ enum RedisScripts {
     local now = tonumber(ARGV[9])
     local hsize = tonumber(ARGV[5])
     local m, s, k = keys_of(ch)
-    local epoch = current_epoch(m, k, now, hsize, tonumber(ARGV[6]))
+    local epoch = current_epoch(ch, m, k, now, hsize, tonumber(ARGV[6]))
     if not epoch then
       if ARGV[3] ~= '1' then return false end
       epoch = ARGV[4]
       new_epoch(m, s, k, epoch, now)
       redis.call('PEXPIRE', m, idle_ms(tonumber(ARGV[6])))
     end
+    -- A read that creates is a subscriber arriving: the stream is in use from now on (its node's
+    -- checks renew the lease), even before anything is published on it.
+    if ARGV[3] == '1' then lease(ch, ARGV[10], now) end
     local off = tonumber(redis.call('HGET', m, 'o') or '0')
     local wanted = tonumber(ARGV[7])
     local entries = {}
@@ -189,17 +202,17 @@ enum RedisScripts {
     return {epoch, off, entries, state}
     """
 
-    /// For the channels a node follows: which lost their stream (another epoch, or none), and marks
-    /// the others used (so they are not forgotten) and keeps them from expiring. ARGV: prefix,
-    /// now, then channel and epoch pairs. Returns the lost channels.
+    /// For the channels a node follows: which lost their stream (another epoch, or none); renews the
+    /// node's lease on the others (so they are not forgotten) and keeps them from expiring. ARGV:
+    /// prefix, now, node, then channel and epoch pairs. Returns the lost channels.
     static let verify = helpers + "\n" + """
     local lost = {}
-    for i = 3, #ARGV, 2 do
+    for i = 4, #ARGV, 2 do
       local m, s, k = keys_of(ARGV[i])
       if redis.call('HGET', m, 'e') ~= ARGV[i + 1] then
         lost[#lost + 1] = ARGV[i]
       else
-        redis.call('HSET', m, 'u', ARGV[2])
+        lease(ARGV[i], ARGV[3], tonumber(ARGV[2]))
         redis.call('PEXPIRE', m, 3600000, 'GT')
         redis.call('PEXPIRE', s, 3600000, 'GT')
       end

@@ -213,3 +213,23 @@ extension RecoveryTests {
         #expect(again.recovered == false)
     }
 }
+
+extension RecoveryTests {
+    @Test("a channel that keeps no history is not forgotten while someone is subscribed to it", arguments: Engine.allCases)
+    func subscribedChannelWithoutHistoryStays(_ engine: Engine) throws {
+        let h = Harness(engine) { $0.namespaces["chat"]?.historySize = 0 }
+        let client = try h.connected()
+        let (subscribed, _) = try h.subscribe(client, "chat:live")
+        _ = h.publish("chat:live", 1)
+        var received = client.takeMessages().compactMap(\.publication)
+        for _ in 0..<6 {
+            h.clock.advance(by: 10)
+            received += h.command(client, #"{"id":9,"op":"ping"}"#).compactMap(\.publication)
+            h.server.tick()
+        }
+        _ = h.publish("chat:live", 2)
+        received += client.takeMessages().compactMap(\.publication)
+        #expect(received.map(\.offset) == [1, 2], "the same stream: offsets go on")
+        #expect(h.api("GET", "/api/channels/chat:live").body["epoch"] == .string(subscribed.position.epoch))
+    }
+}

@@ -79,11 +79,7 @@ extension JSONValue: Codable {
 extension JSONValue {
     /// Parses one JSON document. Throws ``JSONValue/ParseError`` for anything that is not JSON.
     public static func parse(_ bytes: some Collection<UInt8>) throws(ParseError) -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-        } catch {
-            throw ParseError(description: Self.describe(error))
-        }
+        try JSONParser.parse(Array(bytes))
     }
 
     /// Parses one JSON document from text.
@@ -94,16 +90,6 @@ extension JSONValue {
     /// Why a document is not JSON, in words a client developer can act on.
     public struct ParseError: Error, Sendable, CustomStringConvertible {
         public let description: String
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            if let underlying = context.underlyingError {
-                return "malformed JSON: \(underlying.localizedDescription)"
-            }
-            return "malformed JSON: \(context.debugDescription)"
-        }
-        return "malformed JSON"
     }
 
     /// The value as a compact JSON document (object keys sorted, so equal values encode equally).

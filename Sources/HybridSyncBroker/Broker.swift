@@ -17,9 +17,10 @@ public import HybridSyncProtocol
 ///   record are applied together or not at all.
 /// - **Fan-out is the broker's event, the completion is the acknowledgement.** Every publication
 ///   reaches the server's hub through ``BrokerListener/broker(delivered:)``, once, in stream order,
-///   before the completion of the write that made it (for writes made here) — whether this node,
-///   another node or the sweep made it. An engine shared by several nodes delivers the channels
-///   the server ``follow(_:after:)``s; a local engine delivers what it sequences.
+///   whether this node, another node or the sweep made it. A local engine delivers what it
+///   sequences, before the completion of the write. An engine shared by several nodes delivers the
+///   channels the server ``follow(_:after:)``s; there a write's publication may reach the hub after
+///   its completion, when publications of other nodes come before it and have not arrived yet.
 public protocol Broker: AnyObject {
     /// The server that receives deliveries and node commands (held weakly).
     func attach(_ listener: any BrokerListener)

@@ -212,10 +212,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
         completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
     ) {
         broker.publish(requests, idempotency: idempotency, now: clock.now()) { [self] result in
-            switch result {
-            case .success:
-                break
-            case .failure(let error):
+            if case .failure(let error) = result {
                 metrics.engineErrors.increment()
                 logger.info("engine refused a publication", metadata: [
                     "channels": "\(requests.map(\.channel.rawValue).joined(separator: ","))", "error": "\(error.message)",

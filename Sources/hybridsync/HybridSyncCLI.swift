@@ -17,7 +17,7 @@ struct HybridSyncCLI: AsyncParsableCommand {
         discussion: "Exit codes: 0 done, 1 the API refused, 2 usage error, 3 the API could not be reached.",
         subcommands: [
             Publish.self, Broadcast.self, State.self, Ban.self, Unban.self, Bans.self, Disconnect.self,
-            History.self, Channel.self, Tail.self, Health.self, Token.self, Config.self,
+            History.self, Channel.self, Tail.self, Health.self, Token.self, Config.self, Bench.self,
         ]
     )
 

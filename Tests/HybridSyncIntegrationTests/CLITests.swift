@@ -161,3 +161,22 @@ struct CLITests {
         #expect(try await daemon.stop() == 0)
     }
 }
+
+extension CLITests {
+    @Test("bench: fanout and ban-storm measure real client runtimes and report every delivery; bad counts exit 2")
+    func bench() async throws {
+        let daemon = try await TestDaemon.start(engine: .memory)
+        let target = ["--url", daemon.webSocketURL, "--secret", daemon.tokens.secret, "--clients", "20"]
+        let fanout = try await hybridsync(["bench", "fanout", "--messages", "5", "--rate", "50"] + target, api: daemon.apiURL, key: daemon.api.apiKey)
+        #expect(fanout.status == 0, "\(fanout.errors)")
+        #expect(fanout.output.contains("deliveries: 100/100 (lost 0, duplicated 0)"), "\(fanout.output)")
+        let storm = try await hybridsync(["bench", "ban-storm"] + target, api: daemon.apiURL, key: daemon.api.apiKey)
+        #expect(storm.status == 0, "\(storm.errors)")
+        #expect(storm.output.contains("observed by 20/20 (never: 0)"), "\(storm.output)")
+        #expect(try await daemon.api.bans()["bans"] == [], "the bench lifts its ban")
+        let refused = try await hybridsync(["bench", "fanout", "--clients", "0"], api: daemon.apiURL, key: daemon.api.apiKey)
+        #expect(refused.status == 2)
+        #expect(refused.errors.contains("--clients must be at least 1"))
+        #expect(try await daemon.stop() == 0)
+    }
+}

@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import HybridSyncAdmin
+import HybridSyncClient
+import Synchronization
+
+extension HybridSyncCLI {
+    /// `hybridsync bench`: load scenarios over the real protocol, measured at the clients.
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure a running hybridsyncd with real client runtimes (loopback or your own network).",
+            discussion: """
+                Every client is a ClientRuntime (one WebSocket each) in this process, so times include the bench's own \
+                work; the open-file limit bounds the client count (run several processes beyond it). See docs/PERFORMANCE.md.
+                """,
+            subcommands: [Fanout.self, BanStorm.self, RestartAvalanche.self]
+        )
+    }
+
+    /// What every scenario needs: where the daemon is, how to mint tokens, how many clients.
+    struct BenchOptions: ParsableArguments {
+        @OptionGroup var api: APIOptions
+        @Option(help: "WebSocket URL (env HYBRIDSYNC_URL).")
+        var url: String = ProcessInfo.processInfo.environment["HYBRIDSYNC_URL"] ?? "ws://127.0.0.1:8080/"
+        @Option(help: "HS256 secret to mint client tokens (env HYBRIDSYNC_AUTH_TOKEN_SECRET).")
+        var secret: String = ProcessInfo.processInfo.environment["HYBRIDSYNC_AUTH_TOKEN_SECRET"] ?? "dev-token-secret-change-me"
+        @Option(help: "Client runtimes (client contexts) to connect.") var clients = 1000
+        @Option(help: "The daemon's process id, to report its memory per connection (read from /proc).") var serverPid: Int32?
+
+        func validate() throws {
+            guard clients >= 1 else { throw ValidationError("--clients must be at least 1") }
+            let limit = BenchClients.raiseOpenFileLimit()
+            guard clients + 64 <= limit else {
+                throw ValidationError("--clients \(clients) needs more sockets than the open-file limit (\(limit)) allows: run several bench processes")
+            }
+        }
+    }
+
+    struct Fanout: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "N clients observe one channel; the API publishes M messages at R per second: deliveries/s, latency, lost, duplicated."
+        )
+        @OptionGroup var options: BenchOptions
+        @Option(help: "Channel the clients observe.") var channel = "chat:bench"
+        @Option(help: "Messages to publish.") var messages = 100
+        @Option(help: "Messages per second.") var rate = 10.0
+
+        func run() async throws {
+            let channel = channel
+            let clients = try await BenchClients.connect(options, subscribe: { try await $0.observe(channel) }) { event, index, clients in
+                guard case .publication(let publication) = event, case .object(let body) = publication.data,
+                      case .int(let n)? = body["n"], case .int(let sent)? = body["t"] else { return }
+                clients.record(index, Int(n), milliseconds: Double(BenchClients.nanoseconds() - sent) / 1e6)
+            }
+            let started = ContinuousClock.now
+            for n in 0..<messages {
+                try await Task.sleep(until: started + .seconds(Double(n) / rate))
+                _ = try await options.api.client.publish(channel: channel, data: ["n": .int(Int64(n)), "t": .int(BenchClients.nanoseconds())])
+            }
+            let expected = options.clients * messages
+            await clients.waitForSamples(expected, timeout: .seconds(30)) { "delivered \($0)/\(expected)" }
+            let elapsed = ContinuousClock.now - started
+            let report = clients.report(expected: expected)
+            print("fanout: \(options.clients) clients, \(messages) messages at \(rate)/s on \(channel)")
+            print("  deliveries: \(report.received)/\(expected) (lost \(report.lost), duplicated \(report.duplicated)), "
+                + String(format: "%.0f deliveries/s", Double(report.received) / elapsed.seconds))
+            print("  latency: \(report.percentiles)")
+            clients.printMemory()
+            await clients.close()
+        }
+    }
+
+    struct BanStorm: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "N client contexts observe moderation:users; one ban through the API: time until every observer has it (p50/p99)."
+        )
+        @OptionGroup var options: BenchOptions
+        @Option(help: "The user to ban (lifted again at the end).") var user = "bench-banned-user"
+
+        func run() async throws {
+            let user = user
+            let banAt = Mutex<Int64>(0)
+            let clients = try await BenchClients.connect(options, subscribe: { try await $0.observe("moderation:users") }) { event, index, clients in
+                guard case .publication(let publication) = event, publication.key == user, !publication.removed else { return }
+                clients.record(index, 0, milliseconds: Double(BenchClients.nanoseconds() - banAt.withLock { $0 }) / 1e6)
+            }
+            banAt.withLock { $0 = BenchClients.nanoseconds() }
+            try await options.api.client.ban(user: user, reason: "hybridsync bench ban-storm")
+            await clients.waitForSamples(options.clients, timeout: .seconds(60)) { "observed the ban: \($0)/\(options.clients)" }
+            let report = clients.report(expected: options.clients)
+            print("ban storm: \(options.clients) client contexts on moderation:users, one ban")
+            print("  observed by \(report.received)/\(options.clients) (never: \(report.lost))")
+            print("  time from the API call to each observer: \(report.percentiles)")
+            clients.printMemory()
+            _ = try? await options.api.client.unban(user: user)
+            await clients.close()
+        }
+    }
+
+    struct RestartAvalanche: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "N clients observe a state key; kill -9 the daemon and restart it: time until every client has reconnected and holds the new value."
+        )
+        @OptionGroup var options: BenchOptions
+        @Option(help: "The command that starts the daemon again (run with /bin/sh -c, in the background).") var restart: String
+        @Option(help: "Seconds to wait for every client after the restart.") var timeout = 120.0
+        @Option(help: "Channel of the state key.") var channel = "app:bench-avalanche"
+
+        func run() async throws {
+            guard let pid = options.serverPid else { throw ValidationError("--server-pid is needed: the daemon to kill") }
+            let channel = channel
+            let killedAt = Mutex<Int64>(0)
+            _ = try await options.api.client.setState(channel: channel, key: "generation", value: 1)
+            let key = StateKey<Int64>(channel: channel, key: "generation", default: 0)
+            let clients = try await BenchClients.connect(options, subscribe: { try await $0.observe(key) }) { value, index, clients in
+                guard value == 2 else { return }
+                clients.record(index, 0, milliseconds: Double(BenchClients.nanoseconds() - killedAt.withLock { $0 }) / 1e6)
+            }
+            killedAt.withLock { $0 = BenchClients.nanoseconds() }
+            kill(pid, SIGKILL)
+            // Its sockets are closed once it is gone (a zombie holds none): then the ports are free.
+            try await BenchClients.eventually(seconds: 10, "the killed daemon did not exit") { !BenchClients.isRunning(pid) }
+            let starter = Process()
+            starter.executableURL = URL(fileURLWithPath: "/bin/sh")
+            starter.arguments = ["-c", restart]
+            try starter.run()
+            try await BenchClients.eventually(seconds: 30, "the restarted daemon did not answer") {
+                (try? await options.api.client.health()) != nil
+            }
+            _ = try await options.api.client.setState(channel: channel, key: "generation", value: 2)
+            await clients.waitForSamples(options.clients, timeout: .seconds(timeout)) { "re-synced: \($0)/\(options.clients)" }
+            let report = clients.report(expected: options.clients)
+            print("restart avalanche: \(options.clients) clients, kill -9 and `\(restart)`")
+            print("  reconnected and holding the new value: \(report.received)/\(options.clients) (never within \(Int(timeout)) s: \(report.lost))")
+            print("  time from the kill to each client's new value: \(report.percentiles)")
+            await clients.close()
+        }
+    }
+}

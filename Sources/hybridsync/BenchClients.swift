@@ -1,0 +1,182 @@
+import Foundation
+import HybridSyncAdmin
+import HybridSyncClient
+import Synchronization
+
+/// The bench's client runtimes and what they measured: one sample per (client, message).
+final class BenchClients: Sendable {
+    private struct Samples {
+        var seen: Set<Int64> = []
+        var milliseconds: [Double] = []
+        var duplicated = 0
+    }
+
+    private let runtimes: [ClientRuntime]
+    private let samples = Mutex(Samples())
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+    /// Clients started and observing.
+    private let ready = Mutex(0)
+    private let serverPid: Int32?
+    private let serverKilobytesBefore: Int?
+    /// The daemon's RSS once every client is connected.
+    private let serverKilobytesConnected = Mutex<Int?>(nil)
+
+    private init(runtimes: [ClientRuntime], serverPid: Int32?, before: Int?) {
+        self.runtimes = runtimes
+        self.serverPid = serverPid
+        self.serverKilobytesBefore = before
+    }
+
+    /// Starts `options.clients` runtimes (200 connecting at a time, with a progress line), each with
+    /// one micro-app whose `subscribe` stream is read by `handle`; returns once every one observes.
+    static func connect<Events: AsyncSequence & Sendable>(
+        _ options: HybridSyncCLI.BenchOptions,
+        subscribe: @escaping @Sendable (MicroApp) async throws -> Events,
+        handle: @escaping @Sendable (Events.Element, Int, BenchClients) -> Void
+    ) async throws -> BenchClients where Events.Element: Sendable {
+        let (secret, url) = (options.secret, options.url)
+        let runtimes = (0..<options.clients).map { index in
+            ClientRuntime(url: url) { TokenMinter(secret: secret).token(user: "bench-\(index)") }
+        }
+        let clients = BenchClients(runtimes: runtimes, serverPid: options.serverPid, before: options.serverPid.flatMap(residentKilobytes))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, runtime) in runtimes.enumerated() {
+                if index >= 200 { try await group.next() }
+                group.addTask {
+                    try await runtime.start()
+                    let app = await runtime.mount("bench")
+                    let events = try await subscribe(app)
+                    let task = Task {
+                        do {
+                            for try await event in events { handle(event, index, clients) }
+                        } catch {}
+                        _ = app
+                    }
+                    clients.tasks.withLock { $0.append(task) }
+                    let count = clients.ready.withLock { count in
+                        count += 1
+                        return count
+                    }
+                    if count % 500 == 0 || count == runtimes.count { progress("connected and observing: \(count)/\(runtimes.count)") }
+                }
+            }
+            try await group.waitForAll()
+        }
+        progress(nil)
+        clients.serverKilobytesConnected.withLock { $0 = options.serverPid.flatMap(residentKilobytes) }
+        return clients
+    }
+
+    /// Records that client `index` got message `n` after `milliseconds`.
+    func record(_ index: Int, _ n: Int, milliseconds: Double) {
+        samples.withLock { samples in
+            if samples.seen.insert(Int64(index) << 32 | Int64(n)).inserted {
+                samples.milliseconds.append(milliseconds)
+            } else {
+                samples.duplicated += 1
+            }
+        }
+    }
+
+    /// Waits until `count` samples arrived or `timeout` passed, with a progress line.
+    func waitForSamples(_ count: Int, timeout: Duration, _ line: (Int) -> String) async {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let received = samples.withLock { $0.milliseconds.count }
+            Self.progress(line(received))
+            if received >= count { break }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        Self.progress(nil)
+    }
+
+    struct Report {
+        let received: Int
+        let lost: Int
+        let duplicated: Int
+        let percentiles: String
+    }
+
+    func report(expected: Int) -> Report {
+        samples.withLock { samples in
+            let sorted = samples.milliseconds.sorted()
+            func at(_ fraction: Double) -> String {
+                sorted.isEmpty ? "-" : String(format: "%.1f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))])
+            }
+            return Report(
+                received: sorted.count, lost: max(0, expected - sorted.count), duplicated: samples.duplicated,
+                percentiles: "p50 \(at(0.5)) ms, p90 \(at(0.9)) ms, p99 \(at(0.99)) ms, max \(sorted.last.map { String(format: "%.1f", $0) } ?? "-") ms"
+            )
+        }
+    }
+
+    /// The daemon's memory per connection, when its pid was given.
+    func printMemory() {
+        guard let before = serverKilobytesBefore, let connected = serverKilobytesConnected.withLock({ $0 }) else { return }
+        let perConnection = Double(connected - before) * 1024 / Double(runtimes.count)
+        print("  server RSS: \(before) kB before, \(connected) kB with \(runtimes.count) clients (\(Int(perConnection)) B per connection)")
+    }
+
+    func close() async {
+        for task in tasks.withLock({ $0 }) { task.cancel() }
+        for runtime in runtimes { await runtime.close() }
+    }
+
+    // MARK: Helpers
+
+    static func nanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
+    /// VmRSS of `pid`, in kB (nil when /proc does not have it).
+    static func residentKilobytes(_ pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    }
+
+    /// Raises the soft open-file limit to the hard one; returns the limit now in force.
+    static func raiseOpenFileLimit() -> Int {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    /// Polls `condition` every 100 ms for at most `seconds`; then fails with `failure`.
+    static func eventually(seconds: Double, _ failure: String, _ condition: () async -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw HybridSyncCLI.BenchFailure(description: "\(failure) within \(Int(seconds)) s")
+    }
+
+    /// Whether `pid` still runs (a zombie does not: it only waits to be reaped).
+    static func isRunning(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[close...].hasPrefix(") Z")
+    }
+
+    /// One progress line on standard error, rewritten in place (nil ends it).
+    static func progress(_ line: String?) {
+        let text = line.map { "\r\u{1B}[K\($0)" } ?? "\r\u{1B}[K"
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
+extension HybridSyncCLI {
+    struct BenchFailure: Error, CustomStringConvertible {
+        let description: String
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import HybridSyncAdmin
 import HybridSyncClient
-import Synchronization
 
 extension HybridSyncCLI {
     /// `hybridsync bench`: load scenarios over the real protocol, measured at the clients.
@@ -79,7 +78,7 @@ extension HybridSyncCLI {
 
         func run() async throws {
             let user = user
-            let banAt = Mutex<Int64>(0)
+            let banAt = Locked<Int64>(0)
             let clients = try await BenchClients.connect(options, subscribe: { try await $0.observe("moderation:users") }) { event, index, clients in
                 guard case .publication(let publication) = event, publication.key == user, !publication.removed else { return }
                 clients.record(index, 0, milliseconds: Double(BenchClients.nanoseconds() - banAt.withLock { $0 }) / 1e6)
@@ -109,7 +108,7 @@ extension HybridSyncCLI {
         func run() async throws {
             guard let pid = options.serverPid else { throw ValidationError("--server-pid is needed: the daemon to kill") }
             let channel = channel
-            let killedAt = Mutex<Int64>(0)
+            let killedAt = Locked<Int64>(0)
             _ = try await options.api.client.setState(channel: channel, key: "generation", value: 1)
             let key = StateKey<Int64>(channel: channel, key: "generation", default: 0)
             let clients = try await BenchClients.connect(options, subscribe: { try await $0.observe(key) }) { value, index, clients in

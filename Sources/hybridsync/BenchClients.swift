@@ -1,7 +1,6 @@
 import Foundation
 import HybridSyncAdmin
 import HybridSyncClient
-import Synchronization
 
 /// The bench's client runtimes and what they measured: one sample per (client, message).
 final class BenchClients: Sendable {
@@ -12,14 +11,14 @@ final class BenchClients: Sendable {
     }
 
     private let runtimes: [ClientRuntime]
-    private let samples = Mutex(Samples())
-    private let tasks = Mutex<[Task<Void, Never>]>([])
+    private let samples = Locked(Samples())
+    private let tasks = Locked<[Task<Void, Never>]>([])
     /// Clients started and observing.
-    private let ready = Mutex(0)
+    private let ready = Locked(0)
     private let serverPid: Int32?
     private let serverKilobytesBefore: Int?
     /// The daemon's RSS once every client is connected.
-    private let serverKilobytesConnected = Mutex<Int?>(nil)
+    private let serverKilobytesConnected = Locked<Int?>(nil)
 
     private init(runtimes: [ClientRuntime], serverPid: Int32?, before: Int?) {
         self.runtimes = runtimes
@@ -179,4 +178,19 @@ extension HybridSyncCLI {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// A value behind an `NSLock` (a pthread mutex, which ThreadSanitizer understands; the standard
+/// library's `Mutex` is invisible to it on Linux).
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
 }

@@ -65,9 +65,14 @@ public final class TestRedis: @unchecked Sendable {
     /// Whether `pid` runs (a zombie has exited: only its parent's reaping is left).
     private static func isAlive(_ pid: Int32) -> Bool {
         guard Glibc.kill(pid, 0) == 0 else { return false }
-        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-        guard let close = stat.lastIndex(of: ")") else { return false }
-        return !stat[close...].hasPrefix(") Z")
+        // A plain read: Foundation's file reading sizes its buffer by stat, which is 0 for /proc.
+        let fd = open("/proc/\(pid)/stat", O_RDONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = read(fd, &buffer, buffer.count)
+        guard count > 0, let paren = buffer[..<count].lastIndex(of: UInt8(ascii: ")")), paren + 2 < count else { return false }
+        return buffer[paren + 2] != UInt8(ascii: "Z")
     }
 
     /// Starts Redis again on the same port; with `keepingData: false` its files are removed first

@@ -4,7 +4,9 @@ import CHiredis
 public enum RedisValue: Sendable, Equatable {
     /// A bulk or status string.
     case string([UInt8])
+    /// An integer reply.
     case integer(Int64)
+    /// An array reply (nested replies).
     case array([RedisValue])
     /// A nil bulk string or array (Lua's `false`).
     case null

@@ -20,6 +20,12 @@ public func builtExecutable(named name: String) -> String? {
     return nil
 }
 
+/// `name` in a directory of `PATH`, if it is there.
+func executableOnPath(_ name: String) -> String? {
+    (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+        .map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
 /// The executable was not built (run `swift build` first).
 public struct MissingExecutable: Error, Sendable, CustomStringConvertible {
     /// The executable's name.

@@ -253,11 +253,7 @@ public final class TestDaemon: BackendAPI, Sendable {
         if let path = ProcessInfo.processInfo.environment["HYBRIDSYNCD_PATH"], fileManager.isExecutableFile(atPath: path) {
             return path
         }
-        if let built = builtExecutable(named: "hybridsyncd") { return built }
-        for entry in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
-            let candidate = "\(entry)/hybridsyncd"
-            if fileManager.isExecutableFile(atPath: candidate) { return candidate }
-        }
+        if let built = builtExecutable(named: "hybridsyncd") ?? executableOnPath("hybridsyncd") { return built }
         throw Failure(description: "hybridsyncd not found: build it (swift build --product hybridsyncd) or set HYBRIDSYNCD_PATH")
     }
 }

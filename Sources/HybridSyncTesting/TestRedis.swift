@@ -22,6 +22,7 @@ public final class TestRedis: @unchecked Sendable {
 
     /// Why Redis could not be started.
     public struct Failure: Error, CustomStringConvertible {
+        /// What went wrong, with Redis's last log lines when it did not start.
         public let description: String
     }
 
@@ -89,7 +90,8 @@ public final class TestRedis: @unchecked Sendable {
     }
 
     private func launch() throws {
-        guard let binary = Self.which("redis-server") else {
+        // Debian installs it in /usr/bin, which a minimal PATH may lack.
+        guard let binary = executableOnPath("redis-server") ?? ["/usr/bin/redis-server"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
             throw Failure(description: "redis-server is not on PATH: install Debian's redis-server (make test does)")
         }
         let process = Process()
@@ -121,12 +123,6 @@ public final class TestRedis: @unchecked Sendable {
         }
         let log = (try? String(contentsOf: directory.appendingPathComponent("redis.log"), encoding: .utf8)) ?? ""
         throw Failure(description: "redis-server did not start on port \(port): \(log.suffix(500))")
-    }
-
-    private static func which(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        let directories = path.split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin"]
-        return directories.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     /// A port the kernel just handed out on 127.0.0.1 (free a moment ago).

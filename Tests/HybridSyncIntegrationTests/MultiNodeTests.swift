@@ -149,7 +149,6 @@ struct MultiNodeTests {
                 #expect(failure.status == 503, "refused as unavailable, not lost: \(failure)")
                 refused += 1
             }
-            if (40..<80).contains(n) { try await Task.sleep(for: .milliseconds(10)) }
         }
         #expect(refused > 0, "publishes while Redis was down were refused")
         #expect(acknowledged.filter { $0 >= 80 } == Array(80...120), "publishes work again once Redis is back")

@@ -12,17 +12,21 @@ import Testing
 enum Engine: String, CaseIterable, CustomTestStringConvertible {
     case memory
     case sqlite
-    /// A Redis of the test's own (``TestRedis``), released with the broker.
+    /// A Redis of the test's own (``TestRedis``), whose results arrive within each service turn.
     case redis
 
     var testDescription: String { rawValue }
 
-    /// A new broker; SQLite on a new file in a temporary directory (or on `path` to reopen one).
-    func makeBroker(path: String? = nil) throws -> any Broker {
+    /// A new broker; SQLite on a new file in a temporary directory (or on `path` to reopen one);
+    /// Redis on a `TestRedis` of its own, which the caller keeps while it uses the broker.
+    func makeBroker(path: String? = nil) throws -> (broker: any Broker, redis: TestRedis?) {
+        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         switch self {
-        case .memory: return MemoryBroker()
-        case .sqlite: return try SQLiteBroker(path: path ?? Self.temporaryDatabasePath(), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        case .redis: return try RedisTestBroker()
+        case .memory: return (MemoryBroker(), nil)
+        case .sqlite: return (try SQLiteBroker(path: path ?? Self.temporaryDatabasePath(), logger: quiet), nil)
+        case .redis:
+            let redis = try TestRedis()
+            return (RedisBroker(configuration: try RedisBroker.Configuration(address: redis.address), logger: quiet, schedule: nil), redis)
         }
     }
 
@@ -33,53 +37,19 @@ enum Engine: String, CaseIterable, CustomTestStringConvertible {
     }
 }
 
-/// A Redis broker whose results arrive within each service turn, on a Redis of its own.
-final class RedisTestBroker: Broker {
-    let redis: TestRedis
-    let broker: RedisBroker
-
-    init(redis: TestRedis? = nil) throws {
-        self.redis = try redis ?? TestRedis()
-        broker = RedisBroker(
-            configuration: try RedisBroker.Configuration(address: self.redis.address),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), schedule: nil
-        )
-    }
-
-    func attach(_ listener: any BrokerListener) { broker.attach(listener) }
-    func follow(_ channel: ChannelName, after position: StreamPosition) { broker.follow(channel, after: position) }
-    func unfollow(_ channel: ChannelName) { broker.unfollow(channel) }
-    func announce(_ command: NodeCommand) { broker.announce(command) }
-    func publish(_ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double,
-                 completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void) {
-        broker.publish(requests, idempotency: idempotency, now: now, completion: completion)
-    }
-    func read(_ channel: ChannelName, _ query: StreamQuery, now: Double, completion: @escaping (Result<StreamRead, BrokerError>) -> Void) {
-        broker.read(channel, query, now: now, completion: completion)
-    }
-    func recall(idempotencyKey: String, body: JSONValue, now: Double, completion: @escaping (Result<IdempotencyMatch, BrokerError>) -> Void) {
-        broker.recall(idempotencyKey: idempotencyKey, body: body, now: now, completion: completion)
-    }
-    func bans(now: Double, completion: @escaping (Result<[String: Ban], BrokerError>) -> Void) { broker.bans(now: now, completion: completion) }
-    func ban(of user: String, now: Double, completion: @escaping (Result<Ban?, BrokerError>) -> Void) {
-        broker.ban(of: user, now: now, completion: completion)
-    }
-    func sweep(now: Double, banChannel: ChannelName, policy: (ChannelName) -> StreamPolicy?, inUse: (ChannelName) -> Bool,
-               completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void) {
-        broker.sweep(now: now, banChannel: banChannel, policy: policy, inUse: inUse, completion: completion)
-    }
-    func flush() { broker.flush() }
-}
-
 /// A SyncServer behind the in-memory transport, with a manual clock and small helpers.
 struct Harness {
     let clock: ManualWallClock
     let secret = "unit-test-secret"
     let server: InMemoryServer
     var tokens: TokenMinter { TokenMinter(secret: secret) }
+    /// The Redis of a `.redis` harness, alive as long as the harness.
+    private var redis: TestRedis?
 
     init(_ engine: Engine = .memory, _ configure: (inout ServerConfiguration) -> Void = { _ in }) {
-        self.init(broker: try! engine.makeBroker(), configure)
+        let made = try! engine.makeBroker()
+        self.init(broker: made.broker, configure)
+        redis = made.redis
     }
 
     /// A harness on a given broker (a reopened SQLite file, for restarts) and clock.
@@ -131,6 +101,18 @@ struct Harness {
             method: method, path: path, authorization: key.map { "Bearer \($0)" }, body: body?.jsonBytes ?? []
         ))
         return (response.status, (try? JSONValue.parse(response.body)) ?? .null)
+    }
+
+    /// Moves the clock `seconds` on in steps of 10 s, `client` answering pings and the server
+    /// ticking after each step (a live subscriber, as time passes); returns what `client` got.
+    func pass(_ seconds: Int, answering client: InMemoryConnection) -> [ServerMessage] {
+        var received: [ServerMessage] = []
+        for _ in 0..<(seconds / 10) {
+            clock.advance(by: 10)
+            received += command(client, #"{"id":9,"op":"ping"}"#)
+            server.tick()
+        }
+        return received
     }
 
     func publish(_ channel: String, _ data: JSONValue, key: String? = nil) -> JSONValue {

@@ -28,6 +28,7 @@ public final class OutboundMessage: Sendable {
     /// Whether a transport may hold it back a little to send it with others (a publication), as
     /// `limits.writeDelayMillis` asks; replies and control pushes go out at once.
     public let mayCoalesce: Bool
+    /// A message of `bytes`; `mayCoalesce` for a publication that may wait for the write delay.
     public init(_ bytes: [UInt8], mayCoalesce: Bool = false) {
         self.bytes = bytes
         self.mayCoalesce = mayCoalesce

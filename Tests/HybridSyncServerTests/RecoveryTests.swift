@@ -212,9 +212,7 @@ extension RecoveryTests {
         #expect(again.position.epoch != first.position.epoch)
         #expect(again.recovered == false)
     }
-}
 
-extension RecoveryTests {
     @Test("a channel that keeps no history is not forgotten while someone is subscribed to it", arguments: Engine.allCases)
     func subscribedChannelWithoutHistoryStays(_ engine: Engine) throws {
         let h = Harness(engine) { $0.namespaces["chat"]?.historySize = 0 }

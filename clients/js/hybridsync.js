@@ -1,0 +1,818 @@
+// hybridsync.js: the HybridSync browser runtime (protocol v1, docs/PROTOCOL.md; guide: docs/BROWSER.md).
+// One connection per page (or per browser, with `shared: true`), shared by every micro-frontend
+// mounted into it. Dependency-free ES module: `import { createRuntime } from '/client/hybridsync.js'`.
+
+const SUBPROTOCOL = 'hybridsync.v1';
+const CHANNEL = /^[a-z0-9_-]{1,64}:[A-Za-z0-9_\-.#@=/]{1,190}$/;
+
+/** Every failure the runtime reports. `code` is stable; the other fields add details. */
+export class HybridSyncError extends Error {
+  constructor(code, message, details = {}) {
+    super(message);
+    this.name = 'HybridSyncError';
+    /** One of `ErrorCode`. */
+    this.code = code;
+    /** The WebSocket close code that stopped the runtime, if one did. */
+    this.closeCode = details.closeCode ?? null;
+    /** The server's `{code, message, temporary}` for `serverRefused`. */
+    this.serverError = details.serverError ?? null;
+    /** `{reason, until}` for `banned`. */
+    this.ban = details.ban ?? null;
+  }
+
+  toJSON() {
+    return { code: this.code, message: this.message, closeCode: this.closeCode, serverError: this.serverError, ban: this.ban };
+  }
+
+  static from(plain) {
+    return plain instanceof HybridSyncError ? plain : new HybridSyncError(plain.code, plain.message, plain);
+  }
+}
+
+/** The values of `HybridSyncError.code`. */
+export const ErrorCode = Object.freeze({
+  closed: 'closed', // runtime.close() was called
+  banned: 'banned', // the user is banned (close 4501); `ban` says why
+  unauthorized: 'unauthorized', // the token was refused (4500), or three fresh tokens in a row were expired
+  disconnected: 'disconnected', // the server ended the connection for good (4502-4504)
+  invalidURL: 'invalidURL', // not a ws:// or wss:// URL
+  invalidChannel: 'invalidChannel', // the channel name breaks the protocol's rules (nothing was sent)
+  serverRefused: 'serverRefused', // the server answered with an error; see serverError.code
+  stateNotRetained: 'stateNotRetained', // observe() on a namespace that keeps no state
+  connectionLost: 'connectionLost', // the connection dropped before the reply: it may or may not have applied
+  offlineQueueFull: 'offlineQueueFull', // more than offlineQueueLimit publishes wait for a connection
+  timeout: 'timeout', // no answer within commandTimeout
+  unmounted: 'unmounted', // the micro-app was unmounted
+});
+
+const DEFAULTS = Object.freeze({
+  backoffBase: 500, // ms; full jitter: a random delay in [0, min(backoffMax, backoffBase * 2^attempt))
+  backoffMax: 20000,
+  connectTimeout: 10000, // ms for the token, the socket and the connect reply
+  commandTimeout: 30000, // ms for a publish or a backfill, time in the offline queue included
+  linger: 1000, // ms a channel stays subscribed after its last observer left
+  offlineQueueLimit: 100,
+});
+
+/**
+ * Creates the runtime for one server.
+ * @param {object} options `url` (ws:// or wss://), `getToken` (async () => JWT, called for every
+ *   connection attempt), optional `name`, `shared` (one connection per browser through a SharedWorker),
+ *   `onError` ({app, context, error}) for failures inside callbacks, and the tunables of DEFAULTS.
+ */
+export function createRuntime(options) {
+  if (!options || typeof options.getToken !== 'function') throw new TypeError('createRuntime needs {url, getToken}');
+  if (options.shared && typeof SharedWorker === 'function' && typeof import.meta.url === 'string') {
+    try {
+      return new Runtime(new SharedEngine(options), options);
+    } catch (error) {
+      report(options, 'runtime', 'shared-worker mode unavailable, one connection per tab', error);
+    }
+  }
+  return new Runtime(new Engine(options), options);
+}
+
+/** The state of `runtime.mount(name).observe(...)`: `stateKey('moderation:users', '42')`. */
+export function stateKey(channel, key, defaultValue) {
+  return { channel, key, default: defaultValue };
+}
+
+/** What micro-apps mount into. The same API whether the connection is this tab's or shared. */
+class Runtime {
+  #engine;
+  #options;
+  #apps = new Set();
+
+  constructor(engine, options) {
+    this.#engine = engine;
+    this.#options = options;
+  }
+
+  /** `'local'` (this tab's own WebSocket) or `'shared-worker'` (one for every tab of the origin). */
+  get mode() { return this.#engine.mode; }
+
+  /** `{state: 'connecting'|'connected'|'reconnecting'|'closed', error}` now. */
+  get status() { return this.#engine.status; }
+
+  /** A micro-app scope: what it observes ends with `unmount()`. */
+  mount(name) {
+    const app = new MicroApp(this.#engine, String(name), this.#options, () => this.#apps.delete(app));
+    this.#apps.add(app);
+    return app;
+  }
+
+  /** `callback(status)` now and at every change; returns a function that stops it. */
+  onStatus(callback) { return this.#engine.onStatus(guard(this.#options, 'runtime', 'status', callback)); }
+
+  /** Publishes on a channel whose namespace allows client publishes; resolves `{offset}`. */
+  publish(channel, data) { return this.#engine.publish(channel, data); }
+
+  /** Ends every app and the connection (in shared mode: this tab's part of it). */
+  close() {
+    for (const app of [...this.#apps]) app.unmount();
+    this.#engine.close();
+  }
+}
+
+/** One micro-frontend's view of the runtime. */
+class MicroApp {
+  #engine;
+  #options;
+  #cancels = new Set();
+  #removed;
+  #mounted = true;
+
+  constructor(engine, name, options, removed) {
+    this.#engine = engine;
+    this.name = name;
+    this.#options = options;
+    this.#removed = removed;
+  }
+
+  /**
+   * Observes retained state: `stateKey(channel, key)` for one key (its value, or `default` when
+   * unset) or `{channel}` for the whole map `{key: value}`. `callback(value)` first gets the current
+   * value (once the server's snapshot arrived, never a guessed default) and then every change; an
+   * equal value is not repeated. `onError(HybridSyncError)` ends it. Returns `{cancel()}`.
+   */
+  observe(key, callback, onError) {
+    if (!key || typeof key.channel !== 'string') throw new TypeError('observe needs stateKey(channel, key) or {channel}');
+    return this.#track(onError, (end) => this.#engine.observeState(key.channel, key.key, key.default,
+      guard(this.#options, this.name, `state of ${key.channel}`, callback), end));
+  }
+
+  /**
+   * Observes a channel's events: `{type: 'publication', channel, offset, data, key?, removed?}` in
+   * order without duplicates, and `{type: 'resynced', channel, from, to}` when the server could not
+   * replay what was missed (publications after `from` up to `to` may be missing; state is current).
+   */
+  observeChannel(channel, callback, onError) {
+    return this.#track(onError, (end) => this.#engine.observeChannel(channel,
+      guard(this.#options, this.name, `events of ${channel}`, callback), end));
+  }
+
+  /** `callback(status)` now and at every change, until unmount. */
+  onStatus(callback) {
+    return this.#track(undefined, () => this.#engine.onStatus(guard(this.#options, this.name, 'status', callback))).cancel;
+  }
+
+  publish(channel, data) {
+    if (!this.#mounted) return Promise.reject(new HybridSyncError(ErrorCode.unmounted, `micro-app ${this.name} is unmounted`));
+    return this.#engine.publish(channel, data);
+  }
+
+  /** Ends everything this app observes; channels nobody else observes are left after the linger. */
+  unmount() {
+    if (!this.#mounted) return;
+    this.#mounted = false;
+    for (const cancel of [...this.#cancels]) cancel();
+    this.#removed();
+  }
+
+  #track(onError, start) {
+    if (!this.#mounted) throw new HybridSyncError(ErrorCode.unmounted, `micro-app ${this.name} is unmounted`);
+    let stop = null;
+    const cancel = () => {
+      if (!this.#cancels.delete(cancel)) return;
+      stop?.();
+    };
+    this.#cancels.add(cancel);
+    const end = (error) => {
+      if (!this.#cancels.delete(cancel)) return;
+      guard(this.#options, this.name, 'onError', onError ?? (() => report(this.#options, this.name, 'observation ended', error)))(error);
+    };
+    stop = start(end);
+    if (!this.#cancels.has(cancel)) stop?.(); // ended while starting
+    return { cancel };
+  }
+}
+
+// MARK: - The connection (one per tab, or one in the SharedWorker)
+
+class Engine {
+  mode = 'local';
+  #options;
+  #config;
+  #timers;
+  #random;
+  #socket = null;
+  #generation = 0;
+  #connected = false;
+  #attempt = 0;
+  #expiredInARow = 0;
+  #ban = null;
+  #nextId = 1;
+  #pending = new Map(); // id -> {resolve, reject, lostOnClose}
+  #outbox = []; // publishes waiting for a connection
+  #channels = new Map(); // name -> ChannelState
+  #statusListeners = new Set();
+  #status = { state: 'connecting', error: null };
+  #retryTimer = null;
+  #liveness = { timer: null, heard: 0, limit: 0 };
+  #started = false;
+
+  constructor(options) {
+    this.#options = options;
+    this.#config = { ...DEFAULTS, ...options };
+    this.#timers = options.timers ?? {
+      setTimeout: (f, ms) => setTimeout(f, ms),
+      clearTimeout: (t) => clearTimeout(t),
+      now: () => Date.now(),
+    };
+    this.#random = options.random ?? Math.random;
+    const url = String(options.url ?? '');
+    if (!/^wss?:\/\/[^/?#]+/.test(url)) {
+      this.#stop(new HybridSyncError(ErrorCode.invalidURL, `not a ws:// or wss:// URL with a host: ${url}`));
+    }
+  }
+
+  get status() { return this.#status; }
+
+  onStatus(callback) {
+    this.#statusListeners.add(callback);
+    callback(this.#status);
+    this.#start();
+    return () => this.#statusListeners.delete(callback);
+  }
+
+  observeState(name, key, defaultValue, callback, end) {
+    const channel = this.#channel(name, end);
+    if (!channel) return null;
+    const observer = { key, defaultValue, callback, end, last: undefined };
+    channel.stateObservers.add(observer);
+    if (channel.ready) this.#deliverState(channel, observer);
+    return () => this.#release(channel, () => channel.stateObservers.delete(observer));
+  }
+
+  observeChannel(name, callback, end) {
+    const channel = this.#channel(name, end);
+    if (!channel) return null;
+    const observer = { callback, end };
+    channel.eventObservers.add(observer);
+    return () => this.#release(channel, () => channel.eventObservers.delete(observer));
+  }
+
+  publish(channel, data) {
+    if (!CHANNEL.test(channel)) return Promise.reject(invalidChannel(channel));
+    if (this.#status.state === 'closed') return Promise.reject(this.#status.error);
+    this.#start();
+    return new Promise((resolve, reject) => {
+      const command = { op: 'publish', channel, data };
+      const timer = this.#timers.setTimeout(() => {
+        this.#outbox = this.#outbox.filter((item) => item.command !== command);
+        for (const [id, entry] of this.#pending) if (entry.command === command) this.#pending.delete(id);
+        reject(new HybridSyncError(ErrorCode.timeout, `no answer to publish on ${channel} within ${this.#config.commandTimeout} ms`));
+      }, this.#config.commandTimeout);
+      const settle = { command, resolve: (r) => { this.#timers.clearTimeout(timer); resolve(r); },
+        reject: (e) => { this.#timers.clearTimeout(timer); reject(e); } };
+      if (this.#connected) return this.#send(command, settle);
+      if (this.#outbox.length >= this.#config.offlineQueueLimit) {
+        return settle.reject(new HybridSyncError(ErrorCode.offlineQueueFull, `${this.#outbox.length} publishes already wait for a connection`));
+      }
+      this.#outbox.push(settle);
+    });
+  }
+
+  close() {
+    this.#stop(new HybridSyncError(ErrorCode.closed, 'the runtime was closed'));
+  }
+
+  // MARK: Channels
+
+  #channel(name, end) {
+    if (!CHANNEL.test(name)) {
+      end(invalidChannel(name));
+      return null;
+    }
+    if (this.#status.state === 'closed') {
+      end(this.#status.error);
+      return null;
+    }
+    let channel = this.#channels.get(name);
+    if (!channel) {
+      channel = { name, stateObservers: new Set(), eventObservers: new Set(), position: null, state: null,
+        ready: false, subscribed: false, linger: null };
+      this.#channels.set(name, channel);
+      if (this.#connected) this.#subscribe(channel);
+    }
+    if (channel.linger) {
+      this.#timers.clearTimeout(channel.linger);
+      channel.linger = null;
+    }
+    this.#start();
+    return channel;
+  }
+
+  #release(channel, remove) {
+    remove();
+    if (channel.stateObservers.size + channel.eventObservers.size > 0 || channel.linger) return;
+    channel.linger = this.#timers.setTimeout(() => {
+      channel.linger = null;
+      if (channel.stateObservers.size + channel.eventObservers.size > 0) return;
+      this.#channels.delete(channel.name);
+      if (this.#connected && channel.subscribed) this.#send({ op: 'unsubscribe', channel: channel.name });
+    }, this.#config.linger);
+  }
+
+  #subscribe(channel) {
+    const since = channel.position;
+    const command = { op: 'subscribe', channel: channel.name };
+    if (since) command.since = { epoch: since.epoch, offset: since.offset };
+    channel.subscribed = false;
+    this.#send(command, {
+      lostOnClose: false,
+      resolve: (result) => this.#subscribed(channel, since, result),
+      reject: (error) => this.#refused(channel, error),
+    });
+  }
+
+  #subscribed(channel, since, result) {
+    if (this.#channels.get(channel.name) !== channel) return;
+    channel.subscribed = true;
+    const now = { epoch: result.epoch, offset: result.offset };
+    if (since && result.recovered === true) {
+      // The missed publications follow as pushes; the state held is the state at `since`.
+    } else {
+      if ('state' in result) {
+        channel.state = new Map(Object.entries(result.state ?? {}));
+      } else {
+        channel.state = null;
+      }
+      channel.position = now;
+      if (since) this.#emit(channel, { type: 'resynced', channel: channel.name, from: since, to: now });
+    }
+    channel.ready = true;
+    for (const observer of [...channel.stateObservers]) this.#deliverState(channel, observer);
+  }
+
+  #refused(channel, error) {
+    if (this.#channels.get(channel.name) !== channel) return;
+    this.#channels.delete(channel.name);
+    for (const observer of [...channel.stateObservers, ...channel.eventObservers]) observer.end(error);
+  }
+
+  #publication(push) {
+    const channel = this.#channels.get(push.channel);
+    if (!channel || !channel.subscribed || !channel.position) return;
+    const held = channel.position.offset;
+    if (push.offset <= held) return; // already applied
+    if (push.offset > held + 1) {
+      // A gap on a live stream: recover from the position held.
+      this.#send({ op: 'unsubscribe', channel: channel.name });
+      this.#subscribe(channel);
+      return;
+    }
+    channel.position = { epoch: channel.position.epoch, offset: push.offset };
+    const event = { type: 'publication', channel: push.channel, offset: push.offset, data: push.data };
+    if (typeof push.key === 'string') {
+      event.key = push.key;
+      if (push.removed) event.removed = true;
+      if (channel.state) {
+        if (push.removed) channel.state.delete(push.key);
+        else channel.state.set(push.key, { value: push.data, version: push.offset });
+      }
+    }
+    this.#emit(channel, event);
+    if (event.key !== undefined) for (const observer of [...channel.stateObservers]) this.#deliverState(channel, observer);
+  }
+
+  #emit(channel, event) {
+    for (const observer of [...channel.eventObservers]) observer.callback(event);
+  }
+
+  #deliverState(channel, observer) {
+    if (!channel.state) {
+      observer.end(new HybridSyncError(ErrorCode.stateNotRetained, `namespace of ${channel.name} does not retain state`));
+      channel.stateObservers.delete(observer);
+      return;
+    }
+    let value;
+    if (observer.key === undefined) {
+      value = {};
+      for (const [key, entry] of [...channel.state].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) value[key] = entry.value;
+    } else {
+      value = channel.state.has(observer.key) ? channel.state.get(observer.key).value : (observer.defaultValue ?? null);
+    }
+    const text = JSON.stringify(value);
+    if (text === observer.last) return;
+    observer.last = text;
+    observer.callback(value);
+  }
+
+  // MARK: Connection
+
+  #start() {
+    if (this.#started || this.#status.state === 'closed') return;
+    this.#started = true;
+    this.#connect();
+  }
+
+  async #connect() {
+    const generation = ++this.#generation;
+    this.#setStatus('connecting');
+    let token;
+    try {
+      token = await this.#within(this.#config.connectTimeout, Promise.resolve().then(() => this.#options.getToken()));
+    } catch (error) {
+      if (generation !== this.#generation) return;
+      report(this.#options, 'runtime', 'token provider failed', error);
+      return this.#retry();
+    }
+    if (generation !== this.#generation) return;
+    let socket;
+    try {
+      const WebSocketType = this.#options.WebSocket ?? globalThis.WebSocket;
+      socket = new WebSocketType(this.#options.url, SUBPROTOCOL);
+    } catch (error) {
+      return this.#stop(new HybridSyncError(ErrorCode.invalidURL, `cannot open ${this.#options.url}: ${error.message}`));
+    }
+    this.#socket = socket;
+    const attemptTimer = this.#timers.setTimeout(() => this.#drop(socket, 'connect timeout'), this.#config.connectTimeout);
+    socket.onopen = () => {
+      this.#send({ op: 'connect', token, name: this.#options.name ?? 'hybridsync.js' }, {
+        resolve: (result) => {
+          this.#timers.clearTimeout(attemptTimer);
+          this.#opened(socket, result);
+        },
+        reject: () => {}, // the close that follows says what to do
+      });
+    };
+    socket.onmessage = (message) => {
+      if (socket === this.#socket) this.#frame(String(message.data));
+    };
+    socket.onclose = (event) => {
+      this.#timers.clearTimeout(attemptTimer);
+      this.#closed(socket, event.code);
+    };
+    socket.onerror = () => {}; // a close event follows
+  }
+
+  #opened(socket, result) {
+    if (socket !== this.#socket) return;
+    this.#connected = true;
+    this.#attempt = 0;
+    this.#expiredInARow = 0;
+    this.#liveness.limit = ((result.ping ?? 25) + (result.pong ?? 10)) * 1000;
+    this.#heard();
+    this.#setStatus('connected');
+    for (const channel of this.#channels.values()) this.#subscribe(channel);
+    const waiting = this.#outbox;
+    this.#outbox = [];
+    for (const item of waiting) this.#send(item.command, item);
+  }
+
+  #frame(text) {
+    this.#heard();
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      let message;
+      try {
+        message = JSON.parse(line);
+      } catch {
+        report(this.#options, 'runtime', 'unreadable server message', new Error(line.slice(0, 200)));
+        continue;
+      }
+      if (typeof message.push === 'string') this.#push(message);
+      else this.#reply(message);
+    }
+  }
+
+  #push(message) {
+    switch (message.push) {
+      case 'publication': return this.#publication(message);
+      case 'ping': return this.#connected && this.#send({ op: 'ping' });
+      case 'banned': this.#ban = { reason: message.reason ?? '', until: message.until ?? null }; return;
+      default: return; // `disconnect`: the close that follows carries the same code
+    }
+  }
+
+  #reply(message) {
+    const entry = this.#pending.get(message.id);
+    if (!entry) return;
+    this.#pending.delete(message.id);
+    if (message.error) {
+      const error = message.error;
+      entry.reject(new HybridSyncError(ErrorCode.serverRefused, `server refused: ${error.message} (${error.code})`, { serverError: error }));
+    } else {
+      entry.resolve(message.result ?? {});
+    }
+  }
+
+  #send(command, entry) {
+    const id = this.#nextId++;
+    if (this.#nextId > 4294967295) this.#nextId = 1;
+    if (entry) this.#pending.set(id, { lostOnClose: true, ...entry });
+    try {
+      this.#socket.send(JSON.stringify({ id, ...command }));
+    } catch {
+      // The socket is closing; its close event settles what is pending.
+    }
+  }
+
+  #closed(socket, code) {
+    if (socket !== this.#socket) return;
+    this.#socket = null;
+    const wasConnected = this.#connected;
+    this.#connected = false;
+    this.#generation++;
+    this.#timers.clearTimeout(this.#liveness.timer);
+    this.#liveness.timer = null;
+    for (const channel of this.#channels.values()) channel.subscribed = false;
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const entry of pending) {
+      if (entry.lostOnClose) entry.reject(new HybridSyncError(ErrorCode.connectionLost, 'the connection dropped before the reply; it may or may not have been applied'));
+    }
+    if (this.#status.state === 'closed') return;
+    if (code === 4501) return this.#stop(new HybridSyncError(ErrorCode.banned, `banned: ${this.#ban?.reason ?? ''}`, { closeCode: code, ban: this.#ban }));
+    if (code === 4500) return this.#stop(new HybridSyncError(ErrorCode.unauthorized, 'the token was refused (4500): fix the token provider', { closeCode: code }));
+    if (code >= 4500 && code <= 4999) return this.#stop(new HybridSyncError(ErrorCode.disconnected, `the server ended the connection for good (${code})`, { closeCode: code }));
+    if (code === 4002) {
+      if (wasConnected) return this.#connect(); // the token expired on a live connection: a fresh one now
+      if (++this.#expiredInARow >= 3) {
+        return this.#stop(new HybridSyncError(ErrorCode.unauthorized, 'three fresh tokens in a row were already expired (4002)', { closeCode: code }));
+      }
+    }
+    this.#retry();
+  }
+
+  /** Closes a socket the runtime gave up on, without waiting for its close event. */
+  #drop(socket, why) {
+    if (socket !== this.#socket) return;
+    socket.onclose = socket.onmessage = socket.onopen = null;
+    try { socket.close(4000, why); } catch { /* already closing */ }
+    this.#closed(socket, null);
+  }
+
+  #retry() {
+    if (this.#status.state === 'closed') return;
+    const ceiling = Math.min(this.#config.backoffMax, this.#config.backoffBase * 2 ** this.#attempt);
+    this.#attempt = Math.min(this.#attempt + 1, 30);
+    this.#setStatus('reconnecting');
+    this.#retryTimer = this.#timers.setTimeout(() => {
+      this.#retryTimer = null;
+      this.#connect();
+    }, Math.floor(this.#random() * ceiling));
+  }
+
+  #heard() {
+    this.#liveness.heard = this.#timers.now();
+    if (this.#liveness.timer === null && this.#connected) this.#watchLiveness();
+  }
+
+  #watchLiveness() {
+    const { heard, limit } = this.#liveness;
+    const wait = Math.max(0, heard + limit - this.#timers.now());
+    this.#liveness.timer = this.#timers.setTimeout(() => {
+      this.#liveness.timer = null;
+      if (!this.#connected) return;
+      if (this.#timers.now() - this.#liveness.heard >= limit) return this.#drop(this.#socket, 'no frame from the server');
+      this.#watchLiveness();
+    }, wait);
+  }
+
+  #stop(error) {
+    if (this.#status.state === 'closed') return;
+    this.#generation++;
+    this.#timers.clearTimeout(this.#retryTimer);
+    this.#setStatus('closed', error);
+    const socket = this.#socket;
+    if (socket) {
+      this.#closed(socket, null);
+      socket.onclose = socket.onmessage = null;
+      try { socket.close(1000, 'closed'); } catch { /* already closing */ }
+    }
+    for (const item of this.#outbox) item.reject(error);
+    this.#outbox = [];
+    for (const channel of this.#channels.values()) {
+      this.#timers.clearTimeout(channel.linger);
+      for (const observer of [...channel.stateObservers, ...channel.eventObservers]) observer.end(error);
+    }
+    this.#channels.clear();
+  }
+
+  #setStatus(state, error = null) {
+    if (this.#status.state === state && this.#status.error === error) return;
+    this.#status = { state, error };
+    for (const listener of [...this.#statusListeners]) listener(this.#status);
+  }
+
+  #within(ms, promise) {
+    return new Promise((resolve, reject) => {
+      const timer = this.#timers.setTimeout(() => reject(new HybridSyncError(ErrorCode.timeout, `no token within ${ms} ms`)), ms);
+      promise.then((value) => { this.#timers.clearTimeout(timer); resolve(value); },
+        (error) => { this.#timers.clearTimeout(timer); reject(error); });
+    });
+  }
+}
+
+// MARK: - Shared-worker mode: the tab's side
+
+/** The same calls as Engine, carried over a MessagePort to the connection in the SharedWorker. */
+class SharedEngine {
+  mode = 'shared-worker';
+  #port;
+  #options;
+  #nextId = 1;
+  #calls = new Map(); // id -> {callback, end} or {resolve, reject}
+  #statusListeners = new Set();
+  #status = { state: 'connecting', error: null };
+  #beat;
+
+  constructor(options) {
+    const name = `hybridsync:${options.sharedName ?? ''}:${options.url}`;
+    const worker = new SharedWorker(new URL(import.meta.url), { type: 'module', name });
+    this.#options = options;
+    this.#port = worker.port;
+    this.#port.onmessage = (event) => this.#received(event.data);
+    this.#port.start();
+    this.#port.postMessage({ t: 'hello', options: shareable(options) });
+    this.#beat = setInterval(() => this.#port.postMessage({ t: 'beat' }), WORKER_BEAT_MS);
+    globalThis.addEventListener?.('pagehide', () => this.close());
+  }
+
+  get status() { return this.#status; }
+
+  onStatus(callback) {
+    this.#statusListeners.add(callback);
+    callback(this.#status);
+    return () => this.#statusListeners.delete(callback);
+  }
+
+  observeState(channel, key, defaultValue, callback, end) {
+    return this.#observe({ kind: 'state', channel, key, defaultValue }, callback, end);
+  }
+
+  observeChannel(channel, callback, end) {
+    return this.#observe({ kind: 'channel', channel }, callback, end);
+  }
+
+  publish(channel, data) {
+    return new Promise((resolve, reject) => {
+      const id = this.#nextId++;
+      this.#calls.set(id, { resolve, reject });
+      this.#port.postMessage({ t: 'publish', id, channel, data });
+    });
+  }
+
+  close() {
+    clearInterval(this.#beat);
+    this.#port.postMessage({ t: 'bye' });
+    for (const call of this.#calls.values()) (call.end ?? call.reject)(new HybridSyncError(ErrorCode.closed, 'the runtime was closed'));
+    this.#calls.clear();
+  }
+
+  #observe(request, callback, end) {
+    const id = this.#nextId++;
+    this.#calls.set(id, { callback, end });
+    this.#port.postMessage({ t: 'observe', id, ...request });
+    return () => {
+      if (this.#calls.delete(id)) this.#port.postMessage({ t: 'cancel', id });
+    };
+  }
+
+  async #received(message) {
+    const call = this.#calls.get(message.id);
+    switch (message.t) {
+      case 'value': return call?.callback(message.value);
+      case 'end':
+        this.#calls.delete(message.id);
+        return call?.end?.(HybridSyncError.from(message.error));
+      case 'settled':
+        this.#calls.delete(message.id);
+        return message.error ? call?.reject(HybridSyncError.from(message.error)) : call?.resolve(message.result);
+      case 'status':
+        this.#status = { state: message.state, error: message.error ? HybridSyncError.from(message.error) : null };
+        for (const listener of [...this.#statusListeners]) listener(this.#status);
+        return;
+      case 'token?': {
+        try {
+          this.#port.postMessage({ t: 'token', id: message.id, token: await this.#options.getToken() });
+        } catch (error) {
+          this.#port.postMessage({ t: 'token', id: message.id, error: String(error?.message ?? error) });
+        }
+        return;
+      }
+    }
+  }
+}
+
+const WORKER_BEAT_MS = 5000;
+
+/** What of the options can cross into the worker (functions cannot). */
+function shareable(options) {
+  const plain = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (typeof value !== 'function' && key !== 'WebSocket' && key !== 'timers' && key !== 'shared') plain[key] = value;
+  }
+  return plain;
+}
+
+// MARK: - Shared-worker mode: the worker's side
+
+/** Runs inside the SharedWorker: one Engine for every tab connected to it. */
+function hostSharedWorker(scope) {
+  let engine = null;
+  const tabs = new Map(); // port -> {observations: Map(id -> stop), heard}
+  const tokenRequests = new Map();
+  let nextToken = 1;
+
+  const askToken = () => new Promise((resolve, reject) => {
+    const ports = [...tabs.entries()].sort((a, b) => b[1].heard - a[1].heard).map(([port]) => port);
+    if (ports.length === 0) return reject(new Error('no tab to ask for a token'));
+    const id = nextToken++;
+    tokenRequests.set(id, (reply) => (reply.error ? reject(new Error(reply.error)) : resolve(reply.token)));
+    ports[0].postMessage({ t: 'token?', id });
+  });
+
+  const leave = (port) => {
+    const tab = tabs.get(port);
+    if (!tab) return;
+    tabs.delete(port);
+    tab.stopStatus();
+    for (const stop of tab.observations.values()) stop?.();
+  };
+
+  setInterval(() => {
+    const now = Date.now();
+    for (const [port, tab] of tabs) if (now - tab.heard > 3 * WORKER_BEAT_MS) leave(port);
+  }, WORKER_BEAT_MS);
+
+  scope.onconnect = (connection) => {
+    const port = connection.ports[0];
+    port.onmessage = (event) => {
+      const message = event.data;
+      const tab = tabs.get(port);
+      if (tab) tab.heard = Date.now();
+      switch (message.t) {
+        case 'hello': {
+          if (tab) return;
+          engine ??= new Engine({ ...message.options, getToken: askToken });
+          const observations = new Map();
+          const stopStatus = engine.onStatus((status) => port.postMessage({ t: 'status', state: status.state, error: status.error?.toJSON() ?? null }));
+          tabs.set(port, { observations, heard: Date.now(), stopStatus });
+          return;
+        }
+        case 'observe': {
+          if (!tab) return;
+          const send = (value) => port.postMessage({ t: 'value', id: message.id, value });
+          const end = (error) => {
+            tab.observations.delete(message.id);
+            port.postMessage({ t: 'end', id: message.id, error: HybridSyncError.from(error).toJSON() });
+          };
+          tab.observations.set(message.id, null);
+          const stop = message.kind === 'state'
+            ? engine.observeState(message.channel, message.key, message.defaultValue, send, end)
+            : engine.observeChannel(message.channel, (event) => send(event), end);
+          if (tab.observations.has(message.id)) tab.observations.set(message.id, stop);
+          return;
+        }
+        case 'cancel': {
+          const stop = tab?.observations.get(message.id);
+          tab?.observations.delete(message.id);
+          return stop?.();
+        }
+        case 'publish':
+          return engine?.publish(message.channel, message.data).then(
+            (result) => port.postMessage({ t: 'settled', id: message.id, result }),
+            (error) => port.postMessage({ t: 'settled', id: message.id, error: HybridSyncError.from(error).toJSON() }));
+        case 'token': {
+          const settle = tokenRequests.get(message.id);
+          tokenRequests.delete(message.id);
+          return settle?.(message);
+        }
+        case 'bye': return leave(port);
+        default: return; // 'beat'
+      }
+    };
+    port.start();
+  };
+}
+
+// MARK: - Helpers
+
+function invalidChannel(name) {
+  return new HybridSyncError(ErrorCode.invalidChannel, `invalid channel name '${name}': namespace:name (docs/PROTOCOL.md, Channels)`);
+}
+
+/** A callback whose exception is reported instead of breaking the runtime. */
+function guard(options, app, context, callback) {
+  return (value) => {
+    try {
+      callback(value);
+    } catch (error) {
+      report(options, app, context, error);
+    }
+  };
+}
+
+function report(options, app, context, error) {
+  if (typeof options?.onError === 'function') {
+    try { options.onError({ app, context, error }); return; } catch { /* fall through */ }
+  }
+  console.warn(`hybridsync: ${app}: ${context}:`, error);
+}
+
+if (typeof SharedWorkerGlobalScope === 'function' && globalThis instanceof SharedWorkerGlobalScope) {
+  hostSharedWorker(globalThis);
+}

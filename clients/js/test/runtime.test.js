@@ -1,0 +1,362 @@
+// Unit tests of hybridsync.js against a fake socket and a manual clock: `node --test clients/js/test/`.
+import { test, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRuntime, stateKey, ErrorCode, HybridSyncError } from '../hybridsync.js';
+import { FakeSocket, FakeTimers, settle } from './fakes.js';
+
+let timers;
+let tokens;
+let reports;
+
+beforeEach(() => {
+  FakeSocket.reset();
+  timers = new FakeTimers();
+  tokens = 0;
+  reports = [];
+});
+
+function makeRuntime(options = {}) {
+  return createRuntime({
+    url: 'ws://127.0.0.1:9/',
+    getToken: async () => `token-${++tokens}`,
+    WebSocket: FakeSocket,
+    timers: timers.clock(),
+    random: () => 0.5,
+    onError: (report) => reports.push(report),
+    ...options,
+  });
+}
+
+/** Opens the newest socket and accepts its connect. */
+async function accept({ ping = 25, pong = 10 } = {}) {
+  await settle();
+  const socket = FakeSocket.last;
+  socket.open();
+  socket.reply('connect', { client: 'c1', version: '0.1.0', ping, pong });
+  await settle();
+  return socket;
+}
+
+/** Lets time pass until the runtime opens its next socket. */
+async function nextSocket() {
+  const before = FakeSocket.all.length;
+  let waited = 0;
+  while (FakeSocket.all.length === before) {
+    await timers.advance(10);
+    waited += 10;
+  }
+  return waited;
+}
+
+const BANS = 'moderation:users';
+const banned = (reason) => ({ banned: true, reason, until: null });
+
+test('connects with the subprotocol, the token in the first command, never in the URL', async () => {
+  const runtime = makeRuntime();
+  runtime.mount('chat').observeChannel('chat:lobby', () => {});
+  const socket = await accept();
+  assert.equal(socket.protocol, 'hybridsync.v1');
+  assert.equal(socket.url, 'ws://127.0.0.1:9/');
+  assert.deepEqual(socket.sent[0], { id: socket.sent[0].id, op: 'connect', token: 'token-1', name: 'hybridsync.js' });
+  assert.equal(runtime.status.state, 'connected');
+  assert.equal(runtime.mode, 'local');
+});
+
+test('observe delivers the current value first, then changes, and never a default before the snapshot', async () => {
+  const runtime = makeRuntime();
+  const seen = [];
+  runtime.mount('profile').observe(stateKey(BANS, '42', 'no ban'), (value) => seen.push(value));
+  const socket = await accept();
+  assert.deepEqual(seen, [], 'nothing before the snapshot');
+  socket.reply('subscribe', { channel: BANS, epoch: 'E', offset: 3, state: { 42: { value: banned('spam'), version: 3 } } });
+  assert.deepEqual(seen, [banned('spam')]);
+  socket.receive({ push: 'publication', channel: BANS, offset: 4, key: '7', data: banned('other') });
+  assert.equal(seen.length, 1, 'another key does not repeat the value');
+  socket.receive({ push: 'publication', channel: BANS, offset: 5, key: '42', removed: true, data: null });
+  assert.deepEqual(seen, [banned('spam'), 'no ban']);
+
+  const late = [];
+  runtime.mount('late').observe({ channel: BANS }, (value) => late.push(value));
+  assert.deepEqual(late, [{ 7: banned('other') }], 'a late observer gets the current map at once, no second subscribe');
+  assert.equal(socket.commands('subscribe').length, 1);
+});
+
+test('observe on a namespace without retained state ends with stateNotRetained', async () => {
+  const runtime = makeRuntime();
+  let ended;
+  runtime.mount('a').observe(stateKey('chat:lobby', 'x'), () => assert.fail('no value'), (error) => { ended = error; });
+  const socket = await accept();
+  socket.reply('subscribe', { channel: 'chat:lobby', epoch: 'E', offset: 0 });
+  assert.equal(ended.code, ErrorCode.stateNotRetained);
+});
+
+test('micro-apps share one subscription per channel; the last unmount unsubscribes after the linger', async () => {
+  const runtime = makeRuntime();
+  const chat = runtime.mount('chat');
+  const profile = runtime.mount('profile');
+  chat.observe({ channel: BANS }, () => {});
+  profile.observe(stateKey(BANS, '42'), () => {});
+  const socket = await accept();
+  socket.reply('subscribe', { channel: BANS, epoch: 'E', offset: 0, state: {} });
+  assert.equal(socket.commands('subscribe').length, 1);
+
+  chat.unmount();
+  profile.unmount();
+  await timers.advance(500);
+  const again = runtime.mount('chat-again');
+  again.observe({ channel: BANS }, () => {});
+  await timers.advance(2000);
+  assert.equal(socket.commands('unsubscribe').length, 0, 'a remount within the linger keeps the subscription');
+  assert.equal(socket.commands('subscribe').length, 1);
+
+  again.unmount();
+  await timers.advance(999);
+  assert.equal(socket.commands('unsubscribe').length, 0);
+  await timers.advance(1);
+  assert.deepEqual(socket.commands('unsubscribe').map((c) => c.channel), [BANS]);
+});
+
+test('a dropped connection reconnects with full-jitter backoff and recovers from the last position', async () => {
+  const runtime = makeRuntime();
+  const events = [];
+  runtime.mount('chat').observeChannel('chat:lobby', (event) => events.push(event));
+  const first = await accept();
+  first.reply('subscribe', { channel: 'chat:lobby', epoch: 'E', offset: 4 });
+  first.receive({ push: 'publication', channel: 'chat:lobby', offset: 5, data: 'a' });
+  first.serverClose(1006);
+  assert.equal(runtime.status.state, 'reconnecting');
+
+  // random() = 0.5, first attempt: a delay in [0, 500 ms) → 250 ms.
+  await timers.advance(249);
+  assert.equal(FakeSocket.all.length, 1);
+  await timers.advance(1);
+  const second = await accept();
+  assert.equal(second.sent[0].token, 'token-2', 'a fresh token for every attempt');
+  const resubscribe = second.commands('subscribe')[0];
+  assert.deepEqual(resubscribe.since, { epoch: 'E', offset: 5 });
+  second.reply('subscribe', { channel: 'chat:lobby', epoch: 'E', offset: 7, recovered: true });
+  second.receive(
+    { push: 'publication', channel: 'chat:lobby', offset: 6, data: 'b' },
+    { push: 'publication', channel: 'chat:lobby', offset: 7, data: 'c' },
+  );
+  assert.deepEqual(events.map((e) => e.data), ['a', 'b', 'c']);
+  assert.ok(events.every((e) => e.type === 'publication'));
+});
+
+test('the backoff doubles per failed attempt up to its ceiling and resets after a connect', async () => {
+  makeRuntime({ random: () => 0.999 }).mount('a').observeChannel('chat:lobby', () => {});
+  const delays = [];
+  for (let attempt = 0; attempt < 8; attempt++) {
+    await settle();
+    FakeSocket.last.serverClose(1006);
+    delays.push(await nextSocket());
+  }
+  // ceilings 500, 1000, 2000 … capped at 20000, times 0.999
+  assert.deepEqual(delays, [500, 1000, 2000, 4000, 8000, 15990, 19980, 19980]);
+});
+
+test('recovered:false replaces the state and signals the gap before the next publication', async () => {
+  const runtime = makeRuntime();
+  const values = [];
+  const events = [];
+  const app = runtime.mount('profile');
+  app.observe(stateKey(BANS, '42'), (value) => values.push(value));
+  app.observeChannel(BANS, (event) => events.push(event));
+  const first = await accept();
+  first.reply('subscribe', { channel: BANS, epoch: 'E1', offset: 2, state: { 42: { value: banned('a'), version: 2 } } });
+  first.serverClose(4000);
+  await timers.advance(1000);
+  const second = await accept();
+  second.reply('subscribe', { channel: BANS, epoch: 'E2', offset: 1, recovered: false, state: {} });
+  second.receive({ push: 'publication', channel: BANS, offset: 2, key: '9', data: banned('b') });
+  assert.deepEqual(values, [banned('a'), null]);
+  assert.deepEqual(events[0], { type: 'resynced', channel: BANS, from: { epoch: 'E1', offset: 2 }, to: { epoch: 'E2', offset: 1 } });
+  assert.equal(events[1].offset, 2);
+});
+
+test('a gap on a live stream resubscribes from the position held; duplicates are dropped', async () => {
+  const runtime = makeRuntime();
+  const seen = [];
+  runtime.mount('chat').observeChannel('chat:lobby', (event) => seen.push(event.offset));
+  const socket = await accept();
+  socket.reply('subscribe', { channel: 'chat:lobby', epoch: 'E', offset: 1 });
+  socket.receive({ push: 'publication', channel: 'chat:lobby', offset: 1, data: 0 });
+  socket.receive({ push: 'publication', channel: 'chat:lobby', offset: 2, data: 0 });
+  socket.receive({ push: 'publication', channel: 'chat:lobby', offset: 4, data: 0 });
+  assert.deepEqual(seen, [2]);
+  assert.equal(socket.commands('unsubscribe').length, 1);
+  assert.deepEqual(socket.commands('subscribe').at(-1).since, { epoch: 'E', offset: 2 });
+});
+
+test('ping pushes are answered; silence for ping + pong seconds drops the socket and reconnects', async () => {
+  const runtime = makeRuntime();
+  runtime.mount('a').observeChannel('chat:lobby', () => {});
+  const socket = await accept({ ping: 2, pong: 1 });
+  socket.receive({ push: 'ping' });
+  assert.equal(socket.commands('ping').length, 1);
+  await timers.advance(2999);
+  assert.equal(socket.closedWith, null);
+  await timers.advance(1);
+  assert.equal(socket.closedWith?.code, 4000);
+  assert.equal(runtime.status.state, 'reconnecting');
+  await timers.advance(500);
+  assert.equal(FakeSocket.all.length, 2);
+});
+
+test('a ban stops the runtime: banned status, observers ended, no reconnect', async () => {
+  const runtime = makeRuntime();
+  const statuses = [];
+  const app = runtime.mount('chat');
+  app.onStatus((status) => statuses.push(status.state));
+  let ended;
+  app.observeChannel('chat:lobby', () => {}, (error) => { ended = error; });
+  const socket = await accept();
+  socket.receive({ push: 'banned', reason: 'spam', until: null }, { push: 'disconnect', code: 4501, reason: 'banned', reconnect: false });
+  socket.serverClose(4501);
+  assert.equal(runtime.status.state, 'closed');
+  assert.ok(runtime.status.error instanceof HybridSyncError);
+  assert.equal(runtime.status.error.code, ErrorCode.banned);
+  assert.deepEqual(runtime.status.error.ban, { reason: 'spam', until: null });
+  assert.equal(runtime.status.error.closeCode, 4501);
+  assert.equal(ended.code, ErrorCode.banned);
+  assert.deepEqual(statuses, ['connecting', 'connected', 'closed']);
+  await timers.advance(60000);
+  assert.equal(FakeSocket.all.length, 1, 'never reconnects');
+  await assert.rejects(runtime.publish('chat:lobby', 'x'), { code: ErrorCode.banned });
+});
+
+test('terminal codes: 4500 unauthorized, 4504 disconnected', async () => {
+  for (const [code, expected] of [[4500, ErrorCode.unauthorized], [4504, ErrorCode.disconnected]]) {
+    FakeSocket.reset();
+    const runtime = makeRuntime();
+    runtime.mount('a').observeChannel('chat:lobby', () => {});
+    (await accept()).serverClose(code);
+    assert.equal(runtime.status.error.code, expected);
+    assert.equal(runtime.status.error.closeCode, code);
+  }
+});
+
+test('4002 on a live connection reconnects at once with a fresh token; three while connecting stop it', async () => {
+  const runtime = makeRuntime();
+  runtime.mount('a').observeChannel('chat:lobby', () => {});
+  (await accept()).serverClose(4002);
+  await settle();
+  assert.equal(FakeSocket.all.length, 2, 'no backoff');
+  for (let i = 0; i < 3; i++) {
+    await settle();
+    const socket = FakeSocket.last;
+    socket.open();
+    socket.refuse('connect', { code: 109, message: 'token expired', temporary: true });
+    socket.serverClose(4002);
+    if (i < 2) await nextSocket();
+  }
+  await timers.advance(60000);
+  assert.equal(runtime.status.error.code, ErrorCode.unauthorized);
+  assert.equal(FakeSocket.all.length, 4);
+});
+
+test('publish: queued while offline, answered with the offset; refusals are typed', async () => {
+  const runtime = makeRuntime();
+  const app = runtime.mount('chat');
+  const published = app.publish('chat:lobby', { text: 'hi' });
+  const socket = await accept();
+  socket.reply('publish', { offset: 8 });
+  assert.deepEqual(await published, { offset: 8 });
+
+  const refused = app.publish('chat:lobby', 'x');
+  socket.refuse('publish', { code: 103, message: 'permission denied', temporary: false });
+  await assert.rejects(refused, (error) => error.code === ErrorCode.serverRefused && error.serverError.code === 103);
+
+  await assert.rejects(app.publish('no colon', 'x'), { code: ErrorCode.invalidChannel });
+  assert.equal(socket.commands('publish').length, 2, 'an invalid channel sends nothing');
+
+  const lost = app.publish('chat:lobby', 'y');
+  socket.serverClose(1006);
+  await assert.rejects(lost, { code: ErrorCode.connectionLost });
+});
+
+test('publish times out after commandTimeout, offline time included, and is never sent after', async () => {
+  const runtime = makeRuntime({ commandTimeout: 1000 });
+  runtime.mount('a').observeChannel('chat:lobby', () => {});
+  await settle();
+  FakeSocket.last.serverClose(1006); // offline
+  const waiting = runtime.publish('chat:lobby', 'late');
+  const outcome = waiting.catch((error) => error);
+  await timers.advance(1000);
+  assert.equal((await outcome).code, ErrorCode.timeout);
+  const socket = await accept();
+  assert.equal(socket.commands('publish').length, 0);
+});
+
+test('more than offlineQueueLimit offline publishes are refused with offlineQueueFull', async () => {
+  const runtime = makeRuntime({ offlineQueueLimit: 2 });
+  runtime.publish('chat:lobby', 1);
+  runtime.publish('chat:lobby', 2);
+  await assert.rejects(runtime.publish('chat:lobby', 3), { code: ErrorCode.offlineQueueFull });
+});
+
+test('a throwing callback is reported with its app; other observers still get the value', async () => {
+  const runtime = makeRuntime();
+  const good = [];
+  runtime.mount('broken').observe({ channel: BANS }, () => { throw new Error('boom'); });
+  runtime.mount('fine').observe({ channel: BANS }, (value) => good.push(value));
+  const socket = await accept();
+  socket.reply('subscribe', { channel: BANS, epoch: 'E', offset: 0, state: {} });
+  assert.deepEqual(good, [{}]);
+  assert.equal(reports[0].app, 'broken');
+  assert.equal(reports[0].error.message, 'boom');
+});
+
+test('unmount ends what the app observes; an unmounted app refuses new work', async () => {
+  const runtime = makeRuntime();
+  const app = runtime.mount('chat');
+  const seen = [];
+  app.observeChannel('chat:lobby', (event) => seen.push(event));
+  const socket = await accept();
+  socket.reply('subscribe', { channel: 'chat:lobby', epoch: 'E', offset: 0 });
+  app.unmount();
+  socket.receive({ push: 'publication', channel: 'chat:lobby', offset: 1, data: 'x' });
+  assert.deepEqual(seen, []);
+  assert.throws(() => app.observeChannel('chat:lobby', () => {}), { code: ErrorCode.unmounted });
+  await assert.rejects(app.publish('chat:lobby', 1), { code: ErrorCode.unmounted });
+});
+
+test('close() closes the socket and refuses new work; a bad URL or channel fails at once with a typed error', async () => {
+  const runtime = makeRuntime();
+  let ended = null;
+  runtime.mount('a').observeChannel('chat:lobby', () => {}, (error) => { ended = error; });
+  await accept();
+  runtime.close();
+  assert.equal(ended, null, 'unmounted observations are cancelled, not failed');
+  assert.equal(FakeSocket.last.closedWith.code, 1000);
+  assert.equal(runtime.status.error.code, ErrorCode.closed);
+  await assert.rejects(runtime.publish('chat:lobby', 1), { code: ErrorCode.closed });
+
+  const bad = makeRuntime({ url: 'http://example.com/' });
+  assert.equal(bad.status.error.code, ErrorCode.invalidURL);
+  let invalid;
+  makeRuntime().mount('a').observeChannel('Chat', () => {}, (error) => { invalid = error; });
+  assert.equal(invalid.code, ErrorCode.invalidChannel);
+});
+
+test('shared mode falls back to one connection per tab where SharedWorker is missing', async () => {
+  assert.equal(typeof SharedWorker, 'undefined');
+  const runtime = makeRuntime({ shared: true });
+  assert.equal(runtime.mode, 'local');
+  runtime.mount('a').observeChannel('chat:lobby', () => {});
+  await accept();
+  assert.equal(runtime.status.state, 'connected');
+});
+
+test('frames with several newline-separated messages are all applied in order', async () => {
+  const runtime = makeRuntime();
+  const seen = [];
+  runtime.mount('a').observeChannel('chat:lobby', (event) => seen.push(event.data));
+  const socket = await accept();
+  socket.onmessage({ data: `${JSON.stringify({ id: socket.commands('subscribe')[0].id, result: { channel: 'chat:lobby', epoch: 'E', offset: 0 } })}\n`
+    + `${JSON.stringify({ push: 'publication', channel: 'chat:lobby', offset: 1, data: 'x', extra: true })}\n\n`
+    + 'not json\n'
+    + `${JSON.stringify({ push: 'publication', channel: 'chat:lobby', offset: 2, data: 'y' })}` });
+  assert.deepEqual(seen, ['x', 'y']);
+  assert.equal(reports.length, 1, 'the unreadable line is reported');
+});

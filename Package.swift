@@ -122,6 +122,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The browser files of clients/js, embedded at build time, and the pages that serve them.
+        .target(
+            name: "HybridSyncWeb",
+            dependencies: ["HybridSyncProtocol"],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedWebFiles"]
+        ),
+        .executableTarget(
+            name: "hybridsync-embed",
+            swiftSettings: swiftSettings
+        ),
+        .plugin(
+            name: "EmbedWebFiles",
+            capability: .buildTool(),
+            dependencies: ["hybridsync-embed"]
+        ),
         .target(
             name: "HybridSyncServer",
             dependencies: [
@@ -172,6 +188,8 @@ let package = Package(
                 "HybridSyncCrypto",
                 "HybridSyncProtocol",
                 "HybridSyncLWS",
+                "HybridSyncWeb",
+                "HybridSyncAdmin",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

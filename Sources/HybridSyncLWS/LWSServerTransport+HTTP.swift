@@ -41,12 +41,17 @@ extension LWSServerTransport {
         }
     }
 
-    // MARK: Public listener: WebSocket upgrades only
+    // MARK: Public listener: WebSocket upgrades, and its pages
 
     private func publicRequest(_ edge: EdgeConnection, _ head: HTTPRequestHead, leftover: [UInt8]) {
         let echo = configuration.echoPath.map { $0 == head.path } ?? false
         guard WebSocketHandshake.isUpgradeRequest(head) else {
-            refuse(edge, Self.notAnAPIPort)
+            // One page per connection: the public listener keeps nothing alive but WebSockets.
+            if let publicPages, let path = head.decodedPath, let page = publicPages(Self.request(head, path: path)) {
+                respond(edge, page, keepAlive: false, headOnly: head.method == "HEAD")
+            } else {
+                refuse(edge, Self.notAnAPIPort)
+            }
             return
         }
         if draining {
@@ -103,23 +108,36 @@ extension LWSServerTransport {
             return
         }
         guard let delegate else { return }
-        let request = HTTPRequest(
-            method: head.method, path: path, query: head.query, authorization: head.header("authorization"), body: body
-        )
+        var request = Self.request(head, path: path)
+        request.body = body
         // Nothing more is read until the answer is queued; the server always answers (an engine
         // failure is a 503), so no deadline runs meanwhile.
         edge.phase = .awaitingResponse
         edge.deadline = nil
         let id = edge.id
-        delegate.handle(request) { [weak self] response in
+        let answer: (HTTPResponse) -> Void = { [weak self] response in
             guard let self, let edge = connections[id], edge.phase == .awaitingResponse else { return }
             // Pipelined requests are not served: answer this one, then close (the client retries the rest).
             let keepAlive = head.keepAlive && !pipelined && !edge.receivedWhileAwaiting
             edge.phase = .http
-            respond(edge, response, keepAlive: keepAlive)
+            respond(edge, response, keepAlive: keepAlive, headOnly: head.method == "HEAD")
             if keepAlive { setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds) }
             lws_callback_on_writable(edge.wsi)
         }
+        if let apiPages, let page = apiPages(request) {
+            answer(page)
+        } else {
+            delegate.handle(request, respond: answer)
+        }
+    }
+
+    /// The request as the server and the pages see it (the body is added for the API).
+    private static func request(_ head: HTTPRequestHead, path: String) -> HTTPRequest {
+        var headers: [String: String] = [:]
+        for field in head.headers {
+            headers[field.name] = headers[field.name].map { "\($0), \(field.value)" } ?? field.value
+        }
+        return HTTPRequest(method: head.method, path: path, query: head.query, authorization: head.header("authorization"), headers: headers)
     }
 
     /// Input while a request is with the server: pipelining, which is not served; it is dropped
@@ -137,13 +155,18 @@ extension LWSServerTransport {
     }
 
     /// Queues the one response to the current request; without keep-alive the socket closes after it.
-    func respond(_ edge: EdgeConnection, _ response: HTTPResponse, keepAlive: Bool) {
+    /// A `HEAD` request gets the head a `GET` would (`Content-Length` included) without the body;
+    /// a 304 has neither.
+    func respond(_ edge: EdgeConnection, _ response: HTTPResponse, keepAlive: Bool, headOnly: Bool = false) {
         var head = "HTTP/1.1 \(response.status) \(Self.reasonPhrase(response.status))\r\n"
-        head += "Server: hybridsyncd\r\nContent-Type: \(response.contentType)\r\nCache-Control: no-store\r\n"
-        head += "Content-Length: \(response.body.count)\r\n"
+        head += "Server: hybridsyncd\r\nContent-Type: \(response.contentType)\r\n"
+        if !response.headers.keys.contains(where: { $0.lowercased() == "cache-control" }) { head += "Cache-Control: no-store\r\n" }
+        for (name, value) in response.headers.sorted(by: { $0.key < $1.key }) { head += "\(name): \(value)\r\n" }
+        let withBody = response.status != 304 && !headOnly
+        if response.status != 304 { head += "Content-Length: \(response.body.count)\r\n" }
         if !keepAlive { head += "Connection: close\r\n" }
         head += "\r\n"
-        edge.enqueue(.raw(LWSFrame(Array(head.utf8) + response.body)))
+        edge.enqueue(.raw(LWSFrame(Array(head.utf8) + (withBody ? response.body : []))))
         if !keepAlive {
             edge.phase = .closing
             edge.closeAfterFlush = true
@@ -174,6 +197,7 @@ extension LWSServerTransport {
         case 200: "OK"
         case 201: "Created"
         case 204: "No Content"
+        case 304: "Not Modified"
         case 400: "Bad Request"
         case 401: "Unauthorized"
         case 403: "Forbidden"

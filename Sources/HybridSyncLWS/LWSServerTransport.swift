@@ -45,9 +45,18 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     private var protocolArrays: [UnsafeMutablePointer<lws_protocols>] = []
     private var strings: [CStringBox] = []
 
-    public init(configuration: LWSServerConfiguration, logger: Logger) {
+    /// Pages the public listener serves besides WebSocket upgrades (the browser module, a demo).
+    let publicPages: HTTPPages?
+    /// Pages the API listener serves before the delegate sees a request (the web console).
+    let apiPages: HTTPPages?
+
+    /// `publicPages` answer non-upgrade requests on the public listener (else 426); `apiPages`
+    /// answer API-listener requests before the delegate (nil from them: the delegate's request).
+    public init(configuration: LWSServerConfiguration, logger: Logger, publicPages: HTTPPages? = nil, apiPages: HTTPPages? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.publicPages = publicPages
+        self.apiPages = apiPages
         self.maxConnections = configuration.effectiveMaxConnections
     }
 

@@ -26,6 +26,10 @@ struct DaemonConfiguration {
     var logLevel: String
     /// `log.format`: text lines or one JSON object per line.
     var logFormat: DaemonLogHandler.Format
+    /// `server.demo`: the demo page and its token minter on the public listener (development only).
+    var demo: Bool
+    /// `api.console`: the web console on the API listener.
+    var console: Bool
 
     /// `engine.*`: where streams, retained state and the deny-list live.
     enum Engine: Equatable {
@@ -44,8 +48,7 @@ struct DaemonConfiguration {
 
     /// The development secrets on an address other hosts reach: refused, they are public.
     func checkSecretsForExposure() throws {
-        let loopback: Set<String> = ["127.0.0.1", "::1", "localhost"]
-        let exposed = [("server.host", transport.publicHost), ("api.host", transport.apiHost)].filter { !loopback.contains($0.1) }
+        let exposed = [("server.host", transport.publicHost), ("api.host", transport.apiHost)].filter { !Self.loopback.contains($0.1) }
         guard usesDevelopmentSecrets, let (key, host) = exposed.first else { return }
         throw Invalid(description: "\(key) is \(host) but api.key or auth.tokenSecret is the public development value from "
             + "Config/hybridsyncd.yaml: set HYBRIDSYNC_API_KEY and HYBRIDSYNC_AUTH_TOKEN_SECRET (or the file's keys) to secrets of your own")
@@ -143,7 +146,20 @@ struct DaemonConfiguration {
             throw Invalid(description: "log.format must be text or json, got '\(format)'")
         }
         self.logFormat = logFormat
+        self.console = config.bool(forKey: "api.console", default: true)
+        self.demo = config.bool(forKey: "server.demo", default: false)
+        if demo {
+            // /demo/token mints a token for any user: only where nobody else can reach it.
+            guard Self.loopback.contains(transport.publicHost) else {
+                throw Invalid(description: "server.demo mints tokens for anyone who asks; it runs only with server.host on loopback (127.0.0.1, ::1), got \(transport.publicHost)")
+            }
+            guard server.auth.hmacSecret != nil else {
+                throw Invalid(description: "server.demo mints HS256 tokens: set auth.tokenSecret")
+            }
+        }
     }
+
+    static let loopback: Set<String> = ["127.0.0.1", "::1", "localhost"]
 
     /// `engine.kind` (`sqlite`, the default, `memory` or `redis`), `engine.sqlite.*` and `engine.redis.*`.
     private static func engine(_ config: ConfigReader) throws -> Engine {

@@ -1,10 +1,12 @@
 import Foundation
+import HybridSyncAdmin
 import HybridSyncBroker
 import HybridSyncLWS
 import HybridSyncProtocol
 import HybridSyncServer
 import HybridSyncRedis
 import HybridSyncSQLite
+import HybridSyncWeb
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -23,7 +25,10 @@ struct DaemonService: Service, CustomStringConvertible {
 
     func run() async throws {
         // The engine is loaded (deny-list included) before anything listens.
-        let transport = LWSServerTransport(configuration: configuration.transport, logger: logger)
+        let transport = LWSServerTransport(
+            configuration: configuration.transport, logger: logger,
+            publicPages: Self.publicPages(configuration), apiPages: Self.apiPages(configuration)
+        )
         let broker = try makeBroker(resultsOn: transport)
         let server = SyncServer(configuration: configuration.server, transport: transport, broker: broker, logger: logger)
         let metrics = metrics
@@ -54,6 +59,24 @@ struct DaemonService: Service, CustomStringConvertible {
         logger.info("hybridsyncd stopped")
     }
 
+    /// `/client/hybridsync.js` always, the demo with `server.demo` (docs/BROWSER.md).
+    static func publicPages(_ configuration: DaemonConfiguration) -> HTTPPages {
+        var demoToken: (@Sendable (String) -> String)?
+        if configuration.demo, let secret = configuration.server.auth.hmacSecret {
+            let minter = TokenMinter(secret: String(decoding: secret, as: UTF8.self))
+            demoToken = { user in minter.token(user: user) }
+        }
+        let site = WebSite.publicListener(allowedOrigins: configuration.transport.allowedOrigins, demoToken: demoToken)
+        return { site.response(to: $0) }
+    }
+
+    /// The web console with `api.console` (the default).
+    static func apiPages(_ configuration: DaemonConfiguration) -> HTTPPages? {
+        guard configuration.console else { return nil }
+        let site = WebSite.console()
+        return { site.response(to: $0) }
+    }
+
     /// One reload: an invalid file keeps the running configuration (and says why); a valid one
     /// is applied on the service thread, and what needs a restart is named.
     static func reload(
@@ -71,6 +94,7 @@ struct DaemonService: Service, CustomStringConvertible {
         if new.engine != running.engine { restartNeeded.append("engine.*") }
         if new.shutdownGraceSeconds != running.shutdownGraceSeconds { restartNeeded.append("shutdown.graceSeconds") }
         if new.logFormat != running.logFormat { restartNeeded.append("log.format") }
+        if new.demo != running.demo || new.console != running.console { restartNeeded.append("server.demo, api.console") }
         var level = ""
         if new.logLevel != running.logLevel, let parsed = Logger.Level(rawValue: new.logLevel) {
             DaemonLogHandler.level.withLock { $0 = parsed }

@@ -1,0 +1,22 @@
+/// A file of `clients/js`, embedded in the binary at build time (the EmbedWebFiles plugin).
+public struct WebFile: Sendable {
+    /// A strong entity tag of the content, quoted: `"<hash>"`.
+    public let etag: String
+    public let bytes: [UInt8]
+
+    init(etag: String, text: String) {
+        self.etag = etag
+        self.bytes = Array(text.utf8)
+    }
+
+    /// The embedded file at `path`, relative to `clients/js` (for example `hybridsync.js`).
+    public static func named(_ path: String) -> WebFile? { embedded[path] }
+
+    /// The `Content-Type` for a file name's extension.
+    static func contentType(of path: String) -> String {
+        if path.hasSuffix(".js") { return "text/javascript; charset=utf-8" }
+        if path.hasSuffix(".html") { return "text/html; charset=utf-8" }
+        if path.hasSuffix(".css") { return "text/css; charset=utf-8" }
+        return "application/octet-stream"
+    }
+}

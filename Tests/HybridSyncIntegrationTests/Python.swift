@@ -1,16 +1,16 @@
 import Foundation
 import HybridSyncTesting
 
-/// Runs a script from Tests/Interop with python3 and talks to it line by line.
+/// Runs a script from Tests/Interop (or another folder of Tests/) with python3 and talks to it line by line.
 final class PythonScript: @unchecked Sendable {
     private let process = Process()
     private let input = Pipe()
     private let output = Pipe()
     private var buffer = Data()
 
-    init(_ name: String, _ arguments: [String]) throws {
+    init(_ name: String, _ arguments: [String], in folder: String = "Interop") throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Interop/\(name)")
+            .appendingPathComponent("\(folder)/\(name)")
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script.path] + arguments
         process.standardInput = input

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Headless Chromium for the browser tests, driven over the DevTools protocol.
+
+The Swift test (Tests/HybridSyncIntegrationTests/BrowserTests.swift) starts this script and sends
+one JSON command per line on stdin; each gets one JSON line on stdout:
+
+  {"op":"open","url":U}                          -> {"ok":true,"target":T}
+  {"op":"eval","target":T,"expression":E}        -> {"ok":true,"value":V}   (promises awaited)
+  {"op":"wait","target":T,"expression":E,"timeout":S} -> {"ok":true,"value":V} once E is truthy
+  {"op":"screenshot","target":T,"path":P}        -> {"ok":true,"bytes":N}
+  {"op":"close","target":T}                      -> {"ok":true}
+Failures answer {"ok":false,"error":"..."}. The first line is {"ready":true,"browser":"..."}, or
+{"skip":"<why Chromium cannot start>"}. EOF on stdin (the test ended or died) closes Chromium.
+Loopback only: the browser is started with a fresh profile and no network beyond what pages ask.
+"""
+import base64
+import warnings
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+warnings.simplefilter("ignore")  # stdout/stderr carry the protocol: no warning lines
+
+try:
+    from websockets.sync.client import connect
+except ImportError as error:  # make test installs it; say so rather than fail
+    print(json.dumps({"skip": f"python websockets missing: {error}"}), flush=True)
+    sys.exit(0)
+
+
+def answer(message):
+    print(json.dumps(message), flush=True)
+
+
+class Browser:
+    def __init__(self):
+        binary = shutil.which("chromium") or shutil.which("chromium-browser")
+        if not binary:
+            raise RuntimeError("no chromium on PATH (Debian package 'chromium')")
+        self.profile = tempfile.mkdtemp(prefix="hybridsync-chromium-")
+        self.process = subprocess.Popen(
+            [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--metrics-recording-only",
+             "--remote-debugging-port=0", f"--user-data-dir={self.profile}", "--window-size=1000,700",
+             "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = os.path.join(self.profile, "DevToolsActivePort")
+        deadline = time.monotonic() + 30
+        while not os.path.exists(port_file) or len(open(port_file).read().splitlines()) < 2:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"chromium exited with {self.process.returncode} at start")
+            if time.monotonic() > deadline:
+                raise RuntimeError("chromium did not open its DevTools port within 30 s")
+            time.sleep(0.05)
+        port, path = open(port_file).read().splitlines()[:2]
+        self.socket = connect(f"ws://127.0.0.1:{port}{path}", max_size=64 * 1024 * 1024, open_timeout=10)
+        self.next_id = 1
+        self.sessions = {}
+        self.version = self.call("Browser.getVersion")["product"]
+
+    def call(self, method, params=None, session=None, timeout=30):
+        ident = self.next_id
+        self.next_id += 1
+        message = {"id": ident, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        self.socket.send(json.dumps(message))
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeError(f"{method}: no answer within {timeout} s")
+            reply = json.loads(self.socket.recv(timeout=remaining))
+            if reply.get("id") != ident:
+                continue  # an event
+            if "error" in reply:
+                raise RuntimeError(f"{method}: {reply['error'].get('message')}")
+            return reply.get("result", {})
+
+    def open(self, url):
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self.sessions[target] = session
+        self.call("Page.enable", session=session)
+        self.call("Runtime.enable", session=session)
+        self.call("Page.navigate", {"url": url}, session=session)
+        return target
+
+    def evaluate(self, target, expression, timeout=30):
+        result = self.call("Runtime.evaluate", {"expression": expression, "awaitPromise": True,
+                                                "returnByValue": True, "timeout": timeout * 1000},
+                           session=self.sessions[target], timeout=timeout + 5)
+        if "exceptionDetails" in result:
+            details = result["exceptionDetails"]
+            raise RuntimeError(details.get("exception", {}).get("description") or details.get("text"))
+        return result["result"].get("value")
+
+    def wait(self, target, expression, timeout):
+        deadline = time.monotonic() + timeout
+        last_error = None
+        while time.monotonic() < deadline:
+            try:
+                value = self.evaluate(target, expression, timeout=5)
+                if value:
+                    return value
+            except RuntimeError as error:  # the page may still be loading
+                last_error = error
+            time.sleep(0.1)
+        raise RuntimeError(f"not true within {timeout} s: {expression}" + (f" (last error: {last_error})" if last_error else ""))
+
+    def screenshot(self, target, path):
+        data = base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"}, session=self.sessions[target])["data"])
+        with open(path, "wb") as file:
+            file.write(data)
+        return len(data)
+
+    def close_target(self, target):
+        self.call("Target.closeTarget", {"targetId": target})
+        self.sessions.pop(target, None)
+
+    def quit(self):
+        try:
+            self.socket.close()
+        except Exception:
+            pass
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def main():
+    try:
+        browser = Browser()
+    except Exception as error:
+        answer({"skip": f"Chromium cannot start: {error}"})
+        return
+    answer({"ready": True, "browser": browser.version})
+    try:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            command = json.loads(line)
+            op = command.get("op")
+            try:
+                if op == "open":
+                    answer({"ok": True, "target": browser.open(command["url"])})
+                elif op == "eval":
+                    answer({"ok": True, "value": browser.evaluate(command["target"], command["expression"])})
+                elif op == "wait":
+                    answer({"ok": True, "value": browser.wait(command["target"], command["expression"], command.get("timeout", 15))})
+                elif op == "screenshot":
+                    answer({"ok": True, "bytes": browser.screenshot(command["target"], command["path"])})
+                elif op == "close":
+                    browser.close_target(command["target"])
+                    answer({"ok": True})
+                else:
+                    answer({"ok": False, "error": f"unknown op {op!r}"})
+            except Exception as error:
+                answer({"ok": False, "error": str(error)})
+    finally:
+        browser.quit()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+import Foundation
+import HybridSyncClient
+import HybridSyncTesting
+import Testing
+
+/// hybridsync.js in headless Chromium against the real daemon (docs/BROWSER.md). Skipped, with the
+/// reason printed, only where Chromium cannot start.
+@Suite("Browser runtime in Chromium (real daemon)", .serialized)
+struct BrowserTests {
+    /// The demo's two micro-frontends, read from the page.
+    private static let chat = "document.querySelector('#chat').dataset"
+    private static let profile = "document.querySelector('#profile').dataset"
+    private static let connected = "document.body.dataset.connection === 'connected'"
+
+    private func startDemo(engine: TestDaemon.Engine = .memory) async throws -> TestDaemon {
+        try await TestDaemon.start(arguments: ["--server-demo", "true"], engine: engine)
+    }
+
+    private func say(_ daemon: TestDaemon, _ user: String, _ text: String) async throws {
+        _ = try await daemon.api.publish(channel: "chat:lobby", data: ["user": .string(user), "text": .string(text)])
+    }
+
+    private func connections(_ daemon: TestDaemon) async throws -> Int64? {
+        try await daemon.api.health()["connections"]?.intValue
+    }
+
+    @Test("the demo's two micro-frontends share one WebSocket; bans through the API update both (screenshot)")
+    func demoSharesOneConnection() async throws {
+        guard let browser = try await Browser.start() else { return }
+        let daemon = try await startDemo()
+        let page = try await browser.open("\(httpBase(daemon.webSocketURL))/demo/?user=42")
+        try await browser.wait(page, until: "\(Self.connected) && \(Self.profile).standing === 'good'")
+        #expect(try await browser.evaluate(page, "window.hybridsyncDemo.runtime.mode") == "local")
+        #expect(try await connections(daemon) == 1, "one WebSocket for both micro-frontends")
+
+        try await say(daemon, "7", "cheap watches")
+        try await say(daemon, "42", "hello")
+        try await browser.wait(page, until: "\(Self.chat).visible === '2'")
+
+        // A ban of another user: chat hides their message, the profile is unchanged.
+        _ = try await daemon.api.ban(user: "7", reason: "spam")
+        try await browser.wait(page, until: "\(Self.chat).visible === '1' && \(Self.chat).hidden === '1'")
+        #expect(try await browser.evaluate(page, "\(Self.profile).standing") == "good")
+
+        // A ban of this page's user: both micro-frontends show it, and the runtime stops for good.
+        _ = try await daemon.api.ban(user: "42", reason: "flooding")
+        try await browser.wait(page, until: "\(Self.profile).standing === 'banned' && \(Self.chat).status === 'banned'")
+        #expect(try await browser.evaluate(page, "document.querySelector('#profile .status').textContent") == "banned (flooding)")
+        #expect(try await browser.evaluate(page, "document.querySelector('#chat .notice').textContent") == "You are banned: flooding")
+
+        let screenshot = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-demo-banned.png").path
+        let bytes = try await browser.screenshot(page, to: screenshot)
+        let png = try Data(contentsOf: URL(fileURLWithPath: screenshot))
+        #expect(bytes > 1000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "a PNG of the banned page")
+        print("screenshot of the banned demo page: \(screenshot) (\(bytes) bytes, \(browser.version))")
+        try await eventually(.seconds(10), "the banned socket closed") { try await connections(daemon) == 0 }
+        try await daemon.stop()
+    }
+
+    @Test("shared-worker mode: two tabs hold one WebSocket, both see a ban, closing one keeps the other working")
+    func sharedWorkerTabs() async throws {
+        guard let browser = try await Browser.start() else { return }
+        let daemon = try await startDemo()
+        let url = "\(httpBase(daemon.webSocketURL))/demo/?user=42&shared=1"
+        let first = try await browser.open(url)
+        let second = try await browser.open(url)
+        for tab in [first, second] {
+            try await browser.wait(tab, until: "\(Self.connected) && \(Self.profile).standing === 'good'")
+            #expect(try await browser.evaluate(tab, "window.hybridsyncDemo.runtime.mode") == "shared-worker")
+        }
+        #expect(try await connections(daemon) == 1, "one WebSocket for both tabs")
+
+        try await say(daemon, "7", "cheap watches")
+        try await say(daemon, "9", "hi all")
+        _ = try await daemon.api.ban(user: "7", reason: "spam")
+        for tab in [first, second] {
+            try await browser.wait(tab, until: "\(Self.chat).visible === '1' && \(Self.chat).hidden === '1'")
+        }
+
+        try await browser.close(first)
+        try await say(daemon, "9", "still here?")
+        try await browser.wait(second, until: "\(Self.chat).visible === '2'")
+        #expect(try await connections(daemon) == 1)
+        try await browser.close(second)
+        try await daemon.stop()
+    }
+
+    @Test("a daemon restart while the page is open: the page converges to the server's state")
+    func restartConverges() async throws {
+        guard let browser = try await Browser.start() else { return }
+        var daemon = try await startDemo(engine: .memory)
+        let page = try await browser.open("\(httpBase(daemon.webSocketURL))/demo/?user=42")
+        try await browser.wait(page, until: Self.connected)
+        try await say(daemon, "7", "cheap watches")
+        try await say(daemon, "9", "hi")
+        _ = try await daemon.api.ban(user: "7", reason: "spam")
+        try await browser.wait(page, until: "\(Self.chat).visible === '1' && \(Self.chat).hidden === '1'")
+
+        // The memory engine forgets everything, the ban of 7 included: the page's cached state is
+        // now stale and must be replaced by the new server state, not kept.
+        daemon = try await daemon.restart()
+        try await browser.wait(page, until: "\(Self.connected) && \(Self.chat).hidden === '0' && \(Self.chat).visible === '2'", timeout: 30)
+        #expect(try await browser.evaluate(page, "document.querySelector('#chat .notice').textContent").stringValue?.contains("may be missing") == true,
+                "the gap is signalled")
+
+        _ = try await daemon.api.ban(user: "9", reason: "after the restart")
+        try await say(daemon, "9", "one more")
+        try await browser.wait(page, until: "\(Self.chat).visible === '1' && \(Self.chat).hidden === '2'")
+        #expect(try await connections(daemon) == 1)
+        try await daemon.stop()
+    }
+
+    @Test("the console shows the API's counts; its ban form reaches a connected client; no key, no API")
+    func console() async throws {
+        guard let browser = try await Browser.start() else { return }
+        let daemon = try await TestDaemon.start(engine: .memory)
+        let runtime = daemon.runtime(user: "5", configuration: .init())
+        try await runtime.start()
+        let app = await runtime.mount("watcher")
+        let events = await app.events()
+
+        let console = try await browser.open("\(daemon.apiURL)/console/")
+        try await browser.wait(console, until: "document.body.dataset.connections === '1'")
+        let health = try await daemon.api.health()
+        #expect(try await browser.evaluate(console, "document.querySelector('#connections').textContent") == .string("\(health["connections"]?.intValue ?? -1)"))
+        #expect(try await browser.evaluate(console, "document.querySelector('#channels').textContent") == .string("\(health["channels"]?.intValue ?? -1)"))
+
+        // Without the key the API refuses, from the page as from anywhere.
+        #expect(try await browser.evaluate(console, "fetch('/api/bans').then((r) => r.status)") == 401)
+        try await browser.evaluate(console, """
+            document.querySelector('#ban [name=user]').value = '5';
+            document.querySelector('#ban [value=ban]').click();
+            """)
+        try await browser.wait(console, until: "document.querySelector('#log .failed')?.textContent.includes('401')")
+
+        try await browser.evaluate(console, """
+            document.querySelector('#key [name=key]').value = \(String(decoding: JSONValue.string(daemon.api.apiKey).jsonBytes, as: UTF8.self));
+            document.querySelector('#key button').click();
+            document.querySelector('#ban [name=user]').value = '5';
+            document.querySelector('#ban [name=reason]').value = 'from the console';
+            document.querySelector('#ban [value=ban]').click();
+            """)
+        let ban = try await withTimeout(.seconds(15), "the console's ban at the client") { () -> Ban? in
+            for await event in events { if case .banned(let ban) = event { return ban } }
+            return nil
+        }
+        #expect(ban?.reason == "from the console")
+        try await browser.wait(console, until: "document.querySelector('#bans [data-user=\"5\"]') !== null")
+        #expect(try await browser.evaluate(console, "document.querySelector('#key [name=key]').value") == "", "the key is not left in the form")
+        await runtime.close()
+        try await daemon.stop()
+    }
+}

@@ -11,6 +11,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
+COPY Plugins ./Plugins
+COPY clients/js ./clients/js
 RUN swift build -c release --product hybridsyncd --static-swift-stdlib \
     && cp "$(swift build -c release --show-bin-path)/hybridsyncd" /hybridsyncd
 
@@ -28,6 +30,7 @@ WORKDIR /var/lib/hybridsync
 # Streams, retained state and bans (SQLite) live on the volume: they survive a new container.
 ENV HYBRIDSYNC_CONFIG=/etc/hybridsync/hybridsyncd.yaml \
     HYBRIDSYNC_SERVER_HOST=0.0.0.0 \
+    HYBRIDSYNC_SERVER_DEMO=false \
     HYBRIDSYNC_ENGINE_SQLITE_PATH=/var/lib/hybridsync/hybridsync.db
 VOLUME ["/var/lib/hybridsync"]
 EXPOSE 8080 8081

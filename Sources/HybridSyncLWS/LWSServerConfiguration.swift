@@ -62,6 +62,12 @@ public struct LWSServerConfiguration: Sendable, Equatable {
     /// protocol or subprotocol: for conformance suites (Autobahn) only. nil (the default) disables it.
     /// In hybridsyncd: `debug.echoPath` (docs/CONFIGURATION.md).
     public var echoPath: String?
+    /// Service threads, each with its own lws context and its own SO_REUSEPORT listener on the
+    /// public port (the kernel spreads new connections over them). The first thread also runs the
+    /// delegate and the API listener; the others hand it what their connections receive and take
+    /// its deliveries in one batch per turn. 1: one thread for everything.
+    /// In hybridsyncd: `server.threads` (docs/CONFIGURATION.md; its default is the number of cores).
+    public var threads: Int = 1
 
     public init(
         publicHost: String = "127.0.0.1", publicPort: Int = 8080,

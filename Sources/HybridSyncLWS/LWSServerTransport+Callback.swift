@@ -30,6 +30,10 @@ extension LWSServerTransport {
             return admit(listener: listener(of: wsi))
         case LWS_CALLBACK_RAW_ADOPT:
             return adopted(wsi: wsi, user: user)
+        case LWS_CALLBACK_RAW_RX_FILE:
+            // Only our SO_REUSEPORT listening socket is adopted as a file.
+            acceptPending()
+            return 0
         case LWS_CALLBACK_RAW_RX:
             guard let edge = connection(user), let input, length > 0 else { return 0 }
             let bytes = UnsafeRawBufferPointer(start: input, count: length)
@@ -60,10 +64,12 @@ extension LWSServerTransport {
         connections[hs_lws_pss_get(user)]
     }
 
-    /// Called before lws accepts a socket into its table: refuses it over the listener's cap.
-    private func admit(listener: Listener) -> Int32 {
+    /// Called before a socket is adopted into lws's table: refuses it over the listener's cap (the
+    /// public one counts the sockets of every service thread).
+    func admit(listener: Listener) -> Int32 {
         let cap = listener == .api ? configuration.maxAPIConnections : maxConnections
-        guard openCount[listener, default: 0] >= cap else { return 0 }
+        let open = listener == .api ? openCount[.api, default: 0] : publicSockets.value.load(ordering: .relaxed)
+        guard open >= cap else { return 0 }
         let (log, suppressed) = refusalLog.shouldLog(now: Self.monotonicSeconds())
         if log {
             logger.info("connection cap reached, refusing new sockets", metadata: [
@@ -75,7 +81,7 @@ extension LWSServerTransport {
 
     private func adopted(wsi: OpaquePointer, user: UnsafeMutableRawPointer?) -> Int32 {
         guard user != nil else { return -1 }
-        let id = nextID
+        let id = nextID * UInt64(threadCount) + UInt64(index)  // names its thread: id % threads
         nextID += 1
         hs_lws_pss_set(user, id)
         let listener = listener(of: wsi)
@@ -86,6 +92,7 @@ extension LWSServerTransport {
         let edge = EdgeConnection(id: id, wsi: wsi, listener: listener, parser: HTTPRequestParser(limits: limits))
         connections[id] = edge
         openCount[listener, default: 0] += 1
+        if listener == .public { publicSockets.value.add(1, ordering: .relaxed) }
         setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds)
         return 0
     }
@@ -94,10 +101,11 @@ extension LWSServerTransport {
         let id = hs_lws_pss_get(user)
         guard let edge = connections.removeValue(forKey: id) else { return }
         openCount[edge.listener, default: 1] -= 1
+        if edge.listener == .public { publicSockets.value.subtract(1, ordering: .relaxed) }
         closedSinceTrim += 1
         if edge.announced {
             openWebSockets.subtract(1, ordering: .relaxed)
-            delegate?.connectionClosed(ConnectionID(id))
+            toHub { $0.connectionClosed(ConnectionID(id)) }
         }
     }
 

@@ -86,7 +86,8 @@ extension LWSServerTransport {
         if !echo {
             edge.announced = true
             openWebSockets.add(1, ordering: .relaxed)
-            delegate?.connectionOpened(ConnectionID(edge.id), info: ConnectionInfo(remoteAddress: peerAddress(edge.wsi), origin: origin))
+            let info = ConnectionInfo(remoteAddress: peerAddress(edge.wsi), origin: origin)
+            toHub { [id = edge.id] in $0.connectionOpened(ConnectionID(id), info: info) }
         }
         if !leftover.isEmpty {
             leftover.withUnsafeBytes { _ = webSocketReceived(edge, $0) }

@@ -25,7 +25,7 @@ extension LWSServerTransport {
                 if echo {
                     edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.text, message))))
                 } else if !edge.closeRequested {
-                    delegate?.received(message, from: ConnectionID(edge.id))
+                    toHub { [id = edge.id] in $0.received(message, from: ConnectionID(id)) }
                 }
             case .binary(let message):
                 guard echo else {
@@ -69,7 +69,11 @@ extension LWSServerTransport {
         edge.announced = false
         openWebSockets.subtract(1, ordering: .relaxed)
         let id = ConnectionID(edge.id)
-        loop.execute { [weak self] in self?.delegate?.connectionClosed(id) }
+        if hub == nil {
+            loop.execute { [weak self] in self?.delegate?.connectionClosed(id) }
+        } else {
+            toHub { $0.connectionClosed(id) }  // already later: it is queued to another thread
+        }
     }
 
     /// Starts the closing handshake from this side: what is queued goes first, then the close frame;

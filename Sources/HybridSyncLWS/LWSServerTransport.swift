@@ -15,11 +15,26 @@ import Synchronization
 /// unmasked frames and invalid UTF-8, and leaves lws's HTTP/2 code unreachable (docs/SECURITY.md).
 ///
 /// The delegate is called on the service thread, and the ``ServerTransport`` methods must be called
-/// on it too (which is where the delegate runs), so the server's state needs no locks.
+/// on it too (which is where the delegate runs), so the server's state needs no locks. With
+/// ``LWSServerConfiguration/threads`` above 1 that is the first of several service threads (the
+/// hub thread); the threading model is in `LWSServerTransport+Threads.swift` and ARCHITECTURE.md.
 public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     let configuration: LWSServerConfiguration
     let logger: Logger
-    let loop = ServiceLoop(name: "hybridsync-lws")
+    let loop: ServiceLoop
+    /// This transport's thread: 0 for the hub (the public one), 1… for the others it starts.
+    let index: Int
+    let threadCount: Int
+    /// The hub's transport, nil on the hub itself.
+    let hub: LWSServerTransport?
+    /// The hub's: the transports of threads 1…N-1.
+    var others: [LWSServerTransport] = []
+    /// The hub's, hub thread only: what each other thread gets at the end of this turn.
+    var outboxes: [[EdgeOperation]]
+    /// Sockets on the public listener over all threads.
+    let publicSockets: SharedCounter
+    /// This thread's SO_REUSEPORT listening socket (several threads only), or -1.
+    var sharedListener: Int32 = -1
     /// Open WebSocket connections, readable from any thread (for shutdown).
     let openWebSockets = Atomic<Int>(0)
 
@@ -52,45 +67,43 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
 
     /// `publicPages` answer non-upgrade requests on the public listener (else 426); `apiPages`
     /// answer API-listener requests before the delegate (nil from them: the delegate's request).
-    public init(configuration: LWSServerConfiguration, logger: Logger, publicPages: HTTPPages? = nil, apiPages: HTTPPages? = nil) {
+    public convenience init(configuration: LWSServerConfiguration, logger: Logger, publicPages: HTTPPages? = nil, apiPages: HTTPPages? = nil) {
+        self.init(configuration: configuration, logger: logger, publicPages: publicPages, apiPages: apiPages,
+                  index: 0, hub: nil, publicSockets: SharedCounter())
+    }
+
+    private init(
+        configuration: LWSServerConfiguration, logger: Logger, publicPages: HTTPPages?, apiPages: HTTPPages?,
+        index: Int, hub: LWSServerTransport?, publicSockets: SharedCounter
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.publicPages = publicPages
         self.apiPages = apiPages
         self.maxConnections = configuration.effectiveMaxConnections
+        self.index = index
+        self.threadCount = max(1, configuration.threads)
+        self.hub = hub
+        self.publicSockets = publicSockets
+        self.outboxes = Array(repeating: [], count: max(1, configuration.threads))
+        self.loop = ServiceLoop(name: index == 0 ? "hybridsync-lws" : "hybridsync-lws-\(index)")
     }
 
-    /// Creates the listeners and starts the service thread. `delegate` is called on that thread.
+    /// All service threads' transports, the hub's first.
+    var everyThread: [LWSServerTransport] { [self] + others }
+
+    /// Creates the listeners and starts the service threads. `delegate` is called on the first.
     public func start(delegate: any ServerTransportDelegate) throws(LWSServerError) -> BoundAddresses {
         self.delegate = delegate
-        let tls = configuration.tls != nil
-        var contextInfo = lws_context_creation_info()
-        contextInfo.options = hs_lws_server_options(tls ? 1 : 0)
-        contextInfo.port = CONTEXT_PORT_NO_LISTEN
-        contextInfo.user = Unmanaged.passUnretained(self).toOpaque()
-        // lws's own timeouts only cover the TLS handshake here; HybridSync times everything else.
-        contextInfo.timeout_secs = UInt32(max(1, configuration.httpHeaderTimeoutSeconds.rounded(.up)))
-        // fd_limit_per_thread stays unset on purpose: below the open-file limit, lws 4.1 looks every
-        // fd up by a linear scan (15k sockets: 3.5 ms per close). The caps in `admit` keep sockets
-        // below the limit less the reserve instead, so accept() never meets EMFILE.
-        contextInfo.pt_serv_buf_size = 16 * 1024
-        guard let context = lws_create_context(&contextInfo) else {
-            throw LWSServerError(description: "libwebsockets could not create its context (see the lws error above)")
-        }
-
-        var publicInfo = vhostInfo(name: "public", host: configuration.publicHost, port: configuration.publicPort)
-        if let files = configuration.tls {
-            publicInfo.ssl_cert_filepath = UnsafePointer(cString(files.certificatePath))
-            publicInfo.ssl_private_key_filepath = UnsafePointer(cString(files.privateKeyPath))
-            publicInfo.ssl_options_set = hs_lws_tls12_min_options()
-            publicInfo.alpn = UnsafePointer(cString("http/1.1"))
-        }
-        guard let publicVhost = lws_create_vhost(context, &publicInfo) else {
+        let shared = threadCount > 1
+        let context = try makeContext()
+        let publicVhost: OpaquePointer
+        do {
+            publicVhost = try makePublicVhost(context, port: shared ? Int(CONTEXT_PORT_NO_LISTEN_SERVER) : configuration.publicPort)
+        } catch {
             lws_context_destroy(context)
             freeBorrowedMemory()
-            throw LWSServerError(description:
-                "cannot listen on \(configuration.publicHost):\(configuration.publicPort) for WebSockets "
-                + "(port in use, address not on this host, or unreadable TLS files)")
+            throw error
         }
         var apiInfo = vhostInfo(name: "api", host: configuration.apiHost, port: configuration.apiPort)
         apiInfo.options &= ~UInt64(LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT)
@@ -103,20 +116,33 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         }
         self.publicVhost = publicVhost
         self.apiVhost = apiVhost
-        let publicPort = Int(lws_get_vhost_listen_port(publicVhost))
+        var publicPort = Int(lws_get_vhost_listen_port(publicVhost))
         let apiPort = Int(lws_get_vhost_listen_port(apiVhost))
-        loop.start(context: context, afterTurn: { [self] in self.delegate?.endOfTurn() }) { [self] in
+        if shared {
+            do {
+                publicPort = try listenShared(on: publicVhost, port: configuration.publicPort)
+                for index in 1..<threadCount {
+                    let other = LWSServerTransport(configuration: configuration, logger: logger, publicPages: publicPages,
+                                                   apiPages: nil, index: index, hub: self, publicSockets: publicSockets)
+                    try other.startOther(port: publicPort)
+                    others.append(other)
+                }
+            } catch {
+                for other in others { other.loop.stopAndWait() }
+                lws_context_destroy(context)
+                freeBorrowedMemory()
+                throw error
+            }
+        }
+        loop.start(context: context, afterTurn: { [self] in
+            self.delegate?.endOfTurn()
+            if threadCount > 1 { flushOutboxes() }
+        }) { [self] in
             freeBorrowedMemory()
             self.delegate = nil
         }
-        let interval = configuration.tickInterval
-        tickTask = Task { [loop] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                loop.execute { [weak self] in self?.tick() }
-            }
-        }
-        let scheme = tls ? "wss" : "ws"
+        startTicking()
+        let scheme = configuration.tls != nil ? "wss" : "ws"
         return BoundAddresses(
             publicURL: "\(scheme)://\(Self.urlHost(configuration.publicHost)):\(publicPort)/",
             apiURL: "http://\(Self.urlHost(configuration.apiHost)):\(apiPort)",
@@ -125,30 +151,92 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         )
     }
 
+    /// Threads 1…N-1: a context with the public vhost and a listening socket of its own on `port`.
+    private func startOther(port: Int) throws(LWSServerError) {
+        let context = try makeContext()
+        do {
+            publicVhost = try makePublicVhost(context, port: Int(CONTEXT_PORT_NO_LISTEN_SERVER))
+            _ = try listenShared(on: publicVhost!, port: port)
+        } catch {
+            lws_context_destroy(context)
+            freeBorrowedMemory()
+            throw error
+        }
+        loop.start(context: context) { [self] in freeBorrowedMemory() }
+        startTicking()
+    }
+
+    private func makeContext() throws(LWSServerError) -> OpaquePointer {
+        var contextInfo = lws_context_creation_info()
+        contextInfo.options = hs_lws_server_options(configuration.tls != nil ? 1 : 0)
+        contextInfo.port = CONTEXT_PORT_NO_LISTEN
+        contextInfo.user = Unmanaged.passUnretained(self).toOpaque()
+        // lws's own timeouts only cover the TLS handshake here; HybridSync times everything else.
+        contextInfo.timeout_secs = UInt32(max(1, configuration.httpHeaderTimeoutSeconds.rounded(.up)))
+        // fd_limit_per_thread stays unset on purpose: below the open-file limit, lws 4.1 looks every
+        // fd up by a linear scan (15k sockets: 3.5 ms per close). The caps in `admit` keep sockets
+        // below the limit less the reserve instead, so accept() never meets EMFILE.
+        contextInfo.pt_serv_buf_size = 16 * 1024
+        guard let context = lws_create_context(&contextInfo) else {
+            throw LWSServerError(description: "libwebsockets could not create its context (see the lws error above)")
+        }
+        return context
+    }
+
+    private func makePublicVhost(_ context: OpaquePointer, port: Int) throws(LWSServerError) -> OpaquePointer {
+        var publicInfo = vhostInfo(name: "public", host: configuration.publicHost, port: port)
+        if let files = configuration.tls {
+            publicInfo.ssl_cert_filepath = UnsafePointer(cString(files.certificatePath))
+            publicInfo.ssl_private_key_filepath = UnsafePointer(cString(files.privateKeyPath))
+            publicInfo.ssl_options_set = hs_lws_tls12_min_options()
+            publicInfo.alpn = UnsafePointer(cString("http/1.1"))
+        }
+        guard let publicVhost = lws_create_vhost(context, &publicInfo) else {
+            throw LWSServerError(description:
+                "cannot listen on \(configuration.publicHost):\(configuration.publicPort) for WebSockets "
+                + "(port in use, address not on this host, or unreadable TLS files)")
+        }
+        return publicVhost
+    }
+
+    private func startTicking() {
+        let interval = configuration.tickInterval
+        tickTask = Task { [loop] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                loop.execute { [weak self] in self?.tick() }
+            }
+        }
+    }
+
     /// Graceful stop: refuses new WebSockets (503), lets the delegate say goodbye to its clients
     /// (``ServerTransportDelegate/shuttingDown(code:reason:)``), closes every open WebSocket with
     /// `code`, waits up to `grace` for the clients to complete the close handshake, then stops the
     /// service thread.
     public func shutdown(code: CloseCode = .shutdown, reason: String = "server shutting down", grace: Duration = .seconds(3)) async {
-        tickTask?.cancel()
+        let threads = everyThread
+        for thread in threads { thread.tickTask?.cancel() }
         loop.execute { [self] in
             draining = true
             delegate?.shuttingDown(code: code, reason: reason)
             for (id, connection) in connections where connection.isWebSocket {
-                close(ConnectionID(id), code: code, reason: reason)
+                closeHere(id, code: code, reason: reason)
             }
+            // After the goodbyes just queued for them, at the end of this turn.
+            for other in others { outboxes[other.index].append(.shutdown(code, reason)) }
         }
+        let open = { threads.reduce(0) { $0 + $1.openWebSockets.load(ordering: .relaxed) } }
         let deadline = ContinuousClock.now + grace
-        while openWebSockets.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
+        while open() > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        let remaining = openWebSockets.load(ordering: .relaxed)
+        let remaining = open()
         if remaining > 0 {
             logger.info("shutdown grace period over, dropping remaining connections", metadata: ["connections": "\(remaining)"])
         }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread { [loop] in
-                loop.stopAndWait()
+            Thread.detachNewThread {
+                for thread in threads.reversed() { thread.loop.stopAndWait() }
                 done.resume()
             }
         }
@@ -162,9 +250,22 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     }
 
     public func send(_ message: OutboundMessage, to connections: some Sequence<ConnectionID>) {
+        assertOnServiceThread()
+        guard threadCount > 1 else { return deliver(message, to: connections.lazy.map(\.rawValue)) }
+        var byThread = [[UInt64]](repeating: [], count: threadCount)
+        for connection in connections { byThread[thread(of: connection.rawValue)].append(connection.rawValue) }
+        deliver(message, to: byThread[0])
+        for index in 1..<threadCount where !byThread[index].isEmpty {
+            outboxes[index].append(.send(message, byThread[index]))
+        }
+    }
+
+    /// Queues `message` for this thread's `connections` (one frame of it for all of them).
+    func deliver(_ message: OutboundMessage, to connections: some Sequence<UInt64>) {
         var frame: LWSFrame?
-        for connection in connections {
-            guard let edge = self.connections[connection.rawValue], edge.isWebSocket, !edge.closeRequested else { continue }
+        for id in connections {
+            let connection = ConnectionID(id)
+            guard let edge = self.connections[id], edge.isWebSocket, !edge.closeRequested else { continue }
             let shared = frame ?? LWSFrame(message.bytes)
             frame = shared
             edge.enqueue(.message(shared))
@@ -175,7 +276,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
                 // It is not reading: drop its backlog, and do not wait for a close reply.
                 edge.queue.removeAll()
                 edge.queuedBytes = 0
-                delegate?.outboundQueueOverflowed(connection)
+                toHub { $0.outboundQueueOverflowed(connection) }
                 fail(edge, code: CloseCode.slowConsumer.rawValue, reason: CloseCode.slowConsumer.name)
                 continue
             }
@@ -212,7 +313,17 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     }
 
     public func close(_ connection: ConnectionID, code: CloseCode, reason: String) {
-        guard let edge = connections[connection.rawValue], edge.isWebSocket, !edge.closeRequested else { return }
+        assertOnServiceThread()
+        let owner = thread(of: connection.rawValue)
+        if owner == index {
+            closeHere(connection.rawValue, code: code, reason: reason)
+        } else {
+            outboxes[owner].append(.close(connection.rawValue, code, reason))
+        }
+    }
+
+    func closeHere(_ connection: UInt64, code: CloseCode, reason: String) {
+        guard let edge = connections[connection], edge.isWebSocket, !edge.closeRequested else { return }
         startClose(edge, code: code.rawValue, reason: reason)
     }
 
@@ -230,7 +341,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
             logger.debug("deadline passed, dropping socket", metadata: ["connection": "c\(edge.id)"])
             lws_set_timeout(edge.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC)
         }
-        if delegate?.tick() == true { more = true }
+        if hub == nil, delegate?.tick() == true { more = true }
         // After a wave of closes, hand the freed heap back to the system (glibc keeps it otherwise).
         if closedSinceTrim >= Self.closesPerTrim {
             closedSinceTrim = 0

@@ -50,6 +50,9 @@ final class ServiceLoop: @unchecked Sendable {
         }
     }
 
+    /// Whether the caller runs on this loop's service thread (for confinement assertions).
+    var isCurrentThread: Bool { isServiceThread.withLock { $0.map { pthread_equal($0, pthread_self()) != 0 } ?? false } }
+
     /// Runs the queued jobs. Call on the service thread only; safe to call more than once per wake-up.
     func drain() {
         let jobs = shared.withLock { state in

@@ -9,7 +9,7 @@ extension DaemonConfiguration {
     var printed: String {
         var entries: [String: String] = [
             "server.host": transport.publicHost, "server.port": "\(transport.publicPort)",
-            "server.allowedOrigins": "\(transport.allowedOrigins)", "server.demo": "\(demo)", "api.console": "\(console)",
+            "server.allowedOrigins": "\(transport.allowedOrigins)", "server.demo": "\(demo)", "server.threads": "\(transport.threads)", "api.console": "\(console)",
             "server.tls.certificate": transport.tls?.certificatePath ?? "(none)",
             "server.tls.privateKey": transport.tls?.privateKeyPath ?? "(none)",
             "api.host": transport.apiHost, "api.port": "\(transport.apiPort)", "api.maxBodyBytes": "\(transport.maxBodyBytes)",

@@ -88,6 +88,11 @@ struct DaemonConfiguration {
         transport.maxConnections = maxConnections > 0 ? maxConnections : nil
         transport.maxAPIConnections = config.int(forKey: "limits.maxApiConnections", default: transport.maxAPIConnections)
         transport.echoPath = config.string(forKey: "debug.echoPath").flatMap { $0.isEmpty ? nil : $0 }
+        let threads = config.int(forKey: "server.threads", default: 0)
+        guard (0...64).contains(threads) else {
+            throw Invalid(description: "server.threads must be 0 (one per core) to 64, got \(threads)")
+        }
+        transport.threads = threads == 0 ? max(1, ProcessInfo.processInfo.activeProcessorCount) : threads
         if let path = transport.echoPath, !path.hasPrefix("/") {
             throw Invalid(description: "debug.echoPath must start with '/', got '\(path)'")
         }

@@ -1,0 +1,118 @@
+import CLibWebSockets
+import Glibc
+import HybridSyncProtocol
+import Logging
+import Synchronization
+
+/// Several service threads (`LWSServerConfiguration.threads`), decided once:
+///
+/// - Thread 0, the **hub thread**, runs the delegate (the server: sessions, hub, broker results),
+///   the API listener and its share of the public connections. Every ``ServerTransport`` call
+///   and every delegate call happens on it.
+/// - Threads 1…N-1 each own an lws context with their own SO_REUSEPORT listener on the public port;
+///   their connections are theirs alone (accept, HTTP, frames, writes, deadlines).
+/// - A ``ConnectionID`` names its thread: `rawValue % threads`.
+/// - What a connection on thread k receives (opened, a message, closed, overflowed) is queued to
+///   the hub thread in arrival order. What the hub sends or closes for thread k is appended to
+///   k's outbox on the hub thread, without a lock, and handed over in one batch at the end of the
+///   hub's turn (one lock and one wake-up per thread per turn, not per delivery); thread k makes
+///   its own frame of each message once.
+/// Debug builds assert this confinement.
+enum EdgeOperation: Sendable {
+    case send(OutboundMessage, [UInt64])
+    case close(UInt64, CloseCode, String)
+    /// Graceful stop: refuse upgrades, close every WebSocket.
+    case shutdown(CloseCode, String)
+}
+
+/// Sockets open on the public listener over all threads (the connection cap is for the process).
+final class SharedCounter: Sendable {
+    let value = Atomic<Int>(0)
+}
+
+extension LWSServerTransport {
+    /// The thread that owns `connection`.
+    func thread(of connection: UInt64) -> Int { Int(connection % UInt64(threadCount)) }
+
+    /// Runs `call` with the delegate on the hub thread: now when this is the hub, else queued to it.
+    func toHub(_ call: @escaping @Sendable (any ServerTransportDelegate) -> Void) {
+        guard let hub else {
+            if let delegate { call(delegate) }
+            return
+        }
+        hub.loop.execute { [hub] in
+            if let delegate = hub.delegate { call(delegate) }
+        }
+    }
+
+    /// Hub thread: hands each thread what was queued for it during this turn.
+    func flushOutboxes() {
+        for index in 1..<threadCount where !outboxes[index].isEmpty {
+            let operations = outboxes[index]
+            outboxes[index].removeAll(keepingCapacity: true)
+            let target = others[index - 1]
+            target.loop.execute { [target] in target.apply(operations) }
+        }
+    }
+
+    /// Thread k: carries out the hub's batch, in order.
+    func apply(_ operations: [EdgeOperation]) {
+        assertOnServiceThread()
+        for operation in operations {
+            switch operation {
+            case .send(let message, let connections):
+                deliver(message, to: connections)
+            case .close(let connection, let code, let reason):
+                closeHere(connection, code: code, reason: reason)
+            case .shutdown(let code, let reason):
+                draining = true
+                for (id, connection) in connections where connection.isWebSocket {
+                    closeHere(id, code: code, reason: reason)
+                }
+            }
+        }
+    }
+
+    /// Debug builds: the caller is on this transport's service thread.
+    func assertOnServiceThread(_ function: StaticString = #function) {
+        assert(loop.isCurrentThread, "LWSServerTransport.\(function) called off its service thread")
+    }
+
+    // MARK: Listening with SO_REUSEPORT
+
+    /// Opens this thread's listening socket on the public port (the hub's first, so port 0 resolves
+    /// once) and watches it in `vhost`. Before the service thread starts.
+    func listenShared(on vhost: OpaquePointer, port: Int) throws(LWSServerError) -> Int {
+        var bound: Int32 = 0
+        let fd = hs_listen_shared(configuration.publicHost, Int32(port), &bound)
+        guard fd >= 0 else {
+            throw LWSServerError(description: "cannot listen on \(configuration.publicHost):\(port) for WebSockets "
+                + "(port in use, or address not on this host): \(String(cString: strerror(errno)))")
+        }
+        guard hs_lws_adopt_listener(vhost, fd, Self.protocolName) != nil else {
+            Glibc.close(fd)
+            throw LWSServerError(description: "libwebsockets could not watch the listening socket")
+        }
+        sharedListener = fd
+        return Int(bound)
+    }
+
+    /// The listening socket is readable: accept what is pending (a bounded batch per turn), refuse
+    /// over the cap, adopt the rest as raw sockets of our protocol.
+    func acceptPending() {
+        for _ in 0..<Self.acceptsPerRound {
+            let fd = hs_accept(sharedListener)
+            guard fd >= 0 else { return }
+            if admit(listener: .public) != 0 {
+                Glibc.close(fd)
+                continue
+            }
+            // On failure lws has closed the socket already.
+            _ = hs_lws_adopt_accepted(publicVhost, fd, Self.protocolName, configuration.tls != nil ? 1 : 0)
+        }
+        // More may be pending: the socket stays readable and the next turn takes the next batch.
+    }
+
+    /// Connections accepted per readable event at most, so a connect storm cannot starve the rest.
+    static let acceptsPerRound = 64
+}

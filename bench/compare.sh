@@ -7,8 +7,10 @@
 #                               (the engines side by side, interleaved)
 #
 # Peers: lws (the C floor), hybridsyncd (its default engine, SQLite), hybridsyncd-memory,
-# hybridsyncd-sqlite, hybridsyncd-redis; a -wd<N> suffix (hybridsyncd-memory-wd100) adds
-# limits.writeDelayMillis N. SQLite runs on a fresh database file in $OUT for every
+# hybridsyncd-sqlite, hybridsyncd-redis; suffixes: -wd<N> (hybridsyncd-memory-wd100) adds
+# limits.writeDelayMillis N, -t<N> runs N service threads (server.threads; 1 without it, so the
+# pinned comparison is one thread against lws's one), -free pins neither the server nor the load
+# generator (for several threads: hybridsyncd-memory-t2-free). SQLite runs on a fresh database file in $OUT for every
 # run; Redis is a fresh redis-server (appendonly, appendfsync everysec) on port $PORT+2, started
 # for the run and stopped after it, sharing CPU 1 with the server (the VM has two cores).
 # wsbench sends no Sec-WebSocket-Protocol header and hybridsyncd requires `hybridsync.v1`, so for
@@ -38,9 +40,12 @@ printf 'log: {level: warning}\n' > "$OUT/hybridsyncd.yaml"
 for round in $(seq "${ROUNDS:-1}"); do
 for peer in ${PEERS:-lws hybridsyncd}; do
   for scenario in ${SCENARIOS:-S1 S2L S3}; do
-    # A "-wd<N>" suffix runs that peer with limits.writeDelayMillis N.
-    delay=(); case $peer in *-wd*) delay=(--limits-write-delay-millis "${peer##*-wd}") ;; esac
-    case ${peer%-wd*} in
+    delay=(); [[ $peer =~ -wd([0-9]+) ]] && delay=(--limits-write-delay-millis "${BASH_REMATCH[1]}")
+    threads=1; [[ $peer =~ -t([0-9]+) ]] && threads=${BASH_REMATCH[1]}
+    server_cpu=(taskset -c 1); loadgen_cpu=(taskset -c 0)
+    case $peer in *-free*) server_cpu=(); loadgen_cpu=() ;; esac
+    [[ $peer =~ ^(lws|hybridsyncd(-memory|-sqlite|-redis)?) ]] && base=${BASH_REMATCH[1]}
+    case $base in
       hybridsyncd-memory) engine=(--engine-kind memory) ;;
       hybridsyncd-redis)
         rm -rf "$OUT/redis"; mkdir -p "$OUT/redis"
@@ -49,12 +54,12 @@ for peer in ${PEERS:-lws hybridsyncd}; do
         engine=(--engine-kind redis --engine-redis-address "127.0.0.1:$((PORT + 2))") ;;
       *) rm -f "$OUT"/bench.db*; engine=(--engine-kind sqlite --engine-sqlite-path "$OUT/bench.db") ;;
     esac
-    if [ "$peer" = lws ]; then
-      taskset -c 1 "$OUT/lws_peer" "$PORT" >"$OUT/lws.log" 2>&1 & pid=$!
+    if [ "$base" = lws ]; then
+      "${server_cpu[@]}" "$OUT/lws_peer" "$PORT" >"$OUT/lws.log" 2>&1 & pid=$!
       common=(--url "ws://127.0.0.1:$PORT/ws" --pub-http "http://127.0.0.1:$PORT/publish")
       loadgen=$OUT/wsbench
     else
-      taskset -c 1 "$BIN/hybridsyncd" --config "$OUT/hybridsyncd.yaml" --server-port "$PORT" --api-port $((PORT + 1)) \
+      "${server_cpu[@]}" "$BIN/hybridsyncd" --config "$OUT/hybridsyncd.yaml" --server-port "$PORT" --api-port $((PORT + 1)) --server-threads "$threads" \
         --api-key bench --auth-token-secret benchsecret --limits-connect-timeout-seconds 120 \
         --ping-interval-seconds 600 --api-max-requests-per-second 100000 "${engine[@]}" "${delay[@]}" >"$OUT/hybridsyncd.log" 2>&1 & pid=$!
       common=(--url "ws://127.0.0.1:$PORT/" --sub-msg "$SUB" --sub-ack '"id":2'
@@ -70,7 +75,7 @@ for peer in ${PEERS:-lws hybridsyncd}; do
       S3) args=(-n 1000 --duration 5 --rate 0 --window 64) ;;
     esac
     echo "== round $round: $peer $scenario"
-    taskset -c 0 "$loadgen" "${common[@]}" "${args[@]}" --pid "$pid" --timeout 60 --label "$peer" \
+    "${loadgen_cpu[@]}" "$loadgen" "${common[@]}" "${args[@]}" --pid "$pid" --timeout 60 --label "$peer" \
       --scenario "$scenario" --json "$OUT/results.jsonl" 2>&1 >/dev/null | grep -E 'connect :|memory  :|deliver :|latency :|cpu     :' || true
     kill "$pid"; wait "$pid" 2>/dev/null || true
     if [ -n "${redis_pid:-}" ]; then kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=; fi

@@ -64,6 +64,10 @@ final class LWSClientTransport: @unchecked Sendable {
         info.protocols = UnsafePointer(protocols)
         info.options = UInt64(LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT)
         info.user = Unmanaged.passUnretained(self).toOpaque()
+        // Each phase of an attempt (TCP connect, TLS, the upgrade's answer) ends after this long, so
+        // a socket the runtime gave up on (its connect timeout, 10 s) is gone before it retries
+        // (lws's default, 20 s, let every client of a reconnect storm hold several at once).
+        info.timeout_secs = Self.phaseTimeoutSeconds
         guard let context = lws_create_context(&info) else {
             protocols.deallocate()
             throw ClientTransportError("libwebsockets could not create a client context")
@@ -122,6 +126,9 @@ final class LWSClientTransport: @unchecked Sendable {
             fail(socket, "cannot start a connection to \(target)")
         }
     }
+
+    /// Seconds each phase of a connection attempt may take (lws's `timeout_secs`).
+    static let phaseTimeoutSeconds: UInt32 = 5
 
     func fail(_ socket: ClientSocket, _ message: String) {
         connections[socket.id] = nil

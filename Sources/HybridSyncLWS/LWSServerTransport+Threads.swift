@@ -81,8 +81,15 @@ extension LWSServerTransport {
     // MARK: Listening with SO_REUSEPORT
 
     /// Opens this thread's listening socket on the public port (the hub's first, so port 0 resolves
-    /// once) and watches it in `vhost`. Before the service thread starts.
-    func listenShared(on vhost: OpaquePointer, port: Int) throws(LWSServerError) -> Int {
+    /// once) and watches it in a vhost of its own (the public vhost applies its raw-socket accept
+    /// role to everything adopted into it, which a file descriptor cannot take). Before the
+    /// service thread starts.
+    func listenShared(in context: OpaquePointer, port: Int) throws(LWSServerError) -> Int {
+        var info = vhostInfo(name: "listener", host: configuration.publicHost, port: Int(CONTEXT_PORT_NO_LISTEN_SERVER))
+        info.options = hs_lws_server_options(0)
+        guard let vhost = lws_create_vhost(context, &info) else {
+            throw LWSServerError(description: "libwebsockets could not create the listener's vhost")
+        }
         var bound: Int32 = 0
         let fd = hs_listen_shared(configuration.publicHost, Int32(port), &bound)
         guard fd >= 0 else {

@@ -120,7 +120,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         let apiPort = Int(lws_get_vhost_listen_port(apiVhost))
         if shared {
             do {
-                publicPort = try listenShared(on: publicVhost, port: configuration.publicPort)
+                publicPort = try listenShared(in: context, port: configuration.publicPort)
                 for index in 1..<threadCount {
                     let other = LWSServerTransport(configuration: configuration, logger: logger, publicPages: publicPages,
                                                    apiPages: nil, index: index, hub: self, publicSockets: publicSockets)
@@ -156,7 +156,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         let context = try makeContext()
         do {
             publicVhost = try makePublicVhost(context, port: Int(CONTEXT_PORT_NO_LISTEN_SERVER))
-            _ = try listenShared(on: publicVhost!, port: port)
+            _ = try listenShared(in: context, port: port)
         } catch {
             lws_context_destroy(context)
             freeBorrowedMemory()
@@ -396,7 +396,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     static let protocolName = "hybridsync-edge"
 
     /// A vhost whose accepted sockets are bound to lws's raw role and our one protocol.
-    private func vhostInfo(name: String, host: String, port: Int) -> lws_context_creation_info {
+    func vhostInfo(name: String, host: String, port: Int) -> lws_context_creation_info {
         var info = lws_context_creation_info()
         info.vhost_name = UnsafePointer(cString(name))
         info.port = Int32(port)

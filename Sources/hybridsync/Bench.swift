@@ -12,7 +12,7 @@ extension HybridSyncCLI {
                 Every client is a ClientRuntime (one WebSocket each) in this process, so times include the bench's own \
                 work; the open-file limit bounds the client count (run several processes beyond it). See docs/PERFORMANCE.md.
                 """,
-            subcommands: [Fanout.self, BanStorm.self, RestartAvalanche.self]
+            subcommands: [Fanout.self, BanStorm.self, RestartAvalanche.self, AvalancheWorker.self]
         )
     }
 
@@ -104,21 +104,39 @@ extension HybridSyncCLI {
         @Option(help: "The command that starts the daemon again (run with /bin/sh -c, in the background).") var restart: String
         @Option(help: "Seconds to wait for every client after the restart.") var timeout = 120.0
         @Option(help: "Channel of the state key.") var channel = "app:bench-avalanche"
+        @Option(help: "Bench processes to spread the clients over (each has its own lws client context and thread).")
+        var processes = 1
 
         func run() async throws {
             guard let pid = options.serverPid else { throw ValidationError("--server-pid is needed: the daemon to kill") }
+            guard processes >= 1, processes <= options.clients else { throw ValidationError("--processes must be 1 to --clients") }
+            _ = try await options.api.client.setState(channel: channel, key: "generation", value: 1)
+            if processes > 1 { return try await runOverWorkers(pid) }
             let channel = channel
             let killedAt = Locked<Int64>(0)
-            _ = try await options.api.client.setState(channel: channel, key: "generation", value: 1)
             let key = StateKey<Int64>(channel: channel, key: "generation", default: 0)
             let clients = try await BenchClients.connect(options, subscribe: { try await $0.observe(key) }) { value, index, clients in
                 guard value == 2 else { return }
                 clients.record(index, 0, milliseconds: Double(BenchClients.nanoseconds() - killedAt.withLock { $0 }) / 1e6)
             }
             killedAt.withLock { $0 = BenchClients.nanoseconds() }
+            try await killAndRestart(pid)
+            await clients.waitForSamples(options.clients, timeout: .seconds(timeout)) { "re-synced: \($0)/\(options.clients)" }
+            printReport(clients.report(expected: options.clients))
+            await clients.close()
+        }
+
+        /// Kills the daemon, waits until every thread of it is gone (its ports are free then),
+        /// restarts it, and sets the new value once it answers.
+        private func killAndRestart(_ pid: Int32) async throws {
+            let started = ContinuousClock.now
             kill(pid, SIGKILL)
-            // Its sockets are closed once it is gone (a zombie holds none): then the ports are free.
             try await BenchClients.eventually(seconds: 10, "the killed daemon did not exit") { !BenchClients.isRunning(pid) }
+            let gone = ContinuousClock.now
+            defer {
+                let seconds = { (duration: Duration) in String(format: "%.2f", Double(duration.components.attoseconds) / 1e18 + Double(duration.components.seconds)) }
+                print("  the killed daemon was gone after \(seconds(gone - started)) s; the new one answered after \(seconds(ContinuousClock.now - started)) s")
+            }
             let starter = Process()
             starter.executableURL = URL(fileURLWithPath: "/bin/sh")
             starter.arguments = ["-c", restart]
@@ -127,11 +145,67 @@ extension HybridSyncCLI {
                 (try? await options.api.client.health()) != nil
             }
             _ = try await options.api.client.setState(channel: channel, key: "generation", value: 2)
-            await clients.waitForSamples(options.clients, timeout: .seconds(timeout)) { "re-synced: \($0)/\(options.clients)" }
-            let report = clients.report(expected: options.clients)
-            print("restart avalanche: \(options.clients) clients, kill -9 and `\(restart)`")
+        }
+
+        private func printReport(_ report: BenchClients.Report) {
+            print("restart avalanche: \(options.clients) clients in \(processes) process(es), kill -9 and `\(restart)`")
             print("  reconnected and holding the new value: \(report.received)/\(options.clients) (never within \(Int(timeout)) s: \(report.lost))")
             print("  time from the kill to each client's new value: \(report.percentiles)")
+        }
+
+        /// The clients in `processes` worker processes (`bench avalanche-worker`): each connects its
+        /// share and prints `ready`, then `sample <client> <time>` when a client holds the new value.
+        private func runOverWorkers(_ pid: Int32) async throws {
+            let share = options.clients / processes
+            var workers: [BenchWorker] = []
+            for index in 0..<processes {
+                let count = index == processes - 1 ? options.clients - share * (processes - 1) : share
+                workers.append(try BenchWorker(arguments: [
+                    "bench", "avalanche-worker", "--clients", String(count), "--url", options.url, "--secret", options.secret,
+                    "--channel", channel,
+                ]))
+            }
+            defer { for worker in workers { worker.stop() } }
+            try await BenchClients.eventually(seconds: 600, "the workers did not connect their clients") {
+                workers.allSatisfy(\.isReady)
+            }
+            let killedAt = BenchClients.nanoseconds()
+            try await killAndRestart(pid)
+            let deadline = ContinuousClock.now + .seconds(timeout)
+            while ContinuousClock.now < deadline, workers.reduce(0, { $0 + $1.samples.count }) < options.clients {
+                BenchClients.progress("re-synced: \(workers.reduce(0) { $0 + $1.samples.count })/\(options.clients)")
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            BenchClients.progress(nil)
+            let milliseconds = workers.flatMap(\.samples).map { Double($0 - killedAt) / 1e6 }
+            printReport(BenchClients.Report(milliseconds: milliseconds, expected: options.clients, duplicated: 0))
+        }
+    }
+
+    /// One share of a multi-process restart avalanche (started by `restart-avalanche --processes`).
+    struct AvalancheWorker: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "avalanche-worker", abstract: "Internal: one process of restart-avalanche --processes.", shouldDisplay: false
+        )
+        @OptionGroup var options: BenchOptions
+        @Option var channel = "app:bench-avalanche"
+
+        func run() async throws {
+            let key = StateKey<Int64>(channel: channel, key: "generation", default: 0)
+            let out = Locked(FileHandle.standardOutput)
+            let clients = try await BenchClients.connect(options, subscribe: { try await $0.observe(key) }) { value, index, _ in
+                guard value == 2 else { return }
+                let line = "sample \(index) \(BenchClients.nanoseconds())\n"
+                out.withLock { $0.write(Data(line.utf8)) }
+            }
+            out.withLock { $0.write(Data("ready\n".utf8)) }
+            // Until the parent closes our standard input (it finished, or died).
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                Thread.detachNewThread {
+                    _ = FileHandle.standardInput.readDataToEndOfFile()
+                    done.resume()
+                }
+            }
             await clients.close()
         }
     }

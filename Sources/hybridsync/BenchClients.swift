@@ -94,19 +94,21 @@ final class BenchClients: Sendable {
         let lost: Int
         let duplicated: Int
         let percentiles: String
-    }
 
-    func report(expected: Int) -> Report {
-        samples.withLock { samples in
-            let sorted = samples.milliseconds.sorted()
+        init(milliseconds: [Double], expected: Int, duplicated: Int) {
+            let sorted = milliseconds.sorted()
             func at(_ fraction: Double) -> String {
                 sorted.isEmpty ? "-" : String(format: "%.1f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))])
             }
-            return Report(
-                received: sorted.count, lost: max(0, expected - sorted.count), duplicated: samples.duplicated,
-                percentiles: "p50 \(at(0.5)) ms, p90 \(at(0.9)) ms, p99 \(at(0.99)) ms, max \(sorted.last.map { String(format: "%.1f", $0) } ?? "-") ms"
-            )
+            received = sorted.count
+            lost = max(0, expected - sorted.count)
+            self.duplicated = duplicated
+            percentiles = "p50 \(at(0.5)) ms, p90 \(at(0.9)) ms, p99 \(at(0.99)) ms, max \(sorted.last.map { String(format: "%.1f", $0) } ?? "-") ms"
         }
+    }
+
+    func report(expected: Int) -> Report {
+        samples.withLock { Report(milliseconds: $0.milliseconds, expected: expected, duplicated: $0.duplicated) }
     }
 
     /// The daemon's memory per connection, when its pid was given.
@@ -157,10 +159,18 @@ final class BenchClients: Sendable {
     }
 
     /// Whether `pid` still runs (a zombie does not: it only waits to be reaped).
+    /// Whether any thread of `pid` still runs. A killed multi-threaded process shows its main thread
+    /// as a zombie while the others still close its sockets (the file table goes with the last one),
+    /// so every thread is checked, not only the main one.
     static func isRunning(_ pid: Int32) -> Bool {
-        guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        return !stat[close...].hasPrefix(") Z")
+        guard kill(pid, 0) == 0 else { return false }
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.contains { task in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let state = stat[close...].dropFirst(2).first
+            return state != "Z" && state != "X"
+        }
     }
 
     /// One progress line on standard error, rewritten in place (nil ends it).

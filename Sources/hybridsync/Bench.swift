@@ -9,7 +9,7 @@ extension HybridSyncCLI {
         static let configuration = CommandConfiguration(
             abstract: "Measure a running hybridsyncd with real client runtimes (loopback or your own network).",
             discussion: """
-                Every client is a ClientRuntime (one WebSocket each) in this process, so times include the bench's own \
+                Every client is a ClientRuntime (one WebSocket each) in this process (restart-avalanche: --processes), so times include the bench's own \
                 work; the open-file limit bounds the client count (run several processes beyond it). See docs/PERFORMANCE.md.
                 """,
             subcommands: [Fanout.self, BanStorm.self, RestartAvalanche.self, AvalancheWorker.self]

@@ -72,6 +72,14 @@ final class EdgeConnection {
 
     var isWebSocket: Bool { phase == .webSocket }
 
+    /// Something queued is to be written now: anything but publications that wait for the current
+    /// write-delay window (those go when it ends, or with the next reply or control frame).
+    var wantsWriteNow: Bool {
+        guard let last = queue.last else { return false }
+        if case .raw = last { return true }
+        return !writeDelayed
+    }
+
     func enqueue(_ chunk: Chunk) {
         switch chunk {
         case .message(let frame), .raw(let frame): queuedBytes += frame.count

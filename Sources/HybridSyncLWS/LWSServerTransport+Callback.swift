@@ -43,7 +43,7 @@ extension LWSServerTransport {
             case .awaitingResponse: pipelinedWhileAwaiting(edge)
             case .closing: 0  // nothing more is read
             }
-            if !edge.queue.isEmpty || (edge.closeAfterFlush && !edge.halfClosed) { lws_callback_on_writable(wsi) }
+            if edge.wantsWriteNow || (edge.closeAfterFlush && !edge.halfClosed) { lws_callback_on_writable(wsi) }
             return result
         case LWS_CALLBACK_RAW_WRITEABLE:
             guard let edge = connection(user) else { return -1 }
@@ -68,7 +68,7 @@ extension LWSServerTransport {
     /// public one counts the sockets of every service thread).
     func admit(listener: Listener) -> Int32 {
         let cap = listener == .api ? configuration.maxAPIConnections : maxConnections
-        let open = listener == .api ? openCount[.api, default: 0] : publicSockets.value.load(ordering: .relaxed)
+        let open = listener == .api ? apiSockets : publicSockets.value.load(ordering: .relaxed)
         guard open >= cap else { return 0 }
         let (log, suppressed) = refusalLog.shouldLog(now: Self.monotonicSeconds())
         if log {
@@ -91,8 +91,10 @@ extension LWSServerTransport {
         )
         let edge = EdgeConnection(id: id, wsi: wsi, listener: listener, parser: HTTPRequestParser(limits: limits))
         connections[id] = edge
-        openCount[listener, default: 0] += 1
-        if listener == .public { publicSockets.value.add(1, ordering: .relaxed) }
+        switch listener {
+        case .public: publicSockets.value.add(1, ordering: .relaxed)
+        case .api: apiSockets += 1
+        }
         setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds)
         return 0
     }
@@ -100,8 +102,10 @@ extension LWSServerTransport {
     private func closed(user: UnsafeMutableRawPointer?) {
         let id = hs_lws_pss_get(user)
         guard let edge = connections.removeValue(forKey: id) else { return }
-        openCount[edge.listener, default: 1] -= 1
-        if edge.listener == .public { publicSockets.value.subtract(1, ordering: .relaxed) }
+        switch edge.listener {
+        case .public: publicSockets.value.subtract(1, ordering: .relaxed)
+        case .api: apiSockets -= 1
+        }
         closedSinceTrim += 1
         if edge.announced {
             openWebSockets.subtract(1, ordering: .relaxed)
@@ -150,7 +154,7 @@ extension LWSServerTransport {
             }
         }
         if written < 0 { return -1 }
-        if !edge.queue.isEmpty || (edge.closeAfterFlush && !edge.halfClosed) { lws_callback_on_writable(edge.wsi) }
+        if edge.wantsWriteNow || (edge.closeAfterFlush && !edge.halfClosed) { lws_callback_on_writable(edge.wsi) }
         return 0
     }
 

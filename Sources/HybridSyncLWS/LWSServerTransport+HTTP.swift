@@ -138,7 +138,8 @@ extension LWSServerTransport {
         for field in head.headers {
             headers[field.name] = headers[field.name].map { "\($0), \(field.value)" } ?? field.value
         }
-        return HTTPRequest(method: head.method, path: path, query: head.query, authorization: head.header("authorization"), headers: headers)
+        return HTTPRequest(method: head.method, path: path, query: head.query, authorization: head.header("authorization"),
+                           headers: headers, queryParameters: head.queryParameters)
     }
 
     /// Input while a request is with the server: pipelining, which is not served; it is dropped

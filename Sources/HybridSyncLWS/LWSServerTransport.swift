@@ -25,8 +25,8 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     /// This transport's thread: 0 for the hub (the public one), 1… for the others it starts.
     let index: Int
     let threadCount: Int
-    /// The hub's transport, nil on the hub itself.
-    let hub: LWSServerTransport?
+    /// The hub's transport, nil on the hub itself (which owns the others, so it outlives them).
+    unowned let hub: LWSServerTransport?
     /// The hub's: the transports of threads 1…N-1.
     var others: [LWSServerTransport] = []
     /// The hub's, hub thread only: what each other thread gets at the end of this turn.
@@ -41,7 +41,8 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     // Service-thread state.
     var delegate: (any ServerTransportDelegate)?
     var connections: [UInt64: EdgeConnection] = [:]
-    var openCount: [Listener: Int] = [.public: 0, .api: 0]
+    /// Sockets on the API listener (which exists on the hub thread only).
+    var apiSockets = 0
     var deadlines = DeadlineQueue<Double, UInt64>()
     var nextID: UInt64 = 1
     var draining = false

@@ -22,9 +22,26 @@ public struct HTTPRequestHead: Sendable, Equatable {
 
     /// The path with `%XX` escapes decoded (so `/api/channels/user%23a` names `user#a`), or nil when
     /// an escape is malformed or the result is not UTF-8.
-    public var decodedPath: String? {
+    public var decodedPath: String? { Self.percentDecoded(path) }
+
+    /// The query's `name=value` pairs, percent-decoded (`+` as a space); a malformed one is left
+    /// out, and of a repeated name the first counts.
+    public var queryParameters: [String: String] {
+        var parameters: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = Self.percentDecoded(parts[0].replacing("+", with: " ")),
+                  let value = Self.percentDecoded(parts.count > 1 ? parts[1].replacing("+", with: " ") : ""),
+                  parameters[name] == nil else { continue }
+            parameters[name] = value
+        }
+        return parameters
+    }
+
+    /// `text` with its `%XX` escapes decoded, or nil when one is malformed or the result is not UTF-8.
+    static func percentDecoded(_ text: some StringProtocol) -> String? {
         var bytes: [UInt8] = []
-        var iterator = path.utf8.makeIterator()
+        var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {
             guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
             guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else { return nil }

@@ -6,9 +6,14 @@ import Testing
 /// `limits.writeDelayMillis`: publications wait for the window and leave together.
 @Suite("Write delay (real daemon)")
 struct WriteDelayTests {
-    @Test("with a write delay, publications made within the window share frames; every one arrives, in order; replies do not wait")
-    func publicationsShareFrames() async throws {
-        let daemon = try await TestDaemon.start(arguments: ["--limits-write-delay-millis", "1000"], engine: .memory)
+    @Test("with a write delay, publications made within the window share frames; every one arrives, in order; replies do not wait",
+          arguments: [1, 3])
+    func publicationsShareFrames(threads: Int) async throws {
+        // With 3 service threads the connection is usually not on the hub's, so the reply comes
+        // from another thread than the command was read on.
+        let daemon = try await TestDaemon.start(
+            arguments: ["--limits-write-delay-millis", "1000", "--server-threads", String(threads)], engine: .memory
+        )
         let connection = try await LWSConnector().connect(to: daemon.webSocketURL)
         func nextMessages() async throws -> [ServerMessage] {
             guard case .frame(let frame)? = try await connection.events.first(within: .seconds(10)) else { return [] }

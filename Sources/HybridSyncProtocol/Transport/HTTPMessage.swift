@@ -11,10 +11,12 @@ public struct HTTPRequest: Sendable, Equatable {
     public var body: [UInt8]
     /// Every header field, names lower-cased; repeated fields joined with `, `.
     public var headers: [String: String]
+    /// The query's `name=value` pairs, percent-decoded (as the transport read them).
+    public var queryParameters: [String: String]
 
     public init(
         method: String, path: String, query: String = "", authorization: String? = nil, body: [UInt8] = [],
-        headers: [String: String] = [:]
+        headers: [String: String] = [:], queryParameters: [String: String] = [:]
     ) {
         self.method = method
         self.path = path
@@ -22,46 +24,11 @@ public struct HTTPRequest: Sendable, Equatable {
         self.authorization = authorization
         self.body = body
         self.headers = headers
+        self.queryParameters = queryParameters
     }
 
     /// The value of the header field `name` (any case), if sent.
     public func header(_ name: String) -> String? { headers[name.lowercased()] }
-
-    /// The value of the query parameter `name` (`a=1&b=2`), percent-decoded, if present.
-    public func queryParameter(_ name: String) -> String? {
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.first.map(String.init) == name else { continue }
-            let raw = parts.count > 1 ? String(parts[1]) : ""
-            return raw.replacingPlus().removingPercentEncodingStrictly()
-        }
-        return nil
-    }
-}
-
-extension String {
-    fileprivate func replacingPlus() -> String { String(map { $0 == "+" ? " " : $0 }) }
-
-    /// Decodes `%XX` escapes; nil when one is malformed or the result is not UTF-8.
-    fileprivate func removingPercentEncodingStrictly() -> String? {
-        var bytes: [UInt8] = []
-        var iterator = utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
-            guard let high = iterator.next().flatMap(Self.hexDigit), let low = iterator.next().flatMap(Self.hexDigit) else { return nil }
-            bytes.append(high << 4 | low)
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexDigit(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
 
 /// Fixed pages a listener serves itself (files, a console), asked before anything else:

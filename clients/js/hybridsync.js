@@ -62,7 +62,7 @@ const DEFAULTS = Object.freeze({
  */
 export function createRuntime(options) {
   if (!options || typeof options.getToken !== 'function') throw new TypeError('createRuntime needs {url, getToken}');
-  if (options.shared && typeof SharedWorker === 'function' && typeof import.meta.url === 'string') {
+  if (options.shared && typeof SharedWorker === 'function') {
     try {
       return new Runtime(new SharedEngine(options), options);
     } catch (error) {

@@ -12,7 +12,7 @@ extension HybridSyncCLI {
                 Every client is a ClientRuntime (one WebSocket each) in this process (restart-avalanche: --processes), so times include the bench's own \
                 work; the open-file limit bounds the client count (run several processes beyond it). See docs/PERFORMANCE.md.
                 """,
-            subcommands: [Fanout.self, BanStorm.self, RestartAvalanche.self, AvalancheWorker.self]
+            subcommands: [Fanout.self, BanStorm.self, RestartAvalanche.self, Worker.self]
         )
     }
 
@@ -75,8 +75,12 @@ extension HybridSyncCLI {
         )
         @OptionGroup var options: BenchOptions
         @Option(help: "The user to ban (lifted again at the end).") var user = "bench-banned-user"
+        @Option(help: "Bench processes to spread the clients over (each has its own lws client context and thread).")
+        var processes = 1
 
         func run() async throws {
+            guard processes >= 1, processes <= options.clients else { throw ValidationError("--processes must be 1 to --clients") }
+            if processes > 1 { return try await runOverWorkers() }
             let user = user
             let banAt = Locked<Int64>(0)
             let clients = try await BenchClients.connect(options, subscribe: { try await $0.observe("moderation:users") }) { event, index, clients in
@@ -93,6 +97,26 @@ extension HybridSyncCLI {
             clients.printMemory()
             _ = try? await options.api.client.unban(user: user)
             await clients.close()
+        }
+
+        private func runOverWorkers() async throws {
+            let before = options.serverPid.flatMap(BenchClients.residentKilobytes)
+            let workers = try await BenchWorker.start(options, processes: processes, scenario: "ban-storm", ["--user", user])
+            defer { for worker in workers { worker.stop() } }
+            let connected = options.serverPid.flatMap(BenchClients.residentKilobytes)
+            let banAt = BenchClients.nanoseconds()
+            try await options.api.client.ban(user: user, reason: "hybridsync bench ban-storm")
+            let samples = await BenchWorker.collect(workers, expected: options.clients, timeout: .seconds(60)) {
+                "observed the ban: \($0)/\(options.clients)"
+            }
+            let report = BenchClients.Report(milliseconds: samples.map { Double($0 - banAt) / 1e6 }, expected: options.clients, duplicated: 0)
+            print("ban storm: \(options.clients) client contexts on moderation:users in \(processes) processes, one ban")
+            print("  observed by \(report.received)/\(options.clients) (never: \(report.lost))")
+            print("  time from the API call to each observer: \(report.percentiles)")
+            if let before, let connected {
+                print("  server RSS: \(before) kB before, \(connected) kB with \(options.clients) clients (\(Int(Double(connected - before) * 1024 / Double(options.clients))) B per connection)")
+            }
+            _ = try? await options.api.client.unban(user: user)
         }
     }
 
@@ -153,50 +177,49 @@ extension HybridSyncCLI {
             print("  time from the kill to each client's new value: \(report.percentiles)")
         }
 
-        /// The clients in `processes` worker processes (`bench avalanche-worker`): each connects its
-        /// share and prints `ready`, then `sample <client> <time>` when a client holds the new value.
+        /// The clients in `processes` worker processes (`bench worker`), each with its share.
         private func runOverWorkers(_ pid: Int32) async throws {
-            let share = options.clients / processes
-            var workers: [BenchWorker] = []
-            for index in 0..<processes {
-                let count = index == processes - 1 ? options.clients - share * (processes - 1) : share
-                workers.append(try BenchWorker(arguments: [
-                    "bench", "avalanche-worker", "--clients", String(count), "--url", options.url, "--secret", options.secret,
-                    "--channel", channel,
-                ]))
-            }
+            let workers = try await BenchWorker.start(options, processes: processes, scenario: "restart-avalanche", ["--channel", channel])
             defer { for worker in workers { worker.stop() } }
-            try await BenchClients.eventually(seconds: 600, "the workers did not connect their clients") {
-                workers.allSatisfy(\.isReady)
-            }
             let killedAt = BenchClients.nanoseconds()
             try await killAndRestart(pid)
-            let deadline = ContinuousClock.now + .seconds(timeout)
-            while ContinuousClock.now < deadline, workers.reduce(0, { $0 + $1.samples.count }) < options.clients {
-                BenchClients.progress("re-synced: \(workers.reduce(0) { $0 + $1.samples.count })/\(options.clients)")
-                try await Task.sleep(for: .milliseconds(100))
+            let samples = await BenchWorker.collect(workers, expected: options.clients, timeout: .seconds(timeout)) {
+                "re-synced: \($0)/\(options.clients)"
             }
-            BenchClients.progress(nil)
-            let milliseconds = workers.flatMap(\.samples).map { Double($0 - killedAt) / 1e6 }
-            printReport(BenchClients.Report(milliseconds: milliseconds, expected: options.clients, duplicated: 0))
+            printReport(BenchClients.Report(milliseconds: samples.map { Double($0 - killedAt) / 1e6 }, expected: options.clients, duplicated: 0))
         }
     }
 
-    /// One share of a multi-process restart avalanche (started by `restart-avalanche --processes`).
-    struct AvalancheWorker: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "avalanche-worker", abstract: "Internal: one process of restart-avalanche --processes.", shouldDisplay: false
-        )
+    /// One process's share of a multi-process scenario (`ban-storm` or `restart-avalanche` with
+    /// `--processes`): prints `ready` once its clients observe, then `sample <client> <time>` when a
+    /// client sees what the scenario waits for; ends when its standard input closes.
+    struct Worker: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Internal: one process of a scenario run with --processes.", shouldDisplay: false)
         @OptionGroup var options: BenchOptions
+        @Option var scenario: String
         @Option var channel = "app:bench-avalanche"
+        @Option var user = "bench-banned-user"
 
         func run() async throws {
-            let key = StateKey<Int64>(channel: channel, key: "generation", default: 0)
             let out = Locked(FileHandle.standardOutput)
-            let clients = try await BenchClients.connect(options, subscribe: { try await $0.observe(key) }) { value, index, _ in
-                guard value == 2 else { return }
+            let sample: @Sendable (Int) -> Void = { index in
                 let line = "sample \(index) \(BenchClients.nanoseconds())\n"
                 out.withLock { $0.write(Data(line.utf8)) }
+            }
+            let clients: BenchClients
+            switch scenario {
+            case "restart-avalanche":
+                let key = StateKey<Int64>(channel: channel, key: "generation", default: 0)
+                clients = try await BenchClients.connect(options, subscribe: { try await $0.observe(key) }) { value, index, _ in
+                    if value == 2 { sample(index) }
+                }
+            case "ban-storm":
+                let user = user
+                clients = try await BenchClients.connect(options, subscribe: { try await $0.observe("moderation:users") }) { event, index, _ in
+                    if case .publication(let publication) = event, publication.key == user, !publication.removed { sample(index) }
+                }
+            default:
+                throw ValidationError("--scenario must be ban-storm or restart-avalanche")
             }
             out.withLock { $0.write(Data("ready\n".utf8)) }
             // Until the parent closes our standard input (it finished, or died).

@@ -1,8 +1,8 @@
 import Foundation
 
-/// A `hybridsync bench avalanche-worker` child process: its `ready` line and its samples (the
-/// wall-clock nanoseconds at which each of its clients held the new value). Closing its standard
-/// input ends it.
+/// A `hybridsync bench worker` child process: its `ready` line and its samples (the wall-clock
+/// nanoseconds at which each of its clients saw what the scenario waits for). Closing its
+/// standard input ends it.
 final class BenchWorker: Sendable {
     private struct State {
         var ready = false
@@ -39,6 +39,42 @@ final class BenchWorker: Sendable {
                 }
             }
         }
+    }
+
+    /// `processes` workers sharing `options.clients` for `scenario`; returns once every one is ready.
+    static func start(
+        _ options: HybridSyncCLI.BenchOptions, processes: Int, scenario: String, _ extra: [String]
+    ) async throws -> [BenchWorker] {
+        let share = options.clients / processes
+        var workers: [BenchWorker] = []
+        for index in 0..<processes {
+            let count = index == processes - 1 ? options.clients - share * (processes - 1) : share
+            workers.append(try BenchWorker(arguments: [
+                "bench", "worker", "--scenario", scenario, "--clients", String(count), "--url", options.url, "--secret", options.secret,
+            ] + extra))
+        }
+        do {
+            try await BenchClients.eventually(seconds: 600, "the bench workers did not connect their clients") {
+                workers.allSatisfy(\.isReady)
+            }
+        } catch {
+            for worker in workers { worker.stop() }
+            throw error
+        }
+        return workers
+    }
+
+    /// Every worker's samples once there are `expected` or `timeout` passed, with a progress line.
+    static func collect(_ workers: [BenchWorker], expected: Int, timeout: Duration, _ line: (Int) -> String) async -> [Int64] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let count = workers.reduce(0) { $0 + $1.samples.count }
+            BenchClients.progress(line(count))
+            if count >= expected { break }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        BenchClients.progress(nil)
+        return workers.flatMap(\.samples)
     }
 
     var isReady: Bool { state.withLock { $0.ready } }

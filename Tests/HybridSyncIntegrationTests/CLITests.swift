@@ -163,7 +163,7 @@ struct CLITests {
 }
 
 extension CLITests {
-    @Test("bench: fanout and ban-storm measure real client runtimes and report every delivery; bad counts exit 2")
+    @Test("bench: fanout and ban-storm (also over 2 processes) measure real client runtimes and report every delivery; bad counts exit 2")
     func bench() async throws {
         let daemon = try await TestDaemon.start(engine: .memory)
         let target = ["--url", daemon.webSocketURL, "--secret", daemon.tokens.secret, "--clients", "20"]
@@ -174,6 +174,9 @@ extension CLITests {
         #expect(storm.status == 0, "\(storm.errors)")
         #expect(storm.output.contains("observed by 20/20 (never: 0)"), "\(storm.output)")
         #expect(try await daemon.api.bans()["bans"] == [], "the bench lifts its ban")
+        let spread = try await hybridsync(["bench", "ban-storm", "--processes", "2"] + target, api: daemon.apiURL, key: daemon.api.apiKey)
+        #expect(spread.status == 0, "\(spread.errors)")
+        #expect(spread.output.contains("in 2 processes") && spread.output.contains("observed by 20/20 (never: 0)"), "\(spread.output)")
         let refused = try await hybridsync(["bench", "fanout", "--clients", "0"], api: daemon.apiURL, key: daemon.api.apiKey)
         #expect(refused.status == 2)
         #expect(refused.errors.contains("--clients must be at least 1"))

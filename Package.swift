@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "HybridSyncAdmin", targets: ["HybridSyncAdmin"]),
         // The server without a transport of its own (the benchmarks package drives it in memory).
         .library(name: "HybridSyncServer", targets: ["HybridSyncServer"]),
+        // The edge's HTTP/1.1 and RFC 6455 code (the benchmarks package measures its frame packing).
+        .library(name: "HybridSyncWebSocket", targets: ["HybridSyncWebSocket"]),
         .executable(name: "hybridsyncd", targets: ["hybridsyncd"]),
         .executable(name: "hybridsync", targets: ["hybridsync"]),
         .executable(name: "hybridsync-demo", targets: ["hybridsync-demo"]),

@@ -19,6 +19,7 @@ let package = Package(
                 .product(name: "HybridSyncProtocol", package: "HybridSync"),
                 .product(name: "HybridSyncServer", package: "HybridSync"),
                 .product(name: "HybridSyncAdmin", package: "HybridSync"),
+                .product(name: "HybridSyncWebSocket", package: "HybridSync"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/HotPaths",

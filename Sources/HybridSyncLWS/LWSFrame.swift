@@ -27,39 +27,3 @@ final class LWSFrame {
         (storage + Self.headroom).assumingMemoryBound(to: UInt8.self)
     }
 }
-
-/// A reusable buffer that packs several pending frames into one, newline-separated.
-///
-/// Coalescing pending messages into one WebSocket frame per WRITEABLE cut server CPU per delivery
-/// about 20x in measurements (docs/ARCHITECTURE.md).
-final class CoalescingBuffer {
-    let capacity: Int
-    private let storage: UnsafeMutableRawPointer
-    private(set) var count = 0
-
-    init(capacity: Int) {
-        self.capacity = capacity
-        storage = UnsafeMutableRawPointer.allocate(byteCount: LWSFrame.headroom + capacity, alignment: 16)
-    }
-
-    deinit { storage.deallocate() }
-
-    var payload: UnsafeMutablePointer<UInt8> {
-        (storage + LWSFrame.headroom).assumingMemoryBound(to: UInt8.self)
-    }
-
-    func reset() { count = 0 }
-
-    /// Appends a frame (with a separating newline) if it fits; returns false when it does not.
-    func append(_ frame: LWSFrame) -> Bool {
-        let needed = count == 0 ? frame.count : frame.count + 1
-        guard count + needed <= capacity else { return false }
-        if count > 0 {
-            payload[count] = UInt8(ascii: "\n")
-            count += 1
-        }
-        (payload + count).update(from: frame.payload, count: frame.count)
-        count += frame.count
-        return true
-    }
-}

@@ -145,11 +145,11 @@ extension LWSServerTransport {
                 written = lws_write(edge.wsi, message.payload - header, message.count + header, LWS_WRITE_HTTP)  // LWS_WRITE_RAW is a #define of it
             } else {
                 coalescing.reset()
-                while case .message(let next)? = edge.queue.first, coalescing.append(next) {
+                while case .message(let next)? = edge.queue.first, coalescing.append(next.payload, count: next.count) {
                     edge.queue.removeFirst()
                     edge.queuedBytes -= next.count
                 }
-                let header = WebSocketFrameHeader.write(opcode: .text, length: coalescing.count, endingAt: coalescing.payload)
+                let header = coalescing.writeHeader()
                 written = lws_write(edge.wsi, coalescing.payload - header, coalescing.count + header, LWS_WRITE_HTTP)  // LWS_WRITE_RAW is a #define of it
             }
         }

@@ -55,7 +55,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     private var tickTask: Task<Void, Never>?
     /// Connections whose publications wait for the end of the current write-delay window.
     private var delayedWrites: [EdgeConnection] = []
-    let coalescing = CoalescingBuffer(capacity: 32 * 1024)
+    let coalescing = FramePacker(capacity: 32 * 1024, headroom: LWSFrame.headroom)
 
     // Memory lws borrows for the context's lifetime.
     private var protocolArrays: [UnsafeMutablePointer<lws_protocols>] = []

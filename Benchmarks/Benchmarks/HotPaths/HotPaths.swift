@@ -2,6 +2,7 @@ import Benchmark
 import HybridSyncAdmin
 import HybridSyncProtocol
 import HybridSyncServer
+import HybridSyncWebSocket
 import Logging
 
 /// Counts what the server hands to its transport and writes nothing: the server's own cost.
@@ -39,6 +40,20 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("encode a publication push") { benchmark in
         for offset in benchmark.scaledIterations {
             blackHole(ServerMessage.encodePublication(channel: channel, offset: UInt64(offset), data: data, key: nil, removed: false))
+        }
+    }
+
+    // What one WRITEABLE does for a connection with 16 pending publications: pack them into one
+    // text frame and write its header (the socket write itself is not measured).
+    let push = ServerMessage.encodePublication(channel: channel, offset: 41, data: data, key: nil, removed: false)
+    let packer = FramePacker(capacity: 32 * 1024, headroom: 16)
+    Benchmark("pack 16 pending publications into one frame") { benchmark in
+        push.withUnsafeBufferPointer { message in
+            for _ in benchmark.scaledIterations {
+                packer.reset()
+                for _ in 0..<16 { _ = packer.append(message.baseAddress!, count: message.count) }
+                blackHole(packer.writeHeader())
+            }
         }
     }
 

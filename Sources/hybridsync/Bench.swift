@@ -101,7 +101,7 @@ extension HybridSyncCLI {
 
         private func runOverWorkers() async throws {
             let before = options.serverPid.flatMap(BenchClients.residentKilobytes)
-            let workers = try await BenchWorker.start(options, processes: processes, scenario: "ban-storm", ["--user", user])
+            let workers = try await BenchWorker.start(options, processes: processes, scenario: "ban-storm", ["--user=\(user)"])
             defer { for worker in workers { worker.stop() } }
             let connected = options.serverPid.flatMap(BenchClients.residentKilobytes)
             let banAt = BenchClients.nanoseconds()
@@ -179,7 +179,7 @@ extension HybridSyncCLI {
 
         /// The clients in `processes` worker processes (`bench worker`), each with its share.
         private func runOverWorkers(_ pid: Int32) async throws {
-            let workers = try await BenchWorker.start(options, processes: processes, scenario: "restart-avalanche", ["--channel", channel])
+            let workers = try await BenchWorker.start(options, processes: processes, scenario: "restart-avalanche", ["--channel=\(channel)"])
             defer { for worker in workers { worker.stop() } }
             let killedAt = BenchClients.nanoseconds()
             try await killAndRestart(pid)

@@ -50,7 +50,7 @@ final class BenchWorker: Sendable {
         for index in 0..<processes {
             let count = index == processes - 1 ? options.clients - share * (processes - 1) : share
             workers.append(try BenchWorker(arguments: [
-                "bench", "worker", "--scenario", scenario, "--clients", String(count), "--url", options.url, "--secret", options.secret,
+                "bench", "worker", "--scenario", scenario, "--clients", String(count), "--url=\(options.url)", "--secret=\(options.secret)",
             ] + extra))
         }
         do {

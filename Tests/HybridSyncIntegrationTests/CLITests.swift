@@ -95,7 +95,7 @@ struct CLITests {
     @Test("tail follows a channel over a real connection and stops after --count; a refused channel exits 1, an invalid one 2")
     func tail() async throws {
         let daemon = try await TestDaemon.start(engine: .memory)
-        let arguments = ["tail", "chat:room-1", "--url", daemon.webSocketURL, "--secret", daemon.tokens.secret, "--count", "2"]
+        let arguments = ["tail", "chat:room-1", "--url", daemon.webSocketURL, "--secret=\(daemon.tokens.secret)", "--count", "2"]
         let following = Task { try await hybridsync(arguments, api: nil) }
         try await eventually(.seconds(20), "tail subscribed") {
             try await daemon.api.channelInfo("chat:room-1")["subscribers"] == 1
@@ -107,10 +107,10 @@ struct CLITests {
         #expect(run.status == 0, "\(run.errors)")
         #expect(run.output == "1\t{\"text\":\"one\"}\n2\t\"two\"\n")
 
-        let refused = try await hybridsync(["tail", "nowhere:x", "--url", daemon.webSocketURL, "--secret", daemon.tokens.secret], api: nil)
+        let refused = try await hybridsync(["tail", "nowhere:x", "--url", daemon.webSocketURL, "--secret=\(daemon.tokens.secret)"], api: nil)
         #expect(refused.status == 1)
         #expect(refused.errors.contains("serverRefused"))
-        let invalid = try await hybridsync(["tail", "no namespace", "--url", daemon.webSocketURL, "--secret", daemon.tokens.secret], api: nil)
+        let invalid = try await hybridsync(["tail", "no namespace", "--url", daemon.webSocketURL, "--secret=\(daemon.tokens.secret)"], api: nil)
         #expect(invalid.status == 2)
         #expect(try await daemon.stop() == 0)
     }
@@ -166,7 +166,7 @@ extension CLITests {
     @Test("bench: fanout and ban-storm (also over 2 processes) measure real client runtimes and report every delivery; bad counts exit 2")
     func bench() async throws {
         let daemon = try await TestDaemon.start(engine: .memory)
-        let target = ["--url", daemon.webSocketURL, "--secret", daemon.tokens.secret, "--clients", "20"]
+        let target = ["--url", daemon.webSocketURL, "--secret=\(daemon.tokens.secret)", "--clients", "20"]
         let fanout = try await hybridsync(["bench", "fanout", "--messages", "5", "--rate", "50"] + target, api: daemon.apiURL, key: daemon.api.apiKey)
         #expect(fanout.status == 0, "\(fanout.errors)")
         #expect(fanout.output.contains("deliveries: 100/100 (lost 0, duplicated 0)"), "\(fanout.output)")

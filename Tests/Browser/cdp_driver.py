@@ -14,14 +14,17 @@ Failures answer {"ok":false,"error":"..."}. The first line is {"ready":true,"bro
 Loopback only: the browser is started with a fresh profile and no network beyond what pages ask.
 """
 import base64
-import warnings
 import json
 import os
+import re
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import warnings
 
 warnings.simplefilter("ignore")  # stdout/stderr carry the protocol: no warning lines
 
@@ -48,20 +51,39 @@ class Browser:
              "--disable-component-update", "--disable-sync", "--metrics-recording-only",
              "--remote-debugging-port=0", f"--user-data-dir={self.profile}", "--window-size=1000,700",
              "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port_file = os.path.join(self.profile, "DevToolsActivePort")
-        deadline = time.monotonic() + 30
-        while not os.path.exists(port_file) or len(open(port_file).read().splitlines()) < 2:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"chromium exited with {self.process.returncode} at start")
-            if time.monotonic() > deadline:
-                raise RuntimeError("chromium did not open its DevTools port within 30 s")
-            time.sleep(0.05)
-        port, path = open(port_file).read().splitlines()[:2]
-        self.socket = connect(f"ws://127.0.0.1:{port}{path}", max_size=64 * 1024 * 1024, open_timeout=10)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        address = self._devtools_address(deadline=time.monotonic() + 30)
+        # Chromium keeps logging to stderr: drain it, or a full pipe would block the browser.
+        threading.Thread(target=self.process.stderr.read, daemon=True).start()
+        self.socket = connect(address, max_size=64 * 1024 * 1024, open_timeout=10)
         self.next_id = 1
         self.sessions = {}
+        self.events = []  # load events that arrived while a reply was awaited
         self.version = self.call("Browser.getVersion")["product"]
+
+    def _devtools_address(self, deadline):
+        """The browser's DevTools WebSocket, from the line Chromium prints once it listens."""
+        printed = b""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeError("chromium did not open its DevTools port within 30 s")
+            readable, _, _ = select.select([self.process.stderr], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(self.process.stderr.fileno(), 4096)
+            if not chunk:
+                raise RuntimeError(f"chromium exited with {self.process.wait()} at start")
+            printed += chunk
+            found = re.search(rb"DevTools listening on (ws://\S+)", printed)
+            if found:
+                return found.group(1).decode()
+
+    def _next_message(self, deadline, what):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RuntimeError(f"{what}: no answer in time")
+        return json.loads(self.socket.recv(timeout=remaining))
 
     def call(self, method, params=None, session=None, timeout=30):
         ident = self.next_id
@@ -72,15 +94,25 @@ class Browser:
         self.socket.send(json.dumps(message))
         deadline = time.monotonic() + timeout
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RuntimeError(f"{method}: no answer within {timeout} s")
-            reply = json.loads(self.socket.recv(timeout=remaining))
+            reply = self._next_message(deadline, method)
             if reply.get("id") != ident:
-                continue  # an event
+                if reply.get("method") == "Page.loadEventFired":  # the one event open() waits for
+                    self.events.append(reply)
+                continue
             if "error" in reply:
                 raise RuntimeError(f"{method}: {reply['error'].get('message')}")
             return reply.get("result", {})
+
+    def _event(self, method, session, timeout):
+        """The next event `method` of `session`, also one that came while a reply was awaited."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for index, event in enumerate(self.events):
+                if event.get("method") == method and event.get("sessionId") == session:
+                    del self.events[index]
+                    return event
+            self.events = [event for event in self.events if event.get("sessionId") != session]
+            self.events.append(self._next_message(deadline, method))
 
     def open(self, url):
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -89,11 +121,12 @@ class Browser:
         self.call("Page.enable", session=session)
         self.call("Runtime.enable", session=session)
         self.call("Page.navigate", {"url": url}, session=session)
+        self._event("Page.loadEventFired", session, timeout=30)
         return target
 
     def evaluate(self, target, expression, timeout=30):
         result = self.call("Runtime.evaluate", {"expression": expression, "awaitPromise": True,
-                                                "returnByValue": True, "timeout": timeout * 1000},
+                                                "returnByValue": True},
                            session=self.sessions[target], timeout=timeout + 5)
         if "exceptionDetails" in result:
             details = result["exceptionDetails"]
@@ -101,17 +134,22 @@ class Browser:
         return result["result"].get("value")
 
     def wait(self, target, expression, timeout):
-        deadline = time.monotonic() + timeout
-        last_error = None
-        while time.monotonic() < deadline:
-            try:
-                value = self.evaluate(target, expression, timeout=5)
-                if value:
-                    return value
-            except RuntimeError as error:  # the page may still be loading
-                last_error = error
-            time.sleep(0.1)
-        raise RuntimeError(f"not true within {timeout} s: {expression}" + (f" (last error: {last_error})" if last_error else ""))
+        """The value of `expression` once it is truthy in the page: checked now and after every change
+        of the document (a MutationObserver), failing after `timeout` seconds."""
+        failure = json.dumps(f"not true within {timeout} s: {expression}")
+        script = (
+            "new Promise((resolve, reject) => {"
+            f"  const check = () => {{ try {{ return ({expression}); }} catch (error) {{ return undefined; }} }};"
+            "  const now = check();"
+            "  if (now) return resolve(now);"
+            "  const observer = new MutationObserver(() => {"
+            "    const value = check();"
+            "    if (value) { observer.disconnect(); clearTimeout(timer); resolve(value); }"
+            "  });"
+            f"  const timer = setTimeout(() => {{ observer.disconnect(); reject(new Error({failure})); }}, {int(timeout * 1000)});"
+            "  observer.observe(document.documentElement, { subtree: true, childList: true, attributes: true, characterData: true });"
+            "})")
+        return self.evaluate(target, script, timeout=timeout)
 
     def screenshot(self, target, path):
         data = base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"}, session=self.sessions[target])["data"])

@@ -43,7 +43,8 @@ final class Browser: Sendable {
         try await call(["op": "eval", "target": .string(tab.id), "expression": .string(expression)])["value"] ?? .null
     }
 
-    /// Waits (polling every 100 ms, at most `timeout`) until `expression` is truthy in `tab`.
+    /// Waits (at most `timeout`) until `expression` is truthy in `tab`: checked at once and after
+    /// every change of the page's document.
     @discardableResult
     func wait(_ tab: Tab, until expression: String, timeout: Int = 15) async throws -> JSONValue {
         try await call(["op": "wait", "target": .string(tab.id), "expression": .string(expression), "timeout": .int(Int64(timeout))],

@@ -2,6 +2,7 @@
 public struct WebFile: Sendable {
     /// A strong entity tag of the content, quoted: `"<hash>"`.
     public let etag: String
+    /// The file's content, as served.
     public let bytes: [UInt8]
 
     init(etag: String, text: String) {

@@ -26,6 +26,7 @@ public struct WebSite: Sendable {
 
     private var pages: [String: Page] = [:]
 
+    /// A site without pages; add them with the `serve` methods.
     public init() {}
 
     /// Serves the embedded `file` (a path in `clients/js`) at each of `paths`, with `headers`.

@@ -13,6 +13,7 @@ public final class FramePacker {
     /// Payload bytes packed so far.
     public private(set) var count = 0
 
+    /// A packer for payloads of up to `capacity` bytes, with `headroom` free bytes before them.
     public init(capacity: Int, headroom: Int) {
         self.capacity = capacity
         self.headroom = headroom

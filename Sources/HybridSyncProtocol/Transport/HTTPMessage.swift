@@ -8,12 +8,14 @@ public struct HTTPRequest: Sendable, Equatable {
     public var query: String
     /// The `Authorization` header value, if any.
     public var authorization: String?
+    /// The request body (empty without one).
     public var body: [UInt8]
     /// Every header field, names lower-cased; repeated fields joined with `, `.
     public var headers: [String: String]
     /// The query's `name=value` pairs, percent-decoded (as the transport read them).
     public var queryParameters: [String: String]
 
+    /// A request as the transport read it (tests build them too).
     public init(
         method: String, path: String, query: String = "", authorization: String? = nil, body: [UInt8] = [],
         headers: [String: String] = [:], queryParameters: [String: String] = [:]
@@ -37,7 +39,9 @@ public typealias HTTPPages = @Sendable (HTTPRequest) -> HTTPResponse?
 
 /// An HTTP response (a JSON body unless `contentType` says otherwise).
 public struct HTTPResponse: Sendable, Equatable {
+    /// The status code, for example 200.
     public var status: Int
+    /// The body, `contentType` says what it is.
     public var body: [UInt8]
     /// The `Content-Type` header.
     public var contentType: String

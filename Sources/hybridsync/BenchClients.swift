@@ -79,14 +79,20 @@ final class BenchClients: Sendable {
 
     /// Waits until `count` samples arrived or `timeout` passed, with a progress line.
     func waitForSamples(_ count: Int, timeout: Duration, _ line: (Int) -> String) async {
+        await Self.waitForCount(count, timeout: timeout, line) { samples.withLock { $0.milliseconds.count } }
+    }
+
+    /// Re-reads `current` every 100 ms, with a progress line, until it reaches `expected` or
+    /// `timeout` passed.
+    static func waitForCount(_ expected: Int, timeout: Duration, _ line: (Int) -> String, current: () -> Int) async {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            let received = samples.withLock { $0.milliseconds.count }
-            Self.progress(line(received))
-            if received >= count { break }
+            let count = current()
+            progress(line(count))
+            if count >= expected { break }
             try? await Task.sleep(for: .milliseconds(100))
         }
-        Self.progress(nil)
+        progress(nil)
     }
 
     struct Report {

@@ -66,14 +66,7 @@ final class BenchWorker: Sendable {
 
     /// Every worker's samples once there are `expected` or `timeout` passed, with a progress line.
     static func collect(_ workers: [BenchWorker], expected: Int, timeout: Duration, _ line: (Int) -> String) async -> [Int64] {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            let count = workers.reduce(0) { $0 + $1.samples.count }
-            BenchClients.progress(line(count))
-            if count >= expected { break }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        BenchClients.progress(nil)
+        await BenchClients.waitForCount(expected, timeout: timeout, line) { workers.reduce(0) { $0 + $1.samples.count } }
         return workers.flatMap(\.samples)
     }
 

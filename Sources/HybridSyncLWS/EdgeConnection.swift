@@ -1,3 +1,4 @@
+import CLibWebSockets
 import DequeModule
 import HybridSyncWebSocket
 
@@ -35,6 +36,8 @@ final class EdgeConnection {
 
     let id: UInt64
     let wsi: OpaquePointer
+    /// The socket's file descriptor.
+    let socket: Int32
     let listener: Listener
     var phase: Phase = .http
     /// The HTTP parser (stored here, not in `phase`, so it is mutated in place, never copied).
@@ -45,8 +48,10 @@ final class EdgeConnection {
     var echo = false
     var queue: Deque<Chunk> = []
     var queuedBytes = 0
-    /// Waits in the transport's write-delay batch (its writable request comes when the batch ends).
+    /// Waits in the transport's write-delay batch (its write is scheduled when the batch ends).
     var writeDelayed = false
+    /// In the transport's write queue for the end of this turn.
+    var writeScheduled = false
     /// Close the socket once the queue is written (an HTTP `Connection: close` answer, a close frame
     /// sent in reply or on a protocol error).
     var closeAfterFlush = false
@@ -66,6 +71,7 @@ final class EdgeConnection {
     init(id: UInt64, wsi: OpaquePointer, listener: Listener, parser: HTTPRequestParser) {
         self.id = id
         self.wsi = wsi
+        self.socket = lws_get_socket_fd(wsi)
         self.listener = listener
         self.parser = parser
     }

@@ -43,7 +43,7 @@ extension LWSServerTransport {
             case .awaitingResponse: pipelinedWhileAwaiting(edge)
             case .closing: 0  // nothing more is read
             }
-            if edge.wantsWriteNow || (edge.closeAfterFlush && !edge.halfClosed) { lws_callback_on_writable(wsi) }
+            if edge.wantsWriteNow || (edge.closeAfterFlush && !edge.halfClosed) { scheduleWrite(edge) }
             return result
         case LWS_CALLBACK_RAW_WRITEABLE:
             guard let edge = connection(user) else { return -1 }
@@ -93,7 +93,9 @@ extension LWSServerTransport {
         connections[id] = edge
         switch listener {
         case .public: publicSockets.value.add(1, ordering: .relaxed)
-        case .api: apiSockets += 1
+        case .api:
+            apiSockets += 1
+            apiPollSet.append(pollfd(fd: edge.socket, events: Int16(POLLIN), revents: 0))
         }
         setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds)
         return 0
@@ -104,58 +106,15 @@ extension LWSServerTransport {
         guard let edge = connections.removeValue(forKey: id) else { return }
         switch edge.listener {
         case .public: publicSockets.value.subtract(1, ordering: .relaxed)
-        case .api: apiSockets -= 1
+        case .api:
+            apiSockets -= 1
+            apiPollSet.removeAll { $0.fd == edge.socket }
         }
         closedSinceTrim += 1
         if edge.announced {
             openWebSockets.subtract(1, ordering: .relaxed)
             toHub { $0.connectionClosed(ConnectionID(id)) }
         }
-    }
-
-    /// Writes the next chunk (several pending messages coalesced into one frame); one write per
-    /// WRITEABLE, so lws never has to buffer more than one chunk of ours.
-    private func writeable(_ edge: EdgeConnection) -> Int32 {
-        guard let first = edge.queue.first else {
-            if edge.closeAfterFlush, !edge.halfClosed {
-                edge.halfClosed = true
-                _ = Glibc.shutdown(lws_get_socket_fd(edge.wsi), Int32(SHUT_WR))
-            }
-            return 0
-        }
-        let written: Int32
-        switch first {
-        case .raw(let bytes):
-            edge.queue.removeFirst()
-            edge.queuedBytes -= bytes.count
-            written = lws_write(edge.wsi, bytes.payload, bytes.count, LWS_WRITE_HTTP)  // LWS_WRITE_RAW is a #define of it
-        case .message(let message):
-            let single: Bool
-            if edge.queue.count == 1 || message.count >= coalescing.capacity {
-                single = true
-            } else if case .message = edge.queue[1] {
-                single = false
-            } else {
-                single = true
-            }
-            if single {
-                edge.queue.removeFirst()
-                edge.queuedBytes -= message.count
-                let header = WebSocketFrameHeader.write(opcode: .text, length: message.count, endingAt: message.payload)
-                written = lws_write(edge.wsi, message.payload - header, message.count + header, LWS_WRITE_HTTP)  // LWS_WRITE_RAW is a #define of it
-            } else {
-                coalescing.reset()
-                while case .message(let next)? = edge.queue.first, coalescing.append(next.payload, count: next.count) {
-                    edge.queue.removeFirst()
-                    edge.queuedBytes -= next.count
-                }
-                let header = coalescing.writeHeader()
-                written = lws_write(edge.wsi, coalescing.payload - header, coalescing.count + header, LWS_WRITE_HTTP)  // LWS_WRITE_RAW is a #define of it
-            }
-        }
-        if written < 0 { return -1 }
-        if edge.wantsWriteNow || (edge.closeAfterFlush && !edge.halfClosed) { lws_callback_on_writable(edge.wsi) }
-        return 0
     }
 
     func peerAddress(_ wsi: OpaquePointer) -> String {

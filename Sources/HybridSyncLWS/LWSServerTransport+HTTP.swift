@@ -123,7 +123,7 @@ extension LWSServerTransport {
             edge.phase = .http
             respond(edge, response, keepAlive: keepAlive, headOnly: head.method == "HEAD")
             if keepAlive { setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds) }
-            lws_callback_on_writable(edge.wsi)
+            scheduleWrite(edge)
         }
         if let apiPages, let page = apiPages(request) {
             answer(page)

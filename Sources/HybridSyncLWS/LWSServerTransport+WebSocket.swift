@@ -83,7 +83,7 @@ extension LWSServerTransport {
         edge.closeRequested = true
         edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.close, WebSocketFrameHeader.closePayload(code: code, reason: reason)))))
         setDeadline(edge, in: Self.closeDeadlineSeconds)
-        lws_callback_on_writable(edge.wsi)
+        scheduleWrite(edge)
     }
 
     private func finishAfterFlush(_ edge: EdgeConnection) {
@@ -91,6 +91,6 @@ extension LWSServerTransport {
         edge.decoder = nil
         edge.closeAfterFlush = true
         setDeadline(edge, in: Self.closeDeadlineSeconds)
-        lws_callback_on_writable(edge.wsi)
+        scheduleWrite(edge)
     }
 }

@@ -55,6 +55,12 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     private var tickTask: Task<Void, Never>?
     /// Connections whose publications wait for the end of the current write-delay window.
     private var delayedWrites: [EdgeConnection] = []
+    /// Connections with output to write at the end of this turn, in order (`+Writes.swift`).
+    var writeQueue = Deque<EdgeConnection>()
+    /// API connections with an answer to write, ahead of ``writeQueue``.
+    var answerQueue = Deque<EdgeConnection>()
+    /// The API connections' sockets, polled between write batches (hub thread).
+    var apiPollSet: [pollfd] = []
     let coalescing = FramePacker(capacity: 32 * 1024, headroom: LWSFrame.headroom)
 
     // Memory lws borrows for the context's lifetime.
@@ -135,9 +141,10 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
                 throw error
             }
         }
-        loop.start(context: context, afterTurn: { [self] in
+        loop.start(context: context, afterTurn: { [self] serviceSeconds in
             self.delegate?.endOfTurn()
             if threadCount > 1 { flushOutboxes() }
+            return writeScheduled(serviceSeconds: serviceSeconds)
         }) { [self] in
             freeBorrowedMemory()
             self.delegate = nil
@@ -163,7 +170,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
             freeBorrowedMemory()
             throw error
         }
-        loop.start(context: context) { [self] in freeBorrowedMemory() }
+        loop.start(context: context, afterTurn: { [self] in writeScheduled(serviceSeconds: $0) }) { [self] in freeBorrowedMemory() }
         startTicking()
     }
 
@@ -284,7 +291,8 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
             if message.mayCoalesce, configuration.writeDelayMillis > 0 {
                 delayWrite(edge)
             } else {
-                lws_callback_on_writable(edge.wsi)
+                edge.writeDelayed = false  // a reply does not wait: it takes the waiting publications along
+                scheduleWrite(edge)
             }
         }
     }
@@ -292,7 +300,8 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     /// Holds `edge`'s writable request until the current window ends, so what is published
     /// meanwhile goes out in the same frames (one window for every connection: one timer).
     private func delayWrite(_ edge: EdgeConnection) {
-        guard !edge.writeDelayed else { return }
+        // Already waiting, or its window is over and its write is queued (this one joins it).
+        guard !edge.writeDelayed, !edge.writeScheduled else { return }
         edge.writeDelayed = true
         if delayedWrites.isEmpty {
             let delay = Duration.milliseconds(configuration.writeDelayMillis)
@@ -309,7 +318,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         delayedWrites.removeAll(keepingCapacity: true)
         for edge in due where edge.writeDelayed {
             edge.writeDelayed = false
-            if connections[edge.id] === edge { lws_callback_on_writable(edge.wsi) }
+            if connections[edge.id] === edge { scheduleWrite(edge) }
         }
     }
 
@@ -334,10 +343,12 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     /// work; asks to run again at once while either has more due, so a mass expiry is spread over
     /// several service rounds instead of stalling the thread.
     func tick() {
-        let due = deadlines.popDue(now: Self.monotonicSeconds(), limit: Self.expiriesPerRound)
+        let due = deadlines.popDue(now: Self.monotonicSeconds(), limit: Self.expiriesPerRound) { time, id in
+            connections[id]?.deadline == time  // not replaced since, not closed
+        }
         var more = due.count == Self.expiriesPerRound
         for entry in due {
-            guard let edge = connections[entry.key], edge.deadline == entry.time else { continue }
+            guard let edge = connections[entry.key] else { continue }
             edge.deadline = nil
             logger.debug("deadline passed, dropping socket", metadata: ["connection": "c\(edge.id)"])
             lws_set_timeout(edge.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC)

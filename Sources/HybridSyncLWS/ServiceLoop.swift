@@ -23,16 +23,18 @@ final class ServiceLoop: @unchecked Sendable {
     private var context: OpaquePointer?
     /// Runs on the service thread after the context is destroyed (frees what lws borrowed).
     private var onExit: () -> Void = {}
-    /// Runs on the service thread after every turn of the event loop.
-    private var afterTurn: () -> Void = {}
+    /// Runs on the service thread after every turn of the event loop; true: more work is due now.
+    private var afterTurn: (_ serviceSeconds: Double) -> Bool = { _ in false }
 
     init(name: String) {
         self.name = name
     }
 
     /// Starts servicing `context` on a new thread; `afterTurn` runs on it after each turn of the
-    /// event loop (one poll and the callbacks it caused), `onExit` after the context is destroyed.
-    func start(context: OpaquePointer, afterTurn: @escaping () -> Void = {}, onExit: @escaping () -> Void) {
+    /// event loop (one poll and the callbacks it caused) with the seconds that turn took, and returns
+    /// whether work is left for now (then the next poll does not wait); `onExit` runs after the
+    /// context is destroyed.
+    func start(context: OpaquePointer, afterTurn: @escaping (_ serviceSeconds: Double) -> Bool = { _ in false }, onExit: @escaping () -> Void) {
         self.context = context
         self.afterTurn = afterTurn
         self.onExit = onExit
@@ -49,6 +51,9 @@ final class ServiceLoop: @unchecked Sendable {
             lws_cancel_service(context)
         }
     }
+
+    /// Whether work was queued with ``execute(_:)`` that has not run yet (service thread: someone waits).
+    var hasQueuedWork: Bool { shared.withLock { !$0.jobs.isEmpty } }
 
     /// Whether the caller runs on this loop's service thread (for confinement assertions).
     var isCurrentThread: Bool { isServiceThread.withLock { $0.map { pthread_equal($0, pthread_self()) != 0 } ?? false } }
@@ -82,16 +87,19 @@ final class ServiceLoop: @unchecked Sendable {
     private func run() {
         guard let context else { return }
         isServiceThread.withLock { $0 = pthread_self() }
+        var workLeft = false
         while !stopRequested.load(ordering: .sequentiallyConsistent) {
-            if lws_service(context, 0) < 0 { break }
-            afterTurn()
+            let start = LWSServerTransport.monotonicSeconds()
+            // A negative timeout polls without waiting (lws 4.1): writes are still due.
+            if lws_service(context, workLeft ? -1 : 0) < 0 { break }
+            workLeft = afterTurn(LWSServerTransport.monotonicSeconds() - start)
         }
         shared.withLock { $0.stopped = true }
         drain()
         lws_context_destroy(context)
         onExit()
         onExit = {}  // they capture the loop's owner: keeping them would be a reference cycle
-        afterTurn = {}
+        afterTurn = { _ in false }
         finished.signal()
     }
 }

@@ -17,9 +17,12 @@ extension SyncServer {
     @discardableResult
     public func tick() -> Bool {
         let now = clock.now()
-        let due = sessionDeadlines.popDue(now: now, limit: Self.sessionChecksPerTick)
+        let due = sessionDeadlines.popDue(now: now, limit: Self.sessionChecksPerTick) { time, id in
+            guard let session = self.sessions[id] else { return false }
+            return !session.isClosing && session.nextCheck == time
+        }
         for entry in due {
-            guard let session = sessions[entry.key], !session.isClosing, session.nextCheck == entry.time else { continue }
+            guard let session = sessions[entry.key] else { continue }
             check(session, now: now)
         }
         if now >= nextChannelSweep {

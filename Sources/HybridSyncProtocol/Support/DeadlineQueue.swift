@@ -2,7 +2,8 @@
 /// nothing at all for the ones that do not. Time-driven work costs what is due, not what is open.
 ///
 /// Entries are never removed early: reschedule by scheduling again and keep the latest deadline
-/// per key yourself; ``popDue(now:limit:)`` hands back stale entries too, for the caller to skip.
+/// per key yourself, and tell ``popDue(now:limit:isCurrent:)`` which entries still count: stale ones
+/// are dropped on the way and do not use up the limit.
 public struct DeadlineQueue<Time: Comparable & Sendable, Key: Sendable>: Sendable {
     private var heap: [(time: Time, key: Key)] = []
 
@@ -29,12 +30,15 @@ public struct DeadlineQueue<Time: Comparable & Sendable, Key: Sendable>: Sendabl
         }
     }
 
-    /// Removes and returns up to `limit` entries due at `now`, earliest first.
-    public mutating func popDue(now: Time, limit: Int = .max) -> [(time: Time, key: Key)] {
+    /// Removes and returns up to `limit` current entries due at `now`, earliest first; due entries
+    /// for which `isCurrent` is false (rescheduled or gone since) are removed without counting.
+    public mutating func popDue(
+        now: Time, limit: Int = .max, isCurrent: (_ time: Time, _ key: Key) -> Bool = { _, _ in true }
+    ) -> [(time: Time, key: Key)] {
         var due: [(time: Time, key: Key)] = []
         while due.count < limit, let first = heap.first, first.time <= now {
-            due.append(first)
             removeFirst()
+            if isCurrent(first.time, first.key) { due.append(first) }
         }
         return due
     }

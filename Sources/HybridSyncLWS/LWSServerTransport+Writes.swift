@@ -1,0 +1,140 @@
+import CLibWebSockets
+import DequeModule
+import Glibc
+import HybridSyncWebSocket
+
+/// Writing: eagerly at the end of each turn, not one socket per POLLOUT.
+///
+/// A connection with output is put in this thread's write queue (``scheduleWrite(_:)``), and the
+/// end of the turn writes the queue in order, one chunk per connection per visit (the pending
+/// messages packed into one frame). Only a socket whose kernel buffer was full waits for lws to say
+/// it is writable again. The writing stops early when input is waiting (a batch from another
+/// thread, a request on the API's sockets) or when it has run for several times what one poll of
+/// every socket costs; the next turn then polls without waiting and goes on. So an API publish is
+/// read and answered during a long fan-out, and what it publishes joins the frames of the sockets
+/// not written yet: under load a write carries several publications, and the poll (lws 4.1 polls
+/// every socket on each turn) stays a small part of the cost.
+extension LWSServerTransport {
+    /// Queues `edge` for the end of this turn (API answers ahead of everything else).
+    func scheduleWrite(_ edge: EdgeConnection) {
+        guard !edge.writeScheduled else { return }
+        edge.writeScheduled = true
+        if edge.listener == .api { answerQueue.append(edge) } else { writeQueue.append(edge) }
+    }
+
+    /// End of a turn: writes what is queued; true when some is left for the next turn.
+    /// `serviceSeconds` is what the turn's poll and callbacks took.
+    func writeScheduled(serviceSeconds: Double) -> Bool {
+        while let edge = answerQueue.popFirst() { writeNow(edge) }
+        guard !writeQueue.isEmpty else { return false }
+        let start = Self.monotonicSeconds()
+        let budget = max(Self.minimumWriteBudget, serviceSeconds * Self.writeBudgetPerServiceSecond)
+        var written = 0
+        while let edge = writeQueue.popFirst() {
+            writeNow(edge)
+            written += 1
+            if written % Self.writesBetweenChecks == 0,
+               inputWaiting() || Self.monotonicSeconds() - start > budget {
+                break
+            }
+        }
+        return !writeQueue.isEmpty || !answerQueue.isEmpty
+    }
+
+    /// Writes at least this long per turn when there is a queue.
+    static let minimumWriteBudget = 0.002
+    /// Writes up to this many times as long as the turn's poll took, so polling stays a small share.
+    static let writeBudgetPerServiceSecond = 16.0
+    /// Writes between checks for waiting input and for the budget.
+    static let writesBetweenChecks = 64
+
+    /// lws's WRITEABLE: the socket took all it was given before (lws writes its own rest first).
+    func writeable(_ edge: EdgeConnection) -> Int32 {
+        guard writeChunk(edge) else { return -1 }
+        if wantsWrite(edge) { lws_callback_on_writable(edge.wsi) }
+        return 0
+    }
+
+    /// One visit of the write queue: the next chunk now, unless lws still holds part of an earlier
+    /// one (then lws says when the socket is writable again).
+    private func writeNow(_ edge: EdgeConnection) {
+        edge.writeScheduled = false
+        guard connections[edge.id] === edge, wantsWrite(edge) else { return }
+        if lws_partial_buffered(edge.wsi) != 0 {
+            lws_callback_on_writable(edge.wsi)
+            return
+        }
+        guard writeChunk(edge) else {
+            // The socket failed; lws closes it (and reports RAW_CLOSE) on its next turn.
+            edge.queue.removeAll()
+            edge.queuedBytes = 0
+            lws_set_timeout(edge.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC)
+            return
+        }
+        guard wantsWrite(edge) else { return }
+        if lws_partial_buffered(edge.wsi) != 0 {
+            lws_callback_on_writable(edge.wsi)
+        } else {
+            scheduleWrite(edge)  // to the back: every connection gets its turn
+        }
+    }
+
+    private func wantsWrite(_ edge: EdgeConnection) -> Bool {
+        edge.wantsWriteNow || (edge.closeAfterFlush && !edge.halfClosed)
+    }
+
+    /// Writes the next chunk: a raw one, or the pending messages packed into one frame. With the
+    /// queue written and a close due, shuts our side (the peer's rest is read and dropped). False
+    /// when the socket failed.
+    private func writeChunk(_ edge: EdgeConnection) -> Bool {
+        guard let first = edge.queue.first else {
+            if edge.closeAfterFlush, !edge.halfClosed {
+                edge.halfClosed = true
+                _ = Glibc.shutdown(edge.socket, Int32(SHUT_WR))
+            }
+            return true
+        }
+        let written: Int32
+        switch first {
+        case .raw(let bytes):
+            edge.queue.removeFirst()
+            edge.queuedBytes -= bytes.count
+            written = lws_write(edge.wsi, bytes.payload, bytes.count, LWS_WRITE_HTTP)  // LWS_WRITE_RAW is a #define of it
+        case .message(let message):
+            let single: Bool
+            if edge.queue.count == 1 || message.count >= coalescing.capacity {
+                single = true
+            } else if case .message = edge.queue[1] {
+                single = false
+            } else {
+                single = true
+            }
+            if single {
+                edge.queue.removeFirst()
+                edge.queuedBytes -= message.count
+                let header = WebSocketFrameHeader.write(opcode: .text, length: message.count, endingAt: message.payload)
+                written = lws_write(edge.wsi, message.payload - header, message.count + header, LWS_WRITE_HTTP)
+            } else {
+                coalescing.reset()
+                while case .message(let next)? = edge.queue.first, coalescing.append(next.payload, count: next.count) {
+                    edge.queue.removeFirst()
+                    edge.queuedBytes -= next.count
+                }
+                let header = coalescing.writeHeader()
+                written = lws_write(edge.wsi, coalescing.payload - header, coalescing.count + header, LWS_WRITE_HTTP)
+            }
+        }
+        return written >= 0
+    }
+
+    /// Whether someone waits for this thread to read: queued work (a batch from the hub, a broker's
+    /// answer), or a request on an API socket.
+    private func inputWaiting() -> Bool {
+        if loop.hasQueuedWork { return true }
+        guard !apiPollSet.isEmpty else { return false }
+        return apiPollSet.withUnsafeMutableBufferPointer { fds in
+            Glibc.poll(fds.baseAddress, nfds_t(fds.count), 0) > 0
+        }
+    }
+}
+

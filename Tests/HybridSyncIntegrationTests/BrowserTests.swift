@@ -20,6 +20,14 @@ struct BrowserTests {
         _ = try await daemon.api.publish(channel: "chat:lobby", data: ["user": .string(user), "text": .string(text)])
     }
 
+    /// Waits until the page's chat has subscribed (a "connected" page may not have yet: what is
+    /// published before is not its to see).
+    private func chatSubscribed(_ daemon: TestDaemon) async throws {
+        try await eventually(.seconds(10), "the chat subscribed") {
+            try await daemon.api.request("GET", "/api/channels/chat:lobby", nil)["subscribers"]?.intValue == 1
+        }
+    }
+
     private func connections(_ daemon: TestDaemon) async throws -> Int64? {
         try await daemon.api.health()["connections"]?.intValue
     }
@@ -32,6 +40,7 @@ struct BrowserTests {
         try await browser.wait(page, until: "\(Self.connected) && \(Self.profile).standing === 'good'")
         #expect(try await browser.evaluate(page, "window.hybridsyncDemo.runtime.mode") == "local")
         #expect(try await connections(daemon) == 1, "one WebSocket for both micro-frontends")
+        try await chatSubscribed(daemon)
 
         try await say(daemon, "7", "cheap watches")
         try await say(daemon, "42", "hello")
@@ -69,6 +78,7 @@ struct BrowserTests {
             #expect(try await browser.evaluate(tab, "window.hybridsyncDemo.runtime.mode") == "shared-worker")
         }
         #expect(try await connections(daemon) == 1, "one WebSocket for both tabs")
+        try await chatSubscribed(daemon)
 
         try await say(daemon, "7", "cheap watches")
         try await say(daemon, "9", "hi all")
@@ -91,6 +101,7 @@ struct BrowserTests {
         var daemon = try await startDemo(engine: .memory)
         let page = try await browser.open("\(httpBase(daemon.webSocketURL))/demo/?user=42")
         try await browser.wait(page, until: Self.connected)
+        try await chatSubscribed(daemon)
         try await say(daemon, "7", "cheap watches")
         try await say(daemon, "9", "hi")
         _ = try await daemon.api.ban(user: "7", reason: "spam")

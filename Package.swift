@@ -209,6 +209,7 @@ let package = Package(
                 "HybridSyncProtocol",
                 "HybridSyncAdmin",
                 "HybridSyncClient",
+                "HybridSyncLWS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ],

@@ -81,20 +81,21 @@ final class LWSClientTransport: @unchecked Sendable {
         }
     }
 
-    func connect(to url: String, allowSelfSignedCertificates: Bool) async throws -> any ClientConnection {
+    func connect(to url: String, allowSelfSignedCertificates: Bool, sourceAddress: String?) async throws -> any ClientConnection {
         let target = try WebSocketURL(url)
         return try await withCheckedThrowingContinuation { continuation in
             loop.execute { [weak self] in
                 guard let self else {
                     return continuation.resume(throwing: ClientTransportError("client transport was released"))
                 }
-                open(target, allowSelfSigned: allowSelfSignedCertificates, continuation: continuation)
+                open(target, allowSelfSigned: allowSelfSignedCertificates, sourceAddress: sourceAddress, continuation: continuation)
             }
         }
     }
 
     private func open(
-        _ target: WebSocketURL, allowSelfSigned: Bool, continuation: CheckedContinuation<any ClientConnection, any Error>
+        _ target: WebSocketURL, allowSelfSigned: Bool, sourceAddress: String?,
+        continuation: CheckedContinuation<any ClientConnection, any Error>
     ) {
         guard let context else {
             continuation.resume(throwing: ClientTransportError("client transport is shut down"))
@@ -121,6 +122,11 @@ final class LWSClientTransport: @unchecked Sendable {
         // lws copies these strings during the call when it cannot connect at once, and keeps them on
         // the wsi otherwise; keep them for the socket's lifetime to be safe.
         socket.borrowed = [host, path, proto]
+        if let sourceAddress {
+            let address = CStringBox(sourceAddress)
+            info.iface = UnsafePointer(address.pointer)  // lws binds the socket to it before connect()
+            socket.borrowed.append(address)
+        }
         if lws_client_connect_via_info(&info) == nil, connections[id] != nil {
             // lws may already have reported CONNECTION_ERROR synchronously (which resumed the continuation).
             fail(socket, "cannot start a connection to \(target)")
@@ -145,13 +151,18 @@ final class LWSClientTransport: @unchecked Sendable {
 public struct LWSConnector: ClientTransport {
     /// Accept self-signed server certificates for `wss://` (development and tests only).
     public var allowSelfSignedCertificates: Bool
+    /// A local IP address to connect from (nil: the system's choice). A load generator uses several,
+    /// such as 127.0.0.1…127.0.0.K, because each has its own ~28,000 ephemeral ports toward one server port.
+    public var sourceAddress: String?
 
-    public init(allowSelfSignedCertificates: Bool = false) {
+    public init(allowSelfSignedCertificates: Bool = false, sourceAddress: String? = nil) {
         self.allowSelfSignedCertificates = allowSelfSignedCertificates
+        self.sourceAddress = sourceAddress
     }
 
     public func connect(to url: String) async throws -> any ClientConnection {
-        try await LWSClientTransport.sharedCreatedOffThePool().connect(to: url, allowSelfSignedCertificates: allowSelfSignedCertificates)
+        try await LWSClientTransport.sharedCreatedOffThePool().connect(
+            to: url, allowSelfSignedCertificates: allowSelfSignedCertificates, sourceAddress: sourceAddress)
     }
 }
 

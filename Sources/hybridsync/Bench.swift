@@ -10,7 +10,8 @@ extension HybridSyncCLI {
             abstract: "Measure a running hybridsyncd with real client runtimes (loopback or your own network).",
             discussion: """
                 Every client is a ClientRuntime (one WebSocket each) in this process (restart-avalanche: --processes), so times include the bench's own \
-                work; the open-file limit bounds the client count (run several processes beyond it). See docs/PERFORMANCE.md.
+                work; the open-file limit bounds the clients of one process (--processes beyond it), the ephemeral ports \
+                those of one source address (--source-addresses). See docs/PERFORMANCE.md.
                 """,
             subcommands: [Fanout.self, BanStorm.self, RestartAvalanche.self, Worker.self]
         )
@@ -25,13 +26,20 @@ extension HybridSyncCLI {
         var secret: String = ProcessInfo.processInfo.environment["HYBRIDSYNC_AUTH_TOKEN_SECRET"] ?? "dev-token-secret-change-me"
         @Option(help: "Client runtimes (client contexts) to connect.") var clients = 1000
         @Option(help: "The daemon's process id, to report its memory per connection (read from /proc).") var serverPid: Int32?
+        @Option(help: """
+            Connect from 127.0.0.1 … 127.0.0.K in turn (each source address has its own ~28,000 ephemeral ports \
+            toward the server's port; needs a loopback URL).
+            """)
+        var sourceAddresses = 1
 
         func validate() throws {
             guard clients >= 1 else { throw ValidationError("--clients must be at least 1") }
-            let limit = BenchClients.raiseOpenFileLimit()
-            guard clients + 64 <= limit else {
-                throw ValidationError("--clients \(clients) needs more sockets than the open-file limit (\(limit)) allows: run several bench processes")
-            }
+            guard (1...254).contains(sourceAddresses) else { throw ValidationError("--source-addresses must be 1 to 254") }
+        }
+
+        /// The local address client `index` connects from (nil: the system's choice).
+        func sourceAddress(of index: Int) -> String? {
+            sourceAddresses > 1 ? "127.0.0.\(1 + index % sourceAddresses)" : nil
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import HybridSyncAdmin
 import HybridSyncClient
+import HybridSyncLWS
 
 /// The bench's client runtimes and what they measured: one sample per (client, message).
 final class BenchClients: Sendable {
@@ -33,9 +34,16 @@ final class BenchClients: Sendable {
         subscribe: @escaping @Sendable (MicroApp) async throws -> Events,
         handle: @escaping @Sendable (Events.Element, Int, BenchClients) -> Void
     ) async throws -> BenchClients where Events.Element: Sendable {
+        let limit = raiseOpenFileLimit()
+        guard options.clients + 64 <= limit else {
+            throw HybridSyncCLI.BenchFailure(description: "--clients \(options.clients) needs more sockets than this process's "
+                + "open-file limit (\(limit)) allows: spread them with --processes (ban-storm, restart-avalanche)")
+        }
         let (secret, url) = (options.secret, options.url)
         let runtimes = (0..<options.clients).map { index in
-            ClientRuntime(url: url) { TokenMinter(secret: secret).token(user: "bench-\(index)") }
+            ClientRuntime(url: url, transport: LWSConnector(sourceAddress: options.sourceAddress(of: index))) {
+                TokenMinter(secret: secret).token(user: "bench-\(index)")
+            }
         }
         let clients = BenchClients(runtimes: runtimes, serverPid: options.serverPid, before: options.serverPid.flatMap(residentKilobytes))
         try await withThrowingTaskGroup(of: Void.self) { group in

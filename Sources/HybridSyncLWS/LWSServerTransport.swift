@@ -55,6 +55,8 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     private var tickTask: Task<Void, Never>?
     /// When this thread last ticked, for its timer.
     let lastTick = SharedTime()
+    /// When its next tick has work (monotonic seconds), for its timer.
+    let tickDue = SharedTime()
     /// Connections whose publications wait for the end of the current write-delay window.
     private var delayedWrites: [EdgeConnection] = []
     /// Connections with output to write at the end of this turn, in order (`+Writes.swift`).
@@ -214,27 +216,42 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     }
 
     /// Ticks ride on the turns the thread makes anyway (``tickIfDue()`` after each); this timer wakes
-    /// an idle thread only when no turn has ticked for an interval. A wake-up is not free: lws 4.1
-    /// polls every socket on each turn (about 5 ms at 10,000 sockets on the 2-core VM).
+    /// an idle thread only when an interval passed without a tick and something is due (a socket's
+    /// deadline, or the delegate's ``ServerTransportDelegate/secondsUntilTickDue()``, noted after
+    /// every turn in ``tickDue``). A wake-up is not free: lws 4.1 polls every socket on each turn
+    /// (about 5 ms at 10,000 sockets on the 2-core VM).
     private func startTicking() {
         let interval = configuration.tickInterval
         let seconds = tickSeconds
-        tickTask = Task { [loop, lastTick] in
+        tickTask = Task { [loop, lastTick, tickDue] in
             while !Task.isCancelled {
-                let idle = Self.monotonicSeconds() - lastTick.seconds
-                if idle >= seconds {
+                let now = Self.monotonicSeconds()
+                let idle = now - lastTick.seconds
+                let due = tickDue.seconds
+                if idle < seconds {
+                    try? await Task.sleep(for: .seconds(seconds - idle))
+                } else if now < due {
+                    try? await Task.sleep(for: .seconds(min(seconds, due - now)))
+                } else {
                     loop.execute { [weak self] in self?.tickIfDue() }
                     try? await Task.sleep(for: interval)
-                } else {
-                    try? await Task.sleep(for: .seconds(seconds - idle))
                 }
             }
         }
     }
 
-    /// Runs ``tick()`` when an interval has passed since the last one.
+    /// Runs ``tick()`` when an interval has passed since the last one; then notes when the next is due.
     func tickIfDue() {
         if Self.monotonicSeconds() - lastTick.seconds >= tickSeconds { tick() }
+        var due = deadlines.nextDeadline ?? .infinity
+        if hub == nil {  // this thread runs the delegate's tick too
+            if let seconds = delegate?.secondsUntilTickDue() {
+                due = min(due, Self.monotonicSeconds() + seconds)
+            } else {
+                due = 0
+            }
+        }
+        tickDue.seconds = due
     }
 
     private var tickSeconds: Double {

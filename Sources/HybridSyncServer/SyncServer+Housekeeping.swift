@@ -46,6 +46,12 @@ extension SyncServer {
         return due.count == Self.sessionChecksPerTick
     }
 
+    /// Seconds until ``tick()`` has work: the earliest session check, or the broker's sweep (once a second).
+    public func secondsUntilTickDue() -> Double? {
+        let due = min(sessionDeadlines.nextDeadline ?? .infinity, nextChannelSweep)
+        return max(0, due - clock.now())
+    }
+
     /// Applies the session's timing rules at `now` and schedules its next check.
     private func check(_ session: Session, now: Double) {
         guard let identity = session.identity else {

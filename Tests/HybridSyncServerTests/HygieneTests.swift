@@ -18,6 +18,21 @@ struct HygieneTests {
         #expect(idle.closed?.code == .connectTimeout)
     }
 
+    @Test("the server says when its tick has work: the broker's sweep each second, a session's check when it falls due")
+    func tickDue() {
+        let h = Harness { $0.connectTimeoutSeconds = 0.5 }
+        #expect(h.server.withServer { $0.secondsUntilTickDue() } == 0, "the first sweep is due at once")
+        h.server.tick()
+        #expect(h.server.withServer { $0.secondsUntilTickDue() } == 1, "then once a second")
+        let idle = h.server.openConnection()
+        #expect(h.server.withServer { $0.secondsUntilTickDue() } == 0.5, "its connect timeout is earlier")
+        h.clock.advance(by: 0.5)
+        #expect(h.server.withServer { $0.secondsUntilTickDue() } == 0)
+        h.server.tick()
+        #expect(idle.closed?.code == .connectTimeout)
+        #expect(h.server.withServer { $0.secondsUntilTickDue() } == 0.5, "the sweep again, half a second later")
+    }
+
     @Test("the server pings at the negotiated interval and drops a peer that stops answering")
     func pingPong() throws {
         let h = Harness { $0.pingIntervalSeconds = 20; $0.pongTimeoutSeconds = 5 }

@@ -57,6 +57,9 @@ public protocol ServerTransportDelegate: AnyObject {
     /// Time-driven work (timeouts, pings, expiry). Called every fraction of a second; returns true
     /// when it stopped with more already due (the transport then calls again after serving I/O).
     func tick() -> Bool
+    /// Seconds until ``tick()`` has work due (0: now), or nil when unknown. Asked after every turn,
+    /// so an idle transport can sleep until then instead of waking every fraction of a second.
+    func secondsUntilTickDue() -> Double?
     /// The transport is stopping: tell every connection why (it closes what is left afterwards).
     func shuttingDown(code: CloseCode, reason: String)
     /// A complete HTTP request arrived on the API listener. Call `respond` exactly once, on the
@@ -73,4 +76,6 @@ public protocol ServerTransportDelegate: AnyObject {
 extension ServerTransportDelegate {
     /// Ignores the overflow (delegates without metrics).
     public func outboundQueueOverflowed(_ connection: ConnectionID) {}
+    /// Unknown: the transport ticks at its fixed interval.
+    public func secondsUntilTickDue() -> Double? { nil }
 }

@@ -342,7 +342,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         }
     }
 
-    /// Holds `edge`'s writable request until the current window ends, so what is published
+    /// Holds `edge`'s write until the current window ends, so what is published
     /// meanwhile goes out in the same frames (one window for every connection: one timer).
     private func delayWrite(_ edge: EdgeConnection) {
         // Already waiting, or its window is over and its write is queued (this one joins it).

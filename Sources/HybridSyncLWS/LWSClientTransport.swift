@@ -155,11 +155,13 @@ public struct LWSConnector: ClientTransport {
     /// such as 127.0.0.1…127.0.0.K, because each has its own ~28,000 ephemeral ports toward one server port.
     public var sourceAddress: String?
 
+    /// A connector for `wss://` with or without self-signed certificates, from `sourceAddress` if given.
     public init(allowSelfSignedCertificates: Bool = false, sourceAddress: String? = nil) {
         self.allowSelfSignedCertificates = allowSelfSignedCertificates
         self.sourceAddress = sourceAddress
     }
 
+    /// Opens a WebSocket to `url` (subprotocol `hybridsync.v1`) on the process-wide client context.
     public func connect(to url: String) async throws -> any ClientConnection {
         try await LWSClientTransport.sharedCreatedOffThePool().connect(
             to: url, allowSelfSignedCertificates: allowSelfSignedCertificates, sourceAddress: sourceAddress)

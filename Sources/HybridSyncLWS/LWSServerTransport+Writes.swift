@@ -24,7 +24,7 @@ extension LWSServerTransport {
 
     /// End of a turn: writes what is queued; true when some is left for the next turn.
     /// `serviceSeconds` is what the turn's poll and callbacks took.
-    func writeScheduled(serviceSeconds: Double) -> Bool {
+    func flushWriteQueue(serviceSeconds: Double) -> Bool {
         while let edge = answerQueue.popFirst() { writeNow(edge) }
         guard !writeQueue.isEmpty else { return false }
         let start = Self.monotonicSeconds()
@@ -41,7 +41,7 @@ extension LWSServerTransport {
         return !writeQueue.isEmpty || !answerQueue.isEmpty
     }
 
-    /// Writes at least this long per turn when there is a queue.
+    /// The write budget of a turn is at least this long.
     static let minimumWriteBudget = 0.002
     /// Writes up to this many times as long as the turn's poll took, so polling stays a small share.
     static let writeBudgetPerServiceSecond = 16.0

@@ -149,7 +149,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
             tickIfDue()
             self.delegate?.endOfTurn()
             if threadCount > 1 { flushOutboxes() }
-            return writeScheduled(serviceSeconds: serviceSeconds)
+            return flushWriteQueue(serviceSeconds: serviceSeconds)
         }) { [self] in
             freeBorrowedMemory()
             self.delegate = nil
@@ -177,7 +177,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         }
         loop.start(context: context, afterTurn: { [self] in
             tickIfDue()
-            return writeScheduled(serviceSeconds: $0)
+            return flushWriteQueue(serviceSeconds: $0)
         }) { [self] in freeBorrowedMemory() }
         startTicking()
     }
@@ -388,8 +388,9 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     /// work; asks to run again at once while either has more due, so a mass expiry is spread over
     /// several service rounds instead of stalling the thread.
     func tick() {
-        lastTick.seconds = Self.monotonicSeconds()
-        let due = deadlines.popDue(now: Self.monotonicSeconds(), limit: Self.expiriesPerRound) { time, id in
+        let now = Self.monotonicSeconds()
+        lastTick.seconds = now
+        let due = deadlines.popDue(now: now, limit: Self.expiriesPerRound) { time, id in
             connections[id]?.deadline == time  // not replaced since, not closed
         }
         var more = due.count == Self.expiriesPerRound
@@ -420,11 +421,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         deadlines.schedule(edge.id, at: time)
     }
 
-    static func monotonicSeconds() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-    }
+    static func monotonicSeconds() -> Double { ServiceLoop.monotonicSeconds() }
 
     /// Seconds a requested close (or a queued answer) may take before the socket is dropped.
     static let closeDeadlineSeconds = 10.0

@@ -84,15 +84,22 @@ final class ServiceLoop: @unchecked Sendable {
         if !alreadyStopped { finished.wait() }
     }
 
+    /// `CLOCK_MONOTONIC` in seconds.
+    static func monotonicSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
     private func run() {
         guard let context else { return }
         isServiceThread.withLock { $0 = pthread_self() }
         var workLeft = false
         while !stopRequested.load(ordering: .sequentiallyConsistent) {
-            let start = LWSServerTransport.monotonicSeconds()
+            let start = Self.monotonicSeconds()
             // A negative timeout polls without waiting (lws 4.1): writes are still due.
             if lws_service(context, workLeft ? -1 : 0) < 0 { break }
-            workLeft = afterTurn(LWSServerTransport.monotonicSeconds() - start)
+            workLeft = afterTurn(Self.monotonicSeconds() - start)
         }
         shared.withLock { $0.stopped = true }
         drain()

@@ -304,12 +304,17 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         // In id order, which is each thread's accept order, not the hub's hash order: the kernel's
         // socket structures are then visited about in the order they were allocated (S2L: a fifth
         // less server CPU per delivery, docs/PERFORMANCE.md).
-        guard threadCount > 1 else { return deliver(message, to: connections.map(\.rawValue).sorted()) }
+        guard threadCount > 1 else {
+            var ids = connections.map(\.rawValue)
+            ids.sort()
+            return deliver(message, to: ids)
+        }
         var byThread = [[UInt64]](repeating: [], count: threadCount)
         for connection in connections { byThread[thread(of: connection.rawValue)].append(connection.rawValue) }
-        deliver(message, to: byThread[0].sorted())
+        for index in 0..<threadCount { byThread[index].sort() }
+        deliver(message, to: byThread[0])
         for index in 1..<threadCount where !byThread[index].isEmpty {
-            outboxes[index].append(.send(message, byThread[index].sorted()))
+            outboxes[index].append(.send(message, byThread[index]))
         }
     }
 

@@ -63,7 +63,7 @@ test: test-deps
 	scripts/autobahn.sh "$$($(SWIFT) build --show-bin-path)/hybridsyncd" '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*'
 	scripts/demo.sh "$$($(SWIFT) build --show-bin-path)"
 	node --test clients/js/test/
-	$(SWIFT) test --skip-build
+	SWIFT=$(SWIFT) $(PYTHON) scripts/swift_test.py
 
 ## The client SDK product must not pull in server-only dependencies.
 check-sdk-deps:

@@ -61,12 +61,17 @@ public func runBuiltExecutable(
     process.standardError = errors
     try process.run()
     let (out, err) = (output.fileHandleForReading, errors.fileHandleForReading)
-    return try await withTimeout(timeout, "\(name) \(arguments.joined(separator: " "))") {
-        await offThePool {
-            let printed = String(decoding: out.readDataToEndOfFile(), as: UTF8.self)
-            let failed = String(decoding: err.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return ExecutableRun(status: process.terminationStatus, output: printed, errors: failed)
+    do {
+        return try await withTimeout(timeout, "\(name) \(arguments.joined(separator: " "))") {
+            await offThePool {
+                let printed = String(decoding: out.readDataToEndOfFile(), as: UTF8.self)
+                let failed = String(decoding: err.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                return ExecutableRun(status: process.terminationStatus, output: printed, errors: failed)
+            }
         }
+    } catch {
+        process.terminate()  // out of time: its reads end when it does
+        throw error
     }
 }

@@ -20,10 +20,15 @@ struct ClientLifetimeTests {
     @Test("start() against a closed port ends when the caller's timeout cancels it; close() ends a waiting start()")
     func startAgainstClosedPort() async throws {
         let runtime = ClientRuntime(url: "ws://127.0.0.1:1/", configuration: fastBackoff()) { "token" }
-        // withTimeout waits for the operation it cancels: its TimeoutError proves start() honoured the cancellation.
         await #expect(throws: TimeoutError.self) {
             try await withTimeout(.seconds(2), "start() against a closed port") { try await runtime.start() }
         }
+        // A start() that its caller cancels ends at once (withTimeout would throw if it did not).
+        let cancelled = Task { try await runtime.start() }
+        try await until(runtime, "retrying") { if case .reconnecting = $0 { return true } else { return false } }
+        cancelled.cancel()
+        let outcome = try await withTimeout(.seconds(5), "a cancelled start()") { await cancelled.result }
+        #expect(throws: CancellationError.self) { try outcome.get() }
         let waiting = Task { try await runtime.start() }
         try await until(runtime, "retrying") { if case .reconnecting = $0 { return true } else { return false } }
         await runtime.close()

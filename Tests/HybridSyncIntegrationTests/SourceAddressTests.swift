@@ -7,23 +7,27 @@ import Testing
 /// (a load generator past one address's ephemeral ports; `hybridsync bench --source-addresses`).
 @Suite("Client source address (loopback)")
 struct SourceAddressTests {
-    /// A listening TCP socket on 127.0.0.1 with an ephemeral port.
+    /// A listening TCP socket on 127.0.0.3 with an ephemeral port. Not 127.0.0.1: the kernel may hand
+    /// out a port that a stopped daemon of another test had, and that test's clients, still
+    /// reconnecting to 127.0.0.1, would be accepted here (seen in CI).
     private func listen() -> (fd: Int32, port: UInt16) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var wait = timeval(tv_sec: 10, tv_usec: 0)  // accept() gives up after 10 s
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(Self.listenAddress)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(fd, $0, length) == 0 && Glibc.listen(fd, 8) == 0 && getsockname(fd, $0, &length) == 0
             }
         }
-        #expect(bound, "listening on 127.0.0.1")
+        #expect(bound, "listening on \(Self.listenAddress)")
         return (fd, UInt16(bigEndian: address.sin_port))
     }
+
+    private static let listenAddress = "127.0.0.3"
 
     /// Accepts one connection on `fd` (on a thread of its own: accept blocks) and returns the peer's address.
     private func acceptedPeer(_ fd: Int32) async -> String {
@@ -47,7 +51,7 @@ struct SourceAddressTests {
         defer { close(fd) }
         for (source, expected) in [("127.0.0.2", "127.0.0.2"), (nil, "127.0.0.1")] as [(String?, String)] {
             // The listener never answers the upgrade: the attempt fails once it is accepted and closed.
-            let attempt = Task { try? await LWSConnector(sourceAddress: source).connect(to: "ws://127.0.0.1:\(port)/") }
+            let attempt = Task { try? await LWSConnector(sourceAddress: source).connect(to: "ws://\(Self.listenAddress):\(port)/") }
             #expect(await acceptedPeer(fd) == expected)
             _ = await attempt.value
         }

@@ -59,7 +59,8 @@ public struct BackendAPIClient: Sendable {
         public var description: String { "cannot reach \(url): \(reason)" }
     }
 
-    /// Sends any request; `authorization` nil sends the configured key, "" sends none.
+    /// Sends any request; `authorization` nil sends the configured key, "" sends none. A cancelled
+    /// caller gets `CancellationError` at once (the request may still reach the daemon).
     public func send(method: String, path: String, body: [UInt8]? = nil, authorization: String? = nil) async throws -> Response {
         guard let url = URL(string: baseURL + path) else { throw Unreachable(url: baseURL + path, reason: "not a URL") }
         var request = URLRequest(url: url)
@@ -73,7 +74,9 @@ public struct BackendAPIClient: Sendable {
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await session.data(for: request)
+            (data, response) = try await session.cancellableData(for: request)
+        } catch let cancelled as CancellationError {
+            throw cancelled  // the caller's task was cancelled: at once, its request is dropped
         } catch {
             throw Unreachable(url: baseURL + path, reason: "\(error.localizedDescription)")
         }

@@ -22,7 +22,7 @@ struct TimeoutTests {
             try await withTimeout(.milliseconds(20), "the parked operation") { await parked.park() }
         }
         #expect(error?.description == "the parked operation did not finish within 0.02 seconds")
-        try await eventually(.seconds(5), "the operation parked") { parked.isParked }
+        try await eventually(.seconds(60), "the operation parked") { parked.isParked }
         parked.release(0)  // it ends on its own
     }
 
@@ -37,7 +37,7 @@ struct TimeoutTests {
     func cancellingTheCaller() async throws {
         let parked = Parked()
         let waiting = Task { try await withTimeout(.seconds(600), "a long wait") { await parked.park() } }
-        try await eventually(.seconds(5), "the operation parked") { parked.isParked }
+        try await eventually(.seconds(60), "the operation parked") { parked.isParked }
         waiting.cancel()
         let outcome = try await withTimeout(.seconds(10), "the cancelled wait") { await waiting.result }
         #expect(throws: CancellationError.self) { try outcome.get() }

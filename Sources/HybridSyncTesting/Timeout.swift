@@ -8,69 +8,105 @@ public struct TimeoutError: Error, Sendable, CustomStringConvertible {
 /// Runs `operation`, failing with ``TimeoutError`` if it takes longer than `timeout`.
 /// Use it to await an event in a test without ever sleeping for a fixed time.
 ///
-/// The bound holds even for an operation that ignores cancellation (a continuation nobody resumes,
-/// a blocking read on another thread): at the timeout the operation is cancelled and the caller
-/// gets the error at once, while the operation ends on its own. To prove that something honours
-/// cancellation, cancel its task and await it inside a `withTimeout`.
+/// At the timeout the operation is cancelled and given a moment (``timeoutGrace``) to end, so
+/// one that honours cancellation has stopped before the caller goes on (a stream's iterator is
+/// released before the next one starts). The bound holds for an operation that ignores
+/// cancellation too (a continuation nobody resumes, a blocking read on another thread): after the
+/// grace the caller gets the error while the operation ends on its own. To prove that something
+/// honours cancellation, cancel its task and await it inside a `withTimeout`.
 public func withTimeout<T: Sendable>(
     _ timeout: Duration = .seconds(10), _ what: String = "operation",
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    let race = FirstResult<T>()
+    let wait = BoundedWait<T>(TimeoutError(description: "\(what) did not finish within \(timeout)"))
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in
-            race.wait(continuation)
-            race.own(Task {
-                do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
-            })
-            race.own(Task {
+            wait.begin(continuation)
+            let work = Task {
+                do { wait.operationEnded(.success(try await operation())) } catch { wait.operationEnded(.failure(error)) }
+            }
+            wait.own(work)
+            wait.own(Task {
                 try? await Task.sleep(for: timeout)
-                race.finish(.failure(TimeoutError(description: "\(what) did not finish within \(timeout)")))
+                guard wait.timeOut() else { return }
+                work.cancel()
+                try? await Task.sleep(for: timeoutGrace)
+                wait.giveUp()
             })
         }
     } onCancel: {
-        race.finish(.failure(CancellationError()))
+        wait.callerCancelled()
     }
 }
 
-/// The first of several results, for one waiter; finishing cancels the tasks that were racing.
-/// (An `NSLock`: ThreadSanitizer on Linux does not see the standard library's `Mutex`.)
-private final class FirstResult<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var waiter: CheckedContinuation<T, any Error>?
-    private var result: Result<T, any Error>?
-    private var racing: [Task<Void, Never>] = []
+/// How long ``withTimeout(_:_:_:)`` waits for a timed-out operation to end after cancelling it.
+public let timeoutGrace: Duration = .seconds(2)
 
-    func wait(_ continuation: CheckedContinuation<T, any Error>) {
+/// One caller of ``withTimeout(_:_:_:)``, answered once: with the operation's result, with the
+/// timeout (when the operation ended in the grace, or did not), or with its own cancellation.
+/// (An `NSLock`: ThreadSanitizer on Linux does not see the standard library's `Mutex`.)
+private final class BoundedWait<T: Sendable>: @unchecked Sendable {
+    private enum Phase { case running, timedOut, answered }
+    private let lock = NSLock()
+    private let timeout: TimeoutError
+    private var phase = Phase.running
+    private var waiter: CheckedContinuation<T, any Error>?
+    private var early: Result<T, any Error>?
+    private var tasks: [Task<Void, Never>] = []
+
+    init(_ timeout: TimeoutError) { self.timeout = timeout }
+
+    func begin(_ continuation: CheckedContinuation<T, any Error>) {
         lock.lock()
-        guard let result else {
+        guard let early else {
             waiter = continuation
-            lock.unlock()
-            return
+            return lock.unlock()
         }
         lock.unlock()
-        continuation.resume(with: result)
+        continuation.resume(with: early)
     }
 
-    /// A task that races for the result (cancelled at once when the result is already in).
+    /// A task of this wait: cancelled once the caller is answered.
     func own(_ task: Task<Void, Never>) {
         lock.lock()
-        let finished = result != nil
-        if !finished { racing.append(task) }
+        let answered = phase == .answered
+        if !answered { tasks.append(task) }
         lock.unlock()
-        if finished { task.cancel() }
+        if answered { task.cancel() }
     }
 
-    func finish(_ outcome: Result<T, any Error>) {
+    func operationEnded(_ result: Result<T, any Error>) {
         lock.lock()
-        guard result == nil else { return lock.unlock() }
-        result = outcome
-        let waiter = waiter, racing = racing
-        self.waiter = nil
-        self.racing = []
+        let phase = phase
         lock.unlock()
-        waiter?.resume(with: outcome)
-        for task in racing { task.cancel() }
+        answer(phase == .timedOut ? .failure(timeout) : result)
+    }
+
+    /// The time is up: true when the operation is still running (it is to be cancelled).
+    func timeOut() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard phase == .running else { return false }
+        phase = .timedOut
+        return true
+    }
+
+    /// The grace after cancelling passed without the operation ending.
+    func giveUp() { answer(.failure(timeout)) }
+
+    func callerCancelled() { answer(.failure(CancellationError())) }
+
+    private func answer(_ result: Result<T, any Error>) {
+        lock.lock()
+        guard phase != .answered else { return lock.unlock() }
+        phase = .answered
+        let waiter = waiter, tasks = tasks
+        if waiter == nil { early = result }
+        self.waiter = nil
+        self.tasks = []
+        lock.unlock()
+        waiter?.resume(with: result)
+        for task in tasks { task.cancel() }
     }
 }
 

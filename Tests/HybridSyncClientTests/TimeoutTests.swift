@@ -26,6 +26,19 @@ struct TimeoutTests {
         parked.release(0)  // it ends on its own
     }
 
+    @Test("an operation that honours cancellation has ended when the timeout is thrown")
+    func waitsForACancelledOperation() async throws {
+        let ended = NSLock()
+        nonisolated(unsafe) var cancelledAndEnded = false
+        await #expect(throws: TimeoutError.self) {
+            try await withTimeout(.milliseconds(20), "a long sleep") {
+                try? await Task.sleep(for: .seconds(600))
+                ended.withLock { cancelledAndEnded = Task.isCancelled }
+            }
+        }
+        #expect(ended.withLock { cancelledAndEnded })
+    }
+
     @Test("a result in time is returned, and an operation's own error is rethrown")
     func returnsOrRethrows() async throws {
         #expect(try await withTimeout(.seconds(30)) { 42 } == 42)

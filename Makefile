@@ -1,7 +1,7 @@
 # HybridSync: `make run` and `make test` do all set-up on a fresh Debian/Ubuntu machine.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libwebsockets-dev libssl-dev libsqlite3-dev libhiredis-dev pkg-config openssl
+APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libssl-dev libsqlite3-dev libhiredis-dev pkg-config openssl
 TEST_APT_PACKAGES := redis-server chromium
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

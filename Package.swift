@@ -48,6 +48,10 @@ let package = Package(
             providers: [.apt(["libwebsockets-dev", "libssl-dev"])]
         ),
         .systemLibrary(
+            name: "CLibEV",
+            providers: [.apt(["libev-dev", "libwebsockets-evlib-ev"])]
+        ),
+        .systemLibrary(
             name: "COpenSSLCrypto",
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
@@ -85,6 +89,7 @@ let package = Package(
         .target(
             name: "HybridSyncLWS",
             dependencies: [
+                "CLibEV",
                 "CLibWebSockets",
                 "HybridSyncProtocol",
                 "HybridSyncWebSocket",

@@ -112,14 +112,14 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         do {
             publicVhost = try makePublicVhost(context, port: shared ? Int(CONTEXT_PORT_NO_LISTEN_SERVER) : configuration.publicPort)
         } catch {
-            lws_context_destroy(context)
+            loop.abandon(context)
             freeBorrowedMemory()
             throw error
         }
         var apiInfo = vhostInfo(name: "api", host: configuration.apiHost, port: configuration.apiPort)
         apiInfo.options &= ~UInt64(LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT)
         guard let apiVhost = lws_create_vhost(context, &apiInfo) else {
-            lws_context_destroy(context)
+            loop.abandon(context)
             freeBorrowedMemory()
             throw LWSServerError(description:
                 "cannot listen on \(configuration.apiHost):\(configuration.apiPort) for the HTTP API "
@@ -140,7 +140,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
                 }
             } catch {
                 for other in others { other.loop.stopAndWait() }
-                lws_context_destroy(context)
+                loop.abandon(context)
                 freeBorrowedMemory()
                 throw error
             }
@@ -171,7 +171,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
             publicVhost = try makePublicVhost(context, port: Int(CONTEXT_PORT_NO_LISTEN_SERVER))
             _ = try listenShared(in: context, port: port)
         } catch {
-            lws_context_destroy(context)
+            loop.abandon(context)
             freeBorrowedMemory()
             throw error
         }
@@ -193,6 +193,22 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         // fd up by a linear scan (15k sockets: 3.5 ms per close). The caps in `admit` keep sockets
         // below the limit less the reserve instead, so accept() never meets EMFILE.
         contextInfo.pt_serv_buf_size = 16 * 1024
+        // On libev's epoll loop (lws's libev plugin): a turn then costs what is ready instead of a
+        // poll of every socket. Where the plugin is missing, lws's own poll loop.
+        if let eventLoop = loop.makeEventLoop() {
+            var loops: [UnsafeMutableRawPointer?] = [eventLoop]
+            let options = contextInfo.options
+            contextInfo.options |= UInt64(LWS_SERVER_OPTION_LIBEV)
+            let context = loops.withUnsafeMutableBufferPointer { foreign in
+                contextInfo.foreign_loops = foreign.baseAddress
+                defer { contextInfo.foreign_loops = nil }
+                return lws_create_context(&contextInfo)
+            }
+            if let context { return context }
+            loop.abandon(nil)
+            contextInfo.options = options
+            logger.warning("libwebsockets' libev plugin is not usable (Debian: libwebsockets-evlib-ev); polling every socket on every turn instead")
+        }
         guard let context = lws_create_context(&contextInfo) else {
             throw LWSServerError(description: "libwebsockets could not create its context (see the lws error above)")
         }

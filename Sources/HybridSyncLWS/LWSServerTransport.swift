@@ -145,6 +145,9 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
                 throw error
             }
         }
+        logger.info("service threads starting", metadata: [
+            "threads": "\(threadCount)", "event_loop": "\(loop.usesEpoll ? "epoll (libev)" : "poll (lws)")",
+        ])
         loop.start(context: context, afterTurn: { [self] serviceSeconds in
             tickIfDue()
             self.delegate?.endOfTurn()

@@ -57,7 +57,7 @@ struct ServiceThreadsTests {
         try await daemon.stop()
     }
 
-    @Test("with one thread, ids count 1, 2, 3 and lws's own listener serves")
+    @Test("with one thread, ids count 1, 2, 3, lws's own listener serves, on the epoll loop")
     func oneThread() async throws {
         let daemon = try await TestDaemon.start(arguments: ["--server-threads", "1"], engine: .memory)
         let clients = try await subscribers(daemon, 3, "app:one")
@@ -71,6 +71,8 @@ struct ServiceThreadsTests {
             #expect(publication.offset == 1)
         }
         try await daemon.stop()
+        let log = try String(contentsOf: daemon.logFile, encoding: .utf8)
+        #expect(log.contains("event_loop=epoll (libev)"), "lws runs on the libev epoll loop, not its poll of every socket")
     }
 
     @Test("SIGTERM with several threads: every client on every thread gets the disconnect push, then 4000")

@@ -12,7 +12,8 @@ struct SourceAddressTests {
     /// reconnecting to 127.0.0.1, would be accepted here (seen in CI).
     private func listen() -> (fd: Int32, port: UInt16) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var wait = timeval(tv_sec: 10, tv_usec: 0)  // accept() gives up after 10 s
+        // accept() gives up after 60 s (a loaded test process may start the connect seconds late)
+        var wait = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -38,7 +39,7 @@ struct SourceAddressTests {
                 let client = withUnsafeMutablePointer(to: &peer) { pointer in
                     pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(fd, $0, &length) }
                 }
-                let text = client >= 0 ? String(cString: inet_ntoa(peer.sin_addr)) : "nothing accepted within 10 s"
+                let text = client >= 0 ? String(cString: inet_ntoa(peer.sin_addr)) : "nothing accepted within 60 s"
                 if client >= 0 { close(client) }
                 continuation.resume(returning: text)
             }

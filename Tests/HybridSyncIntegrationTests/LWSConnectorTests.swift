@@ -1,12 +1,13 @@
 import Foundation
 import Glibc
 import HybridSyncLWS
+import HybridSyncTesting
 import Testing
 
-/// `LWSConnector(sourceAddress:)`: the socket is bound to that local address before it connects
-/// (a load generator past one address's ephemeral ports; `hybridsync bench --source-addresses`).
-@Suite("Client source address (loopback)")
-struct SourceAddressTests {
+/// `LWSConnector` against plain listeners: the source address it binds (a load generator past one
+/// address's ephemeral ports; `hybridsync bench --source-addresses`), and servers that hang up.
+@Suite("LWSConnector (loopback)")
+struct LWSConnectorTests {
     /// A listening TCP socket on 127.0.0.3 with an ephemeral port. Not 127.0.0.1: the kernel may hand
     /// out a port that a stopped daemon of another test had, and that test's clients, still
     /// reconnecting to 127.0.0.1, would be accepted here (seen in CI).
@@ -55,6 +56,20 @@ struct SourceAddressTests {
             let attempt = Task { try? await LWSConnector(sourceAddress: source).connect(to: "ws://\(Self.listenAddress):\(port)/") }
             #expect(await acceptedPeer(fd) == expected)
             _ = await attempt.value
+        }
+    }
+
+    @Test("a server that accepts and hangs up during the upgrade fails connect() every time, 100 times over")
+    func hangUpDuringUpgrade() async throws {
+        let (fd, port) = listen()
+        defer { close(fd) }
+        for attempt in 0..<100 {
+            let connecting = Task { try await LWSConnector().connect(to: "ws://\(Self.listenAddress):\(port)/") }
+            #expect(await acceptedPeer(fd) == "127.0.0.1")
+            let outcome = try await withTimeout(.seconds(20), "connect() \(attempt) against a server that hung up") {
+                await connecting.result
+            }
+            #expect(throws: (any Error).self) { try outcome.get() }
         }
     }
 }

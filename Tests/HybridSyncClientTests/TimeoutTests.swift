@@ -30,13 +30,15 @@ struct TimeoutTests {
     func waitsForACancelledOperation() async throws {
         let ended = NSLock()
         nonisolated(unsafe) var cancelledAndEnded = false
+        let (silent, keepOpen) = AsyncStream<Int>.makeStream()  // its iterator ends when cancelled
         await #expect(throws: TimeoutError.self) {
-            try await withTimeout(.milliseconds(20), "a long sleep") {
-                try? await Task.sleep(for: .seconds(600))
+            try await withTimeout(.milliseconds(20), "a wait for a stream that never yields") {
+                for await _ in silent {}
                 ended.withLock { cancelledAndEnded = Task.isCancelled }
             }
         }
         #expect(ended.withLock { cancelledAndEnded })
+        keepOpen.finish()
     }
 
     @Test("a result in time is returned, and an operation's own error is rethrown")

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import HybridSyncAdmin
 import HybridSyncProtocol
 import HybridSyncTesting
@@ -35,32 +36,17 @@ struct BackendAPIClientTests {
     }
 }
 
-private struct ListenFailed: Error {}
-
 /// A loopback listener that accepts and never answers.
 private final class SilentListener: @unchecked Sendable {
     let port: Int
     private let fd: Int32
+    private var held: [Int32] = []
 
     init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && listen(fd, 4) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard listening else { throw ListenFailed() }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        self.fd = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
+        (fd, port) = try #require(loopbackListener(on: "127.0.0.1"), "listening on 127.0.0.1")
     }
 
     /// Whether a connection was waiting (it is kept open, unanswered, until the listener goes).
-    private var held: [Int32] = []
     func accepted() -> Bool {
         let client = accept(fd, nil, nil)
         if client >= 0 { held.append(client) }

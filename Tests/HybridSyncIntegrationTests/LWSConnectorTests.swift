@@ -11,22 +11,9 @@ struct LWSConnectorTests {
     /// A listening TCP socket on 127.0.0.3 with an ephemeral port. Not 127.0.0.1: the kernel may hand
     /// out a port that a stopped daemon of another test had, and that test's clients, still
     /// reconnecting to 127.0.0.1, would be accepted here (seen in CI).
-    private func listen() -> (fd: Int32, port: UInt16) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    private func listen() throws -> (fd: Int32, port: Int) {
         // accept() gives up after 60 s (a loaded test process may start the connect seconds late)
-        var wait = timeval(tv_sec: 60, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr(Self.listenAddress)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && Glibc.listen(fd, 8) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        #expect(bound, "listening on \(Self.listenAddress)")
-        return (fd, UInt16(bigEndian: address.sin_port))
+        try #require(loopbackListener(on: Self.listenAddress, acceptTimeoutSeconds: 60), "listening on \(Self.listenAddress)")
     }
 
     private static let listenAddress = "127.0.0.3"
@@ -49,7 +36,7 @@ struct LWSConnectorTests {
 
     @Test("a connection from 127.0.0.2 arrives from 127.0.0.2; without one, from 127.0.0.1")
     func boundToTheSourceAddress() async throws {
-        let (fd, port) = listen()
+        let (fd, port) = try listen()
         defer { close(fd) }
         for (source, expected) in [("127.0.0.2", "127.0.0.2"), (nil, "127.0.0.1")] as [(String?, String)] {
             // The listener never answers the upgrade: the attempt fails once it is accepted and closed.
@@ -61,7 +48,7 @@ struct LWSConnectorTests {
 
     @Test("a server that accepts and hangs up during the upgrade fails connect() every time, 100 times over")
     func hangUpDuringUpgrade() async throws {
-        let (fd, port) = listen()
+        let (fd, port) = try listen()
         defer { close(fd) }
         for attempt in 0..<100 {
             let connecting = Task { try await LWSConnector().connect(to: "ws://\(Self.listenAddress):\(port)/") }

@@ -31,29 +31,33 @@ extension URLSession {
     }
 }
 
-/// The caller of one transfer, answered once: by the transfer or by the caller's cancellation.
+/// The caller of one transfer, answered once: by the transfer or by the caller's cancellation,
+/// whichever comes first (the cancellation may come before the caller waits).
 private final class Transfer: @unchecked Sendable {
     private let lock = NSLock()
     private var waiter: CheckedContinuation<(Data, URLResponse), any Error>?
-    private var cancelled = false
+    private var early: Result<(Data, URLResponse), any Error>?
+    private var answered = false
 
-    /// False (and the caller answered) when it was cancelled already.
+    /// False (and the caller answered) when the answer is in already.
     func wait(_ continuation: CheckedContinuation<(Data, URLResponse), any Error>) -> Bool {
         lock.lock()
-        if cancelled {
+        guard let early else {
+            waiter = continuation
             lock.unlock()
-            continuation.resume(throwing: CancellationError())
-            return false
+            return true
         }
-        waiter = continuation
         lock.unlock()
-        return true
+        continuation.resume(with: early)
+        return false
     }
 
     func finish(_ result: Result<(Data, URLResponse), any Error>) {
         lock.lock()
-        if case .failure(let error) = result, error is CancellationError { cancelled = true }
+        guard !answered else { return lock.unlock() }
+        answered = true
         let waiter = waiter
+        if waiter == nil { early = result }
         self.waiter = nil
         lock.unlock()
         waiter?.resume(with: result)

@@ -79,8 +79,8 @@ extension LWSClientTransport {
 
         case LWS_CALLBACK_WSI_DESTROY:
             // The last callback of every wsi. A connection that ended before it was established
-            // without lws reporting an error (the server accepted and closed during the upgrade, seen
-            // once in a dozen runs here) would otherwise leave its opener waiting forever.
+            // without lws reporting an error (seen in tests against a server that accepts and hangs
+            // up during the upgrade) would otherwise leave its opener waiting forever.
             let opening = socket.pendingOpen != nil
             fail(socket, opening ? "cannot connect to \(socket.url): the connection closed before the WebSocket opened"
                                  : "connection dropped")

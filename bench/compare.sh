@@ -11,7 +11,8 @@
 # SQLite), hybridsyncd-memory, hybridsyncd-sqlite, hybridsyncd-redis; suffixes: -wd<N> (hybridsyncd-memory-wd100) adds
 # limits.writeDelayMillis N, -t<N> runs N service threads (server.threads; 1 without it, so the
 # pinned comparison is one thread against lws's one), -free pins neither the server nor the load
-# generator (for several threads: hybridsyncd-memory-t2-free). SQLite runs on a fresh database file in $OUT for every
+# generator (for several threads: hybridsyncd-memory-t2-free), -alt runs the daemon at $ALT_BIN instead
+# of this checkout's (an earlier commit's release build, to measure a change in one run). SQLite runs on a fresh database file in $OUT for every
 # run; Scenarios: S1 S2 S2L S3 as in ../shared/bench/README.md, and BAN (hybridsyncd only): 10,000
 # sockets subscribed to moderation:users, 10 bans at 1/s through POST /api/ban, each a state change
 # every socket gets (the reason carries the harness's marker), so the latency is the daemon's fan-out
@@ -56,6 +57,8 @@ for peer in ${PEERS:-lws hybridsyncd}; do
     threads=1; [[ $peer =~ -t([0-9]+) ]] && threads=${BASH_REMATCH[1]}
     server_cpu=(taskset -c 1); loadgen_cpu=(taskset -c 0)
     case $peer in *-free*) server_cpu=(); loadgen_cpu=() ;; esac
+    daemon=$BIN/hybridsyncd
+    case $peer in *-alt*) daemon=${ALT_BIN:?"-alt needs ALT_BIN=path/to/hybridsyncd"} ;; esac
     [[ $peer =~ ^(lws|node|nio|hybridsyncd(-memory|-sqlite|-redis)?) ]] && base=${BASH_REMATCH[1]}
     if [ "$scenario" = BAN ] && [[ $base != hybridsyncd* ]]; then continue; fi  # no ban API
     case $base in
@@ -76,7 +79,7 @@ for peer in ${PEERS:-lws hybridsyncd}; do
       common=(--url "ws://127.0.0.1:$PORT/ws" --pub-http "http://127.0.0.1:$PORT/publish")
       loadgen=$OUT/wsbench
     else
-      "${server_cpu[@]}" "$BIN/hybridsyncd" --config "$OUT/hybridsyncd.yaml" --server-port "$PORT" --api-port $((PORT + 1)) --server-threads "$threads" \
+      "${server_cpu[@]}" "$daemon" --config "$OUT/hybridsyncd.yaml" --server-port "$PORT" --api-port $((PORT + 1)) --server-threads "$threads" \
         --api-key bench --auth-token-secret benchsecret --limits-connect-timeout-seconds 120 \
         --ping-interval-seconds 600 --api-max-requests-per-second 100000 "${engine[@]}" "${delay[@]}" >"$OUT/hybridsyncd.log" 2>&1 & pid=$!
       if [ "$scenario" = BAN ]; then

@@ -40,12 +40,17 @@ final class EdgeConnection {
     let socket: Int32
     let listener: Listener
     var phase: Phase = .http
-    /// The HTTP parser (stored here, not in `phase`, so it is mutated in place, never copied).
-    var parser: HTTPRequestParser
-    /// The frame decoder once upgraded.
-    var decoder: WebSocketFrameDecoder?
-    /// The upgrade was to the echo endpoint (conformance testing only).
-    var echo = false
+    // The fields a fan-out reads come first, in the object's first cache lines (Swift lays out a
+    // class's stored properties in order; the parser and decoder are large): in a fan-out to
+    // thousands of sockets, each connection's visit misses the cache (docs/PERFORMANCE.md).
+    /// In the transport's table: false once lws has closed the socket.
+    var isOpen = true
+    /// Output goes to the socket with `send`, not through lws: a WebSocket without TLS, while lws
+    /// holds none of its output (``lwsHoldsOutput``).
+    var writesDirectly = false
+    /// lws may hold part of an earlier write, which must go out first; lws writes it and then says
+    /// (WRITEABLE) when the socket takes more.
+    var lwsHoldsOutput = false
     var queue: Deque<Chunk> = []
     var queuedBytes = 0
     /// Waits in the transport's write-delay batch (its write is scheduled when the batch ends).
@@ -67,6 +72,12 @@ final class EdgeConnection {
     var receivedWhileAwaiting = false
     /// Whether the server was told about this WebSocket (and so must be told when it closes).
     var announced = false
+    /// The upgrade was to the echo endpoint (conformance testing only).
+    var echo = false
+    /// The HTTP parser (stored here, not in `phase`, so it is mutated in place, never copied).
+    var parser: HTTPRequestParser
+    /// The frame decoder once upgraded.
+    var decoder: WebSocketFrameDecoder?
 
     init(id: UInt64, wsi: OpaquePointer, listener: Listener, parser: HTTPRequestParser) {
         self.id = id

@@ -104,6 +104,7 @@ extension LWSServerTransport {
     private func closed(user: UnsafeMutableRawPointer?) {
         let id = hs_lws_pss_get(user)
         guard let edge = connections.removeValue(forKey: id) else { return }
+        edge.isOpen = false
         switch edge.listener {
         case .public: publicSockets.value.subtract(1, ordering: .relaxed)
         case .api:

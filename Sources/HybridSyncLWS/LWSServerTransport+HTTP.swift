@@ -79,6 +79,7 @@ extension LWSServerTransport {
         }
         edge.enqueue(.raw(LWSFrame(accepted)))
         edge.phase = .webSocket
+        edge.writesDirectly = lws_is_ssl(edge.wsi) == 0
         edge.decoder = WebSocketFrameDecoder(maxMessageBytes: configuration.maxMessageBytes)
         edge.echo = echo
         edge.parser = HTTPRequestParser(limits: edge.parser.limits)  // its buffers are not needed any more

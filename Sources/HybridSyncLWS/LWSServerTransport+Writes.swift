@@ -50,6 +50,7 @@ extension LWSServerTransport {
 
     /// lws's WRITEABLE: the socket took all it was given before (lws writes its own rest first).
     func writeable(_ edge: EdgeConnection) -> Int32 {
+        edge.lwsHoldsOutput = lws_partial_buffered(edge.wsi) != 0
         guard writeChunk(edge) else { return -1 }
         if wantsWrite(edge) { lws_callback_on_writable(edge.wsi) }
         return 0
@@ -59,8 +60,11 @@ extension LWSServerTransport {
     /// one (then lws says when the socket is writable again).
     private func writeNow(_ edge: EdgeConnection) {
         edge.writeScheduled = false
-        guard connections[edge.id] === edge, wantsWrite(edge) else { return }
-        if lws_partial_buffered(edge.wsi) != 0 {
+        guard edge.isOpen, wantsWrite(edge) else { return }
+        if edge.lwsHoldsOutput {
+            edge.lwsHoldsOutput = lws_partial_buffered(edge.wsi) != 0
+        }
+        if edge.lwsHoldsOutput {
             lws_callback_on_writable(edge.wsi)
             return
         }
@@ -72,7 +76,7 @@ extension LWSServerTransport {
             return
         }
         guard wantsWrite(edge) else { return }
-        if lws_partial_buffered(edge.wsi) != 0 {
+        if edge.lwsHoldsOutput {
             lws_callback_on_writable(edge.wsi)
         } else {
             scheduleWrite(edge)  // to the back: every connection gets its turn
@@ -94,12 +98,12 @@ extension LWSServerTransport {
             }
             return true
         }
-        let written: Int32
+        let written: Bool
         switch first {
         case .raw(let bytes):
             edge.queue.removeFirst()
             edge.queuedBytes -= bytes.count
-            written = lws_write(edge.wsi, bytes.payload, bytes.count, LWS_WRITE_HTTP)  // LWS_WRITE_RAW is a #define of it
+            written = write(edge, bytes.payload, count: bytes.count)
         case .message(let message):
             let single: Bool
             if edge.queue.count == 1 || message.count >= coalescing.capacity {
@@ -113,7 +117,7 @@ extension LWSServerTransport {
                 edge.queue.removeFirst()
                 edge.queuedBytes -= message.count
                 let header = WebSocketFrameHeader.write(opcode: .text, length: message.count, endingAt: message.payload)
-                written = lws_write(edge.wsi, message.payload - header, message.count + header, LWS_WRITE_HTTP)
+                written = write(edge, message.payload - header, count: message.count + header)
             } else {
                 coalescing.reset()
                 while case .message(let next)? = edge.queue.first, coalescing.append(next.payload, count: next.count) {
@@ -121,9 +125,29 @@ extension LWSServerTransport {
                     edge.queuedBytes -= next.count
                 }
                 let header = coalescing.writeHeader()
-                written = lws_write(edge.wsi, coalescing.payload - header, coalescing.count + header, LWS_WRITE_HTTP)
+                written = write(edge, coalescing.payload - header, count: coalescing.count + header)
             }
         }
+        return written
+    }
+
+    /// Writes `count` bytes of `edge`'s output; false when the socket failed. A WebSocket without
+    /// TLS whose earlier output is all in the kernel is written with `send` (a fan-out's cost is
+    /// then the kernel's, not lws's checks per write); otherwise, and for what the kernel did not
+    /// take, lws writes and keeps the rest (``EdgeConnection/lwsHoldsOutput``).
+    private func write(_ edge: EdgeConnection, _ bytes: UnsafeMutablePointer<UInt8>, count: Int) -> Bool {
+        var sent = 0
+        if edge.writesDirectly, !edge.lwsHoldsOutput {
+            sent = Glibc.send(edge.socket, bytes, count, Int32(MSG_NOSIGNAL))
+            if sent == count { return true }
+            if sent < 0 {
+                guard errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR else { return false }
+                sent = 0
+            }
+        }
+        // LWS_WRITE_RAW is a #define of LWS_WRITE_HTTP: the bytes go out as they are.
+        let written = lws_write(edge.wsi, bytes + sent, count - sent, LWS_WRITE_HTTP)
+        edge.lwsHoldsOutput = lws_partial_buffered(edge.wsi) != 0
         return written >= 0
     }
 

@@ -387,7 +387,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         delayedWrites.removeAll(keepingCapacity: true)
         for edge in due where edge.writeDelayed {
             edge.writeDelayed = false
-            if connections[edge.id] === edge { scheduleWrite(edge) }
+            if edge.isOpen { scheduleWrite(edge) }
         }
     }
 

@@ -49,6 +49,29 @@ struct ServerSemanticsTests {
         try await daemon.stop()
     }
 
+    @Test("a subscriber that pauses gets every publication intact and in order once it reads again (writes the kernel takes only part of)")
+    func pausedSubscriberCatchesUp() async throws {
+        // 40 frames of 100 KB cannot fit a 4 KiB receive window and the socket's send buffer, and
+        // each spans two loopback segments (64 KiB at most), so the kernel takes part of one
+        // `send` and lws keeps the rest (the path under test).
+        let daemon = try await TestDaemon.start(arguments: ["--limits-max-queued-bytes", "67108864"])
+        let channel = "app:paused"
+        let count = 40
+        let size = 100_000
+        let paused = try PythonScript("probes.py", [
+            "paused", daemon.webSocketURL, daemon.tokens.token(user: "paused"), channel, "\(count)",
+        ])
+        #expect(try await paused.readLine() == "subscribed")
+        let pad = JSONValue.string(String(repeating: "x", count: size))
+        for n in 1...count {
+            try await daemon.api.publish(channel: channel, data: ["n": .int(Int64(n)), "size": .int(Int64(size)), "pad": pad])
+        }
+        paused.writeLine("read")
+        let line = try await paused.readLine()
+        #expect(line?.hasPrefix("received \(count) in order") == true, "\(line ?? "no answer")")
+        try await daemon.stop()
+    }
+
     @Test("a disallowed Origin gets 403 before the upgrade; allowed and absent ones connect")
     func originAllowList() async throws {
         let daemon = try await TestDaemon.start(arguments: ["--server-allowed-origins", "https://app.example.com"])

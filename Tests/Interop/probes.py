@@ -7,6 +7,10 @@
       Connects, subscribes, prints "subscribed", then stops reading (tiny receive buffer, tiny
       library queue). When a line arrives on stdin it reads again until the server closes, and
       prints "closed <code>".
+  probes.py paused WS_URL TOKEN CHANNEL COUNT
+      As slow, but when a line arrives on stdin it reads COUNT publications and prints
+      "received <k> in order, <bytes> bytes" (k: how many came in order with an intact "pad"), or
+      "wrong <what>" at the first that is not what was published.
 """
 import asyncio
 import json
@@ -32,19 +36,26 @@ async def origin(url, origin_header):
     writer.close()
 
 
-async def slow(url, token, channel):
+async def subscribe_small_window(url, token, channel):
     parsed = urlparse(url)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
     sock.connect((parsed.hostname, parsed.port))
-    async with connect(url, sock=sock, subprotocols=["hybridsync.v1"], max_queue=1, open_timeout=10) as ws:
-        await ws.send(json.dumps({"id": 1, "op": "connect", "token": token}))
-        await ws.send(json.dumps({"id": 2, "op": "subscribe", "channel": channel}))
-        replies = 0
-        while replies < 2:
-            frame = await asyncio.wait_for(ws.recv(), timeout=10)
-            replies += sum(1 for line in frame.split("\n") if '"id"' in line)
-        print("subscribed", flush=True)
+    ws = await connect(url, sock=sock, subprotocols=["hybridsync.v1"], max_queue=1, open_timeout=10,
+                       max_size=None)
+    await ws.send(json.dumps({"id": 1, "op": "connect", "token": token}))
+    await ws.send(json.dumps({"id": 2, "op": "subscribe", "channel": channel}))
+    replies = 0
+    while replies < 2:
+        frame = await asyncio.wait_for(ws.recv(), timeout=10)
+        replies += sum(1 for line in frame.split("\n") if '"id"' in line)
+    print("subscribed", flush=True)
+    return ws, sock
+
+
+async def slow(url, token, channel):
+    ws, sock = await subscribe_small_window(url, token, channel)
+    async with ws:
         await asyncio.to_thread(sys.stdin.readline)  # stop reading until told
         # Drain fast: the close frame sits behind everything the kernel buffered.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
@@ -56,6 +67,27 @@ async def slow(url, token, channel):
             print("closed", code, flush=True)
 
 
+async def paused(url, token, channel, count):
+    ws, sock = await subscribe_small_window(url, token, channel)
+    async with ws:
+        await asyncio.to_thread(sys.stdin.readline)  # stop reading until told
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        expected, size = 1, 0
+        while expected <= int(count):
+            frame = await asyncio.wait_for(ws.recv(), timeout=60)
+            size += len(frame)
+            for line in frame.split("\n"):  # several publications may share a frame
+                message = json.loads(line)
+                if message.get("push") != "publication":
+                    continue
+                data = message["data"]
+                if data.get("n") != expected or data.get("pad") != "x" * int(data.get("size", -1)):
+                    print("wrong publication", expected, "got", data.get("n"), flush=True)
+                    return
+                expected += 1
+        print("received", expected - 1, "in order,", size, "bytes", flush=True)
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
-    asyncio.run({"origin": origin, "slow": slow}[command](*args))
+    asyncio.run({"origin": origin, "slow": slow, "paused": paused}[command](*args))

@@ -32,6 +32,9 @@ final class EdgeConnection {
         case message(LWSFrame)
         /// Bytes to write as they are (HTTP responses, control frames).
         case raw(LWSFrame)
+        /// What the socket did not take of a write it started: goes first, and is never dropped
+        /// (the stream would be corrupt without it).
+        case rest(LWSFrame)
     }
 
     let id: UInt64
@@ -45,12 +48,11 @@ final class EdgeConnection {
     // thousands of sockets, each connection's visit misses the cache (docs/PERFORMANCE.md).
     /// In the transport's table: false once lws has closed the socket.
     var isOpen = true
-    /// Output goes to the socket with `send`, not through lws: a WebSocket without TLS, while lws
-    /// holds none of its output (``lwsHoldsOutput``).
+    /// Output goes to the socket with `send`, not through `lws_write` (a WebSocket without TLS).
     var writesDirectly = false
-    /// lws may hold part of an earlier write, which must go out first; lws writes it and then says
-    /// (WRITEABLE) when the socket takes more.
-    var lwsHoldsOutput = false
+    /// The socket took only part of the last write: the next waits for lws's WRITEABLE. The rest
+    /// is at the front of ``queue`` (direct writes) or held by lws, which writes it first.
+    var awaitsWriteable = false
     var queue: Deque<Chunk> = []
     var queuedBytes = 0
     /// Waits in the transport's write-delay batch (its write is scheduled when the batch ends).
@@ -93,15 +95,27 @@ final class EdgeConnection {
     /// write-delay window (those go when it ends, or with the next reply or control frame).
     var wantsWriteNow: Bool {
         guard let last = queue.last else { return false }
-        if case .raw = last { return true }
-        return !writeDelayed
+        if case .message = last { return !writeDelayed }
+        return true
     }
 
     func enqueue(_ chunk: Chunk) {
         switch chunk {
-        case .message(let frame), .raw(let frame): queuedBytes += frame.count
+        case .message(let frame), .raw(let frame), .rest(let frame): queuedBytes += frame.count
         }
         queue.append(chunk)
+    }
+
+    /// Drops the queued output (a consumer too slow to keep), except the rest of a frame the
+    /// socket has started.
+    func dropBacklog() {
+        if case .rest(let frame)? = queue.first {
+            queue = [.rest(frame)]
+            queuedBytes = frame.count
+        } else {
+            queue.removeAll()
+            queuedBytes = 0
+        }
     }
 }
 

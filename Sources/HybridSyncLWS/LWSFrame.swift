@@ -14,10 +14,22 @@ final class LWSFrame {
 
     init(_ bytes: [UInt8]) {
         count = bytes.count
-        storage = UnsafeMutableRawPointer.allocate(byteCount: Self.headroom + max(count, 1), alignment: 16)
-        bytes.withUnsafeBytes { source in
-            if let base = source.baseAddress { (storage + Self.headroom).copyMemory(from: base, byteCount: count) }
-        }
+        storage = Self.allocate(count)
+        bytes.withUnsafeBytes { fill(from: $0) }
+    }
+
+    init(copying bytes: UnsafeRawBufferPointer) {
+        count = bytes.count
+        storage = Self.allocate(count)
+        fill(from: bytes)
+    }
+
+    private static func allocate(_ count: Int) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer.allocate(byteCount: headroom + max(count, 1), alignment: 16)
+    }
+
+    private func fill(from bytes: UnsafeRawBufferPointer) {
+        if let base = bytes.baseAddress { (storage + Self.headroom).copyMemory(from: base, byteCount: count) }
     }
 
     deinit { storage.deallocate() }

@@ -48,26 +48,19 @@ extension LWSServerTransport {
     /// Writes between checks for waiting input and for the budget.
     static let writesBetweenChecks = 64
 
-    /// lws's WRITEABLE: the socket took all it was given before (lws writes its own rest first).
+    /// lws's WRITEABLE: the socket takes more (lws has written what it held first).
     func writeable(_ edge: EdgeConnection) -> Int32 {
-        edge.lwsHoldsOutput = lws_partial_buffered(edge.wsi) != 0
+        edge.awaitsWriteable = false
         guard writeChunk(edge) else { return -1 }
         if wantsWrite(edge) { lws_callback_on_writable(edge.wsi) }
         return 0
     }
 
-    /// One visit of the write queue: the next chunk now, unless lws still holds part of an earlier
-    /// one (then lws says when the socket is writable again).
+    /// One visit of the write queue: the next chunk now, unless the socket took only part of an
+    /// earlier one (then WRITEABLE says when it takes more).
     private func writeNow(_ edge: EdgeConnection) {
         edge.writeScheduled = false
-        guard edge.isOpen, wantsWrite(edge) else { return }
-        if edge.lwsHoldsOutput {
-            edge.lwsHoldsOutput = lws_partial_buffered(edge.wsi) != 0
-        }
-        if edge.lwsHoldsOutput {
-            lws_callback_on_writable(edge.wsi)
-            return
-        }
+        guard edge.isOpen, wantsWrite(edge), !edge.awaitsWriteable else { return }
         guard writeChunk(edge) else {
             // The socket failed; lws closes it (and reports RAW_CLOSE) on its next turn.
             edge.queue.removeAll()
@@ -75,12 +68,8 @@ extension LWSServerTransport {
             lws_set_timeout(edge.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC)
             return
         }
-        guard wantsWrite(edge) else { return }
-        if edge.lwsHoldsOutput {
-            lws_callback_on_writable(edge.wsi)
-        } else {
-            scheduleWrite(edge)  // to the back: every connection gets its turn
-        }
+        guard wantsWrite(edge), !edge.awaitsWriteable else { return }
+        scheduleWrite(edge)  // to the back: every connection gets its turn
     }
 
     private func wantsWrite(_ edge: EdgeConnection) -> Bool {
@@ -100,7 +89,7 @@ extension LWSServerTransport {
         }
         let written: Bool
         switch first {
-        case .raw(let bytes):
+        case .raw(let bytes), .rest(let bytes):
             edge.queue.removeFirst()
             edge.queuedBytes -= bytes.count
             written = write(edge, bytes.payload, count: bytes.count)
@@ -132,23 +121,32 @@ extension LWSServerTransport {
     }
 
     /// Writes `count` bytes of `edge`'s output; false when the socket failed. A WebSocket without
-    /// TLS whose earlier output is all in the kernel is written with `send` (a fan-out's cost is
-    /// then the kernel's, not lws's checks per write); otherwise, and for what the kernel did not
-    /// take, lws writes and keeps the rest (``EdgeConnection/lwsHoldsOutput``).
+    /// TLS is written with `send` (a fan-out's cost is then the kernel's, not lws's checks per
+    /// write), and what the kernel does not take goes back to the front of its queue. Otherwise
+    /// `lws_write` writes and keeps that rest. Either way the next write waits for WRITEABLE.
     private func write(_ edge: EdgeConnection, _ bytes: UnsafeMutablePointer<UInt8>, count: Int) -> Bool {
-        var sent = 0
-        if edge.writesDirectly, !edge.lwsHoldsOutput {
-            sent = Glibc.send(edge.socket, bytes, count, Int32(MSG_NOSIGNAL))
-            if sent == count { return true }
-            if sent < 0 {
-                guard errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR else { return false }
-                sent = 0
-            }
+        guard edge.writesDirectly else {
+            // LWS_WRITE_RAW is a #define of LWS_WRITE_HTTP: the bytes go out as they are.
+            guard lws_write(edge.wsi, bytes, count, LWS_WRITE_HTTP) >= 0 else { return false }
+            if lws_partial_buffered(edge.wsi) != 0 { awaitWriteable(edge) }
+            return true
         }
-        // LWS_WRITE_RAW is a #define of LWS_WRITE_HTTP: the bytes go out as they are.
-        let written = lws_write(edge.wsi, bytes + sent, count - sent, LWS_WRITE_HTTP)
-        edge.lwsHoldsOutput = lws_partial_buffered(edge.wsi) != 0
-        return written >= 0
+        var sent = Glibc.send(edge.socket, bytes, count, Int32(MSG_NOSIGNAL))
+        if sent == count { return true }
+        if sent < 0 {
+            guard errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR else { return false }
+            sent = 0
+        }
+        let rest = LWSFrame(copying: UnsafeRawBufferPointer(start: bytes + sent, count: count - sent))
+        edge.queue.prepend(.rest(rest))
+        edge.queuedBytes += rest.count
+        awaitWriteable(edge)
+        return true
+    }
+
+    private func awaitWriteable(_ edge: EdgeConnection) {
+        edge.awaitsWriteable = true
+        lws_callback_on_writable(edge.wsi)
     }
 
     /// Whether someone waits for this thread to read: queued work (a batch from the hub, a broker's

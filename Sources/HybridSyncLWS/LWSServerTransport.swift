@@ -351,8 +351,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
                     "connection": "\(connection)", "queued_bytes": "\(edge.queuedBytes)",
                 ])
                 // It is not reading: drop its backlog, and do not wait for a close reply.
-                edge.queue.removeAll()
-                edge.queuedBytes = 0
+                edge.dropBacklog()
                 toHub { $0.outboundQueueOverflowed(connection) }
                 fail(edge, code: CloseCode.slowConsumer.rawValue, reason: CloseCode.slowConsumer.name)
                 continue

@@ -71,14 +71,14 @@ public final class ManualClock: Clock, Sendable {
     /// Waits (yielding, bounded) until some task sleeps on this clock with a deadline at most
     /// `interval` from now: the timer a test is about to advance past (a backoff, a linger), not
     /// a longer-running one such as a liveness watchdog.
-    public func waitForSleeper(dueWithin interval: Duration, timeout: Duration = .seconds(10)) async throws {
+    public func waitForSleeper(dueWithin interval: Duration, timeout: Duration = .seconds(30)) async throws {
         try await eventually(timeout, "a sleeper due within \(interval) on the manual clock") { [self] in
             state.withLock { state in state.sleepers.contains { $0.deadline <= state.now.advanced(by: interval) } }
         }
     }
 
     /// Waits (yielding, bounded) until at least `count` tasks sleep on this clock.
-    public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(10)) async throws {
+    public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(30)) async throws {
         try await eventually(timeout, "\(count) sleeper(s) on the manual clock") { [self] in sleeperCount >= count }
     }
 }

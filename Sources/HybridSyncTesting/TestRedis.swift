@@ -2,8 +2,8 @@ public import Foundation
 import Glibc
 
 /// A `redis-server` of its own for a test, on 127.0.0.1 and a free port, with its data in a
-/// temporary directory (append-only file, fsync on every write, so a `kill -9` loses nothing
-/// Redis acknowledged). Stopped when the value is released. Needs `redis-server` on `PATH`
+/// temporary directory (by default an append-only file, fsync on every write, so a `kill -9` loses
+/// nothing Redis acknowledged). Stopped when the value is released. Needs `redis-server` on `PATH`
 /// (`make test` installs Debian's `redis-server`).
 public final class TestRedis: @unchecked Sendable {
     /// The port it listens on.
@@ -16,6 +16,7 @@ public final class TestRedis: @unchecked Sendable {
     /// outlives its test run.
     private var process: Process?
     private var lifeline: FileHandle?
+    private let durable: Bool
 
     /// `127.0.0.1:<port>`, for `engine.redis.address`.
     public var address: String { "127.0.0.1:\(port)" }
@@ -26,8 +27,10 @@ public final class TestRedis: @unchecked Sendable {
         public let description: String
     }
 
-    /// Starts a Redis and waits (up to 10 s) until it accepts connections.
-    public init() throws {
+    /// Starts a Redis and waits (up to 10 s) until it accepts connections. With `durable: false` it
+    /// keeps nothing on disk (no append-only file: faster, for tests that never kill it).
+    public init(durable: Bool = true) throws {
+        self.durable = durable
         port = try Self.freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -99,8 +102,8 @@ public final class TestRedis: @unchecked Sendable {
         let script = #"redis-server="$1"; shift; "$redis-server" "$@" & r=$!; cat >/dev/null; kill -9 $r; wait $r"#
             .replacingOccurrences(of: "redis-server", with: "binary")
         process.arguments = ["-c", script, "sh", binary,
-            "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path, "--save", "", "--appendonly", "yes",
-            "--appendfsync", "always", "--daemonize", "no", "--protected-mode", "no",
+            "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path, "--save", "",
+            "--appendonly", durable ? "yes" : "no", "--appendfsync", "always", "--daemonize", "no", "--protected-mode", "no",
             "--logfile", directory.appendingPathComponent("redis.log").path,
         ]
         let pipe = Pipe()

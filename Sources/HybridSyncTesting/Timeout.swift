@@ -111,9 +111,11 @@ private final class BoundedWait<T: Sendable>: @unchecked Sendable {
 }
 
 /// Re-checks `condition` (every few milliseconds) until it holds, failing after `timeout`.
-/// For state that is only observable by asking (for example a server's subscriber count).
+/// For state that is only observable by asking (for example a server's subscriber count). The
+/// bound is a guard against a hang, not a speed check: 30 s by default, because a test process on
+/// a loaded 2-core machine can go seconds without a free thread in its cooperative pool.
 public func eventually(
-    _ timeout: Duration = .seconds(10), _ what: String = "condition",
+    _ timeout: Duration = .seconds(30), _ what: String = "condition",
     _ condition: @escaping @Sendable () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout

@@ -10,7 +10,7 @@ private struct UnreachableTransport: ClientTransport {
 }
 
 private func state(_ runtime: ClientRuntime, _ what: String, _ matches: @escaping @Sendable (ConnectionState) -> Bool) async throws {
-    try await eventually(.seconds(10), what) { matches(await runtime.connectionState) }
+    try await eventually(.seconds(30), what) { matches(await runtime.connectionState) }
 }
 
 private func isConnected(_ state: ConnectionState) -> Bool {
@@ -34,7 +34,7 @@ struct LifetimeTests {
         await #expect(throws: CancellationError.self) { try await cancelled.value }
 
         let waiting = Task { try await runtime.start() }
-        try await eventually(.seconds(10), "the second start() waits") { await runtime.diagnostics().lastError != nil }
+        try await eventually(.seconds(30), "the second start() waits") { await runtime.diagnostics().lastError != nil }
         await runtime.close()
         let error = await #expect(throws: ClientRuntimeError.self) { try await waiting.value }
         #expect(error?.code == .closed)
@@ -60,7 +60,7 @@ struct LifetimeTests {
     func invalidURL() async throws {
         let runtime = ClientRuntime(url: "http://127.0.0.1:1/") { "token" }
         let error = await #expect(throws: ClientRuntimeError.self) {
-            try await withTimeout(.seconds(10), "start() with an http:// URL") { try await runtime.start() }
+            try await withTimeout(.seconds(30), "start() with an http:// URL") { try await runtime.start() }
         }
         #expect(error?.code == .invalidURL)
         guard case .closed(nil, let reason) = await runtime.connectionState else {
@@ -97,7 +97,7 @@ struct LifetimeTests {
         try await runtime.start()
         try await h.bounce(runtime) {
             let publish = Task { try await runtime.publish("chat:room", data: "never") }
-            try await eventually(.seconds(10), "queued") { await runtime.offlineQueueCount == 1 }
+            try await eventually(.seconds(30), "queued") { await runtime.offlineQueueCount == 1 }
             publish.cancel()
             await #expect(throws: CancellationError.self) { try await publish.value }
             #expect(await runtime.offlineQueueCount == 0)
@@ -150,7 +150,7 @@ struct LifetimeTests {
         h.setState("moderation:users", "7", ["banned": true, "reason": "spam"])
         h.setState("moderation:users", "bad", "not a ban")
         h.setState("moderation:users", "9", ["banned": true, "reason": "abuse"])
-        try await eventually(.seconds(10), "the valid entries arrive") { (try? await runtime.get(key))?.count == 2 }
+        try await eventually(.seconds(30), "the valid entries arrive") { (try? await runtime.get(key))?.count == 2 }
         var latest: [String: BanInfo] = [:]
         for try await value in bans {
             latest = value
@@ -218,7 +218,7 @@ struct LifetimeTests {
         #expect(try await values.first(within: .seconds(5)) == .some(nil))
         await runtime.suspend()
         #expect(await runtime.connectionState == .suspended)
-        try await eventually(.seconds(10), "socket closed") { h.server.connectionCount == 0 }
+        try await eventually(.seconds(30), "socket closed") { h.server.connectionCount == 0 }
         h.setState("app:profiles", "1", ["name": "while away"])
         await runtime.resume()
         #expect(try await values.first(within: .seconds(5)) == Profile(name: "while away"))
@@ -239,7 +239,7 @@ struct LifetimeTests {
         running.cancel()
         try await running.value
         #expect(await runtime.connectionState == .closed(code: nil, reason: "closed by the client"))
-        try await eventually(.seconds(10), "socket closed") { h.server.connectionCount == 0 }
+        try await eventually(.seconds(30), "socket closed") { h.server.connectionCount == 0 }
 
         let scoped = h.runtime()
         let client = try await withClientRuntime(scoped) { runtime in

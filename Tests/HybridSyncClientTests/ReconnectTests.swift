@@ -7,7 +7,7 @@ import Testing
 @Suite("Reconnect, recovery and lifecycle")
 struct ReconnectTests {
     private func connected(_ runtime: ClientRuntime) async throws {
-        try await eventually(.seconds(10), "runtime connected") {
+        try await eventually(.seconds(30), "runtime connected") {
             if case .connected = await runtime.connectionState { return true }
             return false
         }

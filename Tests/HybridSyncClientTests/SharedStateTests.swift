@@ -65,13 +65,13 @@ struct RuntimeHarness {
     /// runtime is waiting to reconnect, then lets the backoff elapse until it is connected again.
     func bounce(_ runtime: ClientRuntime, user: String = "1", whileOffline: () async throws -> Void = {}) async throws {
         api("POST", "/api/disconnect", ["user": .string(user), "code": 4005])
-        try await eventually(.seconds(10), "waiting to reconnect") {
+        try await eventually(.seconds(30), "waiting to reconnect") {
             if case .reconnecting = await runtime.connectionState { return true }
             return false
         }
         try await whileOffline()
         clock.advance(by: .seconds(1))  // attempt 0 waits at most 0.5 s
-        try await eventually(.seconds(10), "connected again") {
+        try await eventually(.seconds(30), "connected again") {
             if case .connected = await runtime.connectionState { return true }
             return false
         }
@@ -93,7 +93,7 @@ struct SharedStateTests {
         let earlyProfile = try await early.observe(StateKey<Profile?>(channel: "app:profiles", key: "7", default: nil))
         for n in 1...100 { h.setState("app:profiles", "7", ["name": .string("v\(n)")]) }
         let key = StateKey<Profile?>(channel: "app:profiles", key: "7", default: nil)
-        try await eventually(.seconds(10), "the runtime has applied all 100 changes") {
+        try await eventually(.seconds(30), "the runtime has applied all 100 changes") {
             (try? await runtime.get(key)) == Profile(name: "v100")
         }
 

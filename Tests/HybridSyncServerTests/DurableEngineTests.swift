@@ -15,7 +15,7 @@ struct DurableEngineTests {
     let clock = ManualWallClock()
 
     private func open() throws -> Harness {
-        Harness(broker: try Engine.sqlite.makeBroker(path: path).broker, clock: clock)
+        Harness(broker: try Engine.sqlite.makeBroker(path: path), clock: clock)
     }
 
     @Test("after a restart: the ban holds, the snapshot is identical, a resubscribe recovers exactly what it missed")

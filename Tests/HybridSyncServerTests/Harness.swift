@@ -18,17 +18,24 @@ enum Engine: String, CaseIterable, CustomTestStringConvertible {
     var testDescription: String { rawValue }
 
     /// A new broker; SQLite on a new file in a temporary directory (or on `path` to reopen one);
-    /// Redis on a `TestRedis` of its own, which the caller keeps while it uses the broker.
-    func makeBroker(path: String? = nil) throws -> (broker: any Broker, redis: TestRedis?) {
+    /// Redis under a key prefix of its own on ``sharedRedis``.
+    func makeBroker(path: String? = nil) throws -> any Broker {
         let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         switch self {
-        case .memory: return (MemoryBroker(), nil)
-        case .sqlite: return (try SQLiteBroker(path: path ?? Self.temporaryDatabasePath(), logger: quiet), nil)
+        case .memory: return MemoryBroker()
+        case .sqlite: return try SQLiteBroker(path: path ?? Self.temporaryDatabasePath(), logger: quiet)
         case .redis:
-            let redis = try TestRedis()
-            return (RedisBroker(configuration: try RedisBroker.Configuration(address: redis.address), logger: quiet, schedule: nil), redis)
+            let configuration = try RedisBroker.Configuration(address: try Self.sharedRedis.get().address, prefix: "test-\(UUID().uuidString)")
+            return RedisBroker(configuration: configuration, logger: quiet, schedule: nil)
         }
     }
+
+    /// One Redis for every `.redis` test of the process, started by the first. A Redis each used to
+    /// start together with the test run, and each start blocks a thread of the cooperative pool
+    /// (which has one per core) while it waits for the server: on a loaded 2-core machine that
+    /// stalled every test in the process for 10 s and more. No test kills this one, so it keeps
+    /// nothing on disk; it goes when the process ends.
+    private static let sharedRedis = Result { try TestRedis(durable: false) }
 
     static func temporaryDatabasePath() -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-test-\(UUID().uuidString)")
@@ -43,13 +50,8 @@ struct Harness {
     let secret = "unit-test-secret"
     let server: InMemoryServer
     var tokens: TokenMinter { TokenMinter(secret: secret) }
-    /// The Redis of a `.redis` harness, alive as long as the harness.
-    private var redis: TestRedis?
-
     init(_ engine: Engine = .memory, _ configure: (inout ServerConfiguration) -> Void = { _ in }) {
-        let made = try! engine.makeBroker()
-        self.init(broker: made.broker, configure)
-        redis = made.redis
+        self.init(broker: try! engine.makeBroker(), configure)
     }
 
     /// A harness on a given broker (a reopened SQLite file, for restarts) and clock.

@@ -112,14 +112,14 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         do {
             publicVhost = try makePublicVhost(context, port: shared ? Int(CONTEXT_PORT_NO_LISTEN_SERVER) : configuration.publicPort)
         } catch {
-            loop.abandon(context)
+            loop.destroy(context)
             freeBorrowedMemory()
             throw error
         }
         var apiInfo = vhostInfo(name: "api", host: configuration.apiHost, port: configuration.apiPort)
         apiInfo.options &= ~UInt64(LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT)
         guard let apiVhost = lws_create_vhost(context, &apiInfo) else {
-            loop.abandon(context)
+            loop.destroy(context)
             freeBorrowedMemory()
             throw LWSServerError(description:
                 "cannot listen on \(configuration.apiHost):\(configuration.apiPort) for the HTTP API "
@@ -140,7 +140,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
                 }
             } catch {
                 for other in others { other.loop.stopAndWait() }
-                loop.abandon(context)
+                loop.destroy(context)
                 freeBorrowedMemory()
                 throw error
             }
@@ -174,7 +174,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
             publicVhost = try makePublicVhost(context, port: Int(CONTEXT_PORT_NO_LISTEN_SERVER))
             _ = try listenShared(in: context, port: port)
         } catch {
-            loop.abandon(context)
+            loop.destroy(context)
             freeBorrowedMemory()
             throw error
         }
@@ -208,7 +208,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
                 return lws_create_context(&contextInfo)
             }
             if let context { return context }
-            loop.abandon(nil)
+            loop.destroy(nil)
             contextInfo.options = options
             logger.warning("libwebsockets' libev plugin is not usable (Debian: libwebsockets-evlib-ev); polling every socket on every turn instead")
         }

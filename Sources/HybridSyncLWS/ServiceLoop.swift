@@ -44,8 +44,9 @@ final class ServiceLoop: @unchecked Sendable {
     /// Whether the event loop waits with epoll (false: lws's own poll of every socket).
     var usesEpoll: Bool { eventLoop.map { hs_ev_uses_epoll($0) != 0 } ?? false }
 
-    /// Destroys a context that will not be started (a failed start), with the event loop made for it.
-    func abandon(_ context: OpaquePointer?) {
+    /// Destroys `context` (once its thread has stopped, or after a failed start; nil: none was
+    /// made) and the event loop made for it.
+    func destroy(_ context: OpaquePointer?) {
         if let context { lws_context_destroy(context) }
         if let eventLoop { hs_ev_loop_destroy(eventLoop) }
         eventLoop = nil
@@ -127,7 +128,7 @@ final class ServiceLoop: @unchecked Sendable {
         }
         shared.withLock { $0.stopped = true }
         drain()
-        abandon(context)
+        destroy(context)
         onExit()
         onExit = {}  // they capture the loop's owner: keeping them would be a reference cycle
         afterTurn = { _ in false }

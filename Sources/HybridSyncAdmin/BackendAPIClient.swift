@@ -1,6 +1,8 @@
-public import Foundation
 #if canImport(FoundationNetworking)
-public import FoundationNetworking
+import Foundation
+public import FoundationNetworking  // URLSession, in the public initialiser, lives here on Linux
+#else
+public import Foundation
 #endif
 public import HybridSyncProtocol
 

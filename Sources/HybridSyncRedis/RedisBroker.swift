@@ -1,5 +1,5 @@
 public import HybridSyncBroker
-public import HybridSyncProtocol
+import HybridSyncProtocol
 public import Logging
 
 /// The multi-node engine: streams, retained state, idempotency records and the deny-list live in

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Runs a blocking call (a pipe read, a process wait) on a thread of its own: blocking one of the
 /// few shared cooperative threads would stall every other task of the test process.

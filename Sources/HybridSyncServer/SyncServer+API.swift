@@ -138,12 +138,16 @@ extension SyncServer {
             try expect(request, "POST")
             let body = try jsonObject(request.body)
             let user = try string(body, "user")
-            let rawCode = body["code"]?.intValue ?? Int64(CloseCode.forceDisconnect.rawValue)
-            guard (4000...4999).contains(rawCode) else {
-                throw APIError(400, "bad_request", "'code' must be 4000-4499 (client reconnects) or 4500-4999 (it does not)")
+            var rawCode = Int64(CloseCode.forceDisconnect.rawValue)
+            if let given = body["code"], given != .null {
+                // A mistyped code must not become the default 4504, which tells clients to stay away.
+                guard let number = given.intValue, (4000...4999).contains(number) else {
+                    throw APIError(400, "bad_request", "'code' must be an integer, 4000-4499 (client reconnects) or 4500-4999 (it does not)")
+                }
+                rawCode = number
             }
             let code = CloseCode(rawValue: UInt16(rawCode))
-            let reason = body["reason"]?.stringValue ?? code.name
+            let reason = try optionalString(body, "reason") ?? code.name
             let closed = disconnect(user: user, code: code, reason: reason)
             respond(.success(HTTPResponse(status: 200, json: ["user": .string(user), "sessionsClosed": .int(Int64(closed))])))
         default:

@@ -105,6 +105,11 @@ struct BanTests {
         #expect(a.closed?.code == .forceReconnect && b.closed?.code == .forceReconnect)
         #expect(other.closed == nil)
         #expect(h.api("POST", "/api/disconnect", ["user": "6", "code": 1000]).status == 400)
+        // A mistyped code or reason is refused, never replaced by the default (4504: stay away).
+        #expect(h.api("POST", "/api/disconnect", ["user": "6", "code": 4005.5]).status == 400)
+        #expect(h.api("POST", "/api/disconnect", ["user": "6", "code": "4005"]).status == 400)
+        #expect(h.api("POST", "/api/disconnect", ["user": "6", "reason": 7]).status == 400)
+        #expect(other.closed == nil)
         #expect(h.api("POST", "/api/disconnect", ["user": "6"]).body["sessionsClosed"]?.intValue == 1)
         #expect(other.closed?.code == .forceDisconnect)
     }

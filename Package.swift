@@ -63,9 +63,10 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
 
+        // No pkgConfig: hiredis.pc only adds -I/usr/include/hiredis (the shim includes
+        // <hiredis/hiredis.h>) and -D_FILE_OFFSET_BITS=64, which SwiftPM drops with a warning.
         .systemLibrary(
             name: "CHiredis",
-            pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
 

@@ -241,8 +241,13 @@ extension SyncServer {
         }
         let data = try field(request, "data")
         var requests: [PublishRequest] = []
+        var seen = Set<String>()
         for value in raw {
             guard let text = value.stringValue else { throw APIError(400, "bad_request", "'channels' must hold strings") }
+            // A channel listed twice would be published twice; that is never what the caller meant.
+            guard seen.insert(text).inserted else {
+                throw APIError(400, "bad_request", "'channels' lists '\(text.prefix(200))' twice; list each channel once")
+            }
             requests.append(try publishRequest(data, to: try channelName(text), key: nil))
         }
         return requests
@@ -335,9 +340,13 @@ extension SyncServer {
         return apiKey.matches(String(header.dropFirst("Bearer ".count)))
     }
 
+    /// A route answers `method`, and `HEAD` too when that is `GET` (the transport drops the body).
     private func expect(_ request: HTTPRequest, _ method: String) throws(APIError) {
-        guard request.method == method else {
-            throw APIError(405, "method_not_allowed", "\(request.path.prefix(100)) accepts \(method), not \(request.method)")
+        let allowed = method == "GET" ? ["GET", "HEAD"] : [method]
+        guard allowed.contains(request.method) else {
+            var error = APIError(405, "method_not_allowed", "\(request.path.prefix(100)) accepts \(allowed.joined(separator: " and ")), not \(request.method.prefix(20))")
+            error.allow = allowed.joined(separator: ", ")
+            throw error
         }
     }
 
@@ -405,6 +414,8 @@ public struct APIError: Error, Sendable, Equatable {
     public var code: String
     /// What to do, for the caller.
     public var message: String
+    /// The methods the route answers, sent as `Allow` with a 405.
+    public var allow: String?
 
     /// A failure with `status`, `code` and `message`.
     public init(_ status: Int, _ code: String, _ message: String) {
@@ -413,5 +424,9 @@ public struct APIError: Error, Sendable, Equatable {
         self.message = message
     }
 
-    var response: HTTPResponse { .error(status, code: code, message: message) }
+    var response: HTTPResponse {
+        var response = HTTPResponse.error(status, code: code, message: message)
+        if let allow { response.headers["Allow"] = allow }
+        return response
+    }
 }

@@ -184,6 +184,23 @@ extension EdgeHardeningTests {
         try await daemon.stop()
     }
 
+    @Test("API.md: HEAD is answered wherever GET is, with GET's head and no body; other methods get 405 with Allow")
+    func headAndAllow() async throws {
+        let daemon = try await TestDaemon.start(engine: .memory)
+        let (_, api) = ports(daemon)
+        let key = "Authorization: Bearer \(daemon.api.apiKey)"
+        for path in ["/health", "/ready", "/metrics", "/api/bans", "/api/channels/app:a"] {
+            let head = try await attack("raw", "127.0.0.1", api, #"HEAD \#(path) HTTP/1.1\r\nHost: x\r\n\#(key)\r\nConnection: close\r\n\r\n"#)
+            #expect(head["statuses"] == [200], "\(path): \(head)")
+            #expect(head["body"] == "", "\(path): no body after the head")
+            #expect(head["closed"] == true)
+        }
+        let post = try await httpRequest("\(daemon.apiURL)/api/bans", method: "POST", headers: ["Authorization": "Bearer \(daemon.api.apiKey)"])
+        #expect(post.status == 405)
+        #expect(post.headers["allow"] == "GET, HEAD")
+        try await daemon.stop()
+    }
+
     @Test("SIGTERM: a disconnect push, then 4000; the daemon waits for the close handshake, at most shutdown.graceSeconds")
     func gracefulShutdown() async throws {
         let daemon = try await TestDaemon.start(arguments: ["--shutdown-grace-seconds", "20"])

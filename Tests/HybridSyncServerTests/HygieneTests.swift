@@ -163,6 +163,10 @@ struct BackendAPITests {
         #expect(ok.body["publications"] == [["channel": "app:a", "offset": 1], ["channel": "chat:b", "offset": 1]])
         #expect(h.api("POST", "/api/broadcast", ["channels": ["app:a", "nope:b"], "data": 1]).status == 400)
         #expect(h.api("GET", "/api/channels/app:a").body["offset"] == 1, "nothing published by the refused broadcast")
+        let twice = h.api("POST", "/api/broadcast", ["channels": ["app:a", "chat:b", "app:a"], "data": 1])
+        #expect(twice.status == 400)
+        #expect(twice.body["error"]?["message"]?.stringValue?.contains("'app:a' twice") == true)
+        #expect(h.api("GET", "/api/channels/app:a").body["offset"] == 1, "a channel listed twice publishes nothing")
     }
 
     @Test("state set, remove and read; history read", arguments: Engine.allCases)

@@ -125,8 +125,25 @@ struct SyncServerTests {
             #expect(response.status == 400, "\(body)")
             #expect((try? JSONValue.parse(response.body))?["error"]?["message"]?.stringValue?.isEmpty == false)
         }
-        #expect(server.handle(HTTPRequest(method: "GET", path: "/api/publish", authorization: "Bearer k")).status == 405)
         #expect(server.handle(HTTPRequest(method: "GET", path: "/api/nothing", authorization: "Bearer k")).status == 404)
+    }
+
+    @Test("a route asked with another method: 405 with Allow; HEAD is answered wherever GET is")
+    func methods() {
+        let wrong = server.handle(HTTPRequest(method: "GET", path: "/api/publish", authorization: "Bearer k"))
+        #expect(wrong.status == 405)
+        #expect(wrong.headers["Allow"] == "POST")
+        let delete = server.handle(HTTPRequest(method: "POST", path: "/api/ban/42", authorization: "Bearer k"))
+        #expect(delete.status == 405)
+        #expect(delete.headers["Allow"] == "DELETE")
+        for path in ["/health", "/ready", "/api/bans", "/api/channels/app:a", "/api/state/app:a", "/api/history/app:a"] {
+            let get = server.handle(HTTPRequest(method: "GET", path: path, authorization: "Bearer k"))
+            let head = server.handle(HTTPRequest(method: "HEAD", path: path, authorization: "Bearer k"))
+            #expect(get.status == 200, "\(path)")
+            #expect(head.status == 200 && head.contentType == get.contentType, "\(path): the transport drops HEAD's body")
+            let post = server.handle(HTTPRequest(method: "POST", path: path, authorization: "Bearer k"))
+            #expect(post.status == 405 && post.headers["Allow"] == "GET, HEAD", "\(path)")
+        }
     }
 
     @Test("/ready: 200 while the engine answers, 503 engine_unavailable when it does not; both without a key")

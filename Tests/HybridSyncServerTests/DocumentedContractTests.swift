@@ -64,6 +64,19 @@ struct DocumentedContractTests {
         #expect(h.api("GET", "/api/channels/chat:room").body["epoch"] != epoch)
     }
 
+    @Test("API.md: a channel never used has epoch null; a history or state read starts its stream, and channels shows that epoch")
+    func readsStartAStream() throws {
+        let h = Harness()
+        for (read, channel) in [("/api/history/", "chat:new"), ("/api/state/", "app:new")] {
+            #expect(h.api("GET", "/api/channels/\(channel)").body["epoch"] == .null)
+            let position = h.api("GET", read + channel).body
+            #expect(position["offset"] == 0)
+            let epoch = try #require(position["epoch"]?.stringValue)
+            #expect(!epoch.isEmpty)
+            #expect(h.api("GET", "/api/channels/\(channel)").body["epoch"] == .string(epoch), "\(read)")
+        }
+    }
+
     @Test("API.md: idempotencyKey is scoped to route and channel, lasts the window, and a different body is 409")
     func idempotencyScope() {
         let h = Harness { $0.namespaces["chat"]?.historyTTLSeconds = 1000 }  // the stream outlives the window

@@ -38,10 +38,12 @@ public struct MissingExecutable: Error, Sendable, CustomStringConvertible {
 public struct ExecutableRun: Sendable {
     /// The exit status.
     public let status: Int32
-    /// Its standard output.
-    public let output: String
+    /// Its standard output, as bytes (a signature, say).
+    public let outputBytes: [UInt8]
     /// Its standard error.
     public let errors: String
+    /// Its standard output, as text.
+    public var output: String { String(decoding: outputBytes, as: UTF8.self) }
 }
 
 /// Runs the built executable `name` with `arguments` until it exits (at most `timeout`), without
@@ -52,23 +54,33 @@ public func runBuiltExecutable(
     guard let binary = builtExecutable(named: name) else {
         throw MissingExecutable(name: name)
     }
+    let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HYBRIDSYNC_") }.merging(extra) { $1 }
+    return try await runProcess(binary, arguments, environment: environment, timeout: timeout)
+}
+
+/// Runs `command` (a path, or a name looked up on `PATH`, such as `openssl`) with `arguments` until
+/// it exits (at most `timeout`, then it is stopped), reading what it prints off the cooperative
+/// pool: a test may wait on a slow tool without stalling the other tests of the process.
+public func runProcess(
+    _ command: String, _ arguments: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(30)
+) async throws -> ExecutableRun {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HYBRIDSYNC_") }.merging(extra) { $1 }
+    process.executableURL = URL(fileURLWithPath: command.contains("/") ? command : "/usr/bin/env")
+    process.arguments = command.contains("/") ? arguments : [command] + arguments
+    if let environment { process.environment = environment }
     let (output, errors) = (Pipe(), Pipe())
     process.standardOutput = output
     process.standardError = errors
     try process.run()
     let (out, err) = (output.fileHandleForReading, errors.fileHandleForReading)
     do {
-        return try await withTimeout(timeout, "\(name) \(arguments.joined(separator: " "))") {
-            await offThePool {
-                let printed = String(decoding: out.readDataToEndOfFile(), as: UTF8.self)
-                let failed = String(decoding: err.readDataToEndOfFile(), as: UTF8.self)
-                process.waitUntilExit()
-                return ExecutableRun(status: process.terminationStatus, output: printed, errors: failed)
-            }
+        return try await withTimeout(timeout, "\(command) \(arguments.joined(separator: " "))") {
+            // Both pipes at once: a tool that fills one while the other is read would wait forever.
+            async let failed = offThePool { String(decoding: err.readDataToEndOfFile(), as: UTF8.self) }
+            let printed = await offThePool { Array(out.readDataToEndOfFile()) }
+            let errors = await failed
+            await offThePool { process.waitUntilExit() }
+            return ExecutableRun(status: process.terminationStatus, outputBytes: printed, errors: errors)
         }
     } catch {
         process.terminate()  // out of time: its reads end when it does

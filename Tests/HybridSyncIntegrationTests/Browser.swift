@@ -38,7 +38,9 @@ final class Browser: Sendable {
         Tab(id: try await call(["op": "open", "url": .string(url)])["target"]?.stringValue ?? "")
     }
 
-    /// The value of a JavaScript expression in `tab` (a promise is awaited).
+    /// The value of a JavaScript expression in `tab` (a promise is awaited); statements run for
+    /// their effect are evaluated the same way, their value unused.
+    @discardableResult
     func evaluate(_ tab: Tab, _ expression: String) async throws -> JSONValue {
         try await call(["op": "eval", "target": .string(tab.id), "expression": .string(expression)])["value"] ?? .null
     }

@@ -8,28 +8,22 @@ import Testing
 @Suite("TLS (real daemon)")
 struct TLSTests {
     /// A throwaway self-signed ECDSA P-256 certificate made with the `openssl` command.
-    func selfSignedCertificate() throws -> (certificate: String, key: String) {
+    func selfSignedCertificate() async throws -> (certificate: String, key: String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let certificate = directory.appendingPathComponent("cert.pem").path
         let key = directory.appendingPathComponent("key.pem").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        let run = try await runProcess("openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=127.0.0.1",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CertificateError() }
+        ])
+        guard run.status == 0 else { throw CertificateError(errors: run.errors) }
         return (certificate, key)
     }
 
     @Test("a runtime connects over wss:// and receives a publication")
     func secureWebSocket() async throws {
-        let files = try selfSignedCertificate()
+        let files = try await selfSignedCertificate()
         let daemon = try await TestDaemon.start(arguments: [
             "--server-tls-certificate", files.certificate, "--server-tls-private-key", files.key,
         ])
@@ -55,7 +49,7 @@ struct TLSTests {
 extension TLSTests {
     @Test("TLS negotiates ALPN http/1.1 even when the client prefers h2")
     func noHTTP2OverALPN() async throws {
-        let files = try selfSignedCertificate()
+        let files = try await selfSignedCertificate()
         let daemon = try await TestDaemon.start(arguments: [
             "--server-tls-certificate", files.certificate, "--server-tls-private-key", files.key,
         ])
@@ -66,5 +60,7 @@ extension TLSTests {
 }
 
 struct CertificateError: Error, CustomStringConvertible {
-    var description: String { "the openssl command could not make a self-signed certificate" }
+    /// What openssl said.
+    let errors: String
+    var description: String { "the openssl command could not make a self-signed certificate: \(errors)" }
 }

@@ -105,20 +105,9 @@ struct WalkingSkeletonTests {
         let script = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Interop/independent_client.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, daemon.webSocketURL, daemon.apiURL, daemon.api.apiKey,
-                             daemon.tokens.token(user: "python")]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let handle = output.fileHandleForReading
-        let text = try await withTimeout(.seconds(60), "python client") {
-            await offThePool { String(decoding: handle.readDataToEndOfFile(), as: UTF8.self) }
-        }
-        await offThePool { process.waitUntilExit() }
-        #expect(process.terminationStatus == 0, "\(text)")
+        let run = try await runProcess("python3", [script.path, daemon.webSocketURL, daemon.apiURL, daemon.api.apiKey,
+                                                   daemon.tokens.token(user: "python")], timeout: .seconds(60))
+        #expect(run.status == 0, "\(run.output)\(run.errors)")
         try await daemon.stop()
     }
 }

@@ -17,15 +17,15 @@ struct JWTTests {
         var ecPrivate: String { directory.appendingPathComponent("ec.pem").path }
         var ecPublic: String { directory.appendingPathComponent("ec.pub").path }
 
-        init() throws {
+        init() async throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-jwt-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let rsaPrivate = directory.appendingPathComponent("rsa.pem").path
             let ecPrivate = directory.appendingPathComponent("ec.pem").path
-            _ = try openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", rsaPrivate])
-            _ = try openssl(["pkey", "-in", rsaPrivate, "-pubout", "-out", directory.appendingPathComponent("rsa.pub").path])
-            _ = try openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", ecPrivate])
-            _ = try openssl(["pkey", "-in", ecPrivate, "-pubout", "-out", directory.appendingPathComponent("ec.pub").path])
+            try await openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", rsaPrivate])
+            try await openssl(["pkey", "-in", rsaPrivate, "-pubout", "-out", directory.appendingPathComponent("rsa.pub").path])
+            try await openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", ecPrivate])
+            try await openssl(["pkey", "-in", ecPrivate, "-pubout", "-out", directory.appendingPathComponent("ec.pub").path])
         }
 
         func publicKey(_ path: String) throws -> PublicKey {
@@ -33,12 +33,12 @@ struct JWTTests {
         }
 
         /// A token signed by openssl: RS256 as is, ES256 converted from DER to JWS's R||S.
-        func sign(alg: String, claims: JSONValue, key: String) throws -> String {
+        func sign(alg: String, claims: JSONValue, key: String) async throws -> String {
             let input = Base64URL.encode(JSONValue.object(["alg": .string(alg), "typ": "JWT"]).jsonBytes) + "."
                 + Base64URL.encode(claims.jsonBytes)
             let inputFile = directory.appendingPathComponent("input-\(UUID().uuidString)")
             try Data(input.utf8).write(to: inputFile)
-            var signature = try openssl(["dgst", "-sha256", "-sign", key, inputFile.path])
+            var signature = try await openssl(["dgst", "-sha256", "-sign", key, inputFile.path])
             if alg == "ES256" { signature = try Self.rawECDSA(fromDER: signature) }
             return input + "." + Base64URL.encode(signature)
         }
@@ -59,19 +59,12 @@ struct JWTTests {
             return out
         }
 
+        /// Off the cooperative pool: RSA key generation takes a while.
         @discardableResult
-        private func openssl(_ arguments: [String]) throws -> [UInt8] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["openssl"] + arguments
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw TestFailure("openssl \(arguments.first ?? "") failed") }
-            return Array(data)
+        private func openssl(_ arguments: [String]) async throws -> [UInt8] {
+            let run = try await runProcess("openssl", arguments)
+            guard run.status == 0 else { throw TestFailure("openssl \(arguments.first ?? "") failed: \(run.errors)") }
+            return run.outputBytes
         }
     }
 
@@ -92,12 +85,12 @@ struct JWTTests {
     }
 
     @Test("RS256 and ES256 tokens signed by openssl are accepted; tampered ones are not")
-    func asymmetricAccepted() throws {
-        let keys = try Keys()
+    func asymmetricAccepted() async throws {
+        let keys = try await Keys()
         let h = try harness(keys: keys, hmac: nil)
         let claims: JSONValue = ["sub": "7", "exp": .double(h.clock.now() + 60)]
         for (alg, key) in [("RS256", keys.rsaPrivate), ("ES256", keys.ecPrivate)] {
-            let token = try keys.sign(alg: alg, claims: claims, key: key)
+            let token = try await keys.sign(alg: alg, claims: claims, key: key)
             #expect(connect(h, token).error == nil, "\(alg)")
             let parts = token.split(separator: ".")
             let forged = "\(parts[0]).\(Base64URL.encode(JSONValue.object(["sub": "admin"]).jsonBytes)).\(parts[2])"
@@ -108,8 +101,8 @@ struct JWTTests {
     }
 
     @Test("refused: alg none/None/NONE, HS256 keyed with the RSA public key, a key used for the wrong alg")
-    func algorithmConfusion() throws {
-        let keys = try Keys()
+    func algorithmConfusion() async throws {
+        let keys = try await Keys()
         let h = try harness(keys: keys)
         let claims: JSONValue = ["sub": "7"]
         for alg in ["none", "None", "NONE", "nOnE"] {
@@ -122,10 +115,11 @@ struct JWTTests {
             #expect(connect(h, confused) == (.unauthorized, .invalidToken), "HS256 keyed with \(publicKeyFile)")
         }
         // An ES256 signature presented as RS256 and the reverse.
-        let es = try keys.sign(alg: "ES256", claims: claims, key: keys.ecPrivate).split(separator: ".")
+        let es = try await keys.sign(alg: "ES256", claims: claims, key: keys.ecPrivate).split(separator: ".")
         let relabeled = Base64URL.encode(JSONValue.object(["alg": "RS256"]).jsonBytes) + ".\(es[1]).\(es[2])"
         #expect(connect(h, relabeled) == (.unauthorized, .invalidToken))
-        #expect(connect(h, try keys.sign(alg: "HS512", claims: claims, key: keys.rsaPrivate)) == (.unauthorized, .invalidToken))
+        let hs512 = try await keys.sign(alg: "HS512", claims: claims, key: keys.rsaPrivate)
+        #expect(connect(h, hs512) == (.unauthorized, .invalidToken))
     }
 
     @Test("aud and iss are checked when configured")
@@ -175,9 +169,9 @@ struct JWTTests {
     }
 
     @Test("keys load only as RSA >= 2048 or EC P-256")
-    func keyLoading() throws {
+    func keyLoading() async throws {
         #expect(throws: PublicKey.LoadError.self) { try PublicKey(pem: "not a key") }
-        let keys = try Keys()
+        let keys = try await Keys()
         #expect(try keys.publicKey(keys.rsaPublic).kind == .rsa)
         #expect(try keys.publicKey(keys.ecPublic).kind == .ecP256)
     }

@@ -65,6 +65,8 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     var answerQueue = Deque<EdgeConnection>()
     /// The API connections' sockets, polled between write batches (hub thread).
     var apiPollSet: [pollfd] = []
+    /// The sockets about to be written, polled to warm the caches (`+Writes.swift`).
+    var warmingPollSet: [pollfd] = []
     let coalescing = FramePacker(capacity: 32 * 1024, headroom: LWSFrame.headroom)
 
     // Memory lws borrows for the context's lifetime.

@@ -50,8 +50,8 @@ extension LWSServerTransport {
     /// Polls, without waiting, `first` and the sockets queued after it, up to ``warmingBatch``. The
     /// poll reads each socket's kernel state (file, socket, TCP) for a batch at a time, so the cache
     /// misses of a fan-out larger than the caches overlap instead of stalling each `send` in turn:
-    /// measured on S2L (10,000 sockets, docs/PERFORMANCE.md), a delivery costs the server a few per
-    /// cent less this way. What the poll reports is not used: a full socket still shows as a short
+    /// measured on S2L (10,000 sockets, docs/PERFORMANCE.md), a delivery costs the server about 8 %
+    /// less this way. What the poll reports is not used: a full socket still shows as a short
     /// send.
     private func warmSockets(after first: EdgeConnection) {
         warmingPollSet.removeAll(keepingCapacity: true)

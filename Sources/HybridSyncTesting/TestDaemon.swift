@@ -25,7 +25,9 @@ public final class TestDaemon: BackendAPI, Sendable {
     public let api: BackendAPIClient
     /// Mints client tokens this daemon accepts.
     public let tokens: TokenMinter
-    /// The daemon's log (stderr), kept for reading when a test fails.
+    /// The daemon's log (stderr), in a temporary directory (``makeTemporaryDirectory(_:)``) with its
+    /// configuration and database: removed when the test process exits, unless
+    /// `KEEP_HYBRIDSYNC_TEST_FILES=1` is set.
     public let logFile: URL
     private let process: Process
     private let exitStatus: ExitStatus
@@ -123,8 +125,7 @@ public final class TestDaemon: BackendAPI, Sendable {
         arguments: [String] = [], engine: Engine = .sqlite(), logLevel: String = "info", openFileLimit: Int? = nil,
         nodeOf other: TestDaemon? = nil, timeout: Duration = .seconds(30)
     ) async throws -> TestDaemon {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsyncd-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeTemporaryDirectory("hybridsyncd")
         let apiKey = other?.launch.apiKey ?? Base64URL.encode(CryptoPrimitives.randomBytes(18))
         let secret = other?.launch.secret ?? Base64URL.encode(CryptoPrimitives.randomBytes(32))
         let configFile = directory.appendingPathComponent("hybridsyncd.yaml")

@@ -1,10 +1,11 @@
 public import Foundation
 import Glibc
 
-/// A `redis-server` of its own for a test, on 127.0.0.1 and a free port, with its data in a
-/// temporary directory (by default an append-only file, fsync on every write, so a `kill -9` loses
-/// nothing Redis acknowledged). Stopped when the value is released. Needs `redis-server` on `PATH`
-/// (`make test` installs Debian's `redis-server`).
+/// A `redis-server` of its own for a test, on 127.0.0.1 and a free port, with its data (by default
+/// an append-only file, fsync on every write, so a `kill -9` loses nothing Redis acknowledged) and
+/// log in a directory from ``makeTemporaryDirectory(_:)``, removed when the test process exits.
+/// Stopped when the value is released. Needs `redis-server` on `PATH` (`make test` installs
+/// Debian's `redis-server`).
 public final class TestRedis: @unchecked Sendable {
     /// The port it listens on.
     public let port: Int
@@ -32,14 +33,12 @@ public final class TestRedis: @unchecked Sendable {
     public init(durable: Bool = true) throws {
         self.durable = durable
         port = try Self.freePort()
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-redis-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try makeTemporaryDirectory("hybridsync-redis")
         try launch()
     }
 
     deinit {
         kill()
-        try? FileManager.default.removeItem(at: directory)
     }
 
     /// Kills Redis with SIGKILL (no shutdown: what it acknowledged is in its append-only file) and

@@ -9,8 +9,7 @@ import Testing
 struct TLSTests {
     /// A throwaway self-signed ECDSA P-256 certificate made with the `openssl` command.
     func selfSignedCertificate() async throws -> (certificate: String, key: String) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeTemporaryDirectory("hybridsync-tls")
         let certificate = directory.appendingPathComponent("cert.pem").path
         let key = directory.appendingPathComponent("key.pem").path
         let run = try await runProcess("openssl", [

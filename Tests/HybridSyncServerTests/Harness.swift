@@ -38,9 +38,7 @@ enum Engine: String, CaseIterable, CustomTestStringConvertible {
     private static let sharedRedis = Result { try TestRedis(durable: false) }
 
     static func temporaryDatabasePath() -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-test-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return directory.appendingPathComponent("hybridsync.db").path
+        try! makeTemporaryDirectory("hybridsync-test").appendingPathComponent("hybridsync.db").path
     }
 }
 

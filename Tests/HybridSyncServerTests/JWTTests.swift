@@ -18,8 +18,7 @@ struct JWTTests {
         var ecPublic: String { directory.appendingPathComponent("ec.pub").path }
 
         init() async throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-jwt-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            directory = try makeTemporaryDirectory("hybridsync-jwt")
             let rsaPrivate = directory.appendingPathComponent("rsa.pem").path
             let ecPrivate = directory.appendingPathComponent("ec.pem").path
             try await openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", rsaPrivate])

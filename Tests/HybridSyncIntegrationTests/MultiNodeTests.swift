@@ -7,7 +7,7 @@ import Testing
 
 /// Several `hybridsyncd` nodes on one Redis (a ``TestRedis`` of each test's own): the ordering,
 /// recovery and ban guarantees hold across nodes, and through a Redis crash.
-@Suite("Several nodes on one Redis (real daemons)")
+@Suite("Several nodes on one Redis (real daemons)", .offTheCooperativePool)
 struct MultiNodeTests {
     /// Two nodes of one cluster on `redis`.
     private func nodes(_ redis: TestRedis, _ arguments: [String] = []) async throws -> (TestDaemon, TestDaemon) {

@@ -4,7 +4,7 @@ import HybridSyncServer
 import HybridSyncTesting
 import Testing
 
-@Suite("Ban as one operation")
+@Suite("Ban as one operation", .offTheCooperativePool)
 struct BanTests {
     @Test("ban: both contexts of the user get 'banned' then 4501; reconnect refused; moderators observe it; until and unban restore", arguments: Engine.allCases)
     func banAcrossContexts(_ engine: Engine) async throws {

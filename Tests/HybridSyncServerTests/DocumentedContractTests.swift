@@ -5,7 +5,7 @@ import Testing
 
 /// Each test pins one sentence of docs/PROTOCOL.md or docs/API.md that an independent client
 /// writer relies on; if the behaviour drifts from the sentence, the test fails.
-@Suite("Documented contract")
+@Suite("Documented contract", .offTheCooperativePool)
 struct DocumentedContractTests {
     @Test("PROTOCOL.md: the (commandBurst+1)-th refused command in a row closes with 4006; one admitted command resets the count")
     func rateLimitRule() throws {

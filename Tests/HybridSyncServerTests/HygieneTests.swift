@@ -3,7 +3,7 @@ import HybridSyncServer
 import HybridSyncTesting
 import Testing
 
-@Suite("Connection hygiene")
+@Suite("Connection hygiene", .offTheCooperativePool)
 struct HygieneTests {
     @Test("a socket that never sends connect is closed after the timeout")
     func connectTimeout() {
@@ -83,7 +83,7 @@ struct HygieneTests {
     }
 }
 
-@Suite("Namespaces")
+@Suite("Namespaces", .offTheCooperativePool)
 struct NamespaceTests {
     @Test("a channel in an unconfigured namespace is refused with 102, naming the configured ones")
     func unknownNamespace() throws {
@@ -138,7 +138,7 @@ struct NamespaceTests {
     }
 }
 
-@Suite("Backend API")
+@Suite("Backend API", .offTheCooperativePool)
 struct BackendAPITests {
     @Test("an idempotency key publishes once and answers repeats with the first response", arguments: Engine.allCases)
     func idempotency(_ engine: Engine) throws {

@@ -3,7 +3,7 @@ import HybridSyncServer
 import HybridSyncTesting
 import Testing
 
-@Suite("History and recovery")
+@Suite("History and recovery", .offTheCooperativePool)
 struct RecoveryTests {
     @Test("reconnect inside history: recovered true and exactly the missed offsets, in order", arguments: Engine.allCases)
     func recoverInsideHistory(_ engine: Engine) throws {

@@ -6,7 +6,7 @@ import HybridSyncTesting
 import Testing
 
 /// Protocol-level behaviour of the server through the in-memory transport and a manual clock.
-@Suite("Sync server")
+@Suite("Sync server", .offTheCooperativePool)
 struct SyncServerTests {
     let h = Harness()
     var clock: ManualWallClock { h.clock }

@@ -1,22 +1,49 @@
-import Dispatch
+import Foundation
 public import Testing
 
-/// A task executor whose jobs each run on a serial Dispatch queue of their own, which Dispatch
-/// serves from its overcommitting threads: a job that blocks (a synchronous wait for Redis, a poll
-/// while a process starts) gets a thread of its own instead of one of the cooperative pool's few
-/// (one per core), which every other task of the test process needs.
+/// A task executor with threads of its own (as many as there are cores, at least two), for test
+/// code that blocks its thread: a synchronous wait for Redis, a poll while a process starts. Such
+/// a wait on one of the cooperative pool's few threads (one per core) stalls every other task of
+/// the test process; here it only delays the other jobs of this executor, and the number of its
+/// threads keeps a suite of many blocking test cases from crowding the CPU out from under the pool.
 ///
 /// Use it through the ``Trait/offTheCooperativePool`` trait, or directly with
 /// `withTaskExecutorPreference(BlockingWorkExecutor.shared) { … }`. Child tasks inherit the
-/// preference; actors and `Task {}` run where they always do.
-public final class BlockingWorkExecutor: TaskExecutor {
+/// preference; actors and `Task {}` run where they always do. Its jobs must not wait for one
+/// another synchronously (with every thread blocked, the one they wait for would never run).
+public final class BlockingWorkExecutor: TaskExecutor, @unchecked Sendable {
     /// The one the trait uses.
-    public static let shared = BlockingWorkExecutor()
+    public static let shared = BlockingWorkExecutor(threads: max(2, ProcessInfo.processInfo.activeProcessorCount))
+
+    /// Guards `jobs` (a pthread condition, which ThreadSanitizer sees).
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    private init(threads: Int) {
+        for index in 0..<threads {
+            let thread = Thread { [self] in work() }
+            thread.name = "hybridsync-blocking-\(index)"
+            thread.start()
+        }
+    }
 
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func work() {
         let executor = asUnownedTaskExecutor()
-        DispatchQueue(label: "hybridsync.blocking-work").async { job.runSynchronously(on: executor) }
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: executor)
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 public import Foundation
 import Glibc
-import Synchronization
 
-/// The directories ``makeTemporaryDirectory(_:)`` handed out, removed when the process exits.
-private let directoriesToRemove = Mutex<[URL]>([])
+/// The directories ``makeTemporaryDirectory(_:)`` handed out, removed when the process exits
+/// (guarded by an `NSLock`: ThreadSanitizer does not see the standard library's `Mutex` on Linux).
+nonisolated(unsafe) private var directoriesToRemove: [URL] = []
+private let directoriesLock = NSLock()
 private let removalAtExit: Void = { atexit { removeTemporaryDirectories() } }()
 
 /// Set to `1` to keep every temporary directory of a test run (a daemon's log and database, a
@@ -18,13 +19,13 @@ public func makeTemporaryDirectory(_ prefix: String) throws -> URL {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     _ = removalAtExit
-    directoriesToRemove.withLock { $0.append(directory) }
+    directoriesLock.withLock { directoriesToRemove.append(directory) }
     return directory
 }
 
 private func removeTemporaryDirectories() {
     guard ProcessInfo.processInfo.environment[keepTestFilesVariable] != "1" else { return }
-    for directory in directoriesToRemove.withLock({ $0 }) {
+    for directory in directoriesLock.withLock({ directoriesToRemove }) {
         try? FileManager.default.removeItem(at: directory)
     }
 }

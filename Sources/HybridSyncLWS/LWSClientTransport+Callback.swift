@@ -25,7 +25,7 @@ extension LWSClientTransport {
             socket.wsi = wsi
             if let pending = socket.pendingOpen {
                 socket.pendingOpen = nil
-                Self.handover.withLock { _ in }  // release what this thread wrote into `socket`
+                Self.synchronizeHandover()  // release what this thread wrote into `socket`
                 pending.resume(returning: socket)
             }
             if !socket.outbound.isEmpty { lws_callback_on_writable(wsi) }

@@ -86,11 +86,15 @@ final class LWSClientTransport: @unchecked Sendable {
     /// when it is resumed from the lws thread before the task suspends, the runtime's fast path
     /// tells TSan nothing, and TSan reported the socket's `let`s (set on the service thread) as
     /// raced on the task's first `send`. One uncontended lock per connect.
-    static let handover = PThreadLock(())
+    private static let handover = NSLock()
+    static func synchronizeHandover() {
+        handover.lock()
+        handover.unlock()
+    }
 
     func connect(to url: String, allowSelfSignedCertificates: Bool, sourceAddress: String?) async throws -> any ClientConnection {
         let target = try WebSocketURL(url)
-        defer { Self.handover.withLock { _ in } }  // acquire what the service thread wrote into the socket
+        defer { Self.synchronizeHandover() }  // acquire what the service thread wrote into the socket
         return try await withCheckedThrowingContinuation { continuation in
             loop.execute { [weak self] in
                 guard let self else {

@@ -157,6 +157,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
             return flushWriteQueue(serviceSeconds: serviceSeconds)
         }) { [self] in
             freeBorrowedMemory()
+            dropConnections()
             self.delegate = nil
         }
         startTicking()
@@ -183,7 +184,10 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         loop.start(context: context, afterTurn: { [self] in
             tickIfDue()
             return flushWriteQueue(serviceSeconds: $0)
-        }) { [self] in freeBorrowedMemory() }
+        }) { [self] in
+            freeBorrowedMemory()
+            dropConnections()
+        }
         startTicking()
     }
 
@@ -486,6 +490,18 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         info.listen_accept_role = UnsafePointer(cString("raw-skt"))
         info.listen_accept_protocol = UnsafePointer(cString(Self.protocolName))
         return info
+    }
+
+    /// After the context is gone (its sockets closed): what was still queued for them goes too.
+    /// A close frame queued during shutdown for a peer that never answered outlived the service
+    /// thread, and LeakSanitizer reported it at exit: presumably it finds no pointer to the frame
+    /// because an enum with several class payloads (``EdgeConnection/Chunk``) keeps its case in
+    /// the pointer's spare bits.
+    private func dropConnections() {
+        writeQueue.removeAll()
+        answerQueue.removeAll()
+        delayedWrites.removeAll()
+        connections.removeAll()
     }
 
     private func freeBorrowedMemory() {

@@ -19,6 +19,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,8 @@ class Browser:
              "--disable-component-update", "--disable-sync", "--metrics-recording-only",
              "--remote-debugging-port=0", f"--user-data-dir={self.profile}", "--window-size=1000,700",
              "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True)  # its helpers in a process group of their own, for quit()
         address = self._devtools_address(deadline=time.monotonic() + 30)
         # Chromium keeps logging to stderr: drain it, or a full pipe would block the browser.
         threading.Thread(target=self.process.stderr.read, daemon=True).start()
@@ -171,7 +173,17 @@ class Browser:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        shutil.rmtree(self.profile, ignore_errors=True)
+        # Its helper processes (zygote, renderers) can outlive it and write into the profile after
+        # it is removed: end them all, then remove it until it stays gone (bounded).
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for _ in range(40):
+            shutil.rmtree(self.profile, ignore_errors=True)
+            if not os.path.exists(self.profile):
+                break
+            time.sleep(0.05)
 
 
 def main():

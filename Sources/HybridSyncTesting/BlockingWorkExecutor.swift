@@ -27,6 +27,7 @@ public final class BlockingWorkExecutor: TaskExecutor, @unchecked Sendable {
         }
     }
 
+    /// Queues `job` for the next free thread of this executor.
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         condition.lock()
@@ -50,8 +51,10 @@ public final class BlockingWorkExecutor: TaskExecutor, @unchecked Sendable {
 /// Runs a test (on a suite: each of its tests) with ``BlockingWorkExecutor`` as its task executor
 /// preference, so its blocking calls leave the cooperative pool to the rest of the test process.
 public struct OffTheCooperativePool: SuiteTrait, TestTrait, TestScoping {
+    /// On a suite, the trait applies to each of its tests too.
     public var isRecursive: Bool { true }
 
+    /// Runs `function` (the test) with ``BlockingWorkExecutor/shared`` as its executor preference.
     public func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {

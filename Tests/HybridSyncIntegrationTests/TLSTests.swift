@@ -58,6 +58,57 @@ extension TLSTests {
     }
 }
 
+/// Writes OpenSSL cannot finish at once: lws keeps the rest of the record and says when the socket
+/// takes more (`lws_write`'s partial buffer; plain sockets have their own path, ServerSemanticsTests).
+extension TLSTests {
+    /// A daemon serving `wss://` with a throwaway certificate.
+    func secureDaemon(_ arguments: [String]) async throws -> TestDaemon {
+        let files = try await selfSignedCertificate()
+        return try await TestDaemon.start(arguments: [
+            "--server-tls-certificate", files.certificate, "--server-tls-private-key", files.key,
+        ] + arguments)
+    }
+
+    @Test("over wss://, a subscriber that pauses gets every publication intact and in order once it reads again")
+    func pausedSubscriberCatchesUp() async throws {
+        // 40 publications of 100 KB do not fit a 4 KiB receive window and the send buffer, so
+        // OpenSSL writes part of a record and lws holds the rest until the socket is writable.
+        let daemon = try await secureDaemon(["--limits-max-queued-bytes", "67108864"])
+        let count = 40
+        let size = 100_000
+        let paused = try PythonScript("probes.py", [
+            "paused", daemon.webSocketURL, daemon.tokens.token(user: "paused"), "app:paused", "\(count)",
+        ])
+        #expect(try await paused.readLine() == "subscribed")
+        let pad = JSONValue.string(String(repeating: "x", count: size))
+        for n in 1...count {
+            try await daemon.api.publish(channel: "app:paused", data: ["n": .int(Int64(n)), "size": .int(Int64(size)), "pad": pad])
+        }
+        paused.writeLine("read")
+        let line = try await paused.readLine()
+        #expect(line?.hasPrefix("received \(count) in order") == true, "\(line ?? "no answer")")
+        try await daemon.stop()
+    }
+
+    @Test("over wss://, a client that stops reading is closed with 4001 once its queue passes the limit")
+    func slowConsumerClosed() async throws {
+        let daemon = try await secureDaemon(["--limits-max-queued-bytes", "262144"])
+        let slow = try PythonScript("probes.py", ["slow", daemon.webSocketURL, daemon.tokens.token(user: "slow"), "app:firehose"])
+        #expect(try await slow.readLine() == "subscribed")
+        let payload = JSONValue.string(String(repeating: "x", count: 32 * 1024))
+        var published = 0
+        while try await daemon.api.health()["connections"] == 1 {
+            guard published < 2000 else { break }  // bounded: ~64 MB at most
+            published += 1
+            try await daemon.api.publish(channel: "app:firehose", data: ["n": .int(Int64(published)), "pad": payload])
+        }
+        #expect(try await daemon.api.health()["connections"] == 0, "the slow consumer was closed after \(published) publications")
+        slow.writeLine("read")
+        #expect(try await slow.readLine() == "closed 4001")
+        try await daemon.stop()
+    }
+}
+
 struct CertificateError: Error, CustomStringConvertible {
     /// What openssl said.
     let errors: String

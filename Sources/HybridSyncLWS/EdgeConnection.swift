@@ -74,6 +74,11 @@ final class EdgeConnection {
     var receivedWhileAwaiting = false
     /// Whether the server was told about this WebSocket (and so must be told when it closes).
     var announced = false
+    /// lws's own timeout may still be armed: a TLS socket gets one for its handshake, and lws 4.1
+    /// arms another when the handshake ends (`PENDING_TIMEOUT_ESTABLISH_WITH_SERVER`, which only
+    /// its HTTP roles clear, not the raw role used here). The first bytes read disarm it
+    /// (``LWSServerTransport/disarmLWSTimeout(_:)``); HybridSync's own deadlines take over.
+    var lwsTimeoutArmed = false
     /// The upgrade was to the echo endpoint (conformance testing only).
     var echo = false
     /// The HTTP parser (stored here, not in `phase`, so it is mutated in place, never copied).

@@ -36,6 +36,7 @@ extension LWSServerTransport {
             return 0
         case LWS_CALLBACK_RAW_RX:
             guard let edge = connection(user), let input, length > 0 else { return 0 }
+            if edge.lwsTimeoutArmed { disarmLWSTimeout(edge) }
             let bytes = UnsafeRawBufferPointer(start: input, count: length)
             let result: Int32 = switch edge.phase {
             case .http: httpReceived(edge, bytes)
@@ -90,6 +91,7 @@ extension LWSServerTransport {
             maxBodyBytes: listener == .api ? configuration.maxBodyBytes : 0
         )
         let edge = EdgeConnection(id: id, wsi: wsi, listener: listener, parser: HTTPRequestParser(limits: limits))
+        edge.lwsTimeoutArmed = lws_is_ssl(wsi) != 0
         connections[id] = edge
         switch listener {
         case .public: publicSockets.value.add(1, ordering: .relaxed)
@@ -99,6 +101,15 @@ extension LWSServerTransport {
         }
         setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds)
         return 0
+    }
+
+    /// Disarms lws's timeout of a TLS socket once its first bytes arrive (the handshake is done).
+    /// Left armed, lws 4.1 closes every `wss://` connection, without a close frame, the
+    /// `limits.httpHeaderTimeoutSeconds` after its handshake; HybridSync's own deadline (set at
+    /// adoption) covers a peer that completes the handshake and then sends nothing.
+    private func disarmLWSTimeout(_ edge: EdgeConnection) {
+        edge.lwsTimeoutArmed = false
+        lws_set_timeout(edge.wsi, NO_PENDING_TIMEOUT, 0)
     }
 
     private func closed(user: UnsafeMutableRawPointer?) {

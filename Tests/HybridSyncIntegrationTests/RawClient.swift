@@ -17,8 +17,8 @@ final class RawClient: Sendable {
         self.connection = connection
     }
 
-    static func open(_ url: String) async throws -> RawClient {
-        RawClient(connection: try await LWSConnector().connect(to: url))
+    static func open(_ url: String, allowSelfSignedCertificates: Bool = false) async throws -> RawClient {
+        RawClient(connection: try await LWSConnector(allowSelfSignedCertificates: allowSelfSignedCertificates).connect(to: url))
     }
 
     func send(_ text: String) { connection.send(Array(text.utf8)) }

@@ -69,6 +69,32 @@ extension TLSTests {
         ] + arguments)
     }
 
+    @Test("a wss:// connection lives past limits.httpHeaderTimeoutSeconds after its handshake (lws's own timeout is disarmed)")
+    func outlivesHandshakeTimeout() async throws {
+        // lws 4.1 arms a timeout when a TLS handshake ends that its raw role never clears: every
+        // wss:// socket was closed, without a close frame, this long after its handshake.
+        let daemon = try await secureDaemon(["--limits-http-header-timeout-seconds", "1"])
+        let client = try await RawClient.open(daemon.webSocketURL, allowSelfSignedCertificates: true)
+        #expect(try await client.connect(token: daemon.tokens.token(user: "tls")).isSuccess)
+        client.send(#"{"id":2,"op":"subscribe","channel":"app:long"}"#)
+        #expect(try await client.next().isSuccess)
+        // Publications keep the daemon's loop turning (lws checks its timeouts as it turns) until
+        // three times the timeout has passed; each one must arrive on this same socket.
+        let start = ContinuousClock.now
+        var offset: UInt64 = 0
+        while ContinuousClock.now - start < .seconds(3), offset < 100_000 {
+            offset += 1
+            try await daemon.api.publish(channel: "app:long", data: .int(Int64(offset)))
+            let event = try await client.next()
+            guard case .message(.push(.publication(let publication))) = event else {
+                Issue.record("publication \(offset), \(ContinuousClock.now - start) after the handshake: \(event)")
+                break
+            }
+            #expect(publication.offset == offset)
+        }
+        try await daemon.stop()
+    }
+
     @Test("over wss://, a subscriber that pauses gets every publication intact and in order once it reads again")
     func pausedSubscriberCatchesUp() async throws {
         // 40 publications of 100 KB do not fit a 4 KiB receive window and the send buffer, so

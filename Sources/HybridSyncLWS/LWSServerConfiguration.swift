@@ -113,7 +113,8 @@ public struct LWSServerConfiguration: Sendable, Equatable {
     }
 }
 
-/// PEM files for TLS. Prefer an ECDSA P-256 key: about 38 KB per connection against 50 KB for RSA-2048.
+/// PEM files for TLS. Prefer an ECDSA P-256 key: its handshake costs the server about two thirds of
+/// an RSA-2048 one (docs/PERFORMANCE.md, "TLS"); a connection holds about 17.5 KB either way.
 public struct TLSFiles: Sendable, Equatable {
     public var certificatePath: String
     public var privateKeyPath: String

@@ -25,7 +25,10 @@ extension HybridSyncCLI {
         @Option(help: "HS256 secret to mint client tokens (env HYBRIDSYNC_AUTH_TOKEN_SECRET).")
         var secret: String = ProcessInfo.processInfo.environment["HYBRIDSYNC_AUTH_TOKEN_SECRET"] ?? "dev-token-secret-change-me"
         @Option(help: "Client runtimes (client contexts) to connect.") var clients = 1000
-        @Option(help: "The daemon's process id, to report its memory per connection (read from /proc).") var serverPid: Int32?
+        @Option(help: "The daemon's process id, to report its memory per connection and CPU per delivery (read from /proc).")
+        var serverPid: Int32?
+        @Flag(help: "Accept a self-signed certificate for a wss:// --url (a test daemon; never in production).")
+        var allowSelfSigned = false
         @Option(help: """
             Connect from 127.0.0.1 … 127.0.0.K in turn (each source address has its own ~28,000 ephemeral ports \
             toward the server's port; needs a loopback URL).
@@ -60,6 +63,7 @@ extension HybridSyncCLI {
                 clients.record(index, Int(n), milliseconds: Double(BenchClients.nanoseconds() - sent) / 1e6)
             }
             let started = ContinuousClock.now
+            let cpuBefore = options.serverPid.flatMap(BenchClients.cpuSeconds)
             for n in 0..<messages {
                 try await Task.sleep(until: started + .seconds(Double(n) / rate))
                 _ = try await options.api.client.publish(channel: channel, data: ["n": .int(Int64(n)), "t": .int(BenchClients.nanoseconds())])
@@ -67,11 +71,18 @@ extension HybridSyncCLI {
             let expected = options.clients * messages
             await clients.waitForSamples(expected, timeout: .seconds(30)) { "delivered \($0)/\(expected)" }
             let elapsed = ContinuousClock.now - started
+            let cpuAfter = options.serverPid.flatMap(BenchClients.cpuSeconds)
             let report = clients.report(expected: expected)
             print("fanout: \(options.clients) clients, \(messages) messages at \(rate)/s on \(channel)")
+            clients.printConnecting()
             print("  deliveries: \(report.received)/\(expected) (lost \(report.lost), duplicated \(report.duplicated)), "
                 + String(format: "%.0f deliveries/s", Double(report.received) / elapsed.seconds))
             print("  latency: \(report.percentiles)")
+            if let cpuBefore, let cpuAfter, report.received > 0 {
+                let seconds = cpuAfter - cpuBefore
+                print(String(format: "  server CPU: %.2f s while publishing and delivering (%.0f %% of one core), %.2f µs per delivery",
+                             seconds, 100 * seconds / elapsed.seconds, seconds * 1e6 / Double(report.received)))
+            }
             clients.printMemory()
             await clients.close()
         }

@@ -20,6 +20,8 @@ final class BenchClients: Sendable {
     private let serverKilobytesBefore: Int?
     /// The daemon's RSS once every client is connected.
     private let serverKilobytesConnected = Locked<Int?>(nil)
+    /// How long connecting and subscribing every client took, and the daemon's CPU seconds meanwhile.
+    private let connecting = Locked<(seconds: Double, serverCPU: Double?)>((0, nil))
 
     private init(runtimes: [ClientRuntime], serverPid: Int32?, before: Int?) {
         self.runtimes = runtimes
@@ -41,11 +43,14 @@ final class BenchClients: Sendable {
         }
         let (secret, url) = (options.secret, options.url)
         let runtimes = (0..<options.clients).map { index in
-            ClientRuntime(url: url, transport: LWSConnector(sourceAddress: options.sourceAddress(of: index))) {
+            ClientRuntime(url: url, transport: LWSConnector(
+                allowSelfSignedCertificates: options.allowSelfSigned, sourceAddress: options.sourceAddress(of: index))) {
                 TokenMinter(secret: secret).token(user: "bench-\(index)")
             }
         }
         let clients = BenchClients(runtimes: runtimes, serverPid: options.serverPid, before: options.serverPid.flatMap(residentKilobytes))
+        let started = ContinuousClock.now
+        let cpuBefore = options.serverPid.flatMap(cpuSeconds)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, runtime) in runtimes.enumerated() {
                 if index >= 200 { try await group.next() }
@@ -70,6 +75,10 @@ final class BenchClients: Sendable {
             try await group.waitForAll()
         }
         progress(nil)
+        let cpuAfter = options.serverPid.flatMap(cpuSeconds)
+        clients.connecting.withLock {
+            $0 = ((ContinuousClock.now - started).seconds, cpuBefore.flatMap { before in cpuAfter.map { $0 - before } })
+        }
         clients.serverKilobytesConnected.withLock { $0 = options.serverPid.flatMap(residentKilobytes) }
         return clients
     }
@@ -125,6 +134,16 @@ final class BenchClients: Sendable {
         samples.withLock { Report(milliseconds: $0.milliseconds, expected: expected, duplicated: $0.duplicated) }
     }
 
+    /// How long connecting took, with the daemon's CPU per connection when its pid was given.
+    func printConnecting() {
+        let (seconds, serverCPU) = connecting.withLock { $0 }
+        var line = String(format: "  connected and subscribed: %d clients in %.2f s", runtimes.count, seconds)
+        if let serverCPU {
+            line += String(format: " (server CPU %.2f s, %.0f µs per client)", serverCPU, serverCPU * 1e6 / Double(runtimes.count))
+        }
+        print(line)
+    }
+
     /// The daemon's memory per connection, when its pid was given.
     func printMemory() {
         guard let before = serverKilobytesBefore, let connected = serverKilobytesConnected.withLock({ $0 }) else { return }
@@ -150,6 +169,17 @@ final class BenchClients: Sendable {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
         return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    }
+
+    /// User plus system CPU time `pid` has used so far, in seconds (nil when /proc does not have it).
+    static func cpuSeconds(_ pid: Int32) -> Double? {
+        // /proc/PID/stat: after the ")" that ends the command name, utime and stime are the 12th
+        // and 13th fields, in clock ticks.
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// Raises the soft open-file limit to the hard one; returns the limit now in force.

@@ -52,7 +52,7 @@ final class BenchWorker: Sendable {
             workers.append(try BenchWorker(arguments: [
                 "bench", "worker", "--scenario", scenario, "--clients", String(count), "--url=\(options.url)", "--secret=\(options.secret)",
                 "--source-addresses", String(options.sourceAddresses),
-            ] + extra))
+            ] + (options.allowSelfSigned ? ["--allow-self-signed"] : []) + extra))
         }
         do {
             try await BenchClients.eventually(seconds: 600, "the bench workers did not connect their clients") {

@@ -135,6 +135,22 @@ extension TLSTests {
     }
 }
 
+extension TLSTests {
+    @Test("hybridsync bench fanout over wss:// (--allow-self-signed): every delivery, with the daemon's CPU and memory (--server-pid)")
+    func benchOverTLS() async throws {
+        let daemon = try await secureDaemon([])
+        let run = try await hybridsync([
+            "bench", "fanout", "--url", daemon.webSocketURL, "--secret=\(daemon.tokens.secret)", "--clients", "10",
+            "--messages", "5", "--rate", "50", "--allow-self-signed", "--server-pid", String(daemon.processIdentifier),
+        ], api: daemon.apiURL, key: daemon.api.apiKey)
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output.contains("deliveries: 50/50 (lost 0, duplicated 0)"), "\(run.output)")
+        #expect(run.output.contains("connected and subscribed: 10 clients in") && run.output.contains("µs per client"), "\(run.output)")
+        #expect(run.output.contains("µs per delivery") && run.output.contains("B per connection"), "\(run.output)")
+        #expect(try await daemon.stop() == 0)
+    }
+}
+
 struct CertificateError: Error, CustomStringConvertible {
     /// What openssl said.
     let errors: String

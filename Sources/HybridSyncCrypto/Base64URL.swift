@@ -25,12 +25,16 @@ public enum Base64URL {
     }
 
     /// Decodes unpadded base64url; nil for any character outside the alphabet or a bad length.
-    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
+    public static func decode(_ text: some StringProtocol) -> [UInt8]? { decode(bytes: text.utf8) }
+
+    /// Decodes unpadded base64url given as its ASCII bytes; nil for any byte outside the alphabet
+    /// or a bad length.
+    public static func decode(bytes text: some Collection<UInt8>) -> [UInt8]? {
         var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count * 3 / 4)
+        out.reserveCapacity(text.count * 3 / 4)
         var buffer: UInt32 = 0
         var bits = 0
-        for byte in text.utf8 {
+        for byte in text {
             let value = decodeTable[Int(byte)]
             guard value >= 0 else { return nil }
             buffer = (buffer << 6) | UInt32(value)
@@ -41,7 +45,7 @@ public enum Base64URL {
             }
         }
         // A single leftover character (6 bits) cannot come from any byte string.
-        guard text.utf8.count % 4 != 1 else { return nil }
+        guard text.count % 4 != 1 else { return nil }
         return out
     }
 }

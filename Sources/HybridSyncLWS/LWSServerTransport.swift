@@ -343,6 +343,14 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         }
     }
 
+    /// Queues `message` for one connection: a command's reply, without the generic sequence form.
+    public func send(_ message: OutboundMessage, to connection: ConnectionID) {
+        assertOnServiceThread()
+        let index = thread(of: connection.rawValue)
+        guard index == 0 else { return outboxes[index].append(.send(message, [connection.rawValue])) }
+        deliver(message, to: CollectionOfOne(connection.rawValue))
+    }
+
     /// Queues `message` for this thread's `connections` (one frame of it for all of them).
     func deliver(_ message: OutboundMessage, to connections: some Sequence<UInt64>) {
         var frame: LWSFrame?

@@ -15,7 +15,7 @@ extension SyncServer {
             session.busy = false
             if !session.isClosing {
                 reply(to: session.id, ServerMessage.reply(id: command.id, result).encoded())
-                for message in followUps { transport.send(message, to: CollectionOfOne(session.id)) }
+                for message in followUps { transport.send(message, to: session.id) }
                 if case .failure(let error) = result, let code = Self.closeCode(after: error) {
                     disconnect(session, code: code, reason: error.message)
                 }

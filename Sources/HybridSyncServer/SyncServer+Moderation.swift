@@ -35,7 +35,7 @@ extension SyncServer {
         let push = OutboundMessage(ServerMessage.push(.banned(ban)).encoded())
         let closed = sessionsOf(user)
         for session in closed {
-            transport.send(push, to: CollectionOfOne(session.id))
+            transport.send(push, to: session.id)
             disconnect(session, code: .banned, reason: "banned: \(ban.reason)")
         }
         return closed.count

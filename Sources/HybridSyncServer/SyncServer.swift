@@ -172,7 +172,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     // MARK: Helpers shared by the command and API handlers
 
     func reply(to connection: ConnectionID, _ bytes: [UInt8]) {
-        transport.send(OutboundMessage(bytes), to: CollectionOfOne(connection))
+        transport.send(OutboundMessage(bytes), to: connection)
     }
 
     /// Sends a `disconnect` push, then closes (after everything queued): clients that cannot read

@@ -69,9 +69,25 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// Every value of header `name`, comma-separated lists split and trimmed.
     public func tokens(_ name: String) -> [Substring] {
         let lowered = name.lowercased()
-        return headers.filter { $0.name == lowered }.flatMap { field in
-            field.value.split(separator: ",").map { $0.trimmingWhitespace() }
+        var tokens: [Substring] = []
+        for field in headers where field.name == lowered {
+            // Split on the UTF-8 bytes (`,`, space and tab are ASCII, so every index is a
+            // character boundary): String's Character-wise split showed in connect profiles.
+            let value = field.value
+            var start = value.utf8.startIndex
+            var index = start
+            while true {
+                let atEnd = index == value.utf8.endIndex
+                if atEnd || value.utf8[index] == UInt8(ascii: ",") {
+                    let token = Substring(value[start..<index]).trimmingWhitespace()
+                    if !token.isEmpty { tokens.append(token) }
+                    if atEnd { break }
+                    start = value.utf8.index(after: index)
+                }
+                index = value.utf8.index(after: index)
+            }
         }
+        return tokens
     }
 
     /// Whether the connection may carry another request after this one.
@@ -107,10 +123,14 @@ public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertibl
 }
 
 extension Substring {
+    /// Without leading and trailing spaces and tabs (on the UTF-8 bytes).
     func trimmingWhitespace() -> Substring {
-        var slice = self
-        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
-        return slice
+        var start = utf8.startIndex
+        var end = utf8.endIndex
+        while start < end, utf8[start] == 0x20 || utf8[start] == 0x09 { start = utf8.index(after: start) }
+        while end > start, utf8[utf8.index(before: end)] == 0x20 || utf8[utf8.index(before: end)] == 0x09 {
+            end = utf8.index(before: end)
+        }
+        return self[start..<end]
     }
 }

@@ -195,8 +195,13 @@ public struct HTTPRequestParser: Sendable {
         guard value.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
             throw HTTPParseError(status: 400, "control character in a header value")
         }
-        let text = Substring(String(decoding: value, as: UTF8.self)).trimmingWhitespace()
-        return (String(decoding: name, as: UTF8.self).lowercased(), String(text))
+        var start = value.startIndex
+        var end = value.endIndex
+        while start < end, value[start] == 0x20 || value[start] == 0x09 { start += 1 }
+        while end > start, value[end - 1] == 0x20 || value[end - 1] == 0x09 { end -= 1 }
+        // Token bytes are ASCII: lower-case them as bytes (String.lowercased is Unicode-aware).
+        let lowered = name.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 }
+        return (String(decoding: lowered, as: UTF8.self), String(decoding: value[start..<end], as: UTF8.self))
     }
 
     static func bodyLength(of head: HTTPRequestHead, limits: Limits) throws(HTTPParseError) -> Int {

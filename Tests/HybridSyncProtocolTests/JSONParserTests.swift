@@ -39,6 +39,17 @@ struct JSONParserTests {
         #expect(message?.description == "malformed JSON: expected a member name at byte 8")
     }
 
+    @Test("strings without escapes: ASCII as is, anything else only as valid UTF-8")
+    func unescapedStrings() throws {
+        #expect(try JSONValue.parse([0x22, 0x61, 0x7F, 0x7A, 0x22]) == .string("a\u{7F}z"))
+        #expect(try JSONValue.parse([0x22, 0x61, 0xC3, 0xA9, 0x22]) == .string("aé"))
+        #expect(try JSONValue.parse(Array("{\"op\":\"é😀\",\"k\":\"v\"}".utf8)) == .object(["op": "é😀", "k": "v"]))
+        // An encoded surrogate, an overlong '/', and a truncated sequence after ASCII.
+        for bytes: [UInt8] in [[0x22, 0x61, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0x61, 0x62, 0xE2, 0x82, 0x22]] {
+            #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(bytes) }
+        }
+    }
+
     @Test("what the encoder writes reads back equal (seeded random values)")
     func roundTrip() throws {
         var generator = SplitMix(seed: 42)

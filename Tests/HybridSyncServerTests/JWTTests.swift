@@ -83,6 +83,22 @@ struct JWTTests {
         return (connection.takeMessages().errorCode(id: 1), connection.closed?.code)
     }
 
+    @Test("a compact token is exactly three parts; the signature covers the first two as sent")
+    func compactShape() throws {
+        let token = JSONWebToken.signHS256(claims: ["sub": "u1"], secret: Array("s".utf8))
+        let parts = token.split(separator: ".").map(String.init)
+        let parsed = try JSONWebToken(compact: token)
+        #expect(parts.count == 3)
+        #expect(parsed.signingInput == Array("\(parts[0]).\(parts[1])".utf8))
+        #expect(parsed.signature == Base64URL.decode(parts[2]))
+        #expect(parsed.claims["sub"]?.stringValue == "u1")
+        for shape in ["\(parts[0]).\(parts[1])", token + ".", token + ".x", "..", "\(parts[0])..\(parts[2])", ""] {
+            #expect(throws: JSONWebToken.Failure.self, "\(shape)") { try JSONWebToken(compact: shape) }
+        }
+        let error = #expect(throws: JSONWebToken.Failure.self) { try JSONWebToken(compact: "a.b") }
+        #expect(error?.description == "token is not a compact JWS (header.payload.signature)")
+    }
+
     @Test("RS256 and ES256 tokens signed by openssl are accepted; tampered ones are not")
     func asymmetricAccepted() async throws {
         let keys = try await Keys()

@@ -50,6 +50,19 @@ struct HTTPRequestParserTests {
         #expect(try parser.next() == .complete(head, body: Array("abcd".utf8)))
     }
 
+    @Test("header names are lower-cased, values trimmed of spaces and tabs, list tokens split and trimmed")
+    func fieldsAndTokens() throws {
+        let text = "GET / HTTP/1.1\r\nHost: a\r\nX-Mixed-CASE:\t value \t\r\nConnection: keep-alive, ,Upgrade ,\r\n"
+            + "Sec-WebSocket-Protocol: hybridsync.v1,\tother\r\nX-Note: caf\u{e9}\r\n\r\n"
+        guard case .complete(let head, _) = try parse(text).last else { Issue.record("no request"); return }
+        #expect(head.headers.map(\.name) == ["host", "x-mixed-case", "connection", "sec-websocket-protocol", "x-note"])
+        #expect(head.header("X-MIXED-case") == "value")
+        #expect(head.tokens("Connection") == ["keep-alive", "Upgrade"])
+        #expect(head.tokens("sec-websocket-protocol") == ["hybridsync.v1", "other"])
+        #expect(head.header("x-note") == "café")
+        #expect(head.tokens("absent").isEmpty)
+    }
+
     @Test("bytes dripped one at a time give the same request")
     func drip() throws {
         var parser = HTTPRequestParser(limits: .init())

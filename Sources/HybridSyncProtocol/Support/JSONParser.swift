@@ -127,15 +127,17 @@ struct JSONParser {
     private mutating func string() throws(JSONValue.ParseError) -> String {
         index += 1
         let start = index
-        // Fast path: no escape before the closing quote.
+        // Fast path: no escape before the closing quote; all-ASCII text needs no UTF-8 validation.
+        var unionOfBytes: UInt8 = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 defer { index += 1 }
-                return try text(bytes[start..<index])
+                return try text(bytes[start..<index], isASCII: unionOfBytes < 0x80)
             }
             if byte == UInt8(ascii: "\\") { break }
             guard byte >= 0x20 else { throw error("control character in a string") }
+            unionOfBytes |= byte
             index += 1
         }
         var decoded = Array(bytes[start..<index])
@@ -169,7 +171,11 @@ struct JSONParser {
         throw error("unterminated string")
     }
 
-    private func text(_ utf8: ArraySlice<UInt8>) throws(JSONValue.ParseError) -> String {
+    /// The string of `utf8`; validated unless the caller saw only ASCII bytes (the generic
+    /// `String(validating:)` runs unspecialized, with metadata look-ups, and stood out in
+    /// profiles of the connect phase).
+    private func text(_ utf8: ArraySlice<UInt8>, isASCII: Bool = false) throws(JSONValue.ParseError) -> String {
+        if isASCII { return utf8.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) } }
         guard let text = String(validating: utf8, as: UTF8.self) else { throw error("a string that is not valid UTF-8") }
         return text
     }

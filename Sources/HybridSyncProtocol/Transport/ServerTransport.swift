@@ -42,8 +42,19 @@ public final class OutboundMessage: Sendable {
 public protocol ServerTransport: AnyObject {
     /// Queues `message` for each connection; a connection that is gone is skipped.
     func send(_ message: OutboundMessage, to connections: some Sequence<ConnectionID>)
+    /// Queues `message` for one connection (a reply, a push to one session); skipped when it is gone.
+    /// Through `any ServerTransport` the sequence form runs unspecialized, so a transport on the
+    /// hot path implements this one; the default passes a `CollectionOfOne` to the sequence form.
+    func send(_ message: OutboundMessage, to connection: ConnectionID)
     /// Sends everything already queued for the connection, then closes it with `code`.
     func close(_ connection: ConnectionID, code: CloseCode, reason: String)
+}
+
+extension ServerTransport {
+    /// Sends through the sequence form.
+    public func send(_ message: OutboundMessage, to connection: ConnectionID) {
+        send(message, to: CollectionOfOne(connection))
+    }
 }
 
 /// What a transport tells the server. Called on the transport's thread, one call at a time.

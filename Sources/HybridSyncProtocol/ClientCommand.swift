@@ -74,10 +74,16 @@ extension ClientCommand {
     }
 
     /// Reads one JSON line as a command, with an error that says exactly what is wrong.
+    @inlinable
     public static func decode(_ line: some Collection<UInt8>) -> Result<ClientCommand, DecodingError> {
+        decode(contiguous: Array(line))  // inlinable: see JSONValue.parse
+    }
+
+    @usableFromInline
+    static func decode(contiguous line: [UInt8]) -> Result<ClientCommand, DecodingError> {
         let value: JSONValue
         do {
-            value = try JSONValue.parse(line)
+            value = try JSONValue.parse(contiguous: line)
         } catch {
             return .failure(DecodingError(id: nil, error: ReplyError(.badRequest, error.description)))
         }

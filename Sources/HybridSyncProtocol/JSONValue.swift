@@ -78,8 +78,16 @@ extension JSONValue: Codable {
 
 extension JSONValue {
     /// Parses one JSON document. Throws ``JSONValue/ParseError`` for anything that is not JSON.
+    @inlinable
     public static func parse(_ bytes: some Collection<UInt8>) throws(ParseError) -> JSONValue {
-        try JSONParser.parse(Array(bytes))
+        // Inlinable, so the copy is specialized in the caller's module (a generic call across
+        // modules runs unspecialized, element by element).
+        try parse(contiguous: Array(bytes))
+    }
+
+    @usableFromInline
+    static func parse(contiguous bytes: [UInt8]) throws(ParseError) -> JSONValue {
+        try JSONParser.parse(bytes)
     }
 
     /// Parses one JSON document from text.
@@ -127,11 +135,12 @@ extension JSONValue {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            for (index, key) in members.keys.sorted().enumerated() {
+            // Sorted pairs: no second hash of each key to find its value.
+            for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                JSONWriter.appendString(key, to: &out)
+                JSONWriter.appendString(member.key, to: &out)
                 out.append(UInt8(ascii: ":"))
-                members[key]!.write(to: &out)
+                member.value.write(to: &out)
             }
             out.append(UInt8(ascii: "}"))
         }

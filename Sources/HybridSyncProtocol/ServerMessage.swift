@@ -234,10 +234,16 @@ extension ServerMessage {
     }
 
     /// Reads one JSON line from the server.
+    @inlinable
     public static func decode(_ line: some Collection<UInt8>) throws(DecodingError) -> ServerMessage {
+        try decode(contiguous: Array(line))  // inlinable: see JSONValue.parse
+    }
+
+    @usableFromInline
+    static func decode(contiguous line: [UInt8]) throws(DecodingError) -> ServerMessage {
         let value: JSONValue
         do {
-            value = try JSONValue.parse(line)
+            value = try JSONValue.parse(contiguous: line)
         } catch {
             throw DecodingError(description: error.description)
         }

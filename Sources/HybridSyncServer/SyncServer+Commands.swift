@@ -86,9 +86,10 @@ extension SyncServer {
                 session.lastPing = clock.now()
                 scheduleCheck(session)
                 sessionsByUser[identity.userID, default: []].insert(session.id)
-                var metadata = session.metadata
-                if let clientName { metadata["client_name"] = "\(clientName.prefix(64))" }
-                logger.info("client connected", metadata: metadata)
+                // Built inside the log call: only when info is logged (a connect storm logs nothing).
+                logger.info("client connected", metadata: session.metadata.merging(
+                    clientName.map { ["client_name": "\($0.prefix(64))"] } ?? [:]
+                ) { $1 })
                 finish(.success(ConnectResult(
                     client: "\(session.id)", version: HybridSyncWire.serverVersion,
                     pingInterval: configuration.pingIntervalSeconds, pongTimeout: configuration.pongTimeoutSeconds

@@ -62,6 +62,33 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { blackHole(ClientCommand.decode(subscribe)) }
     }
 
+    // A client's connect as the daemon serves it, minus the sockets: the upgrade request parsed and
+    // answered, then one frame with connect (HS256 JWT) and subscribe, their replies encoded.
+    let token = TokenMinter(secret: "bench-secret").token(user: "bench", expiresIn: 86_400)
+    let upgrade = Array((
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:9400\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            + "Sec-WebSocket-Protocol: hybridsync.v1\r\n\r\n"
+    ).utf8)
+    let commands = Array(#"{"id":1,"op":"connect","token":"\#(token)"}\#n{"id":2,"op":"subscribe","channel":"chat:room"}"#.utf8)
+    Benchmark("a client connect: upgrade, connect + subscribe, replies (memory engine, no sockets)") { benchmark, state in
+        let (server, transport) = state
+        for iteration in benchmark.scaledIterations {
+            var parser = HTTPRequestParser(limits: .init())
+            parser.append(upgrade)
+            guard case .complete(let head, _) = try parser.next() else { fatalError("the upgrade request did not parse") }
+            blackHole(try WebSocketHandshake.accept(head, subprotocol: "hybridsync.v1"))
+            let connection = ConnectionID(UInt64(1_000_000 + iteration))
+            server.connectionOpened(connection, info: ConnectionInfo(remoteAddress: "127.0.0.1"))
+            server.received(commands, from: connection)
+            server.endOfTurn()
+            server.connectionClosed(connection)
+        }
+        blackHole(transport.deliveries)
+    } setup: {
+        serverWithSubscribers(1)
+    }
+
     Benchmark("API publish fanned out to 1,000 subscribers (memory engine, no sockets)") { benchmark, state in
         let (server, transport) = state
         let request = HTTPRequest(

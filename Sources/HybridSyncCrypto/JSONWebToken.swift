@@ -48,10 +48,15 @@ public struct JSONWebToken: Sendable {
     /// ES256 only an EC P-256 key. `none` (in any spelling) and every other algorithm are refused,
     /// and header fields that point at keys (`jwk`, `jku`, `x5u`, `kid`) are ignored.
     public func verify(hmacSecret: [UInt8]?, publicKeys: [PublicKey]) throws(Failure) {
+        try verify(hmacKey: hmacSecret.map { HMACSHA256Key($0) }, publicKeys: publicKeys)
+    }
+
+    /// ``verify(hmacSecret:publicKeys:)`` with the HS256 secret as a key set up once.
+    public func verify(hmacKey: HMACSHA256Key?, publicKeys: [PublicKey]) throws(Failure) {
         guard let algorithm else { throw Failure("token header has no 'alg'") }
         switch algorithm {
-        case "HS256" where hmacSecret != nil:
-            let expected = CryptoPrimitives.hmacSHA256(key: hmacSecret!, message: signingInput)
+        case "HS256" where hmacKey != nil:
+            let expected = hmacKey!.authenticationCode(for: signingInput)
             guard CryptoPrimitives.constantTimeEquals(expected, signature) else {
                 throw Failure("token signature does not verify")
             }
@@ -61,7 +66,7 @@ public struct JSONWebToken: Sendable {
                 throw Failure("token signature does not verify")
             }
         default:
-            let accepted = (hmacSecret == nil ? [] : ["HS256"]) + publicKeys.map(\.algorithm)
+            let accepted = (hmacKey == nil ? [] : ["HS256"]) + publicKeys.map(\.algorithm)
             throw Failure("token algorithm '\(algorithm.prefix(20))' is not accepted: this server accepts \(accepted.joined(separator: ", "))")
         }
     }

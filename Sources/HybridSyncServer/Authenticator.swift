@@ -48,6 +48,14 @@ public struct Identity: Sendable, Equatable {
 struct Authenticator {
     let policy: TokenPolicy
     let clock: any WallClock
+    /// `policy.hmacSecret` as an OpenSSL key set up once (each connect's check only copies it).
+    let hmacKey: HMACSHA256Key?
+
+    init(policy: TokenPolicy, clock: any WallClock) {
+        self.policy = policy
+        self.clock = clock
+        hmacKey = policy.hmacSecret.map { HMACSHA256Key($0) }
+    }
 
     enum Failure: Error, Equatable {
         /// The token can never be valid: a new token is needed.
@@ -60,7 +68,7 @@ struct Authenticator {
         let jwt: JSONWebToken
         do {
             jwt = try JSONWebToken(compact: token)
-            try jwt.verify(hmacSecret: policy.hmacSecret, publicKeys: policy.publicKeys)
+            try jwt.verify(hmacKey: hmacKey, publicKeys: policy.publicKeys)
         } catch {
             return .failure(.invalid(error.description))
         }

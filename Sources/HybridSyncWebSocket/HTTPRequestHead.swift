@@ -62,13 +62,13 @@ public struct HTTPRequestHead: Sendable, Equatable {
 
     /// The first value of header `name` (case-insensitive).
     public func header(_ name: String) -> String? {
-        let lowered = name.lowercased()
+        let lowered = Self.lowercasedName(name)
         return headers.first { $0.name == lowered }?.value
     }
 
     /// Every value of header `name`, comma-separated lists split and trimmed.
     public func tokens(_ name: String) -> [Substring] {
-        let lowered = name.lowercased()
+        let lowered = Self.lowercasedName(name)
         var tokens: [Substring] = []
         for field in headers where field.name == lowered {
             // Split on the UTF-8 bytes (`,`, space and tab are ASCII, so every index is a
@@ -88,6 +88,12 @@ public struct HTTPRequestHead: Sendable, Equatable {
             }
         }
         return tokens
+    }
+
+    /// `name` lower-cased, as stored names are; as it is when it holds no upper-case ASCII (the
+    /// daemon's own look-ups).
+    private static func lowercasedName(_ name: String) -> String {
+        name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? name.lowercased() : name
     }
 
     /// Whether the connection may carry another request after this one.
@@ -123,6 +129,19 @@ public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertibl
 }
 
 extension Substring {
+    /// Whether this equals `lowercase` (lower-case ASCII) when ASCII letters are compared without
+    /// case, as header tokens are (no Unicode case mapping, no allocation).
+    func equalsIgnoringASCIICase(_ lowercase: StaticString) -> Bool {
+        guard utf8.count == lowercase.utf8CodeUnitCount else { return false }
+        var expected = lowercase.utf8Start
+        for byte in utf8 {
+            let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            guard folded == expected.pointee else { return false }
+            expected += 1
+        }
+        return true
+    }
+
     /// Without leading and trailing spaces and tabs (on the UTF-8 bytes).
     func trimmingWhitespace() -> Substring {
         var start = utf8.startIndex

@@ -54,22 +54,30 @@ enum Base64 {
         return String(decoding: out, as: UTF8.self)
     }
 
+    private static let decodeTable: [Int8] = {
+        var table = [Int8](repeating: -1, count: 256)
+        for (index, byte) in alphabet.enumerated() { table[Int(byte)] = Int8(index) }
+        return table
+    }()
+
     /// The decoded bytes, or nil when `text` is not canonical padded base64.
     static func decode(_ text: Substring) -> [UInt8]? {
         let chars = Array(text.utf8)
         guard chars.count % 4 == 0 else { return nil }
         var out: [UInt8] = []
+        out.reserveCapacity(chars.count / 4 * 3)
         var index = 0
         while index < chars.count {
-            var values: [UInt8] = []
+            var group: UInt32 = 0
             var padding = 0
             for c in chars[index..<index + 4] {
-                if c == UInt8(ascii: "=") { padding += 1; values.append(0); continue }
-                guard padding == 0, let v = alphabet.firstIndex(of: c) else { return nil }
-                values.append(UInt8(v))
+                group <<= 6
+                if c == UInt8(ascii: "=") { padding += 1; continue }
+                let value = decodeTable[Int(c)]
+                guard padding == 0, value >= 0 else { return nil }
+                group |= UInt32(value)
             }
             guard padding <= 2, padding == 0 || index + 4 == chars.count else { return nil }
-            let group = UInt32(values[0]) << 18 | UInt32(values[1]) << 12 | UInt32(values[2]) << 6 | UInt32(values[3])
             out.append(UInt8(group >> 16))
             if padding < 2 { out.append(UInt8(truncatingIfNeeded: group >> 8)) }
             if padding < 1 { out.append(UInt8(truncatingIfNeeded: group)) }

@@ -6,19 +6,19 @@ public enum WebSocketHandshake {
 
     /// Whether `head` asks for any protocol upgrade (WebSocket, h2c or anything else).
     public static func isUpgradeRequest(_ head: HTTPRequestHead) -> Bool {
-        head.header("upgrade") != nil || head.tokens("connection").contains { $0.lowercased() == "upgrade" }
+        head.header("upgrade") != nil || head.tokens("connection").contains { $0.equalsIgnoringASCIICase("upgrade") }
     }
 
     /// Checks a WebSocket upgrade request. `subprotocol`, when given, must be among those the
     /// client offers. Returns the `101` response head, or an error with the status to answer.
     public static func accept(_ head: HTTPRequestHead, subprotocol: String?) throws(HTTPParseError) -> [UInt8] {
-        guard let upgrade = head.header("upgrade"), upgrade.lowercased() == "websocket" else {
+        guard let upgrade = head.header("upgrade"), upgrade[...].equalsIgnoringASCIICase("websocket") else {
             throw HTTPParseError(status: 400, "only 'Upgrade: websocket' is accepted here (no h2c, no other protocol)")
         }
         guard head.method == "GET", head.minorVersion == 1 else {
             throw HTTPParseError(status: 400, "a WebSocket upgrade is an HTTP/1.1 GET")
         }
-        guard head.tokens("connection").contains(where: { $0.lowercased() == "upgrade" }) else {
+        guard head.tokens("connection").contains(where: { $0.equalsIgnoringASCIICase("upgrade") }) else {
             throw HTTPParseError(status: 400, "a WebSocket upgrade needs 'Connection: Upgrade'")
         }
         guard head.header("sec-websocket-version") == "13" else {

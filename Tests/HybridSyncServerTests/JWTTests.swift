@@ -1,7 +1,7 @@
 import Foundation
 import HybridSyncCrypto
 import HybridSyncProtocol
-import HybridSyncServer
+@testable import HybridSyncServer
 import HybridSyncTesting
 import Testing
 
@@ -81,6 +81,24 @@ struct JWTTests {
         let connection = h.server.openConnection()
         connection.send(#"{"id":1,"op":"connect","token":"\#(token)"}"#)
         return (connection.takeMessages().errorCode(id: 1), connection.closed?.code)
+    }
+
+    @Test("the set-up HMAC key gives RFC 4231's HMAC-SHA256 and the one-shot result, for any key length")
+    func hmacKey() {
+        // RFC 4231 test case 2: key "Jefe".
+        let code = HMACSHA256Key(Array("Jefe".utf8)).authenticationCode(for: Array("what do ya want for nothing?".utf8))
+        #expect(code.map { String(format: "%02x", $0) }.joined() == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        for length in [0, 1, 31, 64, 65, 200] {
+            let key = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37) }
+            let message = Array("header.payload \(length)".utf8)
+            #expect(HMACSHA256Key(key).authenticationCode(for: message) == CryptoPrimitives.hmacSHA256(key: key, message: message))
+        }
+        // A policy whose secret is changed after init checks with the new one.
+        var policy = TokenPolicy(hmacSecret: "first")
+        let token = JSONWebToken.signHS256(claims: ["sub": "u1"], secret: Array("second".utf8))
+        #expect(Authenticator(policy: policy, clock: ManualWallClock()).authenticate(token) != .success(Identity(userID: "u1", channels: [])))
+        policy.hmacSecret = Array("second".utf8)
+        #expect(Authenticator(policy: policy, clock: ManualWallClock()).authenticate(token) == .success(Identity(userID: "u1", channels: [])))
     }
 
     @Test("a compact token is exactly three parts; the signature covers the first two as sent")

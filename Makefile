@@ -85,8 +85,9 @@ bench: release test-deps
 	token=$$($(SWIFT) run -q hybridsync token --user bench); \
 	ulimit -n $$(ulimit -Hn); $(PYTHON) bench/idle_memory.py "$$ws" "$$token" $$pid $(BENCH_CONNECTIONS)
 
-## Micro-benchmarks of the hot paths (encode, command decode, API publish fanned out to 1,000
-## subscribers), in the separate Benchmarks package so `make test` never builds them.
+## Micro-benchmarks of the hot paths (encode, frame packing, command decode, a whole client connect,
+## API publish fanned out to 1,000 subscribers), in the separate Benchmarks package so `make test`
+## never builds them.
 microbench: deps
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
 

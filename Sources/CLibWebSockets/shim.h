@@ -14,6 +14,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -102,15 +103,20 @@ static inline int hs_listen_shared(const char *host, int port, int *bound_port) 
     return fd;
 }
 
-/// The next pending connection of a listening socket, non-blocking with TCP_NODELAY, or -1
-/// (EAGAIN: none pending).
-static inline int hs_accept(int listen_fd) {
-    int fd = accept(listen_fd, NULL, NULL);
+/// The next pending connection of a listening socket, non-blocking and close-on-exec with
+/// TCP_NODELAY, or -1 (EAGAIN: none pending). `address` (of `address_size` bytes) receives the
+/// peer's numeric address, as lws_get_peer_simple writes it (empty when it cannot be written), so
+/// no getpeername is needed later.
+static inline int hs_accept(int listen_fd, char *address, int address_size) {
+    struct sockaddr_storage peer;
+    socklen_t length = sizeof(peer);
+    int fd = accept4(listen_fd, (struct sockaddr *)&peer, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return -1;
     int one = 1;
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    const void *raw = peer.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr
+                                                 : (const void *)&((struct sockaddr_in *)&peer)->sin_addr;
+    if (address_size > 0 && !inet_ntop(peer.ss_family, raw, address, (socklen_t)address_size)) address[0] = 0;
     return fd;
 }
 

@@ -85,6 +85,8 @@ final class EdgeConnection {
     var parser: HTTPRequestParser
     /// The frame decoder once upgraded.
     var decoder: WebSocketFrameDecoder?
+    /// The peer's address from our `accept` (nil for sockets lws accepted: the API's).
+    var peerAddress: String?
 
     init(id: UInt64, wsi: OpaquePointer, listener: Listener, parser: HTTPRequestParser) {
         self.id = id

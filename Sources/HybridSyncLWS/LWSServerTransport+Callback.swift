@@ -92,6 +92,7 @@ extension LWSServerTransport {
         )
         let edge = EdgeConnection(id: id, wsi: wsi, listener: listener, parser: HTTPRequestParser(limits: limits))
         edge.lwsTimeoutArmed = lws_is_ssl(wsi) != 0
+        edge.peerAddress = acceptedPeerAddress
         connections[id] = edge
         switch listener {
         case .public: publicSockets.value.add(1, ordering: .relaxed)

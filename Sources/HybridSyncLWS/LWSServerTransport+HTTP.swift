@@ -87,7 +87,7 @@ extension LWSServerTransport {
         if !echo {
             edge.announced = true
             openWebSockets.add(1, ordering: .relaxed)
-            let info = ConnectionInfo(remoteAddress: peerAddress(edge.wsi), origin: origin)
+            let info = ConnectionInfo(remoteAddress: edge.peerAddress ?? peerAddress(edge.wsi), origin: origin)
             toHub { [id = edge.id] in $0.connectionOpened(ConnectionID(id), info: info) }
         }
         if !leftover.isEmpty {

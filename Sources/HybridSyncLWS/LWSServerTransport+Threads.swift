@@ -107,15 +107,19 @@ extension LWSServerTransport {
     /// The listening socket is readable: accept what is pending (a bounded batch per turn), refuse
     /// over the cap, adopt the rest as raw sockets of our protocol.
     func acceptPending() {
+        var address = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         for _ in 0..<Self.acceptsPerRound {
-            let fd = hs_accept(sharedListener)
+            let fd = hs_accept(sharedListener, &address, Int32(address.count))
             guard fd >= 0 else { return }
             if admit(listener: .public) != 0 {
                 Glibc.close(fd)
                 continue
             }
+            // Read by the adoption callback, which lws calls inside the adoption.
+            acceptedPeerAddress = address[0] == 0 ? nil : String(cString: address)
             // On failure lws has closed the socket already.
             _ = hs_lws_adopt_accepted(publicVhost, fd, Self.protocolName, configuration.tls != nil ? 1 : 0)
+            acceptedPeerAddress = nil
         }
         // More may be pending: the socket stays readable and the next turn takes the next batch.
     }

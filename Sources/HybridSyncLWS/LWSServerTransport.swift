@@ -35,6 +35,8 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     let publicSockets: SharedCounter
     /// This thread's SO_REUSEPORT listening socket (several threads only), or -1.
     var sharedListener: Int32 = -1
+    /// The peer address `accept` gave the socket being adopted (the adoption callback takes it).
+    var acceptedPeerAddress: String?
     /// Open WebSocket connections, readable from any thread (for shutdown).
     let openWebSockets = Atomic<Int>(0)
 
@@ -108,11 +110,14 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     /// Creates the listeners and starts the service threads. `delegate` is called on the first.
     public func start(delegate: any ServerTransportDelegate) throws(LWSServerError) -> BoundAddresses {
         self.delegate = delegate
-        let shared = threadCount > 1
         let context = try makeContext()
         let publicVhost: OpaquePointer
         do {
-            publicVhost = try makePublicVhost(context, port: shared ? Int(CONTEXT_PORT_NO_LISTEN_SERVER) : configuration.publicPort)
+            // No listener of lws's: each thread, the first too, accepts on an SO_REUSEPORT socket
+            // of ours (`listenShared`), where `accept4` hands over the peer's address and the
+            // socket flags; lws's accept loop costs a poll, two more fcntl and a later getpeername
+            // per connection.
+            publicVhost = try makePublicVhost(context, port: Int(CONTEXT_PORT_NO_LISTEN_SERVER))
         } catch {
             loop.destroy(context)
             freeBorrowedMemory()
@@ -129,23 +134,21 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         }
         self.publicVhost = publicVhost
         self.apiVhost = apiVhost
-        var publicPort = Int(lws_get_vhost_listen_port(publicVhost))
+        let publicPort: Int
         let apiPort = Int(lws_get_vhost_listen_port(apiVhost))
-        if shared {
-            do {
-                publicPort = try listenShared(in: context, port: configuration.publicPort)
-                for index in 1..<threadCount {
-                    let other = LWSServerTransport(configuration: configuration, logger: logger, publicPages: publicPages,
-                                                   apiPages: nil, index: index, hub: self, publicSockets: publicSockets)
-                    try other.startOther(port: publicPort)
-                    others.append(other)
-                }
-            } catch {
-                for other in others { other.loop.stopAndWait() }
-                loop.destroy(context)
-                freeBorrowedMemory()
-                throw error
+        do {
+            publicPort = try listenShared(in: context, port: configuration.publicPort)
+            for index in 1..<threadCount {
+                let other = LWSServerTransport(configuration: configuration, logger: logger, publicPages: publicPages,
+                                               apiPages: nil, index: index, hub: self, publicSockets: publicSockets)
+                try other.startOther(port: publicPort)
+                others.append(other)
             }
+        } catch {
+            for other in others { other.loop.stopAndWait() }
+            loop.destroy(context)
+            freeBorrowedMemory()
+            throw error
         }
         logger.info("service threads starting", metadata: [
             "threads": "\(threadCount)", "event_loop": "\(loop.usesEpoll ? "epoll (libev)" : "poll (lws)")",

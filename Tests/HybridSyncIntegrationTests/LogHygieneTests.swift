@@ -1,5 +1,6 @@
 import Foundation
 import HybridSyncClient
+import HybridSyncLWS
 import HybridSyncTesting
 import Testing
 
@@ -43,7 +44,9 @@ struct LogHygieneTests {
     @Test("log.format json: every line of the daemon's log is one JSON object with ts, level, message and the metadata")
     func jsonLogs() async throws {
         let daemon = try await TestDaemon.start(arguments: ["--log-format", "json"], engine: .memory)
-        let runtime = daemon.runtime(user: "7")
+        let token = daemon.tokens.token(user: "7")
+        // From 127.0.0.3: the peer address the log names is the one the daemon accepted from.
+        let runtime = ClientRuntime(url: daemon.webSocketURL, transport: LWSConnector(sourceAddress: "127.0.0.3")) { token }
         try await runtime.start()
         await runtime.close()
         #expect(try await daemon.stop() == 0)
@@ -56,6 +59,7 @@ struct LogHygieneTests {
             if object?["message"] as? String == "client connected" { connected = object }
         }
         #expect(connected?["connection"] != nil, "the connection id is a field")
+        #expect(connected?["peer"] as? String == "127.0.0.3", "the peer's address is a field")
         #expect(connected?["level"] as? String == "info")
     }
 }

@@ -33,7 +33,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     var outboxes: [[EdgeOperation]]
     /// Sockets on the public listener over all threads.
     let publicSockets: SharedCounter
-    /// This thread's SO_REUSEPORT listening socket (several threads only), or -1.
+    /// This thread's SO_REUSEPORT listening socket on the public port, or -1 before `start`.
     var sharedListener: Int32 = -1
     /// The peer address `accept` gave the socket being adopted (the adoption callback takes it).
     var acceptedPeerAddress: String?

@@ -66,7 +66,8 @@ public struct HTTPRequestHead: Sendable, Equatable {
         return headers.first { $0.name == lowered }?.value
     }
 
-    /// Every value of header `name`, comma-separated lists split and trimmed.
+    /// Every value of header `name`, comma-separated lists split and trimmed; empty list elements
+    /// are skipped (RFC 9110 §5.6.1).
     public func tokens(_ name: String) -> [Substring] {
         let lowered = Self.lowercasedName(name)
         var tokens: [Substring] = []

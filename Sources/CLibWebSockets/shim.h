@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <errno.h>
 
 /// LWS_PRE is a function-like macro chain that Swift does not import.
 static inline size_t hs_lws_pre(void) { return LWS_PRE; }
@@ -72,8 +73,10 @@ static inline void hs_malloc_trim(void) { malloc_trim(0); }
 /// accepted here and adopted into the context's vhost (raw role, our protocol, TLS if the vhost has it).
 ///
 /// A non-blocking SO_REUSEADDR|SO_REUSEPORT listening socket on host:port (port 0: any free one),
-/// or -1 (errno set). `bound_port` receives the port.
-static inline int hs_listen_shared(const char *host, int port, int *bound_port) {
+/// or -1 (errno set). `bound_port` receives the port. `exclusive` (the first thread's socket) first
+/// binds a probe without SO_REUSEPORT: a port another process listens on then fails with
+/// EADDRINUSE, where SO_REUSEPORT alone would join that process's port and share its clients.
+static inline int hs_listen_shared(const char *host, int port, int exclusive, int *bound_port) {
     struct addrinfo hints, *found = NULL;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
@@ -82,8 +85,20 @@ static inline int hs_listen_shared(const char *host, int port, int *bound_port) 
     char service[8];
     snprintf(service, sizeof(service), "%d", port);
     if (getaddrinfo(host, service, &hints, &found) != 0 || !found) return -1;
-    int fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
+    if (exclusive && port != 0) {
+        int probe = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe < 0 || setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0
+            || bind(probe, found->ai_addr, found->ai_addrlen) < 0) {
+            int saved = errno;
+            if (probe >= 0) close(probe);
+            freeaddrinfo(found);
+            errno = saved;
+            return -1;
+        }
+        close(probe);
+    }
+    int fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0
         || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0
         || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0

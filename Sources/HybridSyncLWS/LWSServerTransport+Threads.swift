@@ -91,7 +91,7 @@ extension LWSServerTransport {
             throw LWSServerError(description: "libwebsockets could not create the listener's vhost")
         }
         var bound: Int32 = 0
-        let fd = hs_listen_shared(configuration.publicHost, Int32(port), &bound)
+        let fd = hs_listen_shared(configuration.publicHost, Int32(port), index == 0 ? 1 : 0, &bound)
         guard fd >= 0 else {
             throw LWSServerError(description: "cannot listen on \(configuration.publicHost):\(port) for WebSockets "
                 + "(port in use, or address not on this host): \(String(cString: strerror(errno)))")

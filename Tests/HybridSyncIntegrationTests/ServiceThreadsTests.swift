@@ -57,7 +57,7 @@ struct ServiceThreadsTests {
         try await daemon.stop()
     }
 
-    @Test("with one thread, ids count 1, 2, 3, lws's own listener serves, on the epoll loop")
+    @Test("with one thread, ids count 1, 2, 3, on the epoll loop")
     func oneThread() async throws {
         let daemon = try await TestDaemon.start(arguments: ["--server-threads", "1"], engine: .memory)
         let clients = try await subscribers(daemon, 3, "app:one")
@@ -73,6 +73,24 @@ struct ServiceThreadsTests {
         try await daemon.stop()
         let log = try String(contentsOf: daemon.logFile, encoding: .utf8)
         #expect(log.contains("event_loop=epoll (libev)"), "lws runs on the libev epoll loop, not its poll of every socket")
+    }
+
+    @Test("a second daemon on a public port in use does not start, whatever its thread count: it says the port is in use",
+          arguments: [1, 2])
+    func portInUse(threads: Int) async throws {
+        let first = try await TestDaemon.start(arguments: ["--server-threads", String(threads)], engine: .memory)
+        // SO_REUSEPORT alone would let the second join the first's port and take half its clients.
+        let error = await #expect(throws: TestDaemon.Failure.self) {
+            try await TestDaemon.start(
+                arguments: ["--server-threads", String(threads), "--server-port", String(first.webSocketPort)], engine: .memory
+            )
+        }
+        #expect(error?.description.contains("cannot listen on 127.0.0.1:\(first.webSocketPort) for WebSockets") == true,
+                "\(error?.description ?? "")")
+        #expect(error?.description.contains("Address already in use") == true)
+        let client = try await RawClient.open(first.webSocketURL)
+        #expect(try await client.connect(token: first.tokens.token(user: "u1")).isSuccess, "the first still serves")
+        try await first.stop()
     }
 
     @Test("SIGTERM with several threads: every client on every thread gets the disconnect push, then 4000")

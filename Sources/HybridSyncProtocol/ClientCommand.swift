@@ -74,16 +74,20 @@ extension ClientCommand {
     }
 
     /// Reads one JSON line as a command, with an error that says exactly what is wrong.
-    @inlinable
     public static func decode(_ line: some Collection<UInt8>) -> Result<ClientCommand, DecodingError> {
-        decode(contiguous: Array(line))  // inlinable: see JSONValue.parse
+        decode(Array(line))
     }
 
-    @usableFromInline
-    static func decode(contiguous line: [UInt8]) -> Result<ClientCommand, DecodingError> {
+    /// ``decode(_:)-(some Collection<UInt8>)`` for a slice, the server's case: see ``JSONValue/parse(_:)-([UInt8])``.
+    public static func decode(_ line: ArraySlice<UInt8>) -> Result<ClientCommand, DecodingError> {
+        decode(Array(line))
+    }
+
+    /// ``decode(_:)-(some Collection<UInt8>)`` for an array.
+    public static func decode(_ line: [UInt8]) -> Result<ClientCommand, DecodingError> {
         let value: JSONValue
         do {
-            value = try JSONValue.parse(contiguous: line)
+            value = try JSONValue.parse(line)
         } catch {
             return .failure(DecodingError(id: nil, error: ReplyError(.badRequest, error.description)))
         }

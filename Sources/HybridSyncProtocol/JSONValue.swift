@@ -78,16 +78,19 @@ extension JSONValue: Codable {
 
 extension JSONValue {
     /// Parses one JSON document. Throws ``JSONValue/ParseError`` for anything that is not JSON.
-    @inlinable
     public static func parse(_ bytes: some Collection<UInt8>) throws(ParseError) -> JSONValue {
-        // Inlinable, so the copy is specialized in the caller's module (a generic call across
-        // modules runs unspecialized, element by element).
-        try parse(contiguous: Array(bytes))
+        try JSONParser.parse(Array(bytes))
     }
 
-    @usableFromInline
-    static func parse(contiguous bytes: [UInt8]) throws(ParseError) -> JSONValue {
+    /// ``parse(_:)-(some Collection<UInt8>)`` for an array: a generic call from another module runs
+    /// unspecialized (its copy element by element), so the hot callers' types have their own.
+    public static func parse(_ bytes: [UInt8]) throws(ParseError) -> JSONValue {
         try JSONParser.parse(bytes)
+    }
+
+    /// ``parse(_:)-(some Collection<UInt8>)`` for a slice (a line of a frame).
+    public static func parse(_ bytes: ArraySlice<UInt8>) throws(ParseError) -> JSONValue {
+        try JSONParser.parse(Array(bytes))
     }
 
     /// Parses one JSON document from text.

@@ -234,16 +234,20 @@ extension ServerMessage {
     }
 
     /// Reads one JSON line from the server.
-    @inlinable
     public static func decode(_ line: some Collection<UInt8>) throws(DecodingError) -> ServerMessage {
-        try decode(contiguous: Array(line))  // inlinable: see JSONValue.parse
+        try decode(Array(line))
     }
 
-    @usableFromInline
-    static func decode(contiguous line: [UInt8]) throws(DecodingError) -> ServerMessage {
+    /// ``decode(_:)-(some Collection<UInt8>)`` for a slice (a line of a frame): see ``JSONValue/parse(_:)-([UInt8])``.
+    public static func decode(_ line: ArraySlice<UInt8>) throws(DecodingError) -> ServerMessage {
+        try decode(Array(line))
+    }
+
+    /// ``decode(_:)-(some Collection<UInt8>)`` for an array.
+    public static func decode(_ line: [UInt8]) throws(DecodingError) -> ServerMessage {
         let value: JSONValue
         do {
-            value = try JSONValue.parse(contiguous: line)
+            value = try JSONValue.parse(line)
         } catch {
             throw DecodingError(description: error.description)
         }

@@ -126,6 +126,24 @@ struct WebSocketHandshakeTests {
         #expect(WebSocketHandshake.isUpgradeRequest(head([("Upgrade", "h2c"), ("Connection", "Upgrade, HTTP2-Settings")])))
     }
 
+    @Test("Upgrade and Connection tokens match without ASCII case; the key must be canonical padded base64 of 16 bytes")
+    func tokensAndKey() {
+        func status(_ change: (String, String)) -> Int? {
+            let headers = good.map { $0.0 == change.0 ? change : $0 }
+            do { _ = try WebSocketHandshake.accept(head(headers), subprotocol: "hybridsync.v1"); return nil } catch { return error.status }
+        }
+        #expect(status(("Upgrade", "WebSocket")) == nil)
+        #expect(status(("Connection", "UPGRADE")) == nil)
+        #expect(status(("Connection", "keep-alive,upgrade")) == nil)
+        #expect(status(("Upgrade", "web\u{212A}socket")) == 400, "no Unicode case mapping (KELVIN SIGN is not k)")
+        #expect(status(("Upgrade", "websockets")) == 400)
+        #expect(status(("Connection", "keep-alive")) == 400)
+        #expect(status(("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAA==")) == nil)
+        for key in ["AAAAAAAAAAAAAAAAAAAAAA=", "AAAAAAAAAAAAAAAAAAAAA===", "AAAAAAAAAAAAAAAAAAAA=AAA", "AAAAAAAAAAAAAAAAAAAAAA-_", "AAAAAAAAAAAAAAAAAAAAAAAA"] {
+            #expect(status(("Sec-WebSocket-Key", key)) == 400, "\(key)")
+        }
+    }
+
     @Test("UTF-8 validator: overlongs, surrogates and values past U+10FFFF are invalid")
     func utf8() {
         #expect(UTF8Validator.isValid(Array("κόσμε €𝄞".utf8)))

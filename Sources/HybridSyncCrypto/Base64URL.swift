@@ -7,6 +7,7 @@ public enum Base64URL {
         return table
     }()
 
+    /// `bytes` as unpadded base64url text.
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count * 4 + 2) / 3)

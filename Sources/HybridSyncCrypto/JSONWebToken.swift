@@ -8,6 +8,7 @@ public struct JSONWebToken: Sendable {
     public let claims: JSONValue
     /// `header.payload`, the bytes the signature covers.
     public let signingInput: [UInt8]
+    /// The decoded third part.
     public let signature: [UInt8]
 
     /// Why a token was refused. The message is safe to send to the client.

@@ -34,6 +34,8 @@ public final class SQLiteBroker: Broker {
 
     let database: SQLiteDatabase
     let path: String
+    /// This daemon's ownership of the file; released last (after the database is closed).
+    private let lock: DatabaseFileLock
     private let logger: Logger
     private var store: StreamStore
     private weak var listener: (any BrokerListener)?
@@ -41,11 +43,22 @@ public final class SQLiteBroker: Broker {
     /// Set when the database became unusable: every call fails with it.
     private var broken: BrokerError?
 
-    /// Opens (or creates) the database at `path` and loads it.
-    /// - Throws: ``BrokerError`` saying what is wrong with the file and what to do.
+    /// Takes exclusive ownership of the database at `path` (one daemon per file), opens or
+    /// creates it, and loads it.
+    /// - Throws: ``BrokerError`` saying what is wrong with the file and what to do; when another
+    ///   process holds the file, which one (from `<path>.lock`).
     public init(path: String, synchronous: Synchronous = .normal, logger: Logger) throws(BrokerError) {
         self.path = path
         self.logger = logger
+        do {
+            lock = try DatabaseFileLock(databasePath: path)
+        } catch {
+            throw BrokerError(
+                "engine.sqlite.path '\(path)' cannot be used: \(error). One daemon owns a SQLite file: "
+                    + "stop the other daemon first (a restart must not overlap), give this one its own file, "
+                    + "or run several nodes on the redis engine"
+            )
+        }
         do {
             database = try SQLiteDatabase(path: path)
             try Self.prepare(database, synchronous: synchronous)

@@ -116,6 +116,26 @@ struct DurabilityTests {
         try await restarted.stop()
     }
 
+    @Test("a second daemon on the same SQLite file refuses to start, naming the file and the holder; the first keeps every acknowledged publish")
+    func oneDaemonPerFile() async throws {
+        let first = try await TestDaemon.start()
+        try await first.api.publish(channel: "app:orders", data: 1)
+        let database = first.logFile.deletingLastPathComponent().appendingPathComponent("hybridsync.db").path
+        do {
+            let second = try await TestDaemon.start(arguments: ["--engine-sqlite-path", database], timeout: .seconds(15))
+            try await second.stop()
+            Issue.record("a second daemon started on a file another one owns")
+        } catch let failure as TestDaemon.Failure {
+            #expect(failure.description.contains("\(database).lock"))
+            #expect(failure.description.contains("held by another hybridsyncd (pid "))
+        }
+        try await first.api.publish(channel: "app:orders", data: 2)
+        let restarted = try await first.restart()
+        let history = try await restarted.api.send(method: "GET", path: "/api/history/app:orders").json
+        #expect(history?["publications"]?.arrayValue?.compactMap { $0["data"] } == [1, 2])
+        try await restarted.stop()
+    }
+
     @Test("a ban whose until passes while the daemon is down is lifted after the restart")
     func banExpiresAcrossRestart() async throws {
         let daemon = try await TestDaemon.start()

@@ -93,6 +93,27 @@ struct DurableEngineTests {
         }
     }
 
+    @Test("a second owner of the same file is refused, naming the lock file and its holder; the first keeps working")
+    func oneOwnerPerFile() throws {
+        let first = try open()
+        #expect(first.publish("app:orders", 1)["offset"] == 1)
+        do {
+            _ = try SQLiteBroker(path: path, logger: Logger(label: "test"))
+            Issue.record("a second broker opened a file that another one owns")
+        } catch {
+            #expect(error.message.contains(path + ".lock"))
+            #expect(error.message.contains("pid \(ProcessInfo.processInfo.processIdentifier) host"))
+            #expect(error.message.contains("redis engine"))
+        }
+        #expect(first.publish("app:orders", 2)["offset"] == 2, "the owner is not disturbed")
+    }
+
+    @Test("the lock goes with its owner: the same file opens again once the first broker is gone")
+    func lockReleasedWithOwner() throws {
+        do { _ = try open().publish("app:orders", 1) }
+        #expect(try open().api("GET", "/api/channels/app:orders").body["offset"] == 1)
+    }
+
     @Test("a lost data file means new epochs: the client gets recovered:false and a snapshot, never a silent gap")
     func lostFile() throws {
         let position: StreamPosition

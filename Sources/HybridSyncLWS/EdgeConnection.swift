@@ -70,6 +70,9 @@ final class EdgeConnection {
     var closeRequested = false
     /// The current deadline (monotonic seconds): when it passes, the socket is dropped.
     var deadline: Double?
+    /// API connections kept alive after an answer: since when (monotonic seconds) it waits for
+    /// its next request; nil before its first answer and while a request is read or answered.
+    var idleSince: Double?
     /// Bytes arrived while ``Phase/awaitingResponse``.
     var receivedWhileAwaiting = false
     /// Whether the server was told about this WebSocket (and so must be told when it closes).

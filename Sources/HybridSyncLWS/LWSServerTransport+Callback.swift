@@ -71,6 +71,7 @@ extension LWSServerTransport {
         let cap = listener == .api ? configuration.maxAPIConnections : maxConnections
         let open = listener == .api ? apiSockets : publicSockets.value.load(ordering: .relaxed)
         guard open >= cap else { return 0 }
+        if listener == .api, evictIdleAPIConnection() { return 0 }
         let (log, suppressed) = refusalLog.shouldLog(now: Self.monotonicSeconds())
         if log {
             logger.info("connection cap reached, refusing new sockets", metadata: [
@@ -99,9 +100,43 @@ extension LWSServerTransport {
         case .api:
             apiSockets += 1
             apiPollSet.append(pollfd(fd: edge.socket, events: Int16(POLLIN), revents: 0))
+            apiConnections.append(edge)
         }
         setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds)
         return 0
+    }
+
+    /// At the API listener's cap: closes the keep-alive API connection that has been idle the
+    /// longest (its last answer written, no byte of a next request arrived, not even one still
+    /// unread in the kernel), so that a backend's new connection is served at once instead of
+    /// waiting for an idle keep-alive to reach its header timeout. An idle keep-alive connection
+    /// may be closed at any time (RFC 9112 §9.6); the client opens a new one. False when no
+    /// connection is idle so: then the new socket is refused.
+    func evictIdleAPIConnection() -> Bool {
+        let idle = apiConnections.filter {
+            $0.idleSince != nil && $0.phase == .http && $0.parser.isIdle && $0.queue.isEmpty && !$0.awaitsWriteable
+        }
+        guard let victim = idle.sorted(by: { $0.idleSince! < $1.idleSince! }).first(where: { !Self.hasInput($0.socket) }) else {
+            return false
+        }
+        victim.phase = .closing
+        victim.deadline = nil
+        lws_set_timeout(victim.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC)
+        evictedAPIConnections += 1
+        let (log, suppressed) = refusalLog.shouldLog(now: Self.monotonicSeconds())
+        if log {
+            logger.info("API connection cap reached, closing the longest idle keep-alive connection", metadata: [
+                "cap": "\(configuration.maxAPIConnections)", "evicted_total": "\(evictedAPIConnections)",
+                "refused_since_last_line": "\(suppressed)",
+            ])
+        }
+        return true
+    }
+
+    /// Whether `socket` has bytes waiting to be read.
+    private static func hasInput(_ socket: Int32) -> Bool {
+        var probe = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        return Glibc.poll(&probe, 1, 0) > 0
     }
 
     /// Disarms lws's timeout of a TLS socket once its first bytes arrive (the handshake is done).
@@ -122,6 +157,7 @@ extension LWSServerTransport {
         case .api:
             apiSockets -= 1
             apiPollSet.removeAll { $0.fd == edge.socket }
+            apiConnections.removeAll { $0 === edge }
         }
         closedSinceTrim += 1
         if edge.announced {

@@ -8,6 +8,7 @@ import Logging
 extension LWSServerTransport {
     func httpReceived(_ edge: EdgeConnection, _ bytes: UnsafeRawBufferPointer) -> Int32 {
         guard edge.phase == .http else { return 0 }
+        edge.idleSince = nil
         edge.parser.append(bytes)
         while true {
             let step: HTTPRequestParser.Step
@@ -123,7 +124,10 @@ extension LWSServerTransport {
             let keepAlive = head.keepAlive && !pipelined && !edge.receivedWhileAwaiting
             edge.phase = .http
             respond(edge, response, keepAlive: keepAlive, headOnly: head.method == "HEAD")
-            if keepAlive { setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds) }
+            if keepAlive {
+                setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds)
+                edge.idleSince = Self.monotonicSeconds()
+            }
             scheduleWrite(edge)
         }
         if let apiPages, let page = apiPages(request) {

@@ -57,22 +57,22 @@ extension LWSServerTransport {
         ])
         edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.close, WebSocketFrameHeader.closePayload(code: code, reason: reason)))))
         finishAfterFlush(edge)
-        retire(edge)
+        retire(edge, code: CloseCode(rawValue: code))
     }
 
     /// Tells the server now that a failed WebSocket is over, while its socket may still take up to
     /// the close deadline to flush (a slow consumer flushes only when it reads again). Deferred to
     /// the next service round: `fail` can run inside a server call (a send), which must not see its
     /// own state change under it.
-    private func retire(_ edge: EdgeConnection) {
+    private func retire(_ edge: EdgeConnection, code: CloseCode) {
         guard edge.announced else { return }
         edge.announced = false
         openWebSockets.subtract(1, ordering: .relaxed)
         let id = ConnectionID(edge.id)
         if hub == nil {
-            loop.execute { [weak self] in self?.delegate?.connectionClosed(id) }
+            loop.execute { [weak self] in self?.delegate?.connectionFailed(id, code: code) }
         } else {
-            toHub { $0.connectionClosed(id) }  // already later: it is queued to another thread
+            toHub { $0.connectionFailed(id, code: code) }  // already later: it is queued to another thread
         }
     }
 

@@ -45,6 +45,10 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     var connections: [UInt64: EdgeConnection] = [:]
     /// Sockets on the API listener (which exists on the hub thread only).
     var apiSockets = 0
+    /// The API listener's connections (at most `maxAPIConnections` and those being evicted).
+    var apiConnections: [EdgeConnection] = []
+    /// API connections closed to make room for new ones since the start.
+    var evictedAPIConnections = 0
     var deadlines = DeadlineQueue<Double, UInt64>()
     var nextID: UInt64 = 1
     var draining = false

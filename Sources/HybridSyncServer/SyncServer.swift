@@ -141,19 +141,35 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     }
 
     public func connectionClosed(_ connection: ConnectionID) {
+        forget(connection, failedWith: nil)
+    }
+
+    /// Counts the transport's own close (a protocol violation, or 4001 for a slow consumer) in
+    /// `hybridsync_disconnects_total`.
+    public func connectionFailed(_ connection: ConnectionID, code: CloseCode) {
+        forget(connection, failedWith: code)
+    }
+
+    private func forget(_ connection: ConnectionID, failedWith code: CloseCode?) {
         guard let session = sessions.removeValue(forKey: connection) else { return }
         for name in session.channels { leave(connection, name) }
         if let user = session.identity?.userID {
             sessionsByUser[user]?.remove(connection)
             if sessionsByUser[user]?.isEmpty == true { sessionsByUser[user] = nil }
         }
-        logger.info("connection closed", metadata: session.metadata)
+        guard let code else {
+            logger.info("connection closed", metadata: session.metadata)
+            return
+        }
+        metrics.disconnected(code)
+        var metadata = session.metadata
+        metadata["code"] = "\(code.rawValue)"
+        logger.info("connection closed for a protocol violation", metadata: metadata)
     }
 
-    /// Counts the overflow and its 4001 close.
+    /// Counts the overflow (its 4001 close is counted by ``connectionFailed(_:code:)``).
     public func outboundQueueOverflowed(_ connection: ConnectionID) {
         metrics.queueOverflows.increment()
-        metrics.disconnected(.slowConsumer)
     }
 
     /// Brings the gauges up to date (before `/metrics` is exported).

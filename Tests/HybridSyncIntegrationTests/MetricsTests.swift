@@ -94,4 +94,25 @@ struct MetricsTests {
         await runtime.close()
         #expect(try await daemon.stop() == 0)
     }
+
+    @Test("closes the WebSocket layer makes itself are counted by code: 1009 (oversize), 1003 (binary), 1002 (unmasked)")
+    func transportClosesCounted() async throws {
+        let daemon = try await TestDaemon.start(engine: .memory)
+        let frames = [
+            ("81ff000000000001117000000000", 1009),  // a text frame declaring 70,000 bytes: over the 64 KiB limit
+            ("82800000000000", 1003),  // an empty binary frame
+            ("810161", 1002),  // an unmasked text frame
+        ]
+        for (hex, code) in frames {
+            let probe = try PythonScript("attacks.py", ["frame", "127.0.0.1", String(daemon.webSocketPort), hex])
+            let line = try await probe.readLine(within: .seconds(30)) ?? ""
+            #expect(line.contains("\"close_code\": \(code)"), "\(hex): \(line)")
+        }
+        let response = try await daemon.api.send(method: "GET", path: "/metrics", authorization: "")
+        let metrics = try PrometheusText(String(decoding: response.body, as: UTF8.self))
+        for (_, code) in frames {
+            #expect(metrics[#"hybridsync_disconnects_total{code="\#(code)"}"#] == 1, "code \(code)")
+        }
+        #expect(try await daemon.stop() == 0)
+    }
 }

@@ -22,6 +22,19 @@ and time, each printing one JSON line of what it observed.
                                              with them open, and after closing (waiting up to 15 s
                                              for the daemon to process the closes), twice:
                                              {"rss_kib": [before, open1, closed1, open2, closed2]}
+  attacks.py deadline HOST PORT N            N upgraded sockets that never send `connect`; waits (up to
+                                             60 s) for each close frame, answers it as a client does,
+                                             and reports the seconds from each upgrade request to its
+                                             close frame and to the end of its TCP connection, each as
+                                             [min, median, max]: {"upgraded": n, "opened_s": s,
+                                             "codes": {code: n}, "open": n, "close_frame_s": [...],
+                                             "eof_s": [...]}
+  attacks.py keepalive HOST API_PORT N KEY   N API connections, one after the other, that each
+                                             send one keep-alive GET /health, read the answer and
+                                             stay open; then one POST
+                                             /api/publish (key KEY) on a new connection, waiting up
+                                             to 8 s: {"held": n, "publish": status or null,
+                                             "publish_ms": x, "evicted": n of the N closed by then}
 """
 import base64
 import codecs
@@ -311,6 +324,114 @@ def cmd_idle(host, port, count, pid):
         poll(lambda: rss_kib(pid) < target, 15)
         samples.append(rss_kib(pid))
     print(json.dumps({"rss_kib": samples}), flush=True)
+
+
+def cmd_deadline(host, port, count):
+    raise_fd_limit()
+    port, count = int(port), int(count)
+    sent, pending, start = {}, {}, time.monotonic()
+    for _ in range(count):
+        s = socket.create_connection((host, port), timeout=10)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(upgrade_request(host, port))
+        s.setblocking(False)
+        sent[s.fileno()] = time.monotonic()
+        pending[s.fileno()] = [s, b"", False]  # socket, unread bytes, upgraded
+    opened = time.monotonic() - start
+    poller = select.poll()
+    for fd in pending:
+        poller.register(fd, select.POLLIN)
+    codes, elapsed, eof, upgraded = {}, [], [], 0
+    while pending and time.monotonic() - start < 60:
+        for fd, _ in poller.poll(100):
+            entry = pending.get(fd)
+            if entry is None:
+                continue
+            try:
+                chunk = entry[0].recv(65536)
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                chunk = b""
+            now = time.monotonic()
+            entry[1] += chunk
+            code = "eof" if not chunk else None
+            if not entry[2] and b"\r\n\r\n" in entry[1]:
+                head, entry[1] = entry[1].split(b"\r\n\r\n", 1)
+                entry[2] = head.startswith(b"HTTP/1.1 101")
+                upgraded += entry[2]
+                if not entry[2]:
+                    code = "http " + head.split(b" ", 2)[1].decode()
+            while entry[2] and code is None and len(entry) == 3 and len(entry[1]) >= 2:  # server frames: unmasked
+                n, at = entry[1][1] & 0x7F, 2
+                if n == 126:
+                    if len(entry[1]) < 4:
+                        break
+                    n, at = struct.unpack("!H", entry[1][2:4])[0], 4
+                if len(entry[1]) < at + n:
+                    break
+                opcode, payload, entry[1] = entry[1][0] & 0x0F, entry[1][at:at + n], entry[1][at + n:]
+                if opcode == 8:
+                    code = struct.unpack("!H", payload[:2])[0] if n >= 2 else "none"
+            if code is not None and len(entry) == 3:
+                codes[str(code)] = codes.get(str(code), 0) + 1
+                elapsed.append(now - sent[fd])
+                entry.append(now)
+                if code != "eof" and not str(code).startswith("http"):
+                    try:  # answer the close as a client would; the server then ends the TCP connection
+                        entry[0].send(masked(8, struct.pack("!H", code)))
+                    except OSError:
+                        pass
+            if not chunk:
+                eof.append(now - sent[fd])
+                poller.unregister(fd)
+                entry[0].close()
+                del pending[fd]
+    for entry in pending.values():
+        entry[0].close()
+    def spread(values):
+        values.sort()
+        return [round(values[0], 2), round(values[len(values) // 2], 2), round(values[-1], 2)] if values else None
+    print(json.dumps({"upgraded": upgraded, "opened_s": round(opened, 2), "codes": codes, "open": len(pending),
+                      "close_frame_s": spread(elapsed), "eof_s": spread(eof)}), flush=True)
+
+
+def cmd_keepalive(host, port, count, key):
+    raise_fd_limit()
+    port, held, answered = int(port), [], []
+    for _ in range(int(count)):  # one after the other: each answered, then left open
+        try:
+            s = socket.create_connection((host, port), timeout=5)
+            held.append(s)
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            if s.recv(4096).startswith(b"HTTP/1.1 200"):
+                answered.append(s)
+        except OSError:
+            pass
+    body = json.dumps({"channel": "chat:keepalive", "data": 1}).encode()
+    start, status = time.monotonic(), None
+    try:
+        api = socket.create_connection((host, port), timeout=8)
+        api.sendall(f"POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        data = api.recv(4096)
+        status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else None
+    except OSError:
+        pass
+    elapsed = time.monotonic() - start
+    evicted = 0
+    for s in answered:
+        s.setblocking(False)
+        try:
+            evicted += s.recv(4096) == b""
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            evicted += 1
+    print(json.dumps({"held": len(answered), "publish": status, "publish_ms": round(elapsed * 1000, 1),
+                      "evicted": evicted}), flush=True)
+    for s in held:
+        s.close()
 
 
 if __name__ == "__main__":

@@ -65,6 +65,10 @@ public protocol ServerTransportDelegate: AnyObject {
     func received(_ frame: [UInt8], from connection: ConnectionID)
     /// The connection closed, for any reason; the id is never reused.
     func connectionClosed(_ connection: ConnectionID)
+    /// The transport closed the connection itself with `code` (a protocol violation: 1002, 1003,
+    /// 1007, 1009; or 4001 after ``outboundQueueOverflowed(_:)``); the id is never reused, and no
+    /// ``connectionClosed(_:)`` follows.
+    func connectionFailed(_ connection: ConnectionID, code: CloseCode)
     /// Time-driven work (timeouts, pings, expiry). Called every fraction of a second; returns true
     /// when it stopped with more already due (the transport then calls again after serving I/O).
     func tick() -> Bool

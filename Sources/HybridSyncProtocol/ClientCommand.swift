@@ -104,6 +104,11 @@ extension ClientCommand {
         func fail(_ code: ErrorCode, _ message: String) -> Result<ClientCommand, DecodingError> {
             .failure(DecodingError(id: id, error: ReplyError(code, message)))
         }
+        /// An optional member: JSON `null` counts as absent (many encoders write it for nil).
+        func optional(_ name: String) -> JSONValue? {
+            guard let member = value[name], member != .null else { return nil }
+            return member
+        }
         guard let op = value["op"]?.stringValue else {
             return fail(.badRequest, "every command needs an 'op' string (connect, subscribe, unsubscribe, publish, history, ping)")
         }
@@ -125,7 +130,7 @@ extension ClientCommand {
             return .success(ClientCommand(id: id, .connect(token: token, name: value["name"]?.stringValue)))
         case "subscribe", "history":
             var since: StreamPosition?
-            if let raw = value["since"] {
+            if let raw = optional("since") {
                 guard let position = StreamPosition(raw) else {
                     return fail(.badRequest, "'since' must be {\"epoch\": string, \"offset\": integer >= 0}")
                 }
@@ -135,7 +140,7 @@ extension ClientCommand {
             return channel().map { ClientCommand(id: id, .subscribe(channel: $0, since: since)) }
         case "publish":
             guard let data = value["data"] else { return fail(.badRequest, "'publish' needs 'data' (any JSON value)") }
-            guard value["key"] == nil else {
+            guard optional("key") == nil else {
                 return fail(.badRequest, "clients cannot set retained state: publish without 'key' (the backend API sets state)")
             }
             return channel().map { ClientCommand(id: id, .publish(channel: $0, data: data)) }

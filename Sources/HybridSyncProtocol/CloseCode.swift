@@ -9,8 +9,12 @@ public struct CloseCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     // RFC 6455 codes the server uses.
     /// 1000: normal closure (the client asked to close).
     public static let normal = CloseCode(rawValue: 1000)
+    /// 1002: the peer broke RFC 6455 (an unmasked frame, reserved bits, bad fragmentation).
+    public static let protocolError = CloseCode(rawValue: 1002)
     /// 1003: the peer sent a binary frame; the protocol is text only.
     public static let unsupportedData = CloseCode(rawValue: 1003)
+    /// 1007: a text message (or close reason) that is not valid UTF-8.
+    public static let invalidPayload = CloseCode(rawValue: 1007)
     /// 1009: a message exceeded the server's maximum inbound size.
     public static let messageTooBig = CloseCode(rawValue: 1009)
 
@@ -29,7 +33,8 @@ public struct CloseCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let forceReconnect = CloseCode(rawValue: 4005)
     /// 4006: the client sent commands faster than its rate limit.
     public static let tooManyRequests = CloseCode(rawValue: 4006)
-    /// 4007: an internal server error ended the connection.
+    /// 4007: an internal server error ended the connection. Reserved: the server itself does not
+    /// send it; an operator may (`POST /api/disconnect`).
     public static let internalError = CloseCode(rawValue: 4007)
 
     // Do not reconnect (4500–4999).
@@ -37,9 +42,11 @@ public struct CloseCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let invalidToken = CloseCode(rawValue: 4500)
     /// 4501: the user is banned; the `banned` push before the close says why and until when.
     public static let banned = CloseCode(rawValue: 4501)
-    /// 4502: the client broke the protocol in a way that retrying cannot fix.
+    /// 4502: the client broke the protocol in a way that retrying cannot fix. Reserved: the server
+    /// itself does not send it; an operator may (`POST /api/disconnect`).
     public static let badRequest = CloseCode(rawValue: 4502)
-    /// 4503: the client is not allowed to do what it asked.
+    /// 4503: the client is not allowed to do what it asked. Reserved: the server itself does not
+    /// send it; an operator may (`POST /api/disconnect`).
     public static let permissionDenied = CloseCode(rawValue: 4503)
     /// 4504: an operator disconnected the client for good.
     public static let forceDisconnect = CloseCode(rawValue: 4504)
@@ -59,16 +66,16 @@ public struct CloseCode: RawRepresentable, Hashable, Sendable, CustomStringConve
 
     public var description: String { "\(rawValue) (\(name))" }
 
-    /// Every code the server sends, for documentation and tests.
+    /// Every code of docs/PROTOCOL.md's table (a test keeps the two equal).
     public static let all: [CloseCode] = [
-        .normal, .unsupportedData, .messageTooBig,
+        .normal, .protocolError, .unsupportedData, .invalidPayload, .messageTooBig,
         .shutdown, .slowConsumer, .tokenExpired, .connectTimeout, .noPong, .forceReconnect,
         .tooManyRequests, .internalError,
         .invalidToken, .banned, .badRequest, .permissionDenied, .forceDisconnect,
     ]
 
     private static let names: [UInt16: String] = [
-        1000: "normal", 1003: "unsupported data", 1009: "message too big",
+        1000: "normal", 1002: "protocol error", 1003: "unsupported data", 1007: "invalid payload", 1009: "message too big",
         4000: "shutdown", 4001: "slow consumer", 4002: "token expired", 4003: "connect timeout",
         4004: "no pong", 4005: "force reconnect", 4006: "too many requests", 4007: "internal error",
         4500: "invalid token", 4501: "banned", 4502: "bad request", 4503: "permission denied",

@@ -29,5 +29,5 @@ public enum HybridSyncWire {
     /// The WebSocket subprotocol every client must request.
     public static let subprotocol = "hybridsync.v1"
     /// The version string the server reports in `connect` results and `/health`.
-    public static let serverVersion = "0.1.0"
+    public static let serverVersion = "0.2.0"
 }

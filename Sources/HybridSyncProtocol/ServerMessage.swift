@@ -95,30 +95,67 @@ public struct StateEntry: Sendable, Equatable {
 public struct ConnectResult: Sendable, Equatable {
     /// The server's id for this connection, for logs and support.
     public var client: String
-    /// The server's version.
+    /// The protocol version the server speaks (docs/PROTOCOL.md, Changes).
     public var version: String
-    /// Seconds between the server's `ping` pushes; answer each within `pongTimeout` seconds.
+    /// Seconds between the server's `ping` pushes (wire name `ping`).
     public var pingInterval: Double
+    /// With ``pingInterval``: a connection the server heard nothing from for
+    /// `pingInterval + pongTimeout` seconds is closed with 4004 (wire name `pong`).
     public var pongTimeout: Double
+    /// What the client must respect on this connection; nil from a server before protocol 0.2.0.
+    public var limits: ConnectionLimits?
 
-    public init(client: String, version: String, pingInterval: Double, pongTimeout: Double) {
+    public init(client: String, version: String, pingInterval: Double, pongTimeout: Double, limits: ConnectionLimits? = nil) {
         self.client = client
         self.version = version
         self.pingInterval = pingInterval
         self.pongTimeout = pongTimeout
+        self.limits = limits
     }
 
     public var json: JSONValue {
-        .object([
+        var members: [String: JSONValue] = [
             "client": .string(client), "version": .string(version),
             "ping": .double(pingInterval), "pong": .double(pongTimeout),
-        ])
+        ]
+        if let limits { members["limits"] = limits.json }
+        return .object(members)
     }
 
     public init?(_ json: JSONValue) {
         guard let client = json["client"]?.stringValue, let version = json["version"]?.stringValue else { return nil }
         self.init(client: client, version: version, pingInterval: json["ping"]?.doubleValue ?? 0,
-                  pongTimeout: json["pong"]?.doubleValue ?? 0)
+                  pongTimeout: json["pong"]?.doubleValue ?? 0, limits: json["limits"].flatMap(ConnectionLimits.init))
+    }
+}
+
+/// The limits a client must respect on its connection, advertised in the `connect` result's
+/// `limits` member: `{"maxMessageBytes":65536,"commandsPerSecond":50,"commandBurst":100}`.
+public struct ConnectionLimits: Sendable, Equatable {
+    /// The largest WebSocket message the server reads, in bytes of UTF-8 (one frame may carry several
+    /// commands: the limit is for the frame's whole payload). A larger one closes the connection
+    /// with 1009.
+    public var maxMessageBytes: Int
+    /// The rate the connection's command bucket refills at (error 111 when it is empty).
+    public var commandsPerSecond: Double
+    /// The bucket's size: commands that may be sent at once after a pause.
+    public var commandBurst: Double
+
+    public init(maxMessageBytes: Int, commandsPerSecond: Double, commandBurst: Double) {
+        self.maxMessageBytes = maxMessageBytes
+        self.commandsPerSecond = commandsPerSecond
+        self.commandBurst = commandBurst
+    }
+
+    public var json: JSONValue {
+        ["maxMessageBytes": .int(Int64(maxMessageBytes)), "commandsPerSecond": .double(commandsPerSecond),
+         "commandBurst": .double(commandBurst)]
+    }
+
+    public init?(_ json: JSONValue) {
+        guard let bytes = json["maxMessageBytes"]?.intValue, bytes > 0,
+              let rate = json["commandsPerSecond"]?.doubleValue, let burst = json["commandBurst"]?.doubleValue else { return nil }
+        self.init(maxMessageBytes: Int(bytes), commandsPerSecond: rate, commandBurst: burst)
     }
 }
 

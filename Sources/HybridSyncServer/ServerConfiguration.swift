@@ -28,6 +28,10 @@ public struct ServerConfiguration: Sendable {
     public var commandsPerSecond: Double
     /// In hybridsyncd: `limits.commandBurst` (docs/CONFIGURATION.md).
     public var commandBurst: Double
+    /// The largest inbound WebSocket message, advertised to clients in the `connect` result (the
+    /// transport enforces it with 1009; give both the same value).
+    /// In hybridsyncd: `limits.maxMessageBytes` (docs/CONFIGURATION.md).
+    public var maxMessageBytes: Int = 64 * 1024
     /// Backend API requests per second (all callers together) before 429; the burst is the same.
     /// In hybridsyncd: `api.maxRequestsPerSecond` (docs/CONFIGURATION.md).
     public var apiRequestsPerSecond: Double

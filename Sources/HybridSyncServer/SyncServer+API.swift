@@ -95,10 +95,10 @@ extension SyncServer {
             try expect(request, "POST")
             let body = try jsonObject(request.body)
             let publication = try publishRequest(try field(body, "value"), to: try channelName(body), key: try string(body, "key"))
-            store([publication], respond) { published in
+            try idempotent(request.path, body, [publication], respond) { receipts in
                 HTTPResponse(status: 200, json: [
-                    "channel": .string(publication.channel.rawValue), "key": .string(published[0].publication.key ?? ""),
-                    "version": .int(Int64(published[0].publication.offset)),
+                    "channel": .string(publication.channel.rawValue), "key": .string(receipts[0].key ?? ""),
+                    "version": .int(Int64(receipts[0].offset)),
                 ])
             }
         case "/api/state/remove":
@@ -174,7 +174,7 @@ extension SyncServer {
                 respond(.success(HTTPResponse(status: 200, json: [
                     "channel": .string(name.rawValue),
                     "subscribers": .int(Int64(hub.subscriberCount(name))),
-                    "epoch": stream.position.map { .string($0.epoch) } ?? .null,
+                    "epoch": .string(stream.position?.epoch ?? ""),
                     "offset": .int(Int64(stream.position?.offset ?? 0)),
                 ])))
             }

@@ -92,7 +92,11 @@ extension SyncServer {
                 ) { $1 })
                 finish(.success(ConnectResult(
                     client: "\(session.id)", version: HybridSyncWire.serverVersion,
-                    pingInterval: configuration.pingIntervalSeconds, pongTimeout: configuration.pongTimeoutSeconds
+                    pingInterval: configuration.pingIntervalSeconds, pongTimeout: configuration.pongTimeoutSeconds,
+                    limits: ConnectionLimits(
+                        maxMessageBytes: configuration.maxMessageBytes, commandsPerSecond: configuration.commandsPerSecond,
+                        commandBurst: configuration.commandBurst
+                    )
                 ).json), [])
             }
         }

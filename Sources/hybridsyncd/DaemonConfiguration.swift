@@ -135,7 +135,7 @@ struct DaemonConfiguration {
             throw Invalid(description: "api.key is not set: put it in the config file or HYBRIDSYNC_API_KEY")
         }
         let auth = try Self.tokenPolicy(config)
-        let server = ServerConfiguration(
+        var server = ServerConfiguration(
             apiKey: apiKey, auth: auth, namespaces: try Self.namespaces(config),
             maxChannelsPerConnection: config.int(forKey: "limits.maxChannelsPerConnection", default: 128),
             connectTimeoutSeconds: config.double(forKey: "limits.connectTimeoutSeconds", default: 10),
@@ -146,6 +146,7 @@ struct DaemonConfiguration {
             idempotencyWindowSeconds: config.double(forKey: "api.idempotencyWindowSeconds", default: 300),
             apiRequestsPerSecond: config.double(forKey: "api.maxRequestsPerSecond", default: 5000)
         )
+        server.maxMessageBytes = transport.maxMessageBytes
         for (key, value) in [
             ("limits.connectTimeoutSeconds", server.connectTimeoutSeconds), ("ping.intervalSeconds", server.pingIntervalSeconds),
             ("ping.pongTimeoutSeconds", server.pongTimeoutSeconds), ("limits.commandsPerSecond", server.commandsPerSecond),

@@ -100,7 +100,9 @@ struct DaemonService: Service, CustomStringConvertible {
             DaemonLogHandler.level.withLock { $0 = parsed }
             level = "log.level"
         }
-        let serverConfiguration = new.server
+        var reloaded = new.server
+        reloaded.maxMessageBytes = running.transport.maxMessageBytes  // the edge's limit needs a restart
+        let serverConfiguration = reloaded
         let (changed, finished) = AsyncStream.makeStream(of: [String].self)
         transport.onServiceThread {
             finished.yield(server.value.reconfigure(serverConfiguration))

@@ -84,6 +84,22 @@ struct ServerSemanticsTests {
         try await daemon.stop()
     }
 
+    @Test("PROTOCOL.md: the connect result advertises the daemon's configured limits")
+    func advertisedLimits() async throws {
+        let daemon = try await TestDaemon.start(arguments: [
+            "--limits-max-message-bytes", "4096", "--limits-commands-per-second", "20", "--limits-command-burst", "30",
+        ], engine: .memory)
+        let client = try await RawClient.open(daemon.webSocketURL)
+        guard case .message(.reply(1, .success(let json))) = try await client.connect(token: daemon.tokens.token(user: "7")),
+              let result = ConnectResult(json) else {
+            Issue.record("connect failed")
+            return
+        }
+        #expect(result.version == HybridSyncWire.serverVersion)
+        #expect(result.limits == ConnectionLimits(maxMessageBytes: 4096, commandsPerSecond: 20, commandBurst: 30))
+        try await daemon.stop()
+    }
+
     @Test("an unauthenticated socket is closed after the connect timeout")
     func connectTimeout() async throws {
         let daemon = try await TestDaemon.start(arguments: ["--limits-connect-timeout-seconds", "1"])

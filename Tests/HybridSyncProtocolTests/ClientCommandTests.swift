@@ -22,6 +22,31 @@ struct ClientCommandTests {
         }
     }
 
+    @Test("PROTOCOL.md: null for an optional member counts as absent (since, name, a publish's key); data null is data")
+    func nullMembersAreAbsent() throws {
+        let channel = try ChannelName("chat:room")
+        #expect(try decode(#"{"id":1,"op":"subscribe","channel":"chat:room","since":null}"#).get() == ClientCommand(id: 1, .subscribe(channel: channel)))
+        #expect(try decode(#"{"id":2,"op":"history","channel":"chat:room","since":null}"#).get() == ClientCommand(id: 2, .history(channel: channel, since: nil)))
+        #expect(try decode(#"{"id":3,"op":"connect","token":"a.b.c","name":null}"#).get() == ClientCommand(id: 3, .connect(token: "a.b.c", name: nil)))
+        #expect(try decode(#"{"id":4,"op":"publish","channel":"chat:room","data":1,"key":null}"#).get() == ClientCommand(id: 4, .publish(channel: channel, data: 1)))
+        #expect(try decode(#"{"id":5,"op":"publish","channel":"chat:room","data":null}"#).get() == ClientCommand(id: 5, .publish(channel: channel, data: .null)))
+        guard case .failure(let failure) = decode(#"{"id":6,"op":"publish","channel":"chat:room","data":1,"key":"k"}"#) else {
+            Issue.record("a key that is not null is still refused")
+            return
+        }
+        #expect(failure.error.code == .badRequest)
+    }
+
+    @Test("the connect result carries the limits a client must respect, and reads back")
+    func connectResultLimits() throws {
+        let result = ConnectResult(client: "c1", version: "0.2.0", pingInterval: 25, pongTimeout: 10.5,
+                                   limits: ConnectionLimits(maxMessageBytes: 65536, commandsPerSecond: 50, commandBurst: 100))
+        #expect(String(decoding: result.json.jsonBytes, as: UTF8.self)
+            == #"{"client":"c1","limits":{"commandBurst":100,"commandsPerSecond":50,"maxMessageBytes":65536},"ping":25,"pong":10.5,"version":"0.2.0"}"#)
+        #expect(ConnectResult(result.json) == result)
+        #expect(ConnectResult(["client": "c1", "version": "0.1.0", "ping": 25, "pong": 10])?.limits == nil, "an older server sends none")
+    }
+
     @Test("malformed JSON is a bad request without id")
     func malformedJSON() {
         guard case .failure(let failure) = decode("{not json") else { Issue.record("accepted"); return }

@@ -50,7 +50,7 @@ struct DocumentedContractTests {
         #expect(chatty.closed == nil)
     }
 
-    @Test("API.md: a forgotten channel reports epoch null, and its next publication starts a new epoch at offset 1")
+    @Test("API.md: a forgotten channel reports an empty epoch, and its next publication starts a new epoch at offset 1")
     func forgottenChannel() throws {
         let h = Harness { $0.namespaces["chat"]?.historyTTLSeconds = 10 }
         let first = h.api("POST", "/api/publish", ["channel": "chat:room", "data": 1]).body
@@ -59,16 +59,16 @@ struct DocumentedContractTests {
         #expect(epoch?.stringValue != nil)
         h.clock.advance(by: 11)
         h.server.tick()
-        #expect(h.api("GET", "/api/channels/chat:room").body["epoch"] == .null)
+        #expect(h.api("GET", "/api/channels/chat:room").body["epoch"] == "")
         #expect(h.api("POST", "/api/publish", ["channel": "chat:room", "data": 2]).body["offset"] == 1)
         #expect(h.api("GET", "/api/channels/chat:room").body["epoch"] != epoch)
     }
 
-    @Test("API.md: a channel never used has epoch null; a history or state read starts its stream, and channels shows that epoch")
+    @Test("API.md: a channel never used has an empty epoch; a history or state read starts its stream, and channels shows that epoch")
     func readsStartAStream() throws {
         let h = Harness()
         for (read, channel) in [("/api/history/", "chat:new"), ("/api/state/", "app:new")] {
-            #expect(h.api("GET", "/api/channels/\(channel)").body["epoch"] == .null)
+            #expect(h.api("GET", "/api/channels/\(channel)").body["epoch"] == "")
             let position = h.api("GET", read + channel).body
             #expect(position["offset"] == 0)
             let epoch = try #require(position["epoch"]?.stringValue)
@@ -92,6 +92,17 @@ struct DocumentedContractTests {
         h.clock.advance(by: 301)
         h.server.tick()
         #expect(h.api("POST", "/api/publish", publish).body["offset"] == 2, "after the window the key is new again")
+    }
+
+    @Test("API.md: state/set honours idempotencyKey: a repeat sets nothing and answers the first version; another value is 409")
+    func stateSetIdempotency() {
+        let h = Harness()
+        let set: JSONValue = ["channel": "app:flags", "key": "dark", "value": true, "idempotencyKey": "flag-1"]
+        #expect(h.api("POST", "/api/state/set", set).body == ["channel": "app:flags", "key": "dark", "version": 1])
+        #expect(h.api("POST", "/api/state/set", set).body == ["channel": "app:flags", "key": "dark", "version": 1])
+        #expect(h.api("GET", "/api/channels/app:flags").body["offset"] == 1, "set once")
+        let other: JSONValue = ["channel": "app:flags", "key": "dark", "value": false, "idempotencyKey": "flag-1"]
+        #expect(h.api("POST", "/api/state/set", other).status == 409)
     }
 
     @Test("PROTOCOL.md: a client publish carrying 'key' is refused with 107")

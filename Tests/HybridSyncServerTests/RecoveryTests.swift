@@ -207,7 +207,7 @@ extension RecoveryTests {
         _ = h.command(client, #"{"id":3,"op":"unsubscribe","channel":"chat:temp"}"#)
         h.clock.advance(by: 11)
         h.server.tick()
-        #expect(h.api("GET", "/api/channels/chat:temp").body["epoch"] == JSONValue.null, "forgotten")
+        #expect(h.api("GET", "/api/channels/chat:temp").body["epoch"] == "", "forgotten")
         let (again, _) = try h.subscribe(client, "chat:temp", id: 4, since: StreamPosition(epoch: first.position.epoch, offset: 1))
         #expect(again.position.epoch != first.position.epoch)
         #expect(again.recovered == false)

@@ -38,13 +38,5 @@ struct AppRegistry {
         }
     }
 
-    /// Cancels every callback task (the runtime stopped; apps stay mounted).
-    mutating func cancelTasks() {
-        for id in apps.keys {
-            for task in apps[id]!.tasks.values { task.cancel() }
-            apps[id]?.tasks.removeAll()
-        }
-    }
-
     var taskCount: Int { apps.values.reduce(0) { $0 + $1.tasks.count } }
 }

@@ -36,9 +36,10 @@ extension ClientRuntime {
         return ClientRuntimeError.terminal(code: code, reason: reason, refusal: lastRefusal, ban: lastBan)
     }
 
-    /// The runtime stopped (terminal close or ``close()``): every wait, observer and queued
+    /// The runtime stopped (terminal close or ``close()``): every wait, observer stream and queued
     /// command ends with `error`; channels and their state are forgotten, so nothing stale is
-    /// ever shown as current. Mounted apps stay (their event streams tell them).
+    /// ever shown as current. Mounted apps stay (their event streams tell them), and so do their
+    /// callback observers: they report the error and follow their keys again after ``start()``.
     func stop(with error: ClientRuntimeError) {
         stoppedError = error
         lastError = error.description
@@ -48,7 +49,6 @@ extension ClientRuntime {
         subscriptions.removeAll()
         store.forgetChannels()
         for id in Array(stateObservers.keys) + Array(channelObservers.keys) { removeObserver(id, error: error) }
-        registry.cancelTasks()
         deadlines = Deadlines()
     }
 
@@ -93,7 +93,7 @@ extension ClientRuntime {
         let reason = permanent ? "invalid URL: \(error)" : "\(error)"
         if permanent { permanentFailure = ClientRuntimeError(.invalidURL, reason) }
         lastError = reason
-        logger.info("connect attempt failed", metadata: ["error": "\(error)"])
+        logger.debug("connect attempt failed", metadata: ["error": "\(error)"])
         generation += 1
         connection?.close(code: .normal, reason: "connect failed")
         connection = nil
@@ -108,6 +108,7 @@ extension ClientRuntime {
                 return attemptFailed(ClientRuntimeError.protocolViolation("connect result without client/version"))
             }
             clientID = connected.client
+            commands.maxMessageBytes = connected.limits?.maxMessageBytes
             lastRefusal = nil
             let interval = connected.pingInterval + connected.pongTimeout
             silenceLimit = connected.pingInterval > 0 ? .milliseconds(Int64(interval * 1000)) : nil
@@ -116,7 +117,9 @@ extension ClientRuntime {
             drive(actions)
             // Channels held before the first connect (observed while idle) subscribe now too.
             if !actions.contains(.resubscribeAll) { perform(subscriptions.resubscribeAll()) }
-            for frame in commands.reconnected() { connection?.send(frame) }
+            let queued = commands.reconnected()
+            for frame in queued.frames { connection?.send(frame) }
+            for (entry, error) in queued.refused { resolve(entry.ticket, .failure(error)) }
             for ticket in waiters.filter({ $0.value.role == .start }).keys { resolve(ticket, .success(.null)) }
             logger.debug("runtime connected", metadata: ["client": "\(connected.client)"])
         case .failure(let refusal):
@@ -173,7 +176,7 @@ extension ClientRuntime {
             lastBan = ban
             registry.broadcast(.banned(ban))
         case .push(.disconnect(let code, let reason)):
-            logger.info("server is closing the connection", metadata: ["code": "\(code)", "reason": "\(reason)"])
+            logger.debug("server is closing the connection", metadata: ["code": "\(code)", "reason": "\(reason)"])
         }
     }
 
@@ -183,7 +186,8 @@ extension ClientRuntime {
         connection = nil
         lastClose = code
         lastError = "connection closed (\(code.map { "\($0)" } ?? "no close code")): \(reason)"
-        logger.info("connection closed", metadata: ["code": "\(code.map { "\($0)" } ?? "none")", "reason": "\(reason)"])
+        // Routine (the runtime reconnects by itself): debug; a stop for good is logged at info.
+        logger.debug("connection closed", metadata: ["code": "\(code.map { "\($0)" } ?? "none")", "reason": "\(reason)"])
         lostConnection()
         drive(machine.closed(code: code, reason: reason, now: elapsed()))
     }
@@ -248,7 +252,7 @@ extension ClientRuntime {
             guard case .connected = machine.state, let silenceLimit else { return }
             let silent = now - lastHeard
             guard silent >= silenceLimit else { return schedule(.watchdog, after: silenceLimit - silent) }
-            logger.info("no message from the server within the ping interval; reconnecting", metadata: ["silent": "\(silent)"])
+            logger.debug("no message from the server within the ping interval; reconnecting", metadata: ["silent": "\(silent)"])
             connection?.close(code: .normal, reason: "no ping from the server")
             connectionClosed(code: nil, reason: "no message from the server for \(silent)")
         case .linger(let name):

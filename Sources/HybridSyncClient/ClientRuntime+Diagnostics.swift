@@ -32,9 +32,10 @@ public struct RuntimeDiagnostics: Sendable, Equatable {
     public let reconnects: Int
     /// The last connection problem or stop reason, if any.
     public let lastError: String?
-    /// Commands waiting for the connection, and commands on the wire without a reply yet.
+    /// Client commands (`publish`) waiting in the offline queue for the connection to come back.
     public let offlineQueue: Int
-    /// Commands on the wire without a reply yet.
+    /// Commands sent on the current connection whose reply has not arrived yet (subscribes,
+    /// publishes, pings, backfills).
     public let inFlight: Int
     /// The mounted micro-apps, by name.
     public let apps: [App]

@@ -1,13 +1,21 @@
 import HybridSyncProtocol
 import Logging
 
-/// One live state observer, owned by a micro-app: `emit` decodes a new JSON value and yields it
-/// (skipping a value equal to the last one); `finish` ends its stream.
+/// A change as one observer receives it.
+enum StateUpdate {
+    /// The binding's whole JSON (nil: absent; for a channel map, every entry).
+    case whole(JSONValue?)
+    /// Entries of a channel map that changed (nil: removed).
+    case entries([(key: String, json: JSONValue?)])
+}
+
+/// One live state observer, owned by a micro-app: `emit` decodes a change and yields the new
+/// value (skipping a value equal to the last one); `finish` ends its stream.
 struct StateObserver {
     let app: UInt64
     let binding: StateBinding
     let channel: ChannelName?
-    let emit: (JSONValue?) -> Void
+    let emit: (StateUpdate) -> Void
     let finish: ((any Error)?) -> Void
 }
 
@@ -51,10 +59,19 @@ extension ClientRuntime {
         notify(store.setLocal(name, try key.encode(value)))
     }
 
-    func notify(_ bindings: [StateBinding]) {
-        for binding in bindings where store.isKnown(binding) {
-            let value = store.value(of: binding)  // once per binding: a map is rebuilt from its entries
-            for id in store.watchers(of: [binding]) { stateObservers[id]?.emit(value) }
+    /// Tells the observers of each changed binding: a channel map's observers get just the
+    /// entries that changed (a map is rebuilt whole only for its first snapshot).
+    func notify(_ changes: [BindingChange]) {
+        for change in changes where store.isKnown(change.binding) {
+            let watchers = store.watchers(of: [change.binding])
+            guard !watchers.isEmpty else { continue }
+            let update: StateUpdate
+            if case .serverMap(let channel) = change.binding, let keys = change.keys {
+                update = .entries(keys.map { ($0, store.entry(channel, $0)) })
+            } else {
+                update = .whole(store.value(of: change.binding))
+            }
+            for id in watchers { stateObservers[id]?.emit(update) }
         }
     }
 
@@ -77,16 +94,7 @@ extension ClientRuntime {
         }
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: Value.self, bufferingPolicy: .bufferingNewest(1))
         let id = makeID()
-        let memory = EmissionMemory()
-        let sink = errorSink
-        let emit: (JSONValue?) -> Void = { json in
-            guard memory.changed(to: json) else { return }
-            let decoded = key.decodeEntries(json)
-            for failure in decoded.failures {
-                sink(RuntimeErrorReport(app: appName, context: "decoding \(failure.what)", error: failure.error))
-            }
-            if let value = decoded.value { continuation.yield(value) }
-        }
+        let emit = Self.emitter(for: key, app: appName, sink: errorSink) { continuation.yield($0) }
         stateObservers[id] = StateObserver(app: app, binding: key.binding, channel: held, emit: emit,
                                            finish: { continuation.finish(throwing: $0) })
         store.watch(key.binding, by: id)
@@ -94,36 +102,98 @@ extension ClientRuntime {
         continuation.onTermination = { [weak self] _ in Task { await self?.removeObserver(id, error: nil) } }
         // The current value first, once it is known: a server key waits for its channel's snapshot
         // (while offline from the start, a default would be presented as the state).
-        if store.isKnown(key.binding) { emit(store.value(of: key.binding)) }
+        if store.isKnown(key.binding) { emit(.whole(store.value(of: key.binding))) }
         return stream
+    }
+
+    /// Decodes an observer's updates into values for `yield`: the first value always, later ones
+    /// only when they differ. A channel map keeps its decoded entries and decodes only the
+    /// entries that changed; entries (or a key) that do not decode are reported to `sink`.
+    private static func emitter<Value>(
+        for key: StateKey<Value>, app: String, sink: @escaping @Sendable (RuntimeErrorReport) -> Void,
+        yield: @escaping (Value) -> Void
+    ) -> (StateUpdate) -> Void {
+        let report: (String, any Error) -> Void = { what, error in
+            sink(RuntimeErrorReport(app: app, context: "decoding \(what)", error: error))
+        }
+        if let map = key.makeMapDecoder?() {
+            var first = true
+            return { update in
+                let result = switch update {
+                case .whole(let json):
+                    if case .object(let members)? = json { map.apply(members.map { ($0.key, $0.value) }, true) } else { map.apply([], true) }
+                case .entries(let entries):
+                    map.apply(entries, false)
+                }
+                for failure in result.failures { report("\(key.binding) entry '\(failure.key)'", failure.error) }
+                guard result.changed || first else { return }
+                first = false
+                yield(result.value)
+            }
+        }
+        let memory = EmissionMemory()
+        return { update in
+            guard case .whole(let json) = update, memory.changed(to: json) else { return }
+            do {
+                yield(try key.decode(json))
+            } catch {
+                report("\(key.binding)", error)
+            }
+        }
     }
 
     /// Calls `onChange` with the current value, then with every change, one call at a time, in
     /// its own task: a slow or throwing callback never delays or breaks other observers. Errors go
-    /// to the error sink with the micro-app's name.
+    /// to the error sink with the micro-app's name. When the runtime stops (a ban, a refused
+    /// token) the stop is reported to the sink, and once ``start()`` connects again the observer
+    /// follows the key again, current value first: it never stays silently dead.
     func observeState<Value>(
         _ key: StateKey<Value>, app: UInt64, onChange: @escaping @Sendable (Value) async throws -> Void
     ) async throws -> ObservationToken {
-        let stream = try await observeState(key, app: app)
+        let first = try await observeState(key, app: app)
         let taskID = makeID()
         let appName = registry.name(of: app)
         let sink = errorSink
         let task = Task { [weak self] in
-            do {
-                for try await value in stream {
-                    do {
-                        try await onChange(value)
-                    } catch {
-                        sink(RuntimeErrorReport(app: appName, context: "observer of \(key.binding)", error: error))
+            var stream: AsyncThrowingStream<Value, any Error>? = first
+            while let current = stream {
+                stream = nil
+                do {
+                    for try await value in current {
+                        do {
+                            try await onChange(value)
+                        } catch {
+                            sink(RuntimeErrorReport(app: appName, context: "observer of \(key.binding)", error: error))
+                        }
                     }
+                } catch {
+                    // close() ends every observer on purpose: nothing to report, nothing to follow again.
+                    if (error as? ClientRuntimeError)?.code == .closed { break }
+                    sink(RuntimeErrorReport(app: appName, context: "observer of \(key.binding)", error: error))
+                    guard let self, !Task.isCancelled else { break }
+                    stream = await self.observeAgainWhenConnected(key, app: app)
                 }
-            } catch {
-                sink(RuntimeErrorReport(app: appName, context: "observer of \(key.binding)", error: error))
             }
             await self?.taskFinished(taskID, app: app)
         }
         registry.addTask(taskID, task, to: app)
         return ObservationToken { task.cancel() }
+    }
+
+    /// After the runtime stopped: waits until it is connected again (``start()``), then observes
+    /// `key` again. Nil when the micro-app unmounts, the runtime closes, the task is cancelled or
+    /// the new observation fails (reported to the error sink).
+    private func observeAgainWhenConnected<Value>(_ key: StateKey<Value>, app: UInt64) async -> AsyncThrowingStream<Value, any Error>? {
+        for await event in events(app: app) {
+            guard case .connectionChanged(.connected) = event else { continue }
+            do {
+                return try await observeState(key, app: app)
+            } catch {
+                errorSink(RuntimeErrorReport(app: registry.name(of: app), context: "observer of \(key.binding)", error: error))
+                return nil
+            }
+        }
+        return nil
     }
 
     private func taskFinished(_ id: UInt64, app: UInt64) {

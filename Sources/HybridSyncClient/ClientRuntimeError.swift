@@ -41,6 +41,9 @@ public struct ClientRuntimeError: Error, Sendable, Equatable, CustomStringConver
         public static let notConnected = Code("notConnected")
         /// Too many commands already wait for the connection to come back.
         public static let offlineQueueFull = Code("offlineQueueFull")
+        /// The command is larger than the server reads (its `limits.maxMessageBytes`, from the
+        /// `connect` result): it was not sent, and the connection stays up. Send less data.
+        public static let messageTooBig = Code("messageTooBig")
         /// The micro-app was unmounted; mount again to observe.
         public static let unmounted = Code("unmounted")
         /// The key is server-owned; change it through the backend API.
@@ -102,6 +105,10 @@ public struct ClientRuntimeError: Error, Sendable, Equatable, CustomStringConver
     /// The offline queue is full.
     public static func offlineQueueFull(_ limit: Int) -> ClientRuntimeError {
         ClientRuntimeError(.offlineQueueFull, "\(limit) commands already wait for the connection; try again when connected")
+    }
+    /// A command over the server's message limit.
+    public static func messageTooBig(_ size: Int, limit: Int) -> ClientRuntimeError {
+        ClientRuntimeError(.messageTooBig, "the command is \(size) bytes, over the server's limit of \(limit) (maxMessageBytes); it was not sent")
     }
     /// An observer overflowed.
     public static func observerOverflow(_ limit: Int) -> ClientRuntimeError {

@@ -35,6 +35,8 @@ struct CommandChannel {
     }
 
     let queueLimit: Int
+    /// The largest message the server reads (the `connect` result's `limits`); nil: not known yet.
+    var maxMessageBytes: Int?
     private var nextWireID: UInt32 = 1
     private var inFlight: [UInt32: Entry] = [:]
     private var wireIDs: [Ticket: UInt32] = [:]
@@ -48,7 +50,10 @@ struct CommandChannel {
     var queuedCount: Int { queue.count }
 
     /// Sends when `online`; otherwise queues a command that may wait (`queueable`), or refuses it.
+    /// A command larger than the server reads is refused (the server would close the connection
+    /// of every micro-app with 1009); while the limit is unknown, a queued one is checked when sent.
     mutating func submit(_ operation: ClientCommand.Operation, _ entry: Entry, online: Bool, queueable: Bool) -> Submission {
+        if let refusal = oversize(operation) { return .refused(refusal) }
         if online { return .send(transmit(operation, entry)) }
         guard queueable else { return .refused(.notConnected) }
         guard queue.count < queueLimit else { return .refused(.offlineQueueFull(queueLimit)) }
@@ -81,11 +86,29 @@ struct CommandChannel {
         return lost
     }
 
-    /// The connection is back: the queued commands, in order, encoded for sending.
-    mutating func reconnected() -> [[UInt8]] {
+    /// The connection is back: the queued commands, in order, encoded for sending, and those over
+    /// the server's message limit (now known), refused instead.
+    mutating func reconnected() -> (frames: [[UInt8]], refused: [(entry: Entry, error: ClientRuntimeError)]) {
         let queued = queue
         queue.removeAll()
-        return queued.map { transmit($0.operation, $0.entry) }
+        var frames: [[UInt8]] = []
+        var refused: [(entry: Entry, error: ClientRuntimeError)] = []
+        for (entry, operation) in queued {
+            if let refusal = oversize(operation) {
+                refused.append((entry, refusal))
+            } else {
+                frames.append(transmit(operation, entry))
+            }
+        }
+        return (frames, refused)
+    }
+
+    /// The refusal of a command that may not fit the server's message limit (measured with the
+    /// longest wire id, so it fits whatever id it gets).
+    private func oversize(_ operation: ClientCommand.Operation) -> ClientRuntimeError? {
+        guard let limit = maxMessageBytes else { return nil }
+        let size = ClientCommand(id: UInt32.max, operation).encoded().count
+        return size > limit ? .messageTooBig(size, limit: limit) : nil
     }
 
     /// Forgets `ticket`: a queued command is never sent; a reply on the wire is ignored.

@@ -43,6 +43,14 @@ public final class MicroApp: Sendable {
         try await runtime.observeState(key, app: id, onChange: onChange)
     }
 
+    /// Publishes `data` on `channel` (where its namespace lets clients publish) through the shared
+    /// connection and returns its offset; see ``ClientRuntime/publish(_:data:)``. A command larger
+    /// than the server's `maxMessageBytes` fails with `messageTooBig` before anything is sent.
+    @discardableResult
+    public func publish(_ channel: String, data: JSONValue) async throws -> UInt64 {
+        try await runtime.publish(channel, data: data)
+    }
+
     /// What the server's history still holds on `channel` after `position` (for example after a
     /// `.resynced(from:to:)`): `complete` says whether nothing is missing. Needs a connection
     /// (`notConnected` otherwise); bounded by ``ClientRuntime/Configuration/commandTimeout``.

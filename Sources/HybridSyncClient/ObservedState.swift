@@ -1,9 +1,13 @@
 public import Observation
 
 /// One state key as an `@Observable` value for view models: ``value`` is readable synchronously,
-/// ``isLoading`` until the first value arrived, ``isStale`` while the runtime is not connected,
-/// ``error`` once the observation ended with one (the runtime stopped, the server refused the
-/// channel). Events (publications, bans) stay on async streams.
+/// ``isLoading`` until the first value arrived, ``isStale`` whenever ``value`` may be behind the
+/// server, ``error`` when the observation ended with one (the runtime stopped, the server refused
+/// the channel). Events (publications, bans) stay on async streams.
+///
+/// After the runtime stopped (a ban, a refused token) and ``ClientRuntime/start()`` connected it
+/// again, it follows the key again by itself: ``isStale`` stays true until the current value
+/// arrived, then ``error`` is cleared.
 ///
 /// ```swift
 /// let banned = ObservedState(StateKey<BanInfo?>(channel: "moderation:users", key: "42", default: nil), in: app)
@@ -15,41 +19,81 @@ public final class ObservedState<Value: Codable & Sendable> {
     public private(set) var value: Value
     /// True until the first value arrived.
     public private(set) var isLoading = true
-    /// True while the runtime is not connected: the value may be behind the server.
+    /// True while ``value`` may be behind the server: the runtime is not connected, the
+    /// observation ended, or it was started again and the current value has not arrived yet.
     public private(set) var isStale = true
-    /// Why the observation ended, if it ended with an error.
+    /// Why the observation ended, if it ended with an error (nil again once it follows the key again).
     public private(set) var error: (any Error)?
 
-    @ObservationIgnored private var tasks: [Task<Void, Never>] = []
+    @ObservationIgnored private let key: StateKey<Value>
+    @ObservationIgnored private let app: MicroApp
+    @ObservationIgnored private var observation: Task<Void, Never>?
+    @ObservationIgnored private var events: Task<Void, Never>?
+    @ObservationIgnored private var connected = false
+    /// The observation ended with an error and has not delivered since.
+    @ObservationIgnored private var ended = false
 
     /// Starts following `key` for the micro-app `app` (until ``cancel()`` or the app unmounts).
     public init(_ key: StateKey<Value>, in app: MicroApp) {
         value = key.defaultValue
-        tasks.append(Task { [weak self] in
+        self.key = key
+        self.app = app
+        observe()
+        events = Task { [weak self] in
+            for await event in await app.events() {
+                guard case .connectionChanged(let state) = event else { continue }
+                self?.connectionChanged(state)
+            }
+        }
+    }
+
+    private func observe() {
+        observation = Task { [weak self, app, key] in
             do {
                 let values = try await app.observe(key)
                 for try await value in values { self?.update(value) }
             } catch {
-                self?.error = error
+                guard !Task.isCancelled else { return }
+                self?.end(with: error)
             }
-        })
-        tasks.append(Task { [weak self] in
-            for await event in await app.events() {
-                guard case .connectionChanged(let state) = event else { continue }
-                if case .connected = state { self?.isStale = false } else { self?.isStale = true }
-            }
-        })
+        }
     }
 
     private func update(_ value: Value) {
         self.value = value
         if isLoading { isLoading = false }
+        if ended {
+            ended = false
+            error = nil
+        }
+        refreshStaleness()
+    }
+
+    private func end(with error: any Error) {
+        self.error = error
+        ended = true
+        observation = nil
+        refreshStaleness()
+    }
+
+    private func connectionChanged(_ state: ConnectionState) {
+        if case .connected = state { connected = true } else { connected = false }
+        // Started again after a stop: follow the key again (the error stays until a value arrives).
+        if connected, ended, observation == nil { observe() }
+        refreshStaleness()
+    }
+
+    private func refreshStaleness() {
+        let stale = !connected || ended
+        if isStale != stale { isStale = stale }
     }
 
     /// Stops following the key.
     public func cancel() {
-        for task in tasks { task.cancel() }
-        tasks.removeAll()
+        observation?.cancel()
+        events?.cancel()
+        observation = nil
+        events = nil
     }
 
     isolated deinit {

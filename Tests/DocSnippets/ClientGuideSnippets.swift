@@ -92,6 +92,7 @@ await runtime.suspend()     // the app goes to the background: socket closed, su
 await runtime.resume()      // back: reconnects now (no backoff) and recovers every channel from its position
 let report = await runtime.diagnostics()
 print(report.connection, report.reconnects, report.lastError ?? "-", report.offlineQueue, report.inFlight)
+// offlineQueue: publishes waiting for the connection; inFlight: commands sent, reply not yet in
 for app in report.apps { print(app.name, app.channels, app.observers) }
 for channel in report.channels { print(channel.name, channel.status, channel.position as Any) }
 }

@@ -23,11 +23,35 @@ struct PurePartsTests {
         #expect(wasQueued, "a cancelled queued publish leaves the queue")
         #expect(channel.connectionLost() == [.init(ticket: 10, purpose: .call)])
         let sent = channel.reconnected()
-        #expect(sent.count == 1)
-        #expect(try JSONValue.parse(sent[0])["data"] == 2)
+        #expect(sent.frames.count == 1 && sent.refused.isEmpty)
+        #expect(try JSONValue.parse(sent.frames[0])["data"] == 2)
         #expect(channel.replied(2) == .init(ticket: 13, purpose: .call))
         #expect(channel.replied(2) == nil, "one reply per command")
         #expect(channel.sentCounts == ["ping": 1, "publish": 1])
+    }
+
+    @Test("command channel: a command over the server's message limit is refused, online or queued, and nothing is sent")
+    func messageLimit() throws {
+        var channel = CommandChannel(queueLimit: 10)
+        let big = JSONValue.string(String(repeating: "x", count: 200))
+        #expect(channel.submit(.publish(channel: room, data: big), .init(ticket: 1, purpose: .call), online: false, queueable: true) == .queued,
+                "the limit is not known before the first connect")
+        channel.maxMessageBytes = 200
+        let size = ClientCommand(id: UInt32.max, .publish(channel: room, data: big)).encoded().count
+        #expect(channel.submit(.publish(channel: room, data: big), .init(ticket: 2, purpose: .call), online: true, queueable: true)
+            == .refused(.messageTooBig(size, limit: 200)))
+        let sent = channel.reconnected()
+        #expect(sent.frames.isEmpty, "the queued one is checked once the limit is known")
+        #expect(sent.refused.map(\.entry.ticket) == [1])
+        #expect(sent.refused.first?.error.code == .messageTooBig)
+        // At the limit exactly it is sent: the worst-case id is counted, so any real id fits.
+        let fitting = JSONValue.string(String(repeating: "x", count: 200 - (size - 200)))
+        #expect(ClientCommand(id: UInt32.max, .publish(channel: room, data: fitting)).encoded().count == 200)
+        guard case .send = channel.submit(.publish(channel: room, data: fitting), .init(ticket: 3, purpose: .call), online: true, queueable: true) else {
+            Issue.record("a command at the limit is sent")
+            return
+        }
+        #expect(channel.sentCounts == ["publish": 1])
     }
 
     @Test("subscription table: one subscribe for many holders, linger, recovery, snapshot with resync, gaps")
@@ -68,16 +92,18 @@ struct PurePartsTests {
         #expect(!store.isKnown(.serverKey(channel: bans.rawValue, key: "1")), "no snapshot yet: a default would be a guess")
         #expect(store.isKnown(.local("theme")))
         #expect(store.apply(Publication(channel: bans, offset: 1, data: true, key: "1")).isEmpty, "nothing applies before the snapshot")
-        #expect(store.watchers(of: store.replace(bans, with: [:])).sorted() == [7, 8], "the first snapshot, even empty, tells every observer")
+        #expect(store.watchers(of: store.replace(bans, with: [:]).map(\.binding)).sorted() == [7, 8], "the first snapshot, even empty, tells every observer")
         #expect(store.isKnown(.serverKey(channel: bans.rawValue, key: "1")))
         let changed = store.apply(Publication(channel: bans, offset: 1, data: true, key: "1"))
-        #expect(store.watchers(of: changed).sorted() == [7, 8])
+        #expect(store.watchers(of: changed.map(\.binding)).sorted() == [7, 8])
+        #expect(changed.last == BindingChange(binding: .serverMap(channel: bans.rawValue), keys: ["1"]), "a map's observers learn which key changed")
         #expect(store.value(of: .serverMap(channel: bans.rawValue)) == ["1": true])
         let same = store.replace(bans, with: ["1": StateEntry(value: true, version: 5)])
         #expect(same.isEmpty, "an equal snapshot changes nothing")
         let removed = store.replace(bans, with: [:])
-        #expect(store.watchers(of: removed).sorted() == [7, 8])
-        #expect(store.setLocal("theme", "dark") == [.local("theme")])
+        #expect(store.watchers(of: removed.map(\.binding)).sorted() == [7, 8])
+        #expect(removed.last?.keys == ["1"])
+        #expect(store.setLocal("theme", "dark") == [BindingChange(binding: .local("theme"))])
         #expect(store.setLocal("theme", "dark").isEmpty)
         #expect(store.value(of: .serverKey(channel: "moderation:other", key: "1")) == nil)
     }

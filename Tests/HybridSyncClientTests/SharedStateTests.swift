@@ -14,6 +14,24 @@ struct BanInfo: Codable, Sendable, Equatable {
     var reason: String
 }
 
+/// A flag that counts how often it is decoded (only the map-decoding test uses it).
+struct CountedFlag: Codable, Sendable, Equatable {
+    static let decodes = Mutex(0)
+    var on: Bool
+
+    init(on: Bool) { self.on = on }
+
+    init(from decoder: any Decoder) throws {
+        on = try decoder.singleValueContainer().decode(Bool.self)
+        Self.decodes.withLock { $0 += 1 }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(on)
+    }
+}
+
 /// Collects values from callbacks, for assertions.
 final class Recorder<Value: Sendable>: Sendable {
     private let values = Mutex<[Value]>([])
@@ -120,6 +138,28 @@ struct SharedStateTests {
         #expect(try await iterator.next() == ["42": BanInfo(banned: true, reason: "spam")])
         h.api("DELETE", "/api/ban/42")
         #expect(try await iterator.next() == [:])
+        _ = app
+    }
+
+    @Test("a channel-map observer decodes only the entries that changed: one decode per change, whatever the map's size")
+    func mapObserverDecodesPerKey() async throws {
+        let h = RuntimeHarness()
+        for n in 0..<2000 { h.api("POST", "/api/state/set", ["channel": "app:flags", "key": .string("k\(n)"), "value": true]) }
+        let runtime = h.runtime()
+        try await runtime.start()
+        let app = await runtime.mount("flags")
+        let flags = try await app.observe(StateKey<[String: CountedFlag]>(channelMap: "app:flags"))
+        var iterator = flags.makeAsyncIterator()
+        #expect(try await iterator.next()?.count == 2000)
+        let before = CountedFlag.decodes.withLock { $0 }
+        h.api("POST", "/api/state/set", ["channel": "app:flags", "key": "k7", "value": false])
+        let changed = try await iterator.next()
+        #expect(changed?["k7"] == CountedFlag(on: false))
+        #expect(changed?.count == 2000)
+        #expect(CountedFlag.decodes.withLock { $0 } - before == 1, "one changed key, one decode")
+        h.api("POST", "/api/state/remove", ["channel": "app:flags", "key": "k8"])
+        #expect(try await iterator.next()?.count == 1999)
+        #expect(CountedFlag.decodes.withLock { $0 } - before == 1, "a removal decodes nothing")
         _ = app
     }
 

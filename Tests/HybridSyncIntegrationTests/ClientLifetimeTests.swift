@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import HybridSyncClient
 import HybridSyncTesting
 import Testing
@@ -74,6 +75,69 @@ struct ClientLifetimeTests {
         #expect(backfill.complete == false, "another epoch: the server cannot prove nothing else is missing")
         await runtime.close()
         #expect(try await restarted.stop() == 0)
+    }
+
+    @Test("an oversize publish fails locally with messageTooBig; the connection every micro-app shares stays up")
+    func oversizePublish() async throws {
+        let daemon = try await TestDaemon.start(engine: .memory)
+        let runtime = daemon.runtime(user: "7", configuration: fastBackoff())
+        try await runtime.start()
+        let chat = await runtime.mount("chat")
+        let feed = await runtime.mount("feed")
+        let events = try await feed.observe("chat:room")
+        let connected = await runtime.connectionState
+        let error = await #expect(throws: ClientRuntimeError.self) {
+            try await chat.publish("chat:room", data: .string(String(repeating: "x", count: 70_000)))
+        }
+        #expect(error?.code == .messageTooBig)
+        #expect(error?.message.contains("65536") == true)
+        #expect(await runtime.connectionState == connected, "the same connection")
+        #expect(try await chat.publish("chat:room", data: "small") == 1, "nothing was published before")
+        guard case .publication(let publication)? = try await events.first(within: .seconds(5)) else {
+            Issue.record("feed saw nothing")
+            return
+        }
+        #expect(publication.data == "small")
+        let metrics = try await daemon.api.send(method: "GET", path: "/metrics", authorization: "")
+        #expect(!String(decoding: metrics.body, as: UTF8.self).contains(#"code="1009""#), "no 1009 close happened")
+        await runtime.close()
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test("after a ban stopped the runtime and start() ran again: ObservedState and callback observers follow their keys again")
+    @MainActor
+    func observersComeBackAfterRestart() async throws {
+        let daemon = try await TestDaemon.start(engine: .memory)
+        let runtime = daemon.runtime(user: "42", configuration: fastBackoff())
+        try await runtime.start()
+        let app = await runtime.mount("profile")
+        let key = StateKey<[String: Bool]>(channelMap: "app:flags")
+        _ = try await daemon.api.setState(channel: "app:flags", key: "dark", value: true)
+        let observed = ObservedState(key, in: app)
+        let seen = Mutex<[[String: Bool]]>([])
+        let token = try await app.observe(key) { value in seen.withLock { $0.append(value) } }
+        try await eventually(.seconds(10), "the first value") {
+            await MainActor.run { observed.value == ["dark": true] && !observed.isStale }
+        }
+
+        _ = try await daemon.api.ban(user: "42", reason: "spam")
+        try await eventually(.seconds(10), "stale, with the ban as error") {
+            await MainActor.run { observed.isStale && (observed.error as? ClientRuntimeError)?.code == .banned }
+        }
+        _ = try await daemon.api.setState(channel: "app:flags", key: "dark", value: false)  // while stopped
+        _ = try await daemon.api.unban(user: "42")
+        try await runtime.start()
+        try await eventually(.seconds(10), "ObservedState follows the key again") {
+            await MainActor.run { observed.value == ["dark": false] && !observed.isStale && observed.error == nil }
+        }
+        try await eventually(.seconds(10), "the callback observer follows the key again") {
+            seen.withLock { $0.last } == ["dark": false]
+        }
+        #expect(seen.withLock { $0 } == [["dark": true], ["dark": false]])
+        token.cancel()
+        observed.cancel()
+        await runtime.close()
+        #expect(try await daemon.stop() == 0)
     }
 
     @Test("banned while running: live observers end with banned, a late micro-app gets an error instead of a default")

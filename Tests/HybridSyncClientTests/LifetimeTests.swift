@@ -1,5 +1,6 @@
 import HybridSyncClient
 import HybridSyncTesting
+import Logging
 import Testing
 
 /// A transport whose server is never there.
@@ -205,6 +206,23 @@ struct LifetimeTests {
         try await state(runtime, "connected again", isConnected)
         #expect(await runtime.sentCommandCounts["connect"] == 2)
         #expect(await runtime.diagnostics().reconnects == 1)
+    }
+
+    @Test("a routine reconnect logs nothing at info (the default swift-log handler prints info on stdout); a stop for good does")
+    func quietReconnects() async throws {
+        let h = RuntimeHarness()
+        let lines = Recorder<String>()
+        let runtime = h.runtime(user: "7", logger: Logger(label: "test") { _ in RecordingLogHandler(lines: lines) })
+        try await runtime.start()
+        h.api("POST", "/api/disconnect", ["user": "7", "code": 4005])
+        try await state(runtime, "reconnecting", isReconnecting)
+        h.clock.advance(by: .seconds(30))
+        try await state(runtime, "connected again", isConnected)
+        #expect(lines.all.filter { !$0.hasPrefix("debug") && !$0.hasPrefix("trace") } == [], "\(lines.all)")
+        #expect(lines.all.contains { $0.hasPrefix("debug: connection closed") }, "the close is still there at debug")
+        h.api("POST", "/api/disconnect", ["user": "7", "code": 4504])
+        try await state(runtime, "stopped") { if case .closed = $0 { return true } else { return false } }
+        #expect(lines.all.contains { $0.hasPrefix("info: connection closed for good") })
     }
 
     @Test("suspend keeps subscriptions and closes the socket; resume reconnects at once and recovers")

@@ -2,6 +2,7 @@ import HybridSyncClient
 import HybridSyncProtocol
 import HybridSyncServer
 import HybridSyncTesting
+import Logging
 import Synchronization
 import Testing
 
@@ -32,6 +33,22 @@ struct CountedFlag: Codable, Sendable, Equatable {
     }
 }
 
+/// Keeps every log line at `level` or above as "level: message".
+struct RecordingLogHandler: LogHandler {
+    let lines: Recorder<String>
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        lines.append("\(event.level): \(event.message)")
+    }
+}
+
 /// Collects values from callbacks, for assertions.
 final class Recorder<Value: Sendable>: Sendable {
     private let values = Mutex<[Value]>([])
@@ -56,7 +73,7 @@ struct RuntimeHarness {
 
     func runtime(
         user: String = "1", linger: Duration = .seconds(1), tokenTTL: Double = 3600, offlineQueue: Int = 100,
-        observerBuffer: Int = 1024
+        observerBuffer: Int = 1024, logger: Logger = Logger(label: "hybridsync.client")
     ) -> ClientRuntime {
         var configuration = ClientRuntime.Configuration()
         configuration.observerBufferLimit = observerBuffer
@@ -65,7 +82,7 @@ struct RuntimeHarness {
         let (tokens, serverClock, requests, errors) = (tokens, serverClock, tokenRequests, errors)
         return ClientRuntime(
             url: "memory://", configuration: configuration, transport: server.clientTransport, clock: clock,
-            random: SeededGenerator(seed: 11),
+            random: SeededGenerator(seed: 11), logger: logger,
             onError: { errors.append("\($0.app ?? "-"): \($0.context): \($0.error)") }
         ) {
             requests.append(user)

@@ -10,7 +10,9 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "HybridSync",
-    platforms: [.macOS(.v15)],
+    // The SDK's floor is Observation's (ObservedState): iOS 17, macOS 14, tvOS 17, visionOS 1. The
+    // daemon and its tools build on Linux only.
+    platforms: [.macOS(.v14), .iOS(.v17), .tvOS(.v17), .visionOS(.v1)],
     products: [
         .library(name: "HybridSyncClient", targets: ["HybridSyncClient"]),
         .library(name: "HybridSyncProtocol", targets: ["HybridSyncProtocol"]),
@@ -27,6 +29,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The client SDK's WebSocket transport (no system library: NIOSSL carries BoringSSL).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
@@ -162,8 +167,14 @@ let package = Package(
             name: "HybridSyncClient",
             dependencies: [
                 "HybridSyncProtocol",
-                "HybridSyncLWS",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Checks that the client SDK product (HybridSyncClient) depends only on what it needs: no
-server code, no swift-configuration, no service lifecycle, no Prometheus/metrics backends.
-Reads `swift package describe --type json`; prints one closing line 'sdk-dependencies: N passed, N failed'."""
+"""Checks from the package graph (`swift package describe --type json`, not a grep) that the client
+SDK product (HybridSyncClient) builds wherever Swift apps run: its closure holds no system-library
+target (no C library to install: no libwebsockets, libev, OpenSSL), no server code (HybridSyncLWS,
+HybridSyncWebSocket, HybridSyncServer, HybridSyncCrypto…), and only the package products it needs
+(swift-log, DequeModule, SwiftNIO and NIOSSL for its transport). Prints one closing line
+'sdk-dependencies: N passed, N failed'."""
 import json
 import subprocess
 import sys
 
-FORBIDDEN = {"HybridSyncServer", "HybridSyncCrypto", "hybridsyncd", "Configuration", "ServiceLifecycle",
-             "Prometheus", "UnixSignals", "ArgumentParser", "HybridSyncTesting"}
-ALLOWED_PRODUCTS = {"Logging", "DequeModule"}
+FORBIDDEN = {"HybridSyncServer", "HybridSyncCrypto", "HybridSyncLWS", "HybridSyncWebSocket", "HybridSyncBroker",
+             "HybridSyncSQLite", "HybridSyncRedis", "HybridSyncTesting", "HybridSyncAdmin", "hybridsyncd",
+             "Configuration", "ServiceLifecycle", "Prometheus", "UnixSignals", "ArgumentParser"}
+ALLOWED_PRODUCTS = {"Logging", "DequeModule", "NIOConcurrencyHelpers", "NIOCore", "NIOHTTP1", "NIOPosix",
+                    "NIOWebSocket", "NIOSSL"}
 
 package = json.loads(subprocess.run(["swift", "package", "describe", "--type", "json"],
                                     check=True, capture_output=True, text=True).stdout)
@@ -25,6 +30,9 @@ while stack:
     products.update(target.get("product_dependencies", []))
 
 failures = []
+for name in sorted(seen):
+    if targets[name].get("type") == "system-target":
+        failures.append(f"HybridSyncClient depends on the system library target {name}")
 for name in sorted((seen | products) & FORBIDDEN):
     failures.append(f"HybridSyncClient depends on {name}")
 for name in sorted(products - ALLOWED_PRODUCTS):

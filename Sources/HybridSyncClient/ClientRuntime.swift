@@ -1,5 +1,4 @@
 public import HybridSyncProtocol
-import HybridSyncLWS
 public import Logging
 
 /// The shared runtime of one client context: it owns the ONE connection that every micro-app
@@ -129,14 +128,18 @@ public actor ClientRuntime {
                   logger: logger, onError: onError, token: token)
     }
 
-    /// Creates a runtime on libwebsockets (the process's one lws client context).
+    /// Creates a runtime on the SDK's ``WebSocketTransport`` (SwiftNIO; `wss://` verified against
+    /// the system trust store unless `allowSelfSignedCertificates`, for development daemons), its
+    /// connect timeout the runtime's ``Configuration/connectTimeout``.
     public init(
         url: String, configuration: Configuration = Configuration(), allowSelfSignedCertificates: Bool = false,
         logger: Logger = Logger(label: "hybridsync.client"), onError: (@Sendable (RuntimeErrorReport) -> Void)? = nil,
         token: @escaping @Sendable () async throws -> String
     ) {
-        self.init(url: url, configuration: configuration,
-                  transport: LWSConnector(allowSelfSignedCertificates: allowSelfSignedCertificates),
+        var transport = allowSelfSignedCertificates ? WebSocketTransport.Configuration.allowingSelfSignedCertificates()
+            : WebSocketTransport.Configuration()
+        transport.connectTimeout = configuration.connectTimeout
+        self.init(url: url, configuration: configuration, transport: WebSocketTransport(configuration: transport),
                   logger: logger, onError: onError, token: token)
     }
 

@@ -1,0 +1,241 @@
+import DequeModule
+import HybridSyncProtocol
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOWebSocket
+
+/// One connection of ``WebSocketTransport``. Frames reach ``events`` only as fast as the runtime
+/// takes them (see ``InboundQueue``); sends and closes may come from any thread.
+final class WebSocketConnection: ClientConnection, Sendable {
+    let events: AsyncStream<ClientConnectionEvent>
+    let inbound: InboundQueue
+    private let channel: any Channel
+
+    init(channel: any Channel, readAhead: Int) {
+        self.channel = channel
+        let inbound = InboundQueue(channel: channel, readAhead: readAhead)
+        self.inbound = inbound
+        events = AsyncStream(unfolding: { await inbound.next() }, onCancel: { inbound.cancel() })
+    }
+
+    func send(_ frame: [UInt8]) {
+        let data = channel.allocator.buffer(bytes: frame)
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: data), promise: nil)
+    }
+
+    func close(code: CloseCode, reason: String) {
+        channel.pipeline.fireUserInboundEventTriggered(CloseRequest(code: code, reason: reason))
+    }
+
+    /// Asks the frame handler (on the event loop) to start the closing handshake.
+    struct CloseRequest: Sendable {
+        let code: CloseCode
+        let reason: String
+    }
+}
+
+/// What the server sent, waiting for the runtime: at most `readAhead` messages. When it is full
+/// the handler stops reading from the socket (`autoRead` is off); when the runtime has taken half
+/// of them, reading starts again. The final `.closed` event always gets in.
+final class InboundQueue: Sendable {
+    private struct State {
+        var items: Deque<ClientConnectionEvent> = []
+        var waiter: CheckedContinuation<ClientConnectionEvent?, Never>?
+        var finished = false
+        /// The handler stopped asking for reads because the queue was full.
+        var paused = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let channel: any Channel
+    private let readAhead: Int
+
+    init(channel: any Channel, readAhead: Int) {
+        self.channel = channel
+        self.readAhead = max(1, readAhead)
+    }
+
+    /// Event loop: one more message.
+    func push(_ event: ClientConnectionEvent) {
+        let waiter: CheckedContinuation<ClientConnectionEvent?, Never>? = state.withLockedValue { state in
+            guard !state.finished else { return nil }
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.items.append(event)
+            return nil
+        }
+        waiter?.resume(returning: event)
+    }
+
+    /// Event loop, after a read: whether to read again now (false: paused until the runtime has
+    /// taken half of what waits).
+    func shouldReadOn() -> Bool {
+        state.withLockedValue { state in
+            guard !state.finished else { return false }
+            state.paused = state.items.count >= readAhead
+            return !state.paused
+        }
+    }
+
+    /// Event loop: the connection is over; `event` (a `.closed`) is the last one.
+    func finish(_ event: ClientConnectionEvent) {
+        let waiter: CheckedContinuation<ClientConnectionEvent?, Never>? = state.withLockedValue { state in
+            guard !state.finished else { return nil }
+            state.finished = true
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.items.append(event)
+            return nil
+        }
+        waiter?.resume(returning: event)
+    }
+
+    /// The next event, waiting for one; nil after the last.
+    func next() async -> ClientConnectionEvent? {
+        enum Step {
+            case event(ClientConnectionEvent, resume: Bool)
+            case end
+            case wait
+        }
+        let step: Step = state.withLockedValue { state in
+            if let event = state.items.popFirst() {
+                let resume = state.paused && !state.finished && state.items.count <= readAhead / 2
+                if resume { state.paused = false }
+                return .event(event, resume: resume)
+            }
+            return state.finished ? .end : .wait
+        }
+        switch step {
+        case .event(let event, let resume):
+            if resume { channel.read() }
+            return event
+        case .end:
+            return nil
+        case .wait:
+            return await withCheckedContinuation { continuation in
+                let ready: ClientConnectionEvent?? = state.withLockedValue { state in
+                    if let event = state.items.popFirst() { return .some(event) }
+                    if state.finished { return .some(nil) }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        }
+    }
+
+    /// The reader went away: no more events; the connection is closed.
+    func cancel() {
+        let waiter = state.withLockedValue { state in
+            state.finished = true
+            state.items.removeAll()
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
+        channel.close(promise: nil)
+    }
+}
+
+/// RFC 6455 after the upgrade, on the event loop: text messages to the queue, pings answered,
+/// the closing handshake in both directions, reads only while the queue has room.
+final class WebSocketFrameHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let inbound: InboundQueue
+    /// How the connection ended (set by the first close frame, sent or received, or an error).
+    private var outcome: ClientConnectionEvent?
+    private var closeSent = false
+    /// Seconds the server has to answer our close frame before the socket is closed anyway.
+    static let closeHandshakeSeconds: Int64 = 2
+
+    init(connection: WebSocketConnection) {
+        inbound = connection.inbound
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // From now on the runtime's pace decides when the socket is read.
+        _ = context.channel.setOption(ChannelOptions.autoRead, value: false)
+        if context.channel.isActive { context.read() }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text:
+            inbound.push(.frame(Array(frame.unmaskedData.readableBytesView)))
+        case .binary:
+            fail(context, code: .unsupportedData, reason: "binary frames are not part of \(HybridSyncWire.subprotocol)")
+        case .ping:
+            guard !closeSent else { return }
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)),
+                                  promise: nil)
+        case .connectionClose:
+            var payload = frame.unmaskedData
+            let code = payload.readInteger(as: UInt16.self).map(CloseCode.init(rawValue:))
+            let reason = payload.readString(length: payload.readableBytes) ?? ""
+            if outcome == nil { outcome = .closed(code: code, reason: reason) }
+            if closeSent {
+                context.close(promise: nil)
+            } else {
+                // Answer with the same code, then close (RFC 6455 §5.5.1).
+                closeSent = true
+                var echo = context.channel.allocator.buffer(capacity: 2)
+                if let code { echo.writeInteger(code.rawValue) }
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: echo)))
+                    .whenComplete { _ in channel.close(promise: nil) }
+            }
+        default:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if closeSent || inbound.shouldReadOn() { context.read() }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let request = event as? WebSocketConnection.CloseRequest else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        guard !closeSent else { return }
+        closeSent = true
+        if outcome == nil { outcome = .closed(code: request.code, reason: request.reason) }
+        var payload = context.channel.allocator.buffer(capacity: 2 + request.reason.utf8.count)
+        payload.writeInteger(request.code.rawValue)
+        payload.writeString(String(request.reason.utf8.prefix(123)) ?? "")
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: payload)),
+                              promise: nil)
+        context.read()  // the server's answer
+        let channel = context.channel
+        channel.eventLoop.scheduleTask(in: .seconds(Self.closeHandshakeSeconds)) { channel.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // The frame decoder's errors (NIOWebSocket answers them with a close frame of its own).
+        let code: CloseCode = (error as? NIOWebSocketError) == .invalidFrameLength ? .messageTooBig : .protocolError
+        if outcome == nil { outcome = .closed(code: code, reason: "the server broke RFC 6455: \(error)") }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        inbound.finish(outcome ?? .closed(code: nil, reason: "the connection dropped without a close frame"))
+        context.fireChannelInactive()
+    }
+
+    private func fail(_ context: ChannelHandlerContext, code: CloseCode, reason: String) {
+        if outcome == nil { outcome = .closed(code: code, reason: reason) }
+        closeSent = true
+        var payload = context.channel.allocator.buffer(capacity: 2)
+        payload.writeInteger(code.rawValue)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: payload)))
+            .whenComplete { _ in channel.close(promise: nil) }
+    }
+}

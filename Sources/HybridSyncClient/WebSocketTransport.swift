@@ -1,0 +1,238 @@
+public import HybridSyncProtocol
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+public import NIOSSL
+import NIOWebSocket
+
+/// The SDK's default transport: WebSocket (RFC 6455) on SwiftNIO, `ws://` and `wss://`, on every
+/// platform the SDK builds for, with nothing to install (NIOSSL carries its own TLS).
+///
+/// - Requests the subprotocol `hybridsync.v1` and refuses a server that does not answer with it.
+/// - `wss://` verifies the server's certificate and host name against the system's trust store;
+///   ``Configuration/tls`` takes a custom CA (`trustRoots`) or other NIOSSL settings, and
+///   ``Configuration/allowingSelfSignedCertificates()`` turns verification off, for development.
+/// - **Back-pressure:** it reads from the socket only while the runtime keeps up (at most
+///   ``Configuration/readAhead`` frames wait for it); a runtime that falls behind stops the reads,
+///   the server's queue for it grows, and the server closes it with 4001 (slow consumer) instead of
+///   the app buffering without bound. The runtime then reconnects and recovers.
+/// - A frame over ``Configuration/maxFrameBytes``, a binary frame or any RFC 6455 violation by the
+///   server closes the connection (1009, 1003, 1002); the runtime sees a closed connection and
+///   reconnects. Close codes and reasons from the server are passed on exactly.
+public struct WebSocketTransport: ClientTransport {
+    /// How connections are opened.
+    public struct Configuration: Sendable {
+        /// TCP connect, TLS handshake and the WebSocket upgrade together must finish within this.
+        public var connectTimeout: Duration = .seconds(10)
+        /// The largest message accepted from the server (a snapshot of a large channel is one
+        /// message); a larger one closes the connection with 1009.
+        public var maxFrameBytes = 16 * 1024 * 1024
+        /// Messages read ahead of the runtime before the transport stops reading.
+        public var readAhead = 16
+        /// TLS for `wss://`: full verification against the system trust store by default.
+        public var tls: TLSConfiguration = .makeClientConfiguration()
+
+        /// The defaults: verified TLS, 10 s to connect.
+        public init() {}
+
+        /// Development only: `wss://` accepts any certificate (a self-signed test daemon's).
+        public static func allowingSelfSignedCertificates() -> Configuration {
+            var configuration = Configuration()
+            configuration.tls.certificateVerification = .none
+            return configuration
+        }
+    }
+
+    /// How connections are opened.
+    public let configuration: Configuration
+    private let tlsContext: Result<NIOSSLContext, any Error>
+
+    /// A transport with `configuration`.
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        tlsContext = Result { try NIOSSLContext(configuration: configuration.tls) }
+    }
+
+    /// Opens a connection to a `ws://` or `wss://` URL; throws ``ClientTransportError`` (permanent
+    /// for a URL that can never work).
+    public func connect(to url: String) async throws -> any ClientConnection {
+        let target = try WebSocketURL(url)
+        let tls: NIOSSLContext?
+        if target.secure {
+            do {
+                tls = try tlsContext.get()
+            } catch {
+                throw ClientTransportError("TLS configuration unusable: \(error)", isPermanent: true)
+            }
+        } else {
+            tls = nil
+        }
+        let timeout = TimeAmount.nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000
+            + configuration.connectTimeout.components.attoseconds / 1_000_000_000)
+        let settings = (maxFrameBytes: configuration.maxFrameBytes, readAhead: configuration.readAhead)
+        let upgraded: EventLoopFuture<UpgradeResult>
+        do {
+            upgraded = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(timeout)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connect(host: target.host, port: target.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try Self.configure(channel, target: target, tls: tls, settings: settings)
+                    }
+                }
+        } catch {
+            throw ClientTransportError("cannot connect to \(url): \(error)")
+        }
+        // The TLS handshake and the upgrade are bounded too (a server that accepts and says nothing).
+        let result: UpgradeResult
+        do {
+            result = try await Self.firstOf(upgraded, timeout: timeout)
+        } catch {
+            throw ClientTransportError("cannot open a WebSocket to \(url): \(error)")
+        }
+        switch result {
+        case .upgraded(let connection):
+            return connection
+        case .refused(let why):
+            throw ClientTransportError("\(url) did not open a WebSocket: \(why)")
+        }
+    }
+
+    enum UpgradeResult: Sendable {
+        case upgraded(WebSocketConnection)
+        case refused(String)
+    }
+
+    /// The upgrade's future, or a timeout error after `timeout` (the channel is closed then).
+    private static func firstOf(_ future: EventLoopFuture<UpgradeResult>, timeout: TimeAmount) async throws -> UpgradeResult {
+        let loop = future.eventLoop
+        let promise = loop.makePromise(of: UpgradeResult.self)
+        let timer = loop.scheduleTask(in: timeout) {
+            promise.fail(ClientTransportError("no WebSocket upgrade within \(timeout.nanoseconds / 1_000_000) ms"))
+        }
+        future.whenComplete { result in
+            timer.cancel()
+            promise.completeWith(result)
+        }
+        // A late upgrade after the timeout: close what it opened.
+        promise.futureResult.whenFailure { _ in
+            future.whenSuccess { if case .upgraded(let connection) = $0 { connection.close(code: .normal, reason: "too late") } }
+        }
+        return try await promise.futureResult.get()
+    }
+
+    /// TLS (for wss), HTTP/1.1 and the WebSocket upgrade for one new channel.
+    private static func configure(
+        _ channel: any Channel, target: WebSocketURL, tls: NIOSSLContext?, settings: (maxFrameBytes: Int, readAhead: Int)
+    ) throws -> EventLoopFuture<UpgradeResult> {
+        let operations = channel.pipeline.syncOperations
+        if let tls {
+            try operations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: target.isIPAddress ? nil : target.host))
+        }
+        let upgrader = NIOTypedWebSocketClientUpgrader<UpgradeResult>(
+            maxFrameSize: settings.maxFrameBytes,
+            upgradePipelineHandler: { channel, response in
+                channel.eventLoop.makeCompletedFuture {
+                    let offered = response.headers[canonicalForm: "sec-websocket-protocol"].map(String.init)
+                    guard offered == [HybridSyncWire.subprotocol] else {
+                        channel.close(promise: nil)
+                        return .refused("the server did not accept the subprotocol \(HybridSyncWire.subprotocol)")
+                    }
+                    let connection = WebSocketConnection(channel: channel, readAhead: settings.readAhead)
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOWebSocketFrameAggregator(
+                            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
+                            maxAccumulatedFrameSize: settings.maxFrameBytes
+                        )
+                    )
+                    try channel.pipeline.syncOperations.addHandler(WebSocketFrameHandler(connection: connection))
+                    return .upgraded(connection)
+                }
+            }
+        )
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: target.hostHeader)
+        headers.add(name: "Sec-WebSocket-Protocol", value: HybridSyncWire.subprotocol)
+        headers.add(name: "Content-Length", value: "0")
+        let request = HTTPRequestHead(version: .http1_1, method: .GET, uri: target.path, headers: headers)
+        let upgrade = NIOTypedHTTPClientUpgradeConfiguration<UpgradeResult>(
+            upgradeRequestHead: request, upgraders: [upgrader],
+            notUpgradingCompletionHandler: { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    channel.close(promise: nil)
+                    return .refused("the server answered without upgrading (wrong port or path, or an HTTP error)")
+                }
+            }
+        )
+        return try operations.configureUpgradableHTTPClientPipeline(configuration: .init(upgradeConfiguration: upgrade))
+    }
+}
+
+/// A `ws://` or `wss://` URL taken apart.
+struct WebSocketURL: Equatable {
+    let secure: Bool
+    let host: String
+    let port: Int
+    /// Path and query, `/` when empty.
+    let path: String
+
+    init(_ url: String) throws(ClientTransportError) {
+        let lowered = url.lowercased()
+        let rest: Substring
+        if lowered.hasPrefix("ws://") {
+            secure = false
+            rest = url.dropFirst(5)
+        } else if lowered.hasPrefix("wss://") {
+            secure = true
+            rest = url.dropFirst(6)
+        } else {
+            throw ClientTransportError("'\(url)' is not a ws:// or wss:// URL with a host", isPermanent: true)
+        }
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        var pathPart = String(rest[authorityEnd...].prefix { $0 != "#" })
+        if pathPart.isEmpty || pathPart.hasPrefix("?") { pathPart = "/" + pathPart }
+        path = pathPart
+        guard !authority.contains("@") else {
+            throw ClientTransportError("'\(url)': credentials in the URL are not supported (the token goes in 'connect')", isPermanent: true)
+        }
+        var hostPart = authority
+        var portText: Substring?
+        if authority.hasPrefix("[") {  // [IPv6]:port
+            guard let close = authority.firstIndex(of: "]") else {
+                throw ClientTransportError("'\(url)': unterminated IPv6 address", isPermanent: true)
+            }
+            hostPart = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
+                throw ClientTransportError("'\(url)': malformed host", isPermanent: true)
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            hostPart = authority[..<colon]
+            portText = authority[authority.index(after: colon)...]
+        }
+        guard !hostPart.isEmpty else {
+            throw ClientTransportError("'\(url)' is not a ws:// or wss:// URL with a host", isPermanent: true)
+        }
+        host = String(hostPart)
+        if let portText {
+            guard let number = Int(portText), (1...65535).contains(number) else {
+                throw ClientTransportError("'\(url)': the port must be 1-65535", isPermanent: true)
+            }
+            port = number
+        } else {
+            port = secure ? 443 : 80
+        }
+    }
+
+    /// A literal IPv4 or IPv6 address (no SNI is sent for those).
+    var isIPAddress: Bool {
+        host.contains(":") || (host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." })
+    }
+
+    /// The `Host` header: the host, bracketed for IPv6, with the port unless it is the default.
+    var hostHeader: String {
+        let name = host.contains(":") ? "[\(host)]" : host
+        return port == (secure ? 443 : 80) ? name : "\(name):\(port)"
+    }
+}

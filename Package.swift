@@ -279,7 +279,10 @@ let package = Package(
         ),
         .testTarget(
             name: "HybridSyncIntegrationTests",
-            dependencies: ["HybridSyncClient", "HybridSyncTesting", "HybridSyncCrypto", "HybridSyncLWS"],
+            dependencies: [
+                "HybridSyncClient", "HybridSyncTesting", "HybridSyncCrypto", "HybridSyncLWS",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -238,6 +238,13 @@ let package = Package(
             path: "Examples/TwoMicroApps",
             swiftSettings: swiftSettings
         ),
+        // The SDK alone, as an app links it (make test checks its shared libraries with ldd).
+        .executableTarget(
+            name: "hybridsync-client-example",
+            dependencies: ["HybridSyncClient"],
+            path: "Examples/ClientOnly",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "hybridsync-viewmodel-example",
             dependencies: ["HybridSyncClient", "HybridSyncTesting"],

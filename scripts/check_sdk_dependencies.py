@@ -3,7 +3,8 @@
 SDK product (HybridSyncClient) builds wherever Swift apps run: its closure holds no system-library
 target (no C library to install: no libwebsockets, libev, OpenSSL), no server code (HybridSyncLWS,
 HybridSyncWebSocket, HybridSyncServer, HybridSyncCrypto…), and only the package products it needs
-(swift-log, DequeModule, SwiftNIO and NIOSSL for its transport). Prints one closing line
+(swift-log, DequeModule, SwiftNIO and NIOSSL for its transport); and that a client-only program
+(Examples/ClientOnly) links no libwebsockets, libev, libssl or libcrypto. Prints one closing line
 'sdk-dependencies: N passed, N failed'."""
 import json
 import subprocess
@@ -37,6 +38,18 @@ for name in sorted((seen | products) & FORBIDDEN):
     failures.append(f"HybridSyncClient depends on {name}")
 for name in sorted(products - ALLOWED_PRODUCTS):
     failures.append(f"HybridSyncClient pulls in the package product {name}; only {sorted(ALLOWED_PRODUCTS)} are expected")
+
+# What an app links: the client-only example's shared libraries (built by `swift build`).
+bin_path = subprocess.run(["swift", "build", "--show-bin-path"], check=True, capture_output=True, text=True).stdout.strip()
+example = f"{bin_path}/hybridsync-client-example"
+try:
+    linked = subprocess.run(["ldd", example], check=True, capture_output=True, text=True).stdout
+except (OSError, subprocess.CalledProcessError) as error:
+    failures.append(f"cannot read the shared libraries of {example} (build it first): {error}")
+    linked = ""
+for library in ["libwebsockets", "libev.", "libssl", "libcrypto"]:
+    if library in linked:
+        failures.append(f"hybridsync-client-example links {library}: " + next(l.strip() for l in linked.splitlines() if library in l))
 
 for failure in failures:
     print("FAIL:", failure)

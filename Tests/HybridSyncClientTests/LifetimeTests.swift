@@ -225,6 +225,33 @@ struct LifetimeTests {
         #expect(lines.all.contains { $0.hasPrefix("info: connection closed for good") })
     }
 
+    @Test("a token that expired while suspended: resume asks for exactly one fresh token, never reuses the old one, and every subscription comes back")
+    func tokenExpiredWhileSuspended() async throws {
+        let h = RuntimeHarness()
+        let runtime = h.runtime(user: "7", tokenTTL: 60)
+        try await runtime.start()
+        let app = await runtime.mount("profiles")
+        let key = StateKey<Profile?>(channel: "app:profiles", key: "1", default: nil)
+        let values = try await app.observe(key)
+        #expect(try await values.first(within: .seconds(5)) == .some(nil))
+        let events = try await app.observe("chat:room")
+        await runtime.suspend()
+        try await eventually(.seconds(30), "socket closed") { h.server.connectionCount == 0 }
+        h.serverClock.advance(by: 3600)  // the first token expired long ago
+        h.setState("app:profiles", "1", ["name": "while away"])
+        #expect(h.tokenRequests.all.count == 1)
+        await runtime.resume()
+        try await state(runtime, "connected again", isConnected)
+        #expect(h.tokenRequests.all.count == 2, "one fresh token for the one attempt")
+        #expect(await runtime.sentCommandCounts["connect"] == 2, "no refused connect with the old token, no loop")
+        #expect(try await values.first(within: .seconds(5)) == Profile(name: "while away"))
+        h.api("POST", "/api/publish", ["channel": "chat:room", "data": "back"])
+        #expect(try await events.first(within: .seconds(5))?.publication?.data == "back", "the channel subscription came back too")
+        h.clock.advance(by: .seconds(60))
+        #expect(h.tokenRequests.all.count == 2, "no reconnect loop")
+        _ = app
+    }
+
     @Test("suspend keeps subscriptions and closes the socket; resume reconnects at once and recovers")
     func suspendResume() async throws {
         let h = RuntimeHarness()

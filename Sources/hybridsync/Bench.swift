@@ -34,10 +34,22 @@ extension HybridSyncCLI {
             toward the server's port; needs a loopback URL).
             """)
         var sourceAddresses = 1
+        @Option(help: """
+            The clients' transport: nio (the SDK's default, SwiftNIO) or lws (libwebsockets, which binds the \
+            source addresses). Default: nio, or lws with --source-addresses above 1.
+            """)
+        var transport: String?
+
+        /// The transport the clients use.
+        var clientTransport: String { transport ?? (sourceAddresses > 1 ? "lws" : "nio") }
 
         func validate() throws {
             guard clients >= 1 else { throw ValidationError("--clients must be at least 1") }
             guard (1...254).contains(sourceAddresses) else { throw ValidationError("--source-addresses must be 1 to 254") }
+            guard ["nio", "lws"].contains(clientTransport) else { throw ValidationError("--transport must be nio or lws") }
+            guard sourceAddresses == 1 || clientTransport == "lws" else {
+                throw ValidationError("--source-addresses needs --transport lws (it binds each client's source address)")
+            }
         }
 
         /// The local address client `index` connects from (nil: the system's choice).
@@ -64,6 +76,7 @@ extension HybridSyncCLI {
             }
             let started = ContinuousClock.now
             let cpuBefore = options.serverPid.flatMap(BenchClients.cpuSeconds)
+            let ownCPUBefore = BenchClients.cpuSeconds(getpid())
             for n in 0..<messages {
                 try await Task.sleep(until: started + .seconds(Double(n) / rate))
                 _ = try await options.api.client.publish(channel: channel, data: ["n": .int(Int64(n)), "t": .int(BenchClients.nanoseconds())])
@@ -72,6 +85,7 @@ extension HybridSyncCLI {
             await clients.waitForSamples(expected, timeout: .seconds(30)) { "delivered \($0)/\(expected)" }
             let elapsed = ContinuousClock.now - started
             let cpuAfter = options.serverPid.flatMap(BenchClients.cpuSeconds)
+            let ownCPUAfter = BenchClients.cpuSeconds(getpid())
             let report = clients.report(expected: expected)
             print("fanout: \(options.clients) clients, \(messages) messages at \(rate)/s on \(channel)")
             clients.printConnecting()
@@ -82,6 +96,11 @@ extension HybridSyncCLI {
                 let seconds = cpuAfter - cpuBefore
                 print(String(format: "  server CPU: %.2f s while publishing and delivering (%.0f %% of one core), %.2f µs per delivery",
                              seconds, 100 * seconds / elapsed.seconds, seconds * 1e6 / Double(report.received)))
+            }
+            if let ownCPUBefore, let ownCPUAfter, report.received > 0 {
+                let seconds = ownCPUAfter - ownCPUBefore
+                print("  client CPU (this process, --transport \(options.clientTransport)): "
+                    + String(format: "%.2f s, %.2f µs per received publication", seconds, seconds * 1e6 / Double(report.received)))
             }
             clients.printMemory()
             await clients.close()

@@ -20,13 +20,17 @@ final class BenchClients: Sendable {
     private let serverKilobytesBefore: Int?
     /// The daemon's RSS once every client is connected.
     private let serverKilobytesConnected = Locked<Int?>(nil)
+    /// This process's RSS before the runtimes were made, and once every one observes.
+    private let ownKilobytesBefore: Int?
+    private let ownKilobytesConnected = Locked<Int?>(nil)
     /// How long connecting and subscribing every client took, and the daemon's CPU seconds meanwhile.
     private let connecting = Locked<(seconds: Double, serverCPU: Double?)>((0, nil))
 
-    private init(runtimes: [ClientRuntime], serverPid: Int32?, before: Int?) {
+    private init(runtimes: [ClientRuntime], serverPid: Int32?, before: Int?, ownBefore: Int?) {
         self.runtimes = runtimes
         self.serverPid = serverPid
         self.serverKilobytesBefore = before
+        self.ownKilobytesBefore = ownBefore
     }
 
     /// Starts `options.clients` runtimes (200 connecting at a time, with a progress line), each with
@@ -42,13 +46,16 @@ final class BenchClients: Sendable {
                 + "open-file limit (\(limit)) allows: spread them with --processes (ban-storm, restart-avalanche)")
         }
         let (secret, url) = (options.secret, options.url)
+        let ownBefore = residentKilobytes(getpid())
+        let nio = WebSocketTransport(configuration: options.allowSelfSigned ? .allowingSelfSignedCertificates() : .init())
         let runtimes = (0..<options.clients).map { index in
-            ClientRuntime(url: url, transport: LWSConnector(
-                allowSelfSignedCertificates: options.allowSelfSigned, sourceAddress: options.sourceAddress(of: index))) {
-                TokenMinter(secret: secret).token(user: "bench-\(index)")
-            }
+            let transport: any ClientTransport = options.clientTransport == "lws"
+                ? LWSConnector(allowSelfSignedCertificates: options.allowSelfSigned, sourceAddress: options.sourceAddress(of: index))
+                : nio
+            return ClientRuntime(url: url, transport: transport) { TokenMinter(secret: secret).token(user: "bench-\(index)") }
         }
-        let clients = BenchClients(runtimes: runtimes, serverPid: options.serverPid, before: options.serverPid.flatMap(residentKilobytes))
+        let clients = BenchClients(runtimes: runtimes, serverPid: options.serverPid, before: options.serverPid.flatMap(residentKilobytes),
+                                   ownBefore: ownBefore)
         let started = ContinuousClock.now
         let cpuBefore = options.serverPid.flatMap(cpuSeconds)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -80,6 +87,7 @@ final class BenchClients: Sendable {
             $0 = ((ContinuousClock.now - started).seconds, cpuBefore.flatMap { before in cpuAfter.map { $0 - before } })
         }
         clients.serverKilobytesConnected.withLock { $0 = options.serverPid.flatMap(residentKilobytes) }
+        clients.ownKilobytesConnected.withLock { $0 = residentKilobytes(getpid()) }
         return clients
     }
 
@@ -144,8 +152,13 @@ final class BenchClients: Sendable {
         print(line)
     }
 
-    /// The daemon's memory per connection, when its pid was given.
+    /// This process's memory per connected, observing runtime; and the daemon's per connection,
+    /// when its pid was given.
     func printMemory() {
+        if let before = ownKilobytesBefore, let connected = ownKilobytesConnected.withLock({ $0 }) {
+            let perRuntime = Double(connected - before) * 1024 / Double(runtimes.count)
+            print("  client RSS: \(before) kB before, \(connected) kB with \(runtimes.count) runtimes (\(Int(perRuntime)) B per runtime)")
+        }
         guard let before = serverKilobytesBefore, let connected = serverKilobytesConnected.withLock({ $0 }) else { return }
         let perConnection = Double(connected - before) * 1024 / Double(runtimes.count)
         print("  server RSS: \(before) kB before, \(connected) kB with \(runtimes.count) clients (\(Int(perConnection)) B per connection)")

@@ -56,18 +56,7 @@ final class InboundQueue: Sendable {
     }
 
     /// Event loop: one more message.
-    func push(_ event: ClientConnectionEvent) {
-        let waiter: CheckedContinuation<ClientConnectionEvent?, Never>? = state.withLockedValue { state in
-            guard !state.finished else { return nil }
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
-            }
-            state.items.append(event)
-            return nil
-        }
-        waiter?.resume(returning: event)
-    }
+    func push(_ event: ClientConnectionEvent) { deliver(event, last: false) }
 
     /// Event loop, after a read: whether to read again now (false: paused until the runtime has
     /// taken half of what waits).
@@ -80,10 +69,12 @@ final class InboundQueue: Sendable {
     }
 
     /// Event loop: the connection is over; `event` (a `.closed`) is the last one.
-    func finish(_ event: ClientConnectionEvent) {
+    func finish(_ event: ClientConnectionEvent) { deliver(event, last: true) }
+
+    private func deliver(_ event: ClientConnectionEvent, last: Bool) {
         let waiter: CheckedContinuation<ClientConnectionEvent?, Never>? = state.withLockedValue { state in
             guard !state.finished else { return nil }
-            state.finished = true
+            state.finished = last
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter

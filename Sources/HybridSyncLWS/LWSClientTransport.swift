@@ -129,7 +129,7 @@ final class LWSClientTransport: @unchecked Sendable {
         info.port = Int32(target.port)
         info.path = UnsafePointer(path.pointer)
         info.protocol = UnsafePointer(proto.pointer)
-        info.ssl_connection = hs_lws_client_ssl_flags(target.tls ? 1 : 0, allowSelfSigned ? 1 : 0)
+        info.ssl_connection = hs_lws_client_ssl_flags(target.secure ? 1 : 0, allowSelfSigned ? 1 : 0)
         info.opaque_user_data = UnsafeMutableRawPointer(bitPattern: UInt(id))
         // lws copies these strings during the call when it cannot connect at once, and keeps them on
         // the wsi otherwise; keep them for the socket's lifetime to be safe.
@@ -178,26 +178,6 @@ public struct LWSConnector: ClientTransport {
         try await LWSClientTransport.sharedCreatedOffThePool().connect(
             to: url, allowSelfSignedCertificates: allowSelfSignedCertificates, sourceAddress: sourceAddress)
     }
-}
-
-/// A parsed `ws://` or `wss://` URL.
-struct WebSocketURL: CustomStringConvertible {
-    var tls: Bool
-    var host: String
-    var port: Int
-    var path: String
-
-    init(_ text: String) throws(ClientTransportError) {
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
-              scheme == "ws" || scheme == "wss", let host = components.host, !host.isEmpty
-        else { throw ClientTransportError("'\(text)' is not a ws:// or wss:// URL with a host", isPermanent: true) }
-        tls = scheme == "wss"
-        self.host = host
-        port = components.port ?? (tls ? 443 : 80)
-        path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
-    }
-
-    var description: String { "\(tls ? "wss" : "ws")://\(host):\(port)\(path)" }
 }
 
 /// One client connection: a Sendable handle whose state lives on the service thread.

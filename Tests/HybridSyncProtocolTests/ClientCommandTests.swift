@@ -87,3 +87,23 @@ struct ClientCommandTests {
         #expect(failure.error.code == .unauthorized)
     }
 }
+
+@Suite("WebSocket URLs")
+struct WebSocketURLTests {
+    @Test("ws:// and wss:// URLs are taken apart: default ports, IPv6, path and query; unusable ones are permanent errors")
+    func parts() throws {
+        let plain = try WebSocketURL("ws://127.0.0.1:8080")
+        #expect(plain == WebSocketURL(secure: false, host: "127.0.0.1", port: 8080, path: "/"))
+        #expect(plain.hostHeader == "127.0.0.1:8080" && plain.isIPAddress)
+        let secure = try WebSocketURL("WSS://sync.example.com/app?x=1#frag")
+        #expect(secure == WebSocketURL(secure: true, host: "sync.example.com", port: 443, path: "/app?x=1"))
+        #expect(secure.hostHeader == "sync.example.com" && !secure.isIPAddress)
+        #expect(secure.description == "wss://sync.example.com:443/app?x=1")
+        let six = try WebSocketURL("ws://[::1]:9000/")
+        #expect(six.host == "::1" && six.port == 9000 && six.hostHeader == "[::1]:9000" && six.isIPAddress)
+        for bad in ["http://h/", "ws://", "ws://:80/", "ws://user@h/", "ws://h:0/", "ws://h:70000/", "ws://[::1/", "ws://h:x/"] {
+            #expect(throws: ClientTransportError.self, "\(bad)") { try WebSocketURL(bad) }
+            #expect((try? WebSocketURL(bad)) == nil)
+        }
+    }
+}

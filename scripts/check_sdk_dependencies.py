@@ -4,7 +4,8 @@ SDK product (HybridSyncClient) builds wherever Swift apps run: its closure holds
 target (no C library to install: no libwebsockets, libev, OpenSSL), no server code (HybridSyncLWS,
 HybridSyncWebSocket, HybridSyncServer, HybridSyncCrypto…), and only the package products it needs
 (swift-log, DequeModule, SwiftNIO and NIOSSL for its transport); and that a client-only program
-(Examples/ClientOnly) links no libwebsockets, libev, libssl or libcrypto. Prints one closing line
+(Examples/ClientOnly) links no libwebsockets, libev, libssl or libcrypto; and, in the SDK's sources,
+no API newer than its platforms and no Glibc/Darwin import outside `#if canImport`. Prints one closing line
 'sdk-dependencies: N passed, N failed'."""
 import json
 import subprocess
@@ -38,6 +39,30 @@ for name in sorted((seen | products) & FORBIDDEN):
     failures.append(f"HybridSyncClient depends on {name}")
 for name in sorted(products - ALLOWED_PRODUCTS):
     failures.append(f"HybridSyncClient pulls in the package product {name}; only {sorted(ALLOWED_PRODUCTS)} are expected")
+
+# Source rules the package graph cannot show: the SDK builds for iOS 17 / macOS 14, so no API that
+# needs iOS 18 / macOS 15 (Synchronization's Mutex and Atomic, String(validating:)), and no
+# platform C module outside `#if canImport(...)`.
+import pathlib
+import re
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NEWER_APIS = {"import Synchronization": "Synchronization (iOS 18, macOS 15)",
+              "String(validating:": "String(validating:) (iOS 18, macOS 15)",
+              "withTaskExecutorPreference": "task executors (iOS 18, macOS 15)"}
+for name in sorted(seen):
+    for path in sorted((ROOT / "Sources" / name).rglob("*.swift")):
+        depth = 0
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("//", 1)[0]
+            if re.match(r"\s*#if\s+canImport", code):
+                depth += 1
+            elif re.match(r"\s*#endif", code) and depth:
+                depth -= 1
+            for needle, what in NEWER_APIS.items():
+                if needle in code:
+                    failures.append(f"{path.relative_to(ROOT)}:{number} uses {what}")
+            if re.match(r"\s*(public |package |internal )?import (Glibc|Darwin|Musl)\b", code) and not depth:
+                failures.append(f"{path.relative_to(ROOT)}:{number} imports a platform module outside #if canImport")
 
 # What an app links: the client-only example's shared libraries (built by `swift build`).
 bin_path = subprocess.run(["swift", "build", "--show-bin-path"], check=True, capture_output=True, text=True).stdout.strip()

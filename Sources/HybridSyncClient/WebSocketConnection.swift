@@ -159,7 +159,12 @@ final class WebSocketFrameHandler: ChannelInboundHandler {
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .text:
-            inbound.push(.frame(Array(frame.unmaskedData.readableBytesView)))
+            let bytes = Array(frame.unmaskedData.readableBytesView)
+            // RFC 6455 §8.1: text that is not UTF-8 fails the connection (NIOWebSocket does not check).
+            guard isValidUTF8(bytes[...]) else {
+                return fail(context, code: .invalidPayload, reason: "the server sent a text message that is not valid UTF-8")
+            }
+            inbound.push(.frame(bytes))
         case .binary:
             fail(context, code: .unsupportedData, reason: "binary frames are not part of \(HybridSyncWire.subprotocol)")
         case .ping:

@@ -16,9 +16,10 @@ import NIOWebSocket
 ///   ``Configuration/readAhead`` frames wait for it); a runtime that falls behind stops the reads,
 ///   the server's queue for it grows, and the server closes it with 4001 (slow consumer) instead of
 ///   the app buffering without bound. The runtime then reconnects and recovers.
-/// - A frame over ``Configuration/maxFrameBytes``, a binary frame or any RFC 6455 violation by the
-///   server closes the connection (1009, 1003, 1002); the runtime sees a closed connection and
-///   reconnects. Close codes and reasons from the server are passed on exactly.
+/// - A frame over ``Configuration/maxFrameBytes``, a binary frame, text that is not UTF-8 or any
+///   other RFC 6455 violation by the server closes the connection (1009, 1003, 1007, 1002); the
+///   runtime sees a closed connection and reconnects. Close codes and reasons from the server are
+///   passed on exactly.
 public struct WebSocketTransport: ClientTransport {
     /// How connections are opened.
     public struct Configuration: Sendable {
@@ -164,6 +165,10 @@ public struct WebSocketTransport: ClientTransport {
                 }
             }
         )
-        return try operations.configureUpgradableHTTPClientPipeline(configuration: .init(upgradeConfiguration: upgrade))
+        var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: upgrade)
+        // Frames the server sends right behind its 101 (in the same read) belong to the WebSocket:
+        // NIO's default drops them.
+        pipeline.leftOverBytesStrategy = .forwardBytes
+        return try operations.configureUpgradableHTTPClientPipeline(configuration: pipeline)
     }
 }

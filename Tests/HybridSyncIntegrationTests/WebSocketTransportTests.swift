@@ -115,6 +115,23 @@ struct WebSocketTransportTests {
         #expect(ContinuousClock.now - started < .seconds(10), "bounded by the connect timeout, not hanging")
     }
 
+    @Test("a server that sends text that is not UTF-8, or a binary frame, is closed with 1007 or 1003", arguments: [
+        ("utf8", CloseCode.invalidPayload), ("binary", CloseCode.unsupportedData),
+    ])
+    func badServer(kind: String, code: CloseCode) async throws {
+        let server = try PythonScript("probes.py", ["badserver", kind])
+        guard let line = try await server.readLine(), line.hasPrefix("port ") else {
+            Issue.record("the fake server did not start")
+            return
+        }
+        let connection = try await WebSocketTransport().connect(to: "ws://127.0.0.1:\(line.dropFirst(5))/")
+        var events: [ClientConnectionEvent] = []
+        for await event in connection.events { events.append(event) }
+        #expect(events.count == 1, "no message reached the runtime: \(events)")
+        if case .closed(let closedWith, _)? = events.last { #expect(closedWith == code) } else { Issue.record("\(events)") }
+        #expect(try await server.readLine() == "client closed \(code.rawValue)")
+    }
+
     @Test("URLs that can never work fail at once as permanent; the rest are taken apart right")
     func urls() async throws {
         for url in ["http://127.0.0.1:1/", "ws://", "ws://:80/", "ws://user@host/", "ws://host:0/", "ws://host:99999/", "ws://[::1/"] {

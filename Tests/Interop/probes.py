@@ -12,6 +12,12 @@
       "received <k> in order, <bytes> bytes" (k: how many came in order with an intact "pad"), or
       "wrong <what>" at the first that is not what was published.
 
+  probes.py badserver KIND
+      A hand-written WebSocket server on 127.0.0.1 (prints "port <n>") for one client: it accepts
+      the upgrade with hybridsync.v1, then sends KIND: "utf8" (a text frame that is not UTF-8) or
+      "binary" (a binary frame) right behind the 101, and prints "client closed <code>" from the
+      client's close frame.
+
 slow and paused take wss:// URLs too (the tests' self-signed certificate is not verified).
 """
 import asyncio
@@ -96,6 +102,36 @@ async def paused(url, token, channel, count):
         print("received", expected - 1, "in order,", size, "bytes", flush=True)
 
 
+async def badserver(kind):
+    import base64
+    import hashlib
+    import struct
+    done = asyncio.Event()
+
+    async def serve(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key:"))
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Protocol: hybridsync.v1\r\n\r\n")
+        # In the same segment as the 101: a client must not lose it.
+        writer.write({"utf8": b"\x81\x02\xc3\x28", "binary": b"\x82\x01\x00"}[kind])
+        await writer.drain()
+        first = await asyncio.wait_for(reader.readexactly(2), timeout=10)
+        length = first[1] & 0x7F
+        mask = await reader.readexactly(4)
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(await reader.readexactly(length)))
+        code = struct.unpack("!H", payload[:2])[0] if first[0] & 0x0F == 8 and length >= 2 else None
+        print("client closed", code, flush=True)
+        writer.close()
+        done.set()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    print("port", server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.wait_for(done.wait(), timeout=30)
+    server.close()
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
-    asyncio.run({"origin": origin, "slow": slow, "paused": paused}[command](*args))
+    asyncio.run({"origin": origin, "slow": slow, "paused": paused, "badserver": badserver}[command](*args))

@@ -171,13 +171,11 @@ struct JSONParser {
         throw error("unterminated string")
     }
 
-    /// The string of `utf8`; validated unless the caller saw only ASCII bytes (the generic
-    /// `String(validating:)` runs unspecialized, with metadata look-ups, and stood out in
-    /// profiles of the connect phase).
+    /// The string of `utf8`; validated unless the caller saw only ASCII bytes (validation stood
+    /// out in profiles of the connect phase, and most strings there are ASCII).
     private func text(_ utf8: ArraySlice<UInt8>, isASCII: Bool = false) throws(JSONValue.ParseError) -> String {
-        if isASCII { return utf8.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) } }
-        guard let text = String(validating: utf8, as: UTF8.self) else { throw error("a string that is not valid UTF-8") }
-        return text
+        guard isASCII || isValidUTF8(utf8) else { throw error("a string that is not valid UTF-8") }
+        return utf8.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
     }
 
     private mutating func hex4() throws(JSONValue.ParseError) -> UInt32 {

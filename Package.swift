@@ -238,6 +238,12 @@ let package = Package(
             path: "Examples/TwoMicroApps",
             swiftSettings: swiftSettings
         ),
+        // Autobahn|Testsuite's fuzzingserver driven through the SDK's transport (make check-long).
+        .executableTarget(
+            name: "hybridsync-autobahn-client",
+            dependencies: ["HybridSyncClient"],
+            swiftSettings: swiftSettings
+        ),
         // The SDK alone, as an app links it (make test checks its shared libraries with ldd).
         .executableTarget(
             name: "hybridsync-client-example",

@@ -34,6 +34,7 @@ sanitized() {
 }
 check release $swift build -c release
 check autobahn scripts/autobahn.sh "$($swift build -c release --show-bin-path)/hybridsyncd" '*'
+check autobahn-client scripts/autobahn_client.sh "$($swift build -c release --show-bin-path)" '*'
 check fuzz scripts/fuzz.sh 60
 check asan sanitized address asan
 check tsan sanitized thread tsan

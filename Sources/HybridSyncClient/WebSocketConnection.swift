@@ -157,6 +157,10 @@ final class WebSocketFrameHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        // RFC 6455 §5.2: no extension is negotiated, so no reserved bit may be set.
+        guard !frame.rsv1, !frame.rsv2, !frame.rsv3 else {
+            return fail(context, code: .protocolError, reason: "a frame with reserved bits set")
+        }
         switch frame.opcode {
         case .text:
             let bytes = Array(frame.unmaskedData.readableBytesView)
@@ -173,8 +177,19 @@ final class WebSocketFrameHandler: ChannelInboundHandler {
                                   promise: nil)
         case .connectionClose:
             var payload = frame.unmaskedData
+            // RFC 6455 §5.5.1, §7.4: no payload, or a code a peer may send and a UTF-8 reason.
+            guard payload.readableBytes != 1 else {
+                return fail(context, code: .protocolError, reason: "a close frame with a one-byte payload")
+            }
             let code = payload.readInteger(as: UInt16.self).map(CloseCode.init(rawValue:))
-            let reason = payload.readString(length: payload.readableBytes) ?? ""
+            if let code, !Self.isSendable(code) {
+                return fail(context, code: .protocolError, reason: "close code \(code.rawValue) may not be sent")
+            }
+            let reasonBytes = Array(payload.readableBytesView)
+            guard isValidUTF8(reasonBytes[...]) else {
+                return fail(context, code: .invalidPayload, reason: "a close reason that is not UTF-8")
+            }
+            let reason = String(decoding: reasonBytes, as: UTF8.self)
             if outcome == nil { outcome = .closed(code: code, reason: reason) }
             if closeSent {
                 context.close(promise: nil)
@@ -187,8 +202,10 @@ final class WebSocketFrameHandler: ChannelInboundHandler {
                 context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: echo)))
                     .whenComplete { _ in channel.close(promise: nil) }
             }
-        default:
+        case .pong:
             break
+        default:
+            fail(context, code: .protocolError, reason: "a frame with a reserved opcode")
         }
     }
 
@@ -214,15 +231,30 @@ final class WebSocketFrameHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // The frame decoder's errors (NIOWebSocket answers them with a close frame of its own).
-        let code: CloseCode = (error as? NIOWebSocketError) == .invalidFrameLength ? .messageTooBig : .protocolError
-        if outcome == nil { outcome = .closed(code: code, reason: "the server broke RFC 6455: \(error)") }
-        context.close(promise: nil)
+        switch error {
+        case let decoding as NIOWebSocketError:
+            // The frame decoder's: NIOWebSocket has already sent its close frame.
+            let code: CloseCode = decoding == .invalidFrameLength ? .messageTooBig : .protocolError
+            if outcome == nil { outcome = .closed(code: code, reason: "the server broke RFC 6455: \(error)") }
+            context.close(promise: nil)
+        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge, NIOWebSocketFrameAggregator.Error.tooManyFragments:
+            fail(context, code: .messageTooBig, reason: "the server sent a message over the limit (\(error))")
+        default:
+            fail(context, code: .protocolError, reason: "the server broke RFC 6455: \(error)")
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         inbound.finish(outcome ?? .closed(code: nil, reason: "the connection dropped without a close frame"))
         context.fireChannelInactive()
+    }
+
+    /// Close codes a peer may put in a close frame (RFC 6455 §7.4.1, the IANA registry).
+    static func isSendable(_ code: CloseCode) -> Bool {
+        switch code.rawValue {
+        case 1000...1003, 1007...1011, 3000...4999: true
+        default: false
+        }
     }
 
     private func fail(_ context: ChannelHandlerContext, code: CloseCode, reason: String) {

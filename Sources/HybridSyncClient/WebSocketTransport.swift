@@ -32,6 +32,9 @@ public struct WebSocketTransport: ClientTransport {
         public var readAhead = 16
         /// TLS for `wss://`: full verification against the system trust store by default.
         public var tls: TLSConfiguration = .makeClientConfiguration()
+        /// The subprotocol requested and required; nil only for the conformance driver
+        /// (`hybridsync-autobahn-client`), whose peer is a generic echo server.
+        package var subprotocol: String? = HybridSyncWire.subprotocol
 
         /// The defaults: verified TLS, 10 s to connect.
         public init() {}
@@ -70,7 +73,8 @@ public struct WebSocketTransport: ClientTransport {
         }
         let timeout = TimeAmount.nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000
             + configuration.connectTimeout.components.attoseconds / 1_000_000_000)
-        let settings = (maxFrameBytes: configuration.maxFrameBytes, readAhead: configuration.readAhead)
+        let settings = Settings(maxFrameBytes: configuration.maxFrameBytes, readAhead: configuration.readAhead,
+                                subprotocol: configuration.subprotocol)
         let upgraded: EventLoopFuture<UpgradeResult>
         do {
             upgraded = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -99,6 +103,13 @@ public struct WebSocketTransport: ClientTransport {
         }
     }
 
+    /// What a channel's configuration needs of ``Configuration``.
+    struct Settings: Sendable {
+        let maxFrameBytes: Int
+        let readAhead: Int
+        let subprotocol: String?
+    }
+
     enum UpgradeResult: Sendable {
         case upgraded(WebSocketConnection)
         case refused(String)
@@ -124,7 +135,7 @@ public struct WebSocketTransport: ClientTransport {
 
     /// TLS (for wss), HTTP/1.1 and the WebSocket upgrade for one new channel.
     private static func configure(
-        _ channel: any Channel, target: WebSocketURL, tls: NIOSSLContext?, settings: (maxFrameBytes: Int, readAhead: Int)
+        _ channel: any Channel, target: WebSocketURL, tls: NIOSSLContext?, settings: Settings
     ) throws -> EventLoopFuture<UpgradeResult> {
         let operations = channel.pipeline.syncOperations
         if let tls {
@@ -135,14 +146,15 @@ public struct WebSocketTransport: ClientTransport {
             upgradePipelineHandler: { channel, response in
                 channel.eventLoop.makeCompletedFuture {
                     let offered = response.headers[canonicalForm: "sec-websocket-protocol"].map(String.init)
-                    guard offered == [HybridSyncWire.subprotocol] else {
+                    if let subprotocol = settings.subprotocol, offered != [subprotocol] {
                         channel.close(promise: nil)
-                        return .refused("the server did not accept the subprotocol \(HybridSyncWire.subprotocol)")
+                        return .refused("the server did not accept the subprotocol \(subprotocol)")
                     }
                     let connection = WebSocketConnection(channel: channel, readAhead: settings.readAhead)
                     try channel.pipeline.syncOperations.addHandler(
                         NIOWebSocketFrameAggregator(
-                            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
+                            // The size bound is the real one; the count only stops a flood of empty fragments.
+                            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: max(1 << 16, settings.maxFrameBytes / 16),
                             maxAccumulatedFrameSize: settings.maxFrameBytes
                         )
                     )
@@ -153,7 +165,7 @@ public struct WebSocketTransport: ClientTransport {
         )
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: target.hostHeader)
-        headers.add(name: "Sec-WebSocket-Protocol", value: HybridSyncWire.subprotocol)
+        if let subprotocol = settings.subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
         headers.add(name: "Content-Length", value: "0")
         let request = HTTPRequestHead(version: .http1_1, method: .GET, uri: target.path, headers: headers)
         let upgrade = NIOTypedHTTPClientUpgradeConfiguration<UpgradeResult>(

@@ -188,6 +188,7 @@ let package = Package(
             name: "HybridSyncTesting",
             dependencies: [
                 "HybridSyncAdmin",
+                "HybridSyncWebSocket",
                 "HybridSyncBroker",
                 "HybridSyncProtocol",
                 "HybridSyncCrypto",

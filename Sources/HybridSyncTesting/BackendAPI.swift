@@ -29,11 +29,11 @@ extension BackendAPI {
         return UInt64(result["offset"]?.intValue ?? 0)
     }
 
-    /// `POST /api/state/set`: sets one retained key; returns the publication's offset.
+    /// `POST /api/state/set`: sets one retained key; returns its `version` (the publication's offset).
     @discardableResult
     public func setState(channel: String, key: String, value: JSONValue) async throws -> UInt64 {
         let result = try await request("POST", "/api/state/set", ["channel": .string(channel), "key": .string(key), "value": value])
-        return UInt64(result["offset"]?.intValue ?? 0)
+        return UInt64(result["version"]?.intValue ?? 0)
     }
 
     /// `POST /api/state/remove`: removes one retained key.
@@ -50,17 +50,19 @@ extension BackendAPI {
 
     /// `DELETE /api/ban/<user>`: lifts the ban.
     public func unban(user: String) async throws {
-        _ = try await request("DELETE", "/api/ban/\(user)", nil)
+        _ = try await request("DELETE", "/api/ban/\(BackendAPIClient.pathSegment(user))", nil)
     }
 
-    /// `POST /api/disconnect`: closes `user`'s connections with `code` (4005: reconnect).
-    public func disconnect(user: String, code: UInt16 = 4005) async throws {
+    /// `POST /api/disconnect`: closes `user`'s connections with `code`, 4504 (do not reconnect) by
+    /// default as in docs/API.md; 4000-4499 tell clients to reconnect.
+    public func disconnect(user: String, code: UInt16 = 4504) async throws {
         _ = try await request("POST", "/api/disconnect", ["user": .string(user), "code": .int(Int64(code))])
     }
 
     /// `GET /api/state/<channel>`: the retained state, key → value.
     public func state(of channel: String) async throws -> [String: JSONValue] {
-        guard case .object(let entries)? = try await request("GET", "/api/state/\(channel)", nil)["state"] else { return [:] }
+        let path = "/api/state/\(BackendAPIClient.pathSegment(channel))"
+        guard case .object(let entries)? = try await request("GET", path, nil)["state"] else { return [:] }
         return entries.compactMapValues { $0["value"] }
     }
 }

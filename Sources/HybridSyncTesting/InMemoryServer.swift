@@ -1,4 +1,5 @@
 import Foundation
+import HybridSyncWebSocket
 public import HybridSyncClient
 public import HybridSyncBroker
 public import HybridSyncProtocol
@@ -50,9 +51,13 @@ public final class InMemoryServer: ServerTransport, BackendAPI, @unchecked Senda
         }
     }
 
-    /// One backend API request, answered within the call.
+    /// One backend API request, answered within the call. The path is percent-decoded as the
+    /// daemon's edge does it (`user:user%2342` is `user:user#42`; a malformed escape is 400).
     public func request(_ method: String, _ path: String, _ body: JSONValue?) async throws -> JSONValue {
-        let response = handle(HTTPRequest(method: method, path: path, authorization: "Bearer \(apiKey)", body: body?.jsonBytes ?? []))
+        guard let decoded = HTTPRequestHead.percentDecoded(path) else {
+            return try BackendAPIClient.decode(status: 400, body: Array(#"{"error":{"code":"bad_request","message":"malformed percent-encoding in the path"}}"#.utf8))
+        }
+        let response = handle(HTTPRequest(method: method, path: decoded, authorization: "Bearer \(apiKey)", body: body?.jsonBytes ?? []))
         return try BackendAPIClient.decode(status: response.status, body: response.body)
     }
 

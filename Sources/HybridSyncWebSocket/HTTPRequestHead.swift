@@ -39,7 +39,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
     }
 
     /// `text` with its `%XX` escapes decoded, or nil when one is malformed or the result is not UTF-8.
-    static func percentDecoded(_ text: some StringProtocol) -> String? {
+    package static func percentDecoded(_ text: some StringProtocol) -> String? {
         var bytes: [UInt8] = []
         var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {

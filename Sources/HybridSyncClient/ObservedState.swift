@@ -96,7 +96,10 @@ public final class ObservedState<Value: Codable & Sendable> {
         events = nil
     }
 
-    isolated deinit {
-        cancel()
+    // A plain deinit: `isolated deinit` relies on runtime support that iOS 17 may lack (not checkable here).
+    // The task handles are Sendable, so cancelling them needs no isolation.
+    deinit {
+        observation?.cancel()
+        events?.cancel()
     }
 }

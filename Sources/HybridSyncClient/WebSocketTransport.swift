@@ -73,7 +73,7 @@ public struct WebSocketTransport: ClientTransport {
         }
         let timeout = TimeAmount.nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000
             + configuration.connectTimeout.components.attoseconds / 1_000_000_000)
-        let settings = Settings(maxFrameBytes: configuration.maxFrameBytes, readAhead: configuration.readAhead,
+        let settings = Settings(timeout: timeout, maxFrameBytes: configuration.maxFrameBytes, readAhead: configuration.readAhead,
                                 subprotocol: configuration.subprotocol)
         let upgraded: EventLoopFuture<UpgradeResult>
         do {
@@ -105,6 +105,7 @@ public struct WebSocketTransport: ClientTransport {
 
     /// What a channel's configuration needs of ``Configuration``.
     struct Settings: Sendable {
+        let timeout: TimeAmount
         let maxFrameBytes: Int
         let readAhead: Int
         let subprotocol: String?
@@ -115,7 +116,8 @@ public struct WebSocketTransport: ClientTransport {
         case refused(String)
     }
 
-    /// The upgrade's future, or a timeout error after `timeout` (the channel is closed then).
+    /// The upgrade's future, or a timeout error after `timeout` (``configure`` closes the channel
+    /// then; this bound only makes sure the caller is answered).
     private static func firstOf(_ future: EventLoopFuture<UpgradeResult>, timeout: TimeAmount) async throws -> UpgradeResult {
         let loop = future.eventLoop
         let promise = loop.makePromise(of: UpgradeResult.self)
@@ -181,6 +183,11 @@ public struct WebSocketTransport: ClientTransport {
         // Frames the server sends right behind its 101 (in the same read) belong to the WebSocket:
         // NIO's default drops them.
         pipeline.leftOverBytesStrategy = .forwardBytes
-        return try operations.configureUpgradableHTTPClientPipeline(configuration: pipeline)
+        let upgraded = try operations.configureUpgradableHTTPClientPipeline(configuration: pipeline)
+        // TCP, TLS and the upgrade within the connect timeout, or the socket is closed (a server that
+        // accepts and never answers must not keep it).
+        let deadline = channel.eventLoop.scheduleTask(in: settings.timeout) { channel.close(promise: nil) }
+        upgraded.whenComplete { _ in deadline.cancel() }
+        return upgraded
     }
 }

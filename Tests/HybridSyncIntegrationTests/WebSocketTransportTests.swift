@@ -99,9 +99,9 @@ struct WebSocketTransportTests {
         try await daemon.stop()
     }
 
-    @Test("a listener that accepts and never answers the upgrade fails the attempt at the connect timeout")
+    @Test("a listener that accepts and never answers the upgrade fails the attempt at the connect timeout, and the socket is closed")
     func upgradeTimeout() async throws {
-        guard let listener = loopbackListener(on: "127.0.0.1") else {
+        guard let listener = loopbackListener(on: "127.0.0.1", acceptTimeoutSeconds: 5) else {
             Issue.record("cannot listen")
             return
         }
@@ -113,6 +113,16 @@ struct WebSocketTransportTests {
             _ = try await WebSocketTransport(configuration: configuration).connect(to: "ws://127.0.0.1:\(listener.port)/")
         }
         #expect(ContinuousClock.now - started < .seconds(10), "bounded by the connect timeout, not hanging")
+        // The attempt's socket waits in the listener's backlog: it must be closed (EOF), not kept.
+        let accepted = accept(listener.fd, nil, nil)
+        #expect(accepted >= 0)
+        defer { close(accepted) }
+        var wait = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(accepted, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var received = recv(accepted, &buffer, buffer.count, 0)
+        if received > 0 { received = recv(accepted, &buffer, buffer.count, 0) }  // the upgrade request, then EOF
+        #expect(received == 0, "EOF: the transport closed the socket it gave up on")
     }
 
     @Test("a server that sends text that is not UTF-8, or a binary frame, is closed with 1007 or 1003", arguments: [

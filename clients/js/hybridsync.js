@@ -41,6 +41,7 @@ export const ErrorCode = Object.freeze({
   stateNotRetained: 'stateNotRetained', // observe() on a namespace that keeps no state
   connectionLost: 'connectionLost', // the connection dropped before the reply: it may or may not have applied
   offlineQueueFull: 'offlineQueueFull', // more than offlineQueueLimit publishes wait for a connection
+  messageTooBig: 'messageTooBig', // the command is over the server's maxMessageBytes: not sent, the connection stays
   timeout: 'timeout', // no answer within commandTimeout
   unmounted: 'unmounted', // the micro-app was unmounted
 });
@@ -218,6 +219,7 @@ class Engine {
   #expiredInARow = 0;
   #ban = null;
   #nextId = 1;
+  #maxMessageBytes = null; // the server's limit, from the connect result (protocol 0.2.0)
   #pending = new Map(); // id -> {resolve, reject, lostOnClose}
   #outbox = []; // publishes waiting for a connection
   #channels = new Map(); // name -> ChannelState
@@ -469,6 +471,7 @@ class Engine {
     this.#attempt = 0;
     this.#expiredInARow = 0;
     this.#liveness.limit = ((result.ping ?? 25) + (result.pong ?? 10)) * 1000;
+    this.#maxMessageBytes = result.limits?.maxMessageBytes ?? null;
     this.#heard();
     this.#setStatus('connected');
     for (const channel of this.#channels.values()) this.#subscribe(channel);
@@ -517,9 +520,19 @@ class Engine {
   #send(command, entry) {
     const id = this.#nextId++;
     if (this.#nextId > 4294967295) this.#nextId = 1;
+    const line = JSON.stringify({ id, ...command });
+    // A message over the server's limit would close the shared connection with 1009: refuse it here.
+    if (this.#maxMessageBytes !== null) {
+      const size = new TextEncoder().encode(line).length;
+      if (size > this.#maxMessageBytes) {
+        entry?.reject(new HybridSyncError(ErrorCode.messageTooBig,
+          `the ${command.op} is ${size} bytes, over the server's limit of ${this.#maxMessageBytes} (maxMessageBytes); it was not sent`));
+        return;
+      }
+    }
     if (entry) this.#pending.set(id, { lostOnClose: true, ...entry });
     try {
-      this.#socket.send(JSON.stringify({ id, ...command }));
+      this.#socket.send(line);
     } catch {
       // The socket is closing; its close event settles what is pending.
     }
@@ -633,6 +646,7 @@ class SharedEngine {
   #port;
   #options;
   #nextId = 1;
+  #maxMessageBytes = null; // the server's limit, from the connect result (protocol 0.2.0)
   #calls = new Map(); // id -> {request, callback, end, stop} or {resolve, reject}
   #statusListeners = new Map(); // callback -> its stop function on the fallback engine, once there is one
   #status = { state: 'connecting', error: null };

@@ -28,11 +28,11 @@ function makeRuntime(options = {}) {
 }
 
 /** Opens the newest socket and accepts its connect. */
-async function accept({ ping = 25, pong = 10 } = {}) {
+async function accept({ ping = 25, pong = 10, limits } = {}) {
   await settle();
   const socket = FakeSocket.last;
   socket.open();
-  socket.reply('connect', { client: 'c1', version: '0.1.0', ping, pong });
+  socket.reply('connect', { client: 'c1', version: '0.2.0', ping, pong, ...(limits ? { limits } : {}) });
   await settle();
   return socket;
 }
@@ -449,4 +449,20 @@ test('shared mode: a worker that fails hands its observations to a connection of
   } finally {
     delete globalThis.SharedWorker;
   }
+});
+
+test('a publish over the advertised maxMessageBytes is refused locally with messageTooBig; the connection stays', async () => {
+  const runtime = makeRuntime();
+  const app = runtime.mount('chat');
+  app.observeChannel('chat:room', () => {});
+  const socket = await accept({ limits: { maxMessageBytes: 200, commandsPerSecond: 50, commandBurst: 100 } });
+  const sentBefore = socket.sent.length;
+  await assert.rejects(app.publish('chat:room', 'x'.repeat(300)), (error) => error.code === ErrorCode.messageTooBig);
+  assert.equal(socket.sent.length, sentBefore, 'nothing was sent');
+  assert.equal(socket.closedWith, null, 'the shared connection is still open');
+  const small = app.publish('chat:room', 'hi');
+  await settle();
+  assert.equal(socket.commands('publish').length, 1);
+  socket.reply('publish', { offset: 1 });
+  assert.deepEqual(await small, { offset: 1 });
 });

@@ -71,10 +71,6 @@ public struct ServerConfiguration: Sendable {
         self.apiKey = apiKey
         self.apiRequestsPerSecond = apiRequestsPerSecond
         self.auth = auth
-        var namespaces = namespaces
-        // Bans always have somewhere to live.
-        if namespaces["moderation"] == nil { namespaces["moderation"] = ServerConfiguration.defaultNamespaces["moderation"] }
-        namespaces["moderation"]?.retainState = true
         self.namespaces = namespaces
         self.maxChannelsPerConnection = maxChannelsPerConnection
         self.connectTimeoutSeconds = connectTimeoutSeconds
@@ -84,6 +80,15 @@ public struct ServerConfiguration: Sendable {
         self.commandBurst = commandBurst
         self.idempotencyWindowSeconds = idempotencyWindowSeconds
         self.idempotencyMaxKeys = idempotencyMaxKeys
+        ensureModerationNamespace()
+    }
+
+    /// Bans always have somewhere to live: a `moderation` namespace that retains state (the
+    /// default one when it is missing). The initializers and ``SyncServer`` apply it, since
+    /// ``namespaces`` may be replaced after initialization.
+    public mutating func ensureModerationNamespace() {
+        if namespaces["moderation"] == nil { namespaces["moderation"] = Self.defaultNamespaces["moderation"] }
+        namespaces["moderation"]?.retainState = true
     }
 
     /// `moderation` (bans, retained), `app` (shared app state, retained), `chat` (events, client

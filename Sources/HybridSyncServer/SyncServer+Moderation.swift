@@ -89,7 +89,7 @@ extension SyncServer {
     }
 
     private var moderationPolicy: StreamPolicy {
-        // The configuration always has a retained `moderation` namespace (ServerConfiguration.init).
+        // `init` and `reconfigure` make sure of a retained `moderation` namespace.
         configuration.namespaces["moderation"]!.stream
     }
 }

@@ -42,6 +42,8 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
         configuration: ServerConfiguration, transport: any ServerTransport, broker: any Broker = MemoryBroker(),
         clock: any WallClock = SystemWallClock(), logger: Logger
     ) {
+        var configuration = configuration
+        configuration.ensureModerationNamespace()
         self.configuration = configuration
         self.transport = transport
         self.broker = broker
@@ -58,6 +60,8 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     /// longer configured is refused). Returns the names of the settings that changed, for the log.
     @discardableResult
     public func reconfigure(_ new: ServerConfiguration) -> [String] {
+        var new = new
+        new.ensureModerationNamespace()
         let old = configuration
         var changed: [String] = []
         if new.namespaces != old.namespaces { changed.append("namespaces") }

@@ -123,4 +123,15 @@ struct BanTests {
         #expect(h.api("POST", "/api/ban", ["user": "1"], key: "wrong").status == 401)
         #expect(h.api("GET", "/api/ban/1").status == 405)
     }
+
+    @Test("namespaces replaced after the configuration was made, without moderation: a ban still works, nothing crashes")
+    func moderationNamespaceRestored() throws {
+        let h = Harness { $0.namespaces = ["chat": NamespacePolicy(subscribe: .authenticated, clientPublish: true)] }
+        #expect(h.api("POST", "/api/ban", ["user": "42", "reason": "spam"]).status == 200)
+        #expect(h.api("GET", "/api/state/moderation:users").body["state"]?["42"]?["value"]?["banned"] == true)
+        var reloaded = ServerConfiguration(apiKey: "k", tokenSecret: "unit-test-secret")
+        reloaded.namespaces = [:]
+        h.server.withServer { $0.reconfigure(reloaded) }
+        #expect(h.api("DELETE", "/api/ban/42").body["lifted"] == true, "after a reload without it too")
+    }
 }

@@ -21,7 +21,7 @@ cat > "$work/fuzzingserver.json" <<JSON
 JSON
 autobahn_wstest "$work" fuzzingserver fuzzingserver.json & server=$!
 # The function runs in a subshell of its own: stop the server it started, then the subshell.
-trap 'pkill -P $server 2>/dev/null; kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+trap 'pkill -P $server 2>/dev/null; kill $server 2>/dev/null; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 timeout 600 "$bin/hybridsync-autobahn-client" "ws://127.0.0.1:$port" hybridsync-swift || { tail -20 "$work/wstest.log"; exit 1; }
 autobahn_verdict autobahn-client hybridsync-swift "$reports/index.json" OK INFORMATIONAL UNIMPLEMENTED NON-STRICT

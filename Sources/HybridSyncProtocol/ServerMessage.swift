@@ -105,6 +105,7 @@ public struct ConnectResult: Sendable, Equatable {
     /// What the client must respect on this connection; nil from a server before protocol 0.2.0.
     public var limits: ConnectionLimits?
 
+    /// A result with these members (`limits` nil: not advertised, as by a server before 0.2.0).
     public init(client: String, version: String, pingInterval: Double, pongTimeout: Double, limits: ConnectionLimits? = nil) {
         self.client = client
         self.version = version
@@ -113,6 +114,7 @@ public struct ConnectResult: Sendable, Equatable {
         self.limits = limits
     }
 
+    /// The result as the server sends it (`limits` only when set).
     public var json: JSONValue {
         var members: [String: JSONValue] = [
             "client": .string(client), "version": .string(version),
@@ -122,6 +124,8 @@ public struct ConnectResult: Sendable, Equatable {
         return .object(members)
     }
 
+    /// Reads a `connect` result; nil without `client` and `version`. A missing or unreadable
+    /// `limits` member reads as nil.
     public init?(_ json: JSONValue) {
         guard let client = json["client"]?.stringValue, let version = json["version"]?.stringValue else { return nil }
         self.init(client: client, version: version, pingInterval: json["ping"]?.doubleValue ?? 0,
@@ -141,17 +145,20 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// The bucket's size: commands that may be sent at once after a pause.
     public var commandBurst: Double
 
+    /// Limits with these values.
     public init(maxMessageBytes: Int, commandsPerSecond: Double, commandBurst: Double) {
         self.maxMessageBytes = maxMessageBytes
         self.commandsPerSecond = commandsPerSecond
         self.commandBurst = commandBurst
     }
 
+    /// The `limits` member as the server sends it.
     public var json: JSONValue {
         ["maxMessageBytes": .int(Int64(maxMessageBytes)), "commandsPerSecond": .double(commandsPerSecond),
          "commandBurst": .double(commandBurst)]
     }
 
+    /// Reads a `limits` member; nil unless all three are there and `maxMessageBytes` is positive.
     public init?(_ json: JSONValue) {
         guard let bytes = json["maxMessageBytes"]?.intValue, bytes > 0,
               let rate = json["commandsPerSecond"]?.doubleValue, let burst = json["commandBurst"]?.doubleValue else { return nil }

@@ -2,7 +2,9 @@
 package struct WebSocketURL: Equatable, CustomStringConvertible {
     /// `wss://`.
     package let secure: Bool
+    /// The host name or address, without IPv6 brackets.
     package let host: String
+    /// The port, 80 or 443 when the URL names none.
     package let port: Int
     /// Path and query, `/` when empty.
     package let path: String

@@ -88,10 +88,11 @@ public struct WebSocketTransport: ClientTransport {
         } catch {
             throw ClientTransportError("cannot connect to \(url): \(error)")
         }
-        // The TLS handshake and the upgrade are bounded too (a server that accepts and says nothing).
+        // `configure` bounds the TLS handshake and the upgrade too: at the timeout it closes the
+        // channel, which fails this future (a server that accepts and says nothing).
         let result: UpgradeResult
         do {
-            result = try await Self.firstOf(upgraded, timeout: timeout)
+            result = try await upgraded.get()
         } catch {
             throw ClientTransportError("cannot open a WebSocket to \(url): \(error)")
         }
@@ -114,25 +115,6 @@ public struct WebSocketTransport: ClientTransport {
     enum UpgradeResult: Sendable {
         case upgraded(WebSocketConnection)
         case refused(String)
-    }
-
-    /// The upgrade's future, or a timeout error after `timeout` (``configure`` closes the channel
-    /// then; this bound only makes sure the caller is answered).
-    private static func firstOf(_ future: EventLoopFuture<UpgradeResult>, timeout: TimeAmount) async throws -> UpgradeResult {
-        let loop = future.eventLoop
-        let promise = loop.makePromise(of: UpgradeResult.self)
-        let timer = loop.scheduleTask(in: timeout) {
-            promise.fail(ClientTransportError("no WebSocket upgrade within \(timeout.nanoseconds / 1_000_000) ms"))
-        }
-        future.whenComplete { result in
-            timer.cancel()
-            promise.completeWith(result)
-        }
-        // A late upgrade after the timeout: close what it opened.
-        promise.futureResult.whenFailure { _ in
-            future.whenSuccess { if case .upgraded(let connection) = $0 { connection.close(code: .normal, reason: "too late") } }
-        }
-        return try await promise.futureResult.get()
     }
 
     /// TLS (for wss), HTTP/1.1 and the WebSocket upgrade for one new channel.

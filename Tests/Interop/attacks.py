@@ -34,7 +34,8 @@ and time, each printing one JSON line of what it observed.
                                              stay open; then one POST
                                              /api/publish (key KEY) on a new connection, waiting up
                                              to 8 s: {"held": n, "publish": status or null,
-                                             "publish_ms": x, "evicted": n of the N closed by then}
+                                             "publish_ms": x, "evicted": n of the N the daemon
+                                             closed (counted until 1 s passes without one)}
 """
 import base64
 import codecs
@@ -419,15 +420,26 @@ def cmd_keepalive(host, port, count, key):
     except OSError:
         pass
     elapsed = time.monotonic() - start
-    evicted = 0
+    # The daemon closes evicted connections asynchronously: count EOFs until none arrives for 1 s
+    # (at most 10 s), not only the ones already there.
+    poller, waiting, evicted = select.poll(), {}, 0
     for s in answered:
-        s.setblocking(False)
-        try:
-            evicted += s.recv(4096) == b""
-        except BlockingIOError:
-            pass
-        except ConnectionResetError:
-            evicted += 1
+        poller.register(s, select.POLLIN)
+        waiting[s.fileno()] = s
+    quiet_since, deadline = time.monotonic(), time.monotonic() + 10
+    while waiting and time.monotonic() - quiet_since < 1 and time.monotonic() < deadline:
+        for fd, _ in poller.poll(100):
+            s = waiting.pop(fd, None)
+            if s is None:
+                continue
+            poller.unregister(fd)
+            try:
+                closed = s.recv(4096) == b""
+            except ConnectionResetError:
+                closed = True
+            if closed:
+                evicted += 1
+                quiet_since = time.monotonic()
     print(json.dumps({"held": len(answered), "publish": status, "publish_ms": round(elapsed * 1000, 1),
                       "evicted": evicted}), flush=True)
     for s in held:

@@ -160,6 +160,7 @@ extension LWSServerTransport {
             apiConnections.removeAll { $0 === edge }
         }
         closedSinceTrim += 1
+        lastCloseAt = Self.monotonicSeconds()
         if edge.announced {
             openWebSockets.subtract(1, ordering: .relaxed)
             toHub { $0.connectionClosed(ConnectionID(id)) }

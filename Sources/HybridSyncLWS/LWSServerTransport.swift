@@ -57,6 +57,8 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     var refusalLog = RateLimitedLog()
     var originLog = RateLimitedLog()
     var closedSinceTrim = 0
+    /// When this thread last closed a socket (monotonic seconds).
+    var lastCloseAt = 0.0
     let maxConnections: Int
     private var tickTask: Task<Void, Never>?
     /// When this thread last ticked, for its timer.
@@ -276,6 +278,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     func tickIfDue() {
         if Self.monotonicSeconds() - lastTick.seconds >= tickSeconds { tick() }
         var due = deadlines.nextDeadline ?? .infinity
+        if closedSinceTrim > 0 { due = min(due, lastCloseAt + Self.trimQuietSeconds) }  // the end-of-wave trim
         if hub == nil {  // this thread runs the delegate's tick too
             if let seconds = delegate?.secondsUntilTickDue() {
                 due = min(due, Self.monotonicSeconds() + seconds)
@@ -445,8 +448,9 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
             lws_set_timeout(edge.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC)
         }
         if hub == nil, delegate?.tick() == true { more = true }
-        // After a wave of closes, hand the freed heap back to the system (glibc keeps it otherwise).
-        if closedSinceTrim >= Self.closesPerTrim {
+        // After a wave of closes, hand the freed heap back to the system (glibc keeps it otherwise):
+        // every closesPerTrim closes, and once the closes stop, for the rest of the wave.
+        if closedSinceTrim >= Self.closesPerTrim || (closedSinceTrim > 0 && now - lastCloseAt >= Self.trimQuietSeconds) {
             closedSinceTrim = 0
             hs_malloc_trim()
         }
@@ -455,6 +459,9 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
 
     /// Closed sockets after which freed memory is returned to the system.
     static let closesPerTrim = 1024
+
+    /// Seconds without a close after which the closes not yet trimmed are (the end of a wave).
+    static let trimQuietSeconds = 1.0
 
     /// Sockets dropped per service round at most (a mass expiry is spread over rounds).
     static let expiriesPerRound = 32

@@ -16,7 +16,10 @@ let package = Package(
     products: [
         .library(name: "HybridSyncClient", targets: ["HybridSyncClient"]),
         .library(name: "HybridSyncProtocol", targets: ["HybridSyncProtocol"]),
+        // The in-memory half (InMemoryServer, ManualClock, token minting): builds wherever the SDK does.
         .library(name: "HybridSyncTesting", targets: ["HybridSyncTesting"]),
+        // The real-daemon half (TestDaemon, TestRedis): Linux, with hybridsyncd built beside the tests.
+        .library(name: "HybridSyncDaemonTesting", targets: ["HybridSyncDaemonTesting"]),
         .library(name: "HybridSyncAdmin", targets: ["HybridSyncAdmin"]),
         // The server without a transport of its own (the benchmarks package drives it in memory).
         .library(name: "HybridSyncServer", targets: ["HybridSyncServer"]),
@@ -33,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        // HybridSyncCrypto's HMAC and RS256/ES256 verification (CryptoKit on Apple platforms).
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
@@ -57,12 +62,6 @@ let package = Package(
             providers: [.apt(["libev-dev", "libwebsockets-evlib-ev"])]
         ),
         .systemLibrary(
-            name: "COpenSSLCrypto",
-            pkgConfig: "libcrypto",
-            providers: [.apt(["libssl-dev"])]
-        ),
-
-        .systemLibrary(
             name: "CSQLite",
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
@@ -85,10 +84,15 @@ let package = Package(
             name: "HybridSyncWebSocket",
             swiftSettings: swiftSettings
         ),
-        // The only Swift importer of libcrypto: HMAC, constant-time compare, JWT.
+        // The only Swift importer of swift-crypto: HMAC, constant-time compare, JWT (no system library,
+        // so the in-memory server and the token minter build wherever the SDK does).
         .target(
             name: "HybridSyncCrypto",
-            dependencies: ["COpenSSLCrypto", "HybridSyncProtocol"],
+            dependencies: [
+                "HybridSyncProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The only Swift importer of libwebsockets.
@@ -184,6 +188,7 @@ let package = Package(
             dependencies: ["HybridSyncProtocol", "HybridSyncCrypto"],
             swiftSettings: swiftSettings
         ),
+        // In memory, no system library: builds for every platform the SDK does.
         .target(
             name: "HybridSyncTesting",
             dependencies: [
@@ -191,10 +196,21 @@ let package = Package(
                 "HybridSyncWebSocket",
                 "HybridSyncBroker",
                 "HybridSyncProtocol",
-                "HybridSyncCrypto",
                 "HybridSyncServer",
                 "HybridSyncClient",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Processes on this machine (hybridsyncd, redis-server): Linux only. Re-exports HybridSyncTesting.
+        .target(
+            name: "HybridSyncDaemonTesting",
+            dependencies: [
+                "HybridSyncTesting",
+                "HybridSyncClient",
+                "HybridSyncProtocol",
+                "HybridSyncCrypto",
             ],
             swiftSettings: swiftSettings
         ),
@@ -227,7 +243,6 @@ let package = Package(
                 "HybridSyncProtocol",
                 "HybridSyncAdmin",
                 "HybridSyncClient",
-                "HybridSyncLWS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -271,12 +286,12 @@ let package = Package(
         ),
         .testTarget(
             name: "HybridSyncServerTests",
-            dependencies: ["HybridSyncServer", "HybridSyncBroker", "HybridSyncSQLite", "HybridSyncRedis", "HybridSyncCrypto", "HybridSyncTesting"],
+            dependencies: ["HybridSyncServer", "HybridSyncBroker", "HybridSyncSQLite", "HybridSyncRedis", "HybridSyncCrypto", "HybridSyncDaemonTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HybridSyncClientTests",
-            dependencies: ["HybridSyncClient", "HybridSyncTesting"],
+            dependencies: ["HybridSyncClient", "HybridSyncTesting", "HybridSyncDaemonTesting"],
             swiftSettings: swiftSettings
         ),
         // Every Swift block of README.md, docs/CLIENT.md and docs/TESTING.md, verbatim
@@ -284,7 +299,7 @@ let package = Package(
         .testTarget(
             name: "DocSnippets",
             dependencies: [
-                "HybridSyncClient", "HybridSyncTesting",
+                "HybridSyncClient", "HybridSyncTesting", "HybridSyncDaemonTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -294,7 +309,7 @@ let package = Package(
         .testTarget(
             name: "HybridSyncIntegrationTests",
             dependencies: [
-                "HybridSyncClient", "HybridSyncTesting", "HybridSyncCrypto", "HybridSyncLWS",
+                "HybridSyncClient", "HybridSyncDaemonTesting", "HybridSyncCrypto",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings

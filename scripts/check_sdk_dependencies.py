@@ -3,42 +3,59 @@
 SDK product (HybridSyncClient) builds wherever Swift apps run: its closure holds no system-library
 target (no C library to install: no libwebsockets, libev, OpenSSL), no server code (HybridSyncLWS,
 HybridSyncWebSocket, HybridSyncServer, HybridSyncCrypto…), and only the package products it needs
-(swift-log, DequeModule, SwiftNIO and NIOSSL for its transport); and that a client-only program
-(Examples/ClientOnly) links no libwebsockets, libev, libssl or libcrypto; and, in the SDK's sources,
-no API newer than its platforms and no Glibc/Darwin import outside `#if canImport`. Prints one closing line
-'sdk-dependencies: N passed, N failed'."""
+(swift-log, DequeModule, SwiftNIO and NIOSSL for its transport); that the in-memory testing library
+(HybridSyncTesting: InMemoryServer, ManualClock, token minting) holds no system-library target and
+none of the daemon's or the real-daemon harness's targets either, so app teams test where they
+build; and that a client-only program (Examples/ClientOnly) links no libwebsockets, libev, libssl or
+libcrypto; and, in both closures' sources, no API newer than the SDK's platforms and no Glibc/Darwin
+import outside `#if canImport`. Prints one closing line 'sdk-dependencies: N passed, N failed'."""
 import json
 import subprocess
 import sys
 
-FORBIDDEN = {"HybridSyncServer", "HybridSyncCrypto", "HybridSyncLWS", "HybridSyncWebSocket", "HybridSyncBroker",
-             "HybridSyncSQLite", "HybridSyncRedis", "HybridSyncTesting", "HybridSyncAdmin", "hybridsyncd",
-             "Configuration", "ServiceLifecycle", "Prometheus", "UnixSignals", "ArgumentParser"}
-ALLOWED_PRODUCTS = {"Logging", "DequeModule", "NIOConcurrencyHelpers", "NIOCore", "NIOHTTP1", "NIOPosix",
-                    "NIOWebSocket", "NIOSSL"}
+DAEMON_ONLY = {"HybridSyncLWS", "HybridSyncSQLite", "HybridSyncRedis", "HybridSyncDaemonTesting", "HybridSyncWeb",
+               "hybridsyncd", "hybridsync", "Configuration", "ServiceLifecycle", "Prometheus", "UnixSignals",
+               "ArgumentParser", "Yams", "SystemPackage"}
+# What each library may hold: forbidden targets, and the package products it may pull in.
+CHECKS = {
+    "HybridSyncClient": (DAEMON_ONLY | {"HybridSyncServer", "HybridSyncCrypto", "HybridSyncWebSocket",
+                                         "HybridSyncBroker", "HybridSyncTesting", "HybridSyncAdmin"},
+                         {"Logging", "DequeModule", "NIOConcurrencyHelpers", "NIOCore", "NIOHTTP1", "NIOPosix",
+                          "NIOWebSocket", "NIOSSL"}),
+    "HybridSyncTesting": (DAEMON_ONLY,
+                          {"Logging", "Metrics", "DequeModule", "NIOConcurrencyHelpers", "NIOCore", "NIOHTTP1",
+                           "NIOPosix", "NIOWebSocket", "NIOSSL", "Crypto", "CryptoExtras"}),
+}
 
 package = json.loads(subprocess.run(["swift", "package", "describe", "--type", "json"],
                                     check=True, capture_output=True, text=True).stdout)
 targets = {target["name"]: target for target in package["targets"]}
 
-seen, products, stack = set(), set(), ["HybridSyncClient"]
-while stack:
-    name = stack.pop()
-    if name in seen:
-        continue
-    seen.add(name)
-    target = targets[name]
-    stack.extend(target.get("target_dependencies", []))
-    products.update(target.get("product_dependencies", []))
+
+def closure(root):
+    seen, products, stack = set(), set(), [root]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        target = targets[name]
+        stack.extend(target.get("target_dependencies", []))
+        products.update(target.get("product_dependencies", []))
+    return seen, products
+
 
 failures = []
-for name in sorted(seen):
-    if targets[name].get("type") == "system-target":
-        failures.append(f"HybridSyncClient depends on the system library target {name}")
-for name in sorted((seen | products) & FORBIDDEN):
-    failures.append(f"HybridSyncClient depends on {name}")
-for name in sorted(products - ALLOWED_PRODUCTS):
-    failures.append(f"HybridSyncClient pulls in the package product {name}; only {sorted(ALLOWED_PRODUCTS)} are expected")
+closures = {}
+for root, (forbidden, allowed_products) in CHECKS.items():
+    seen, products = closures[root] = closure(root)
+    for name in sorted(seen):
+        if targets[name].get("type") == "system-target":
+            failures.append(f"{root} depends on the system library target {name}")
+    for name in sorted((seen | products) & forbidden):
+        failures.append(f"{root} depends on {name}")
+    for name in sorted(products - allowed_products):
+        failures.append(f"{root} pulls in the package product {name}; only {sorted(allowed_products)} are expected")
 
 # Source rules the package graph cannot show: the SDK builds for iOS 17 / macOS 14, so no API that
 # needs iOS 18 / macOS 15 (Synchronization's Mutex and Atomic, String(validating:)), and no
@@ -49,7 +66,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 NEWER_APIS = {"import Synchronization": "Synchronization (iOS 18, macOS 15)",
               "String(validating:": "String(validating:) (iOS 18, macOS 15)",
               "withTaskExecutorPreference": "task executors (iOS 18, macOS 15)"}
-for name in sorted(seen):
+for name in sorted(set().union(*(seen for seen, _ in closures.values()))):
     for path in sorted((ROOT / "Sources" / name).rglob("*.swift")):
         depth = 0
         for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -78,6 +95,7 @@ for library in ["libwebsockets", "libev.", "libssl", "libcrypto"]:
 
 for failure in failures:
     print("FAIL:", failure)
-print(f"SDK closure: targets {sorted(seen)}, products {sorted(products)}")
+for root, (seen, products) in closures.items():
+    print(f"{root} closure: targets {sorted(seen)}, products {sorted(products)}")
 print(f"sdk-dependencies: {0 if failures else 1} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

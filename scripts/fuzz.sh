@@ -9,6 +9,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/.build/fuzz"; mkdir -p "$out"
 # The modules are compiled into each target as one module, so their cross-module imports go.
 sources() { for dir in "$@"; do for f in "$root/Sources/$dir"/*.swift "$root/Sources/$dir"/*/*.swift; do [ -f "$f" ] && echo "$f"; done; done; }
+# swift-crypto (HybridSyncCrypto's HMAC and keys) is linked as SwiftPM builds it (uninstrumented):
+# the fuzzers cover our parsers, not BoringSSL.
+swift build -q --target HybridSyncCrypto
+bin=$(swift build --show-bin-path)
+mapfile -t crypto_objects < <(find "$bin"/{Crypto,CryptoExtras,CryptoBoringWrapper,CCryptoBoringSSL,CCryptoBoringSSLShims,CXKCP,CXKCPShims,SwiftASN1}.build -name '*.o')
 build() {
     local name=$1; shift
     local staging="$out/src-$name"; rm -rf "$staging"; mkdir -p "$staging"
@@ -16,8 +21,8 @@ build() {
         sed -E '/^(public |package |internal )?import HybridSync/d' "$f" > "$staging/$(basename "$(dirname "$f")")_$(basename "$f")"
     done
     cp "$root/Tests/Fuzz/fuzz_$name.swift" "$staging/"
-    swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name Fuzz$name \
-        -I "$root/Sources/COpenSSLCrypto" -lcrypto "$staging"/*.swift -o "$out/fuzz_$name" 2>"$out/build-$name.log" \
+    swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name Fuzz$name -package-name HybridSync \
+        -I "$bin/Modules" "${crypto_objects[@]}" "$staging"/*.swift -o "$out/fuzz_$name" 2>"$out/build-$name.log" \
         || { grep -v "ld.gold: warning" "$out/build-$name.log"; exit 1; }
 }
 build frames HybridSyncWebSocket HybridSyncProtocol

@@ -35,6 +35,10 @@ public struct WebSocketTransport: ClientTransport {
         /// The subprotocol requested and required; nil only for the conformance driver
         /// (`hybridsync-autobahn-client`), whose peer is a generic echo server.
         package var subprotocol: String? = HybridSyncWire.subprotocol
+        /// The local IP address connections are made from; nil: the system's choice. For the load
+        /// tool (`hybridsync bench --source-addresses`: each loopback address has its own ephemeral
+        /// ports) and tests that tell clients apart by address.
+        package var sourceAddress: String?
 
         /// The defaults: verified TLS, 10 s to connect.
         public init() {}
@@ -77,7 +81,11 @@ public struct WebSocketTransport: ClientTransport {
                                 subprotocol: configuration.subprotocol)
         let upgraded: EventLoopFuture<UpgradeResult>
         do {
-            upgraded = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            if let source = configuration.sourceAddress {
+                bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0))
+            }
+            upgraded = try await bootstrap
                 .connectTimeout(timeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: target.host, port: target.port) { channel in

@@ -1,39 +1,26 @@
-import COpenSSLCrypto
+import Crypto
 
-/// HMAC-SHA256 and friends from OpenSSL's libcrypto.
+/// HMAC-SHA256, constant-time comparison and random bytes (swift-crypto: CryptoKit on Apple
+/// platforms, its own BoringSSL elsewhere; no system library).
 public enum CryptoPrimitives {
     /// HMAC-SHA256 of `message` under `key`.
     public static func hmacSHA256(key: some Collection<UInt8>, message: some Collection<UInt8>) -> [UInt8] {
-        let key = Array(key)
-        let message = Array(message)
-        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var length: UInt32 = 0
-        key.withUnsafeBufferPointer { keyBuffer in
-            message.withUnsafeBufferPointer { messageBuffer in
-                _ = HMAC(
-                    EVP_sha256(), keyBuffer.baseAddress, Int32(keyBuffer.count),
-                    messageBuffer.baseAddress, messageBuffer.count, &out, &length
-                )
-            }
-        }
-        return Array(out.prefix(Int(length)))
+        Array(HMAC<SHA256>.authenticationCode(for: Array(message), using: SymmetricKey(data: Array(key))))
     }
 
     /// Compares two byte strings in time that depends only on their lengths, never their contents.
     public static func constantTimeEquals(_ lhs: some Collection<UInt8>, _ rhs: some Collection<UInt8>) -> Bool {
-        let lhs = Array(lhs)
-        let rhs = Array(rhs)
         guard lhs.count == rhs.count else { return false }
-        if lhs.isEmpty { return true }
-        return lhs.withUnsafeBytes { l in rhs.withUnsafeBytes { r in CRYPTO_memcmp(l.baseAddress, r.baseAddress, l.count) == 0 } }
+        var difference: UInt8 = 0
+        for (left, right) in zip(lhs, rhs) { difference |= left ^ right }
+        return difference == 0
     }
 
-    /// `count` cryptographically random bytes.
+    /// `count` cryptographically random bytes (the standard library's generator is the system's
+    /// cryptographically secure one on every platform).
     public static func randomBytes(_ count: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        let ok = RAND_bytes(&out, Int32(count))
-        precondition(ok == 1, "OpenSSL RAND_bytes failed: the system has no entropy source")
-        return out
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 }
 

@@ -5,7 +5,7 @@ public import HybridSyncBroker
 public import HybridSyncProtocol
 public import HybridSyncServer
 public import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A real ``SyncServer`` behind an in-memory transport: no sockets, no threads of its own.
 ///
@@ -161,7 +161,7 @@ public final class InMemoryConnection: ClientConnection, @unchecked Sendable {
     public let events: AsyncStream<ClientConnectionEvent>
     private let continuation: AsyncStream<ClientConnectionEvent>.Continuation
     private weak var server: InMemoryServer?
-    private let log = Mutex<(messages: [ServerMessage], closed: (code: CloseCode, reason: String)?)>(([], nil))
+    private let log = NIOLockedValueBox<(messages: [ServerMessage], closed: (code: CloseCode, reason: String)?)>(([], nil))
 
     init(id: ConnectionID, server: InMemoryServer) {
         self.id = id
@@ -178,23 +178,23 @@ public final class InMemoryConnection: ClientConnection, @unchecked Sendable {
 
     /// Returns and forgets the messages the server sent so far (lines that do not decode are skipped).
     public func takeMessages() -> [ServerMessage] {
-        log.withLock { log in
+        log.withLockedValue { log in
             defer { log.messages.removeAll() }
             return log.messages
         }
     }
 
     /// The close code and reason, once the server closed the connection.
-    public var closed: (code: CloseCode, reason: String)? { log.withLock { $0.closed } }
+    public var closed: (code: CloseCode, reason: String)? { log.withLockedValue { $0.closed } }
 
     func deliver(_ frame: [UInt8]) {
         let messages = FrameCodec.messages(in: frame).compactMap { try? ServerMessage.decode($0) }
-        log.withLock { $0.messages += messages }
+        log.withLockedValue { $0.messages += messages }
         continuation.yield(.frame(frame))
     }
 
     func finish(code: CloseCode, reason: String) {
-        log.withLock { $0.closed = (code, reason) }
+        log.withLockedValue { $0.closed = (code, reason) }
         continuation.yield(.closed(code: code, reason: reason))
         continuation.finish()
     }

@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A `Clock` whose time moves only when a test calls ``advance(by:)``: backoff, linger and other
 /// waits in the client runtime become instant and deterministic.
@@ -23,24 +23,24 @@ public final class ManualClock: Clock, Sendable {
         var nextID: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     public init() {}
 
-    public var now: Instant { state.withLock { $0.now } }
+    public var now: Instant { state.withLockedValue { $0.now } }
     public var minimumResolution: Duration { .zero }
 
     /// How many tasks are sleeping on this clock right now.
-    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+    public var sleeperCount: Int { state.withLockedValue { $0.sleepers.count } }
 
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
-        let id = state.withLock { state -> UInt64 in
+        let id = state.withLockedValue { state -> UInt64 in
             state.nextID += 1
             return state.nextID
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let resumeNow: Bool = state.withLock { state in
+                let resumeNow: Bool = state.withLockedValue { state in
                     if deadline <= state.now || Task.isCancelled { return true }
                     state.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
                     return false
@@ -48,7 +48,7 @@ public final class ManualClock: Clock, Sendable {
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            let cancelled = state.withLock { state -> Sleeper? in
+            let cancelled = state.withLockedValue { state -> Sleeper? in
                 guard let index = state.sleepers.firstIndex(where: { $0.id == id }) else { return nil }
                 return state.sleepers.remove(at: index)
             }
@@ -59,7 +59,7 @@ public final class ManualClock: Clock, Sendable {
 
     /// Moves time forward and wakes every sleeper whose deadline has come.
     public func advance(by duration: Duration) {
-        let due = state.withLock { state -> [Sleeper] in
+        let due = state.withLockedValue { state -> [Sleeper] in
             state.now = state.now.advanced(by: duration)
             let due = state.sleepers.filter { $0.deadline <= state.now }
             state.sleepers.removeAll { $0.deadline <= state.now }
@@ -73,7 +73,7 @@ public final class ManualClock: Clock, Sendable {
     /// a longer-running one such as a liveness watchdog.
     public func waitForSleeper(dueWithin interval: Duration, timeout: Duration = .seconds(30)) async throws {
         try await eventually(timeout, "a sleeper due within \(interval) on the manual clock") { [self] in
-            state.withLock { state in state.sleepers.contains { $0.deadline <= state.now.advanced(by: interval) } }
+            state.withLockedValue { state in state.sleepers.contains { $0.deadline <= state.now.advanced(by: interval) } }
         }
     }
 

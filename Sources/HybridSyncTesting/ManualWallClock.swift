@@ -1,15 +1,15 @@
 public import HybridSyncServer
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A wall clock that moves only when a test says so.
 public final class ManualWallClock: WallClock {
-    private let seconds: Mutex<Double>
+    private let seconds: NIOLockedValueBox<Double>
 
     /// Starts at `start` seconds since 1970 (default: 2026-01-01).
-    public init(start: Double = 1_767_225_600) { seconds = Mutex(start) }
+    public init(start: Double = 1_767_225_600) { seconds = NIOLockedValueBox(start) }
 
-    public func now() -> Double { seconds.withLock { $0 } }
+    public func now() -> Double { seconds.withLockedValue { $0 } }
 
     /// Moves time forward by `interval` seconds.
-    public func advance(by interval: Double) { seconds.withLock { $0 += interval } }
+    public func advance(by interval: Double) { seconds.withLockedValue { $0 += interval } }
 }

@@ -34,22 +34,9 @@ extension HybridSyncCLI {
             toward the server's port; needs a loopback URL).
             """)
         var sourceAddresses = 1
-        @Option(help: """
-            The clients' transport: nio (the SDK's default, SwiftNIO) or lws (libwebsockets, which binds the \
-            source addresses). Default: nio, or lws with --source-addresses above 1.
-            """)
-        var transport: String?
-
-        /// The transport the clients use.
-        var clientTransport: String { transport ?? (sourceAddresses > 1 ? "lws" : "nio") }
-
         func validate() throws {
             guard clients >= 1 else { throw ValidationError("--clients must be at least 1") }
             guard (1...254).contains(sourceAddresses) else { throw ValidationError("--source-addresses must be 1 to 254") }
-            guard ["nio", "lws"].contains(clientTransport) else { throw ValidationError("--transport must be nio or lws") }
-            guard sourceAddresses == 1 || clientTransport == "lws" else {
-                throw ValidationError("--source-addresses needs --transport lws (it binds each client's source address)")
-            }
         }
 
         /// The local address client `index` connects from (nil: the system's choice).
@@ -99,7 +86,7 @@ extension HybridSyncCLI {
             }
             if let ownCPUBefore, let ownCPUAfter, report.received > 0 {
                 let seconds = ownCPUAfter - ownCPUBefore
-                print("  client CPU (this process, --transport \(options.clientTransport)): "
+                print("  client CPU (this process): "
                     + String(format: "%.2f s, %.2f µs per received publication", seconds, seconds * 1e6 / Double(report.received)))
             }
             clients.printMemory()

@@ -1,7 +1,6 @@
 import Foundation
 import HybridSyncAdmin
 import HybridSyncClient
-import HybridSyncLWS
 
 /// The bench's client runtimes and what they measured: one sample per (client, message).
 final class BenchClients: Sendable {
@@ -47,12 +46,16 @@ final class BenchClients: Sendable {
         }
         let (secret, url) = (options.secret, options.url)
         let ownBefore = residentKilobytes(getpid())
-        let nio = WebSocketTransport(configuration: options.allowSelfSigned ? .allowingSelfSignedCertificates() : .init())
+        // One transport per source address (a transport holds its TLS context; connections share it).
+        let transports = (0..<options.sourceAddresses).map { index in
+            var configuration: WebSocketTransport.Configuration = options.allowSelfSigned ? .allowingSelfSignedCertificates() : .init()
+            configuration.sourceAddress = options.sourceAddress(of: index)
+            return WebSocketTransport(configuration: configuration)
+        }
         let runtimes = (0..<options.clients).map { index in
-            let transport: any ClientTransport = options.clientTransport == "lws"
-                ? LWSConnector(allowSelfSignedCertificates: options.allowSelfSigned, sourceAddress: options.sourceAddress(of: index))
-                : nio
-            return ClientRuntime(url: url, transport: transport) { TokenMinter(secret: secret).token(user: "bench-\(index)") }
+            ClientRuntime(url: url, transport: transports[index % options.sourceAddresses]) {
+                TokenMinter(secret: secret).token(user: "bench-\(index)")
+            }
         }
         let clients = BenchClients(runtimes: runtimes, serverPid: options.serverPid, before: options.serverPid.flatMap(residentKilobytes),
                                    ownBefore: ownBefore)

@@ -51,7 +51,7 @@ final class BenchWorker: Sendable {
             let count = index == processes - 1 ? options.clients - share * (processes - 1) : share
             workers.append(try BenchWorker(arguments: [
                 "bench", "worker", "--scenario", scenario, "--clients", String(count), "--url=\(options.url)", "--secret=\(options.secret)",
-                "--source-addresses", String(options.sourceAddresses), "--transport", options.clientTransport,
+                "--source-addresses", String(options.sourceAddresses),
             ] + (options.allowSelfSigned ? ["--allow-self-signed"] : []) + extra))
         }
         do {

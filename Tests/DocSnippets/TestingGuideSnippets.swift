@@ -1,4 +1,5 @@
-// docs/TESTING.md's Swift blocks, verbatim. The in-memory test runs; the daemon one compiles.
+// docs/TESTING.md's in-memory Swift block, verbatim, with only the in-memory product imported (what
+// an app's tests on iOS or macOS have). It runs.
 import HybridSyncClient
 import HybridSyncTesting
 import Testing
@@ -12,23 +13,4 @@ import Testing
     try await server.publish(channel: "moderation:bans", data: ["user": "42"])
     #expect(try await bans.first(within: .seconds(5))?.publication?.data == ["user": "42"])
     await runtime.close()
-}
-
-func againstARealDaemon() async throws {
-let daemon = try await TestDaemon.start()            // hybridsyncd on 127.0.0.1, ephemeral ports
-let runtime = daemon.runtime(user: "7")
-try await runtime.start()
-try await daemon.publish(channel: "moderation:bans", data: ["user": "42", "banned": true])
-try await daemon.ban(user: "42", reason: "spam")
-let status = try await daemon.stop()                 // SIGTERM; 0 on a clean exit
-_ = status
-}
-
-func severalNodes() async throws {
-let redis = try TestRedis()                          // redis-server on 127.0.0.1, a free port
-let nodeA = try await TestDaemon.start(engine: .redis(address: redis.address))
-let nodeB = try await TestDaemon.start(engine: .redis(address: redis.address), nodeOf: nodeA)
-try await nodeB.publish(channel: "moderation:bans", data: ["user": "42"])  // reaches A's clients
-redis.kill()                                         // SIGKILL; acknowledged writes are on disk
-try redis.restart(keepingData: false)                // or true: the same data, the same port
 }

@@ -1,5 +1,5 @@
 import Dispatch
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 @Suite("Off the cooperative pool")

@@ -3,7 +3,7 @@ import Glibc
 import HybridSyncAdmin
 import HybridSyncClient
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// `BackendAPIClient` on Linux's URLSession, whose own `data(for:)` crashes the process or

@@ -1,7 +1,7 @@
 import Foundation
 import HybridSyncCrypto
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// Bad input over the real wire gets a clear answer, and the daemon keeps serving a bystander.

@@ -1,6 +1,6 @@
 import Foundation
 import HybridSyncClient
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// hybridsync.js in headless Chromium against the real daemon (docs/BROWSER.md). Skipped, with the

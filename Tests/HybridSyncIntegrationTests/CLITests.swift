@@ -1,6 +1,6 @@
 import Foundation
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// Runs the `hybridsync` built next to the test executable, pointed at the API `api` with `key`.

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import HybridSyncClient
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 private func until(_ runtime: ClientRuntime, _ what: String, within timeout: Duration = .seconds(30),

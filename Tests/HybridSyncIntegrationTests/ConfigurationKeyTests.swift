@@ -1,5 +1,5 @@
 import Foundation
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// Runs the built `hybridsyncd` until it exits (it must, refusing its configuration).

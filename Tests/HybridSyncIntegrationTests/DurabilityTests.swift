@@ -1,6 +1,6 @@
 import Foundation
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// The default engine (SQLite) against `kill -9`: what was acknowledged before the crash is there

@@ -1,6 +1,6 @@
 import Foundation
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// Runs one `Tests/Interop/attacks.py` probe and returns its JSON line.

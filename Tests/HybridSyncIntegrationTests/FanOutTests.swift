@@ -1,5 +1,5 @@
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// Fan-outs to a couple of hundred sockets, on one service thread and on two, racing each other

@@ -1,6 +1,6 @@
-import HybridSyncLWS
+import HybridSyncClient
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// How the daemon writes a fan-out (`LWSServerTransport+Writes.swift`): at the end of each turn, in
@@ -14,7 +14,7 @@ struct FanOutWritesTests {
         let daemon = try await TestDaemon.start(arguments: ["--server-threads", "1", "--ping-interval-seconds", "600"], engine: .memory)
         var connections: [any ClientConnection] = []
         for user in 0..<600 {
-            let connection = try await LWSConnector().connect(to: daemon.webSocketURL)
+            let connection = try await WebSocketTransport().connect(to: daemon.webSocketURL)
             connection.send(Array(#"{"id":1,"op":"connect","token":"\#(daemon.tokens.token(user: "u\(user)"))"}"#.utf8))
             _ = try await connection.events.first(within: .seconds(10))
             connection.send(Array(#"{"id":2,"op":"subscribe","channel":"app:fanout"}"#.utf8))

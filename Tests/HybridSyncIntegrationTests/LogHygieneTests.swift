@@ -1,7 +1,6 @@
 import Foundation
 import HybridSyncClient
-import HybridSyncLWS
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 @Suite("Logs never hold a secret (real daemon)")
@@ -45,8 +44,10 @@ struct LogHygieneTests {
     func jsonLogs() async throws {
         let daemon = try await TestDaemon.start(arguments: ["--log-format", "json"], engine: .memory)
         let token = daemon.tokens.token(user: "7")
+        var fromAddress = WebSocketTransport.Configuration()
+        fromAddress.sourceAddress = "127.0.0.3"
         // From 127.0.0.3: the peer address the log names is the one the daemon accepted from.
-        let runtime = ClientRuntime(url: daemon.webSocketURL, transport: LWSConnector(sourceAddress: "127.0.0.3")) { token }
+        let runtime = ClientRuntime(url: daemon.webSocketURL, transport: WebSocketTransport(configuration: fromAddress)) { token }
         try await runtime.start()
         await runtime.close()
         #expect(try await daemon.stop() == 0)

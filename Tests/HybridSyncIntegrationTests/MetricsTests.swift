@@ -1,6 +1,6 @@
 import Foundation
 import HybridSyncClient
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// Reads Prometheus text exposition format (0.0.4): every line is a comment (`# HELP`, `# TYPE`) or a

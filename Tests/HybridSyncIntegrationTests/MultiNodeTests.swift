@@ -1,7 +1,7 @@
 import Foundation
 import HybridSyncClient
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Synchronization
 import Testing
 

@@ -1,5 +1,5 @@
 import Foundation
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 
 /// Runs a script from Tests/Interop (or another folder of Tests/) with python3 and talks to it line by line.
 final class PythonScript: @unchecked Sendable {

@@ -1,9 +1,9 @@
-import HybridSyncLWS
+import HybridSyncClient
 import HybridSyncProtocol
 import HybridSyncTesting
 import Synchronization
 
-/// A protocol-level client on the real lws client transport, for wire tests against the daemon.
+/// A protocol-level client on the SDK's WebSocket transport, for wire tests against the daemon.
 final class RawClient: Sendable {
     enum Event: Equatable {
         case message(ServerMessage)
@@ -18,7 +18,7 @@ final class RawClient: Sendable {
     }
 
     static func open(_ url: String, allowSelfSignedCertificates: Bool = false) async throws -> RawClient {
-        RawClient(connection: try await LWSConnector(allowSelfSignedCertificates: allowSelfSignedCertificates).connect(to: url))
+        RawClient(connection: try await WebSocketTransport(configuration: allowSelfSignedCertificates ? .allowingSelfSignedCertificates() : .init()).connect(to: url))
     }
 
     func send(_ text: String) { connection.send(Array(text.utf8)) }

@@ -1,6 +1,6 @@
 import Foundation
 import HybridSyncClient
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 @Suite("SIGHUP reload (real daemon)")

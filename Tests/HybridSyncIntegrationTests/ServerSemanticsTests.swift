@@ -1,7 +1,7 @@
 import Foundation
 import HybridSyncClient
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// Issue-3 guarantees on the real daemon and the real wire.

@@ -1,6 +1,6 @@
 import Foundation
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 private struct ConnectRefused: Error {}

@@ -1,7 +1,7 @@
 import Foundation
 import HybridSyncClient
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// `wss://` through OpenSSL when a certificate is configured.

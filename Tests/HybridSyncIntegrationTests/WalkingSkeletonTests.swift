@@ -1,7 +1,7 @@
 import Foundation
 import HybridSyncClient
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// End to end on the real `hybridsyncd` binary, 127.0.0.1, ephemeral ports.

@@ -3,7 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import HybridSyncClient
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// One plain HTTP request (no cache, no cookies); header names lower-cased.

@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import HybridSyncClient
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import NIOSSL
 import Testing
 

@@ -1,6 +1,6 @@
-import HybridSyncLWS
+import HybridSyncClient
 import HybridSyncProtocol
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// `limits.writeDelayMillis`: publications wait for the window and leave together.
@@ -14,7 +14,7 @@ struct WriteDelayTests {
         let daemon = try await TestDaemon.start(
             arguments: ["--limits-write-delay-millis", "1000", "--server-threads", String(threads)], engine: .memory
         )
-        let connection = try await LWSConnector().connect(to: daemon.webSocketURL)
+        let connection = try await WebSocketTransport().connect(to: daemon.webSocketURL)
         func nextMessages() async throws -> [ServerMessage] {
             guard case .frame(let frame)? = try await connection.events.first(within: .seconds(10)) else { return [] }
             return try FrameCodec.messages(in: frame).map { try ServerMessage.decode($0) }

@@ -1,7 +1,7 @@
 import HybridSyncClient
 import HybridSyncProtocol
 import HybridSyncServer
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 @Suite("Ban as one operation", .offTheCooperativePool)

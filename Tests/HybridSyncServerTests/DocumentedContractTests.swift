@@ -1,6 +1,6 @@
 import HybridSyncProtocol
 import HybridSyncServer
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// Each test pins one sentence of docs/PROTOCOL.md or docs/API.md that an independent client

@@ -4,7 +4,7 @@ import HybridSyncProtocol
 import HybridSyncRedis
 import HybridSyncServer
 import HybridSyncSQLite
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Logging
 import Testing
 

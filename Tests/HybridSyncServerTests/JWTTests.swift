@@ -2,7 +2,7 @@ import Foundation
 import HybridSyncCrypto
 import HybridSyncProtocol
 @testable import HybridSyncServer
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// Token verification matrix. RS256 and ES256 tokens are signed by the `openssl` command, an
@@ -25,6 +25,14 @@ struct JWTTests {
             try await openssl(["pkey", "-in", rsaPrivate, "-pubout", "-out", directory.appendingPathComponent("rsa.pub").path])
             try await openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", ecPrivate])
             try await openssl(["pkey", "-in", ecPrivate, "-pubout", "-out", directory.appendingPathComponent("ec.pub").path])
+        }
+
+        /// The public half of a new key made by `openssl genpkey` with `options` (for keys the
+        /// server must refuse).
+        func otherPublicKey(_ options: [String]) async throws -> String {
+            let privateKey = directory.appendingPathComponent("other-\(UUID().uuidString).pem").path
+            try await openssl(["genpkey"] + options + ["-out", privateKey])
+            return String(decoding: try await openssl(["pkey", "-in", privateKey, "-pubout"]), as: UTF8.self)
         }
 
         func publicKey(_ path: String) throws -> PublicKey {
@@ -201,11 +209,21 @@ struct JWTTests {
         #expect(connection.closed?.code.shouldReconnect == true)
     }
 
-    @Test("keys load only as RSA >= 2048 or EC P-256")
+    @Test("keys load only as RSA >= 2048 or EC P-256, and each refusal says why")
     func keyLoading() async throws {
         #expect(throws: PublicKey.LoadError.self) { try PublicKey(pem: "not a key") }
         let keys = try await Keys()
         #expect(try keys.publicKey(keys.rsaPublic).kind == .rsa)
         #expect(try keys.publicKey(keys.ecPublic).kind == .ecP256)
+        let refusals = [
+            (["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"], "at least 2048 bits (this one has 1024)"),
+            (["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"], "only RSA (RS256) and EC P-256 (ES256)"),
+            (["-algorithm", "ED25519"], "only RSA (RS256) and EC P-256 (ES256)"),
+        ]
+        for (options, message) in refusals {
+            let pem = try await keys.otherPublicKey(options)
+            let error = #expect(throws: PublicKey.LoadError.self, "\(options)") { try PublicKey(pem: pem) }
+            #expect(error?.description.contains(message) == true, "\(options): \(error?.description ?? "")")
+        }
     }
 }

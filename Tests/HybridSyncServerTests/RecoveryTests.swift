@@ -1,6 +1,6 @@
 import HybridSyncProtocol
 import HybridSyncServer
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 @Suite("History and recovery", .offTheCooperativePool)

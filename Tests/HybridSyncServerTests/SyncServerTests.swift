@@ -2,7 +2,7 @@ import HybridSyncBroker
 import HybridSyncCrypto
 import HybridSyncProtocol
 import HybridSyncServer
-import HybridSyncTesting
+import HybridSyncDaemonTesting
 import Testing
 
 /// Protocol-level behaviour of the server through the in-memory transport and a manual clock.

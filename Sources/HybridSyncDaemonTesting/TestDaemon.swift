@@ -1,3 +1,4 @@
+@_exported public import HybridSyncTesting
 public import Foundation
 public import HybridSyncClient
 public import HybridSyncProtocol

@@ -1,13 +1,19 @@
 import Foundation
 import Glibc
-import HybridSyncLWS
-import HybridSyncTesting
+import HybridSyncClient
+import HybridSyncDaemonTesting
 import Testing
 
-/// `LWSConnector` against plain listeners: the source address it binds (a load generator past one
-/// address's ephemeral ports; `hybridsync bench --source-addresses`), and servers that hang up.
-@Suite("LWSConnector (loopback)")
-struct LWSConnectorTests {
+/// `WebSocketTransport` against plain listeners: the source address it binds (a load generator past
+/// one address's ephemeral ports; `hybridsync bench --source-addresses`), and servers that hang up.
+@Suite("WebSocketTransport against plain listeners (loopback)")
+struct WebSocketTransportListenerTests {
+    private func transport(sourceAddress: String? = nil) -> WebSocketTransport {
+        var configuration = WebSocketTransport.Configuration()
+        configuration.sourceAddress = sourceAddress
+        return WebSocketTransport(configuration: configuration)
+    }
+
     /// A listening TCP socket on 127.0.0.3 with an ephemeral port. Not 127.0.0.1: the kernel may hand
     /// out a port that a stopped daemon of another test had, and that test's clients, still
     /// reconnecting to 127.0.0.1, would be accepted here (seen in CI).
@@ -40,7 +46,7 @@ struct LWSConnectorTests {
         defer { close(fd) }
         for (source, expected) in [("127.0.0.2", "127.0.0.2"), (nil, "127.0.0.1")] as [(String?, String)] {
             // The listener never answers the upgrade: the attempt fails once it is accepted and closed.
-            let attempt = Task { try? await LWSConnector(sourceAddress: source).connect(to: "ws://\(Self.listenAddress):\(port)/") }
+            let attempt = Task { try? await transport(sourceAddress: source).connect(to: "ws://\(Self.listenAddress):\(port)/") }
             #expect(await acceptedPeer(fd) == expected)
             _ = await attempt.value
         }
@@ -51,7 +57,7 @@ struct LWSConnectorTests {
         let (fd, port) = try listen()
         defer { close(fd) }
         for attempt in 0..<100 {
-            let connecting = Task { try await LWSConnector().connect(to: "ws://\(Self.listenAddress):\(port)/") }
+            let connecting = Task { try await transport().connect(to: "ws://\(Self.listenAddress):\(port)/") }
             #expect(await acceptedPeer(fd) == "127.0.0.1")
             let outcome = try await withTimeout(.seconds(20), "connect() \(attempt) against a server that hung up") {
                 await connecting.result

@@ -8,6 +8,8 @@ one JSON command per line on stdin; each gets one JSON line on stdout:
   {"op":"eval","target":T,"expression":E}        -> {"ok":true,"value":V}   (promises awaited)
   {"op":"wait","target":T,"expression":E,"timeout":S} -> {"ok":true,"value":V} once E is truthy
   {"op":"screenshot","target":T,"path":P}        -> {"ok":true,"bytes":N}
+  {"op":"cdp","target":T,"method":M,"params":P}  -> {"ok":true,"result":R}  (any DevTools call on the tab:
+                                                    Page.setWebLifecycleState, Network.emulateNetworkConditions…)
   {"op":"close","target":T}                      -> {"ok":true}
 Failures answer {"ok":false,"error":"..."}. The first line is {"ready":true,"browser":"..."}, or
 {"skip":"<why Chromium cannot start>"}. EOF on stdin (the test ended or died) closes Chromium.
@@ -136,22 +138,30 @@ class Browser:
         return result["result"].get("value")
 
     def wait(self, target, expression, timeout):
-        """The value of `expression` once it is truthy in the page: checked now and after every change
-        of the document (a MutationObserver), failing after `timeout` seconds."""
+        """The value of `expression` once it is truthy in the page: checked now, after every change
+        of the document (a MutationObserver) and every 100 ms (for state outside the document),
+        failing after `timeout` seconds."""
         failure = json.dumps(f"not true within {timeout} s: {expression}")
         script = (
             "new Promise((resolve, reject) => {"
             f"  const check = () => {{ try {{ return ({expression}); }} catch (error) {{ return undefined; }} }};"
             "  const now = check();"
             "  if (now) return resolve(now);"
-            "  const observer = new MutationObserver(() => {"
-            "    const value = check();"
-            "    if (value) { observer.disconnect(); clearTimeout(timer); resolve(value); }"
-            "  });"
-            f"  const timer = setTimeout(() => {{ observer.disconnect(); reject(new Error({failure})); }}, {int(timeout * 1000)});"
+            "  const done = (value) => { observer.disconnect(); clearTimeout(timer); clearInterval(poll); resolve(value); };"
+            "  const observer = new MutationObserver(() => { const value = check(); if (value) done(value); });"
+            "  const poll = setInterval(() => { const value = check(); if (value) done(value); }, 100);"
+            f"  const timer = setTimeout(() => {{ observer.disconnect(); clearInterval(poll); reject(new Error({failure})); }}, {int(timeout * 1000)});"
             "  observer.observe(document.documentElement, { subtree: true, childList: true, attributes: true, characterData: true });"
             "})")
-        return self.evaluate(target, script, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.evaluate(target, script, timeout=max(1, deadline - time.monotonic()))
+            except RuntimeError as error:
+                # A navigation (Back, a link) ends the page the check ran in: check the next one.
+                if "navigated or closed" not in str(error) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def screenshot(self, target, path):
         data = base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"}, session=self.sessions[target])["data"])
@@ -208,6 +218,9 @@ def main():
                     answer({"ok": True, "value": browser.wait(command["target"], command["expression"], command.get("timeout", 15))})
                 elif op == "screenshot":
                     answer({"ok": True, "bytes": browser.screenshot(command["target"], command["path"])})
+                elif op == "cdp":
+                    answer({"ok": True, "result": browser.call(command["method"], command.get("params") or {},
+                                                               session=browser.sessions[command["target"]])})
                 elif op == "close":
                     browser.close_target(command["target"])
                     answer({"ok": True})

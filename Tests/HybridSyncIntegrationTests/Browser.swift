@@ -58,6 +58,12 @@ final class Browser: Sendable {
         Int(try await call(["op": "screenshot", "target": .string(tab.id), "path": .string(path)])["bytes"]?.intValue ?? 0)
     }
 
+    /// Any DevTools call on `tab` (`Page.setWebLifecycleState`, `Network.emulateNetworkConditions`, …).
+    @discardableResult
+    func devTools(_ tab: Tab, _ method: String, _ params: JSONValue = [:]) async throws -> JSONValue {
+        try await call(["op": "cdp", "target": .string(tab.id), "method": .string(method), "params": params])["result"] ?? .null
+    }
+
     func close(_ tab: Tab) async throws {
         _ = try await call(["op": "close", "target": .string(tab.id)])
     }

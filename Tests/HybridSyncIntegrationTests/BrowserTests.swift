@@ -8,27 +8,27 @@ import Testing
 @Suite("Browser runtime in Chromium (real daemon)", .serialized)
 struct BrowserTests {
     /// The demo's two micro-frontends, read from the page.
-    private static let chat = "document.querySelector('#chat').dataset"
-    private static let profile = "document.querySelector('#profile').dataset"
-    private static let connected = "document.body.dataset.connection === 'connected'"
+    static let chat = "document.querySelector('#chat').dataset"
+    static let profile = "document.querySelector('#profile').dataset"
+    static let connected = "document.body.dataset.connection === 'connected'"
 
-    private func startDemo(engine: TestDaemon.Engine = .memory) async throws -> TestDaemon {
+    func startDemo(engine: TestDaemon.Engine = .memory) async throws -> TestDaemon {
         try await TestDaemon.start(arguments: ["--server-demo", "true"], engine: engine)
     }
 
-    private func say(_ daemon: TestDaemon, _ user: String, _ text: String) async throws {
+    func say(_ daemon: TestDaemon, _ user: String, _ text: String) async throws {
         _ = try await daemon.api.publish(channel: "chat:lobby", data: ["user": .string(user), "text": .string(text)])
     }
 
     /// Waits until the page's chat has subscribed (a "connected" page may not have yet: what is
     /// published before is not its to see).
-    private func chatSubscribed(_ daemon: TestDaemon) async throws {
+    func chatSubscribed(_ daemon: TestDaemon) async throws {
         try await eventually(.seconds(10), "the chat subscribed") {
             try await daemon.api.request("GET", "/api/channels/chat:lobby", nil)["subscribers"]?.intValue == 1
         }
     }
 
-    private func connections(_ daemon: TestDaemon) async throws -> Int64? {
+    func connections(_ daemon: TestDaemon) async throws -> Int64? {
         try await daemon.api.health()["connections"]?.intValue
     }
 

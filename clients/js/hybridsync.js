@@ -228,6 +228,8 @@ class Engine {
   #retryTimer = null;
   #liveness = { timer: null, heard: 0, limit: 0 };
   #started = false;
+  #network; // fires 'online' / 'offline'; its onLine (or navigator.onLine) is the browser's belief
+  #networkListeners = null;
 
   constructor(options) {
     this.#options = options;
@@ -238,6 +240,7 @@ class Engine {
       now: () => Date.now(),
     };
     this.#random = options.random ?? Math.random;
+    this.#network = options.network ?? globalThis;
     const url = String(options.url ?? '');
     if (!/^wss?:\/\/[^/?#]+/.test(url)) {
       this.#stop(new HybridSyncError(ErrorCode.invalidURL, `not a ws:// or wss:// URL with a host: ${url}`));
@@ -262,13 +265,22 @@ class Engine {
     return () => this.#release(channel, () => channel.stateObservers.delete(observer));
   }
 
-  observeChannel(name, callback, end) {
+  /**
+   * `since` (`{epoch, offset}`, optional): the position this observer last saw; once the channel
+   * is current, a different position is signalled to it as `resynced` (what it missed is not
+   * replayed). `onReady(position)` (optional) runs once the channel is current.
+   */
+  observeChannel(name, callback, end, { since = null, onReady = null } = {}) {
     const channel = this.#channel(name, end);
     if (!channel) return null;
-    const observer = { callback, end };
+    const observer = { callback, end, since, onReady };
     channel.eventObservers.add(observer);
+    if (channel.ready) this.#channelReady(channel, observer);
     return () => this.#release(channel, () => channel.eventObservers.delete(observer));
   }
+
+  /** The `{epoch, offset}` the runtime holds for a channel it observes, or null. */
+  position(name) { return this.#channels.get(name)?.position ?? null; }
 
   publish(channel, data) {
     if (!CHANNEL.test(channel)) return Promise.reject(invalidChannel(channel));
@@ -361,6 +373,19 @@ class Engine {
     }
     channel.ready = true;
     for (const observer of [...channel.stateObservers]) this.#deliverState(channel, observer);
+    for (const observer of [...channel.eventObservers]) this.#channelReady(channel, observer);
+  }
+
+  /** The first time `observer` sees `channel` current: a `resynced` if it last saw another position. */
+  #channelReady(channel, observer) {
+    const since = observer.since;
+    const onReady = observer.onReady;
+    observer.since = observer.onReady = null;
+    const now = channel.position;
+    if (since && now && (since.epoch !== now.epoch || since.offset !== now.offset)) {
+      observer.callback({ type: 'resynced', channel: channel.name, from: since, to: now });
+    }
+    onReady?.(now);
   }
 
   #refused(channel, error) {
@@ -422,6 +447,32 @@ class Engine {
   #start() {
     if (this.#started || this.#status.state === 'closed') return;
     this.#started = true;
+    this.#networkListeners = { offline: () => this.#wentOffline(), online: () => this.#cameOnline() };
+    for (const [type, listener] of Object.entries(this.#networkListeners)) this.#network.addEventListener?.(type, listener);
+    if (this.#isOnline()) this.#connect();
+    else this.#setStatus('reconnecting');
+  }
+
+  #isOnline() {
+    const onLine = this.#options.network ? this.#network.onLine : globalThis.navigator?.onLine;
+    return onLine !== false;
+  }
+
+  /** The browser lost its network: the socket is dead whatever TCP says; wait for 'online'. */
+  #wentOffline() {
+    if (this.#status.state === 'closed') return;
+    if (this.#socket) return this.#drop(this.#socket, 'the browser went offline');
+    this.#generation++; // an attempt still waiting for its token is abandoned
+    this.#retry();
+  }
+
+  /** The network is back: try at once, not when a backoff timer set while offline says. */
+  #cameOnline() {
+    if (this.#status.state === 'closed' || this.#socket || !this.#started) return;
+    if (this.#status.state === 'connecting') return; // an attempt is already waiting for its token
+    this.#timers.clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    this.#attempt = 0;
     this.#connect();
   }
 
@@ -575,6 +626,9 @@ class Engine {
 
   #retry() {
     if (this.#status.state === 'closed') return;
+    this.#timers.clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    if (!this.#isOnline()) return this.#setStatus('reconnecting'); // 'online' tries again
     const ceiling = Math.min(this.#config.backoffMax, this.#config.backoffBase * 2 ** this.#attempt);
     this.#attempt = Math.min(this.#attempt + 1, 30);
     this.#setStatus('reconnecting');
@@ -604,6 +658,9 @@ class Engine {
     if (this.#status.state === 'closed') return;
     this.#generation++;
     this.#timers.clearTimeout(this.#retryTimer);
+    if (this.#networkListeners) {
+      for (const [type, listener] of Object.entries(this.#networkListeners)) this.#network.removeEventListener?.(type, listener);
+    }
     this.#setStatus('closed', error);
     const socket = this.#socket;
     if (socket) {
@@ -640,30 +697,43 @@ class Engine {
 /**
  * The same calls as Engine, carried over a MessagePort to the connection in the SharedWorker. If
  * the worker fails (its script cannot load, say), it falls back to a connection of this tab's own.
+ *
+ * The tab joins the worker with `hello` and its observations. A frozen tab (a background tab) or
+ * one in the back/forward cache sends no heartbeat, and the worker releases it after 15 s; so on
+ * `resume` and on `pageshow` from the cache the tab joins again, and it does the same when the
+ * worker says it does not know it (`rejoin`) or does not answer (a worker that ended: a new one is
+ * started). Until each observation is current again the tab reports `reconnecting`, never a value
+ * from before as current; a channel observer whose channel moved on meanwhile gets `resynced`.
  */
 class SharedEngine {
   mode = 'shared-worker';
-  #port;
+  #port = null;
   #options;
   #nextId = 1;
-  #maxMessageBytes = null; // the server's limit, from the connect result (protocol 0.2.0)
-  #calls = new Map(); // id -> {request, callback, end, stop} or {resolve, reject}
+  #calls = new Map(); // id -> {request, callback, end, last?, position?} or {resolve, reject}
   #statusListeners = new Map(); // callback -> its stop function on the fallback engine, once there is one
   #status = { state: 'connecting', error: null };
-  #beat;
+  #workerStatus = { state: 'connecting', error: null };
+  #join = { generation: 0, waiting: new Set(), rejoining: false, answered: false, timer: null };
+  #beat = null;
   #fallback = null;
+  #listeners = [];
 
   constructor(options) {
-    const name = `hybridsync:${options.sharedName ?? ''}:${options.url}`;
-    const worker = new SharedWorker(new URL(import.meta.url), { type: 'module', name });
     this.#options = options;
-    worker.onerror = (event) => this.#fallBack(event);
-    this.#port = worker.port;
-    this.#port.onmessage = (event) => this.#received(event.data);
-    this.#port.start();
-    this.#port.postMessage({ t: 'hello', options: shareable(options) });
-    this.#beat = setInterval(() => this.#port.postMessage({ t: 'beat' }), WORKER_BEAT_MS);
-    globalThis.addEventListener?.('pagehide', () => this.close());
+    this.#connectWorker();
+    const on = (target, type, listener) => {
+      target?.addEventListener?.(type, listener);
+      this.#listeners.push(() => target?.removeEventListener?.(type, listener));
+    };
+    const page = options.page ?? globalThis;
+    const document = options.page ? options.page.document : globalThis.document;
+    on(page, 'pagehide', () => this.#suspend());
+    on(page, 'pageshow', (event) => { if (event.persisted) this.#rejoin('restored from the back/forward cache'); });
+    on(document, 'resume', () => this.#rejoin('resumed after a freeze'));
+    // The worker asks the tab the user is looking at for tokens: tell it at once when that changes.
+    on(document, 'visibilitychange', () => this.#sendBeat());
+    on(page, 'focus', () => this.#sendBeat());
   }
 
   get status() { return this.#status; }
@@ -692,36 +762,134 @@ class SharedEngine {
     return new Promise((resolve, reject) => {
       const id = this.#nextId++;
       this.#calls.set(id, { resolve, reject });
-      this.#port.postMessage({ t: 'publish', id, channel, data });
+      this.#post({ t: 'publish', id, channel, data });
     });
   }
 
   close() {
-    clearInterval(this.#beat);
+    this.#stopBeat();
+    this.#timers().clearTimeout(this.#join.timer);
+    for (const stop of this.#listeners.splice(0)) stop();
     if (this.#fallback) return this.#fallback.close();
-    this.#port.postMessage({ t: 'bye' });
+    this.#post({ t: 'bye' });
     for (const call of this.#calls.values()) (call.end ?? call.reject)(new HybridSyncError(ErrorCode.closed, 'the runtime was closed'));
     this.#calls.clear();
+  }
+
+  /** Starts (or reaches) the worker and joins it. */
+  #connectWorker() {
+    const options = this.#options;
+    const name = `hybridsync:${options.sharedName ?? ''}:${options.url}`;
+    const worker = new SharedWorker(new URL(import.meta.url), { type: 'module', name });
+    worker.onerror = (event) => this.#fallBack(event);
+    this.#port = worker.port;
+    this.#port.onmessage = (event) => this.#received(event.data);
+    this.#port.start();
+    this.#sendJoin();
+  }
+
+  #timers() {
+    return this.#options.timers ?? { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (t) => clearTimeout(t) };
+  }
+
+  #post(message) {
+    try { this.#port.postMessage(message); } catch { /* a closed port: the join timer starts a new worker */ }
+  }
+
+  /** `hello` with a new generation and every observation under a new id. */
+  #sendJoin() {
+    const join = this.#join;
+    join.generation += 1;
+    join.answered = false;
+    this.#post({ t: 'hello', generation: join.generation, options: shareable(this.#options), ...this.#presence() });
+    const calls = [...this.#calls];
+    this.#calls.clear();
+    join.waiting.clear();
+    for (const [oldId, call] of calls) {
+      if (!call.request) {
+        // A publish sent to a worker that forgot this tab may or may not have been applied.
+        if (join.generation > 1) call.reject(new HybridSyncError(ErrorCode.connectionLost, 'the shared worker lost this tab before the reply; it may or may not have been applied'));
+        else this.#calls.set(oldId, call);
+        continue;
+      }
+      const id = this.#nextId++;
+      this.#calls.set(id, call);
+      if (join.rejoining) join.waiting.add(id);
+      this.#post({ t: 'observe', id, ...call.request, since: call.position ?? null });
+    }
+    this.#startBeat();
+    // A worker that does not answer within the bound ended (or never started): start a new one.
+    this.#timers().clearTimeout(join.timer);
+    join.timer = this.#timers().setTimeout(() => {
+      if (join.answered || this.#fallback) return;
+      report(this.#options, 'runtime', 'the shared worker did not answer; starting it again', null);
+      this.#connectWorker();
+    }, WORKER_ANSWER_MS);
+  }
+
+  /** Joins the worker again after a freeze, the back/forward cache or the worker forgetting us. */
+  #rejoin(why) {
+    if (this.#fallback || this.#status.state === 'closed') return;
+    this.#join.rejoining = true;
+    this.#post({ t: 'bye' });
+    this.#sendJoin();
+    this.#publishStatus();
+  }
+
+  /** `pagehide`: the page may be cached, not gone. Leave the worker but keep every observation. */
+  #suspend() {
+    if (this.#fallback) return;
+    this.#stopBeat();
+    this.#post({ t: 'bye' });
+  }
+
+  #presence() {
+    const document = this.#options.page ? this.#options.page.document : globalThis.document;
+    return {
+      visible: document ? document.visibilityState === 'visible' : true,
+      focused: typeof document?.hasFocus === 'function' ? document.hasFocus() : false,
+    };
+  }
+
+  #sendBeat() { if (this.#beat !== null) this.#post({ t: 'beat', ...this.#presence() }); }
+
+  #startBeat() {
+    this.#stopBeat();
+    this.#beat = setInterval(() => this.#sendBeat(), WORKER_BEAT_MS);
+  }
+
+  #stopBeat() {
+    if (this.#beat !== null) clearInterval(this.#beat);
+    this.#beat = null;
   }
 
   #observe(request, callback, end) {
     if (this.#fallback) return observeOn(this.#fallback, request, callback, end);
     const id = this.#nextId++;
-    const call = { request, callback, end, stop: null };
+    const call = { request, callback, end, last: undefined, position: null };
     this.#calls.set(id, call);
-    this.#port.postMessage({ t: 'observe', id, ...request });
+    this.#post({ t: 'observe', id, ...request });
     return () => {
-      if (!this.#calls.delete(id)) return;
+      const current = this.#idOf(call);
+      if (current === null) return;
+      this.#calls.delete(current);
+      this.#ready(current);
       if (call.stop) call.stop();
-      else this.#port.postMessage({ t: 'cancel', id });
+      else this.#post({ t: 'cancel', id: current });
     };
+  }
+
+  #idOf(call) {
+    for (const [id, candidate] of this.#calls) if (candidate === call) return id;
+    return null;
   }
 
   /** The worker failed: this tab's own connection takes over every observation and listener. */
   #fallBack(event) {
     if (this.#fallback) return;
     report(this.#options, 'runtime', 'the shared worker failed; one connection for this tab from now on', event?.message ?? event);
-    clearInterval(this.#beat);
+    this.#stopBeat();
+    this.#timers().clearTimeout(this.#join.timer);
     this.mode = 'local';
     const engine = new Engine(this.#options);
     this.#fallback = engine;
@@ -736,25 +904,59 @@ class SharedEngine {
     }
   }
 
+  /** The status listeners see: the worker's, but `reconnecting` while a rejoin is not yet current. */
+  #publishStatus() {
+    const join = this.#join;
+    if (join.rejoining && join.answered && join.waiting.size === 0) join.rejoining = false;
+    const worker = this.#workerStatus;
+    const status = join.rejoining && worker.state !== 'closed' ? { state: 'reconnecting', error: null } : worker;
+    if (status.state === this.#status.state && status.error === this.#status.error) return;
+    this.#status = status;
+    for (const listener of [...this.#statusListeners.keys()]) listener(this.#status);
+  }
+
+  /** An observation is current (or over). */
+  #ready(id) {
+    if (this.#join.waiting.delete(id)) this.#publishStatus();
+  }
+
   async #received(message) {
     const call = this.#calls.get(message.id);
     switch (message.t) {
-      case 'value': return call?.callback(message.value);
+      case 'value': {
+        if (!call?.callback) return;
+        if (message.position) call.position = message.position;
+        if (call.request.kind === 'state') {
+          const text = JSON.stringify(message.value);
+          const repeated = text === call.last;
+          call.last = text;
+          this.#ready(message.id);
+          if (repeated) return; // the same value again after a rejoin: not a change
+        }
+        return call.callback(message.value);
+      }
+      case 'ready': // a channel observation is current, at `position`
+        if (call?.request) call.position = message.position ?? call.position;
+        return this.#ready(message.id);
       case 'end':
         this.#calls.delete(message.id);
+        this.#ready(message.id);
         return call?.end?.(HybridSyncError.from(message.error));
       case 'settled':
         this.#calls.delete(message.id);
         return message.error ? call?.reject(HybridSyncError.from(message.error)) : call?.resolve(message.result);
       case 'status':
-        this.#status = { state: message.state, error: message.error ? HybridSyncError.from(message.error) : null };
-        for (const listener of [...this.#statusListeners.keys()]) listener(this.#status);
-        return;
+        if (message.generation !== this.#join.generation) return; // from before this tab joined again
+        this.#join.answered = true;
+        this.#workerStatus = { state: message.state, error: message.error ? HybridSyncError.from(message.error) : null };
+        return this.#publishStatus();
+      case 'rejoin': // the worker released this tab (no heartbeat for a while) or started anew
+        return this.#rejoin('the shared worker no longer knew this tab');
       case 'token?': {
         try {
-          this.#port.postMessage({ t: 'token', id: message.id, token: await this.#options.getToken() });
+          this.#post({ t: 'token', id: message.id, token: await this.#options.getToken() });
         } catch (error) {
-          this.#port.postMessage({ t: 'token', id: message.id, error: String(error?.message ?? error) });
+          this.#post({ t: 'token', id: message.id, error: String(error?.message ?? error) });
         }
         return;
       }
@@ -762,19 +964,22 @@ class SharedEngine {
   }
 }
 
+/** Tabs send a heartbeat this often; the worker releases a tab silent for three of them. */
 const WORKER_BEAT_MS = 5000;
+/** A worker that does not answer a tab's `hello` within this is started again. */
+const WORKER_ANSWER_MS = 3000;
 
-function observeOn(engine, request, callback, end) {
+function observeOn(engine, request, callback, end, channelOptions) {
   return request.kind === 'state'
     ? engine.observeState(request.channel, request.key, request.defaultValue, callback, end)
-    : engine.observeChannel(request.channel, callback, end);
+    : engine.observeChannel(request.channel, callback, end, channelOptions);
 }
 
 /** What of the options can cross into the worker (functions cannot). */
 function shareable(options) {
   const plain = {};
   for (const [key, value] of Object.entries(options)) {
-    if (typeof value !== 'function' && key !== 'WebSocket' && key !== 'timers' && key !== 'shared') plain[key] = value;
+    if (typeof value !== 'function' && !['WebSocket', 'timers', 'shared', 'network', 'page'].includes(key)) plain[key] = value;
   }
   return plain;
 }
@@ -784,12 +989,17 @@ function shareable(options) {
 /** Runs inside the SharedWorker: one Engine for every tab connected to it. */
 function hostSharedWorker(scope) {
   let engine = null;
-  const tabs = new Map(); // port -> {observations: Map(id -> stop), heard}
+  const tabs = new Map(); // port -> {observations: Map(id -> stop), heard, visible, focused, generation}
   const tokenRequests = new Map();
   let nextToken = 1;
 
+  // The tab the user is most likely looking at: focused, then visible, then the latest heartbeat.
   const askToken = () => new Promise((resolve, reject) => {
-    const ports = [...tabs.entries()].sort((a, b) => b[1].heard - a[1].heard).map(([port]) => port);
+    const rank = (tab) => [tab.focused ? 1 : 0, tab.visible ? 1 : 0, tab.heard];
+    const ports = [...tabs.entries()].sort(([, a], [, b]) => {
+      const [x, y] = [rank(a), rank(b)];
+      return y[0] - x[0] || y[1] - x[1] || y[2] - x[2];
+    }).map(([port]) => port);
     if (ports.length === 0) return reject(new Error('no tab to ask for a token'));
     const id = nextToken++;
     tokenRequests.set(id, (reply) => (reply.error ? reject(new Error(reply.error)) : resolve(reply.token)));
@@ -804,53 +1014,68 @@ function hostSharedWorker(scope) {
     for (const stop of tab.observations.values()) stop?.();
   };
 
-  setInterval(() => {
+  const sweep = setInterval(() => {
     const now = Date.now();
     for (const [port, tab] of tabs) if (now - tab.heard > 3 * WORKER_BEAT_MS) leave(port);
   }, WORKER_BEAT_MS);
+  sweep.unref?.(); // node (the unit tests) only
 
   scope.onconnect = (connection) => {
     const port = connection.ports[0];
     port.onmessage = (event) => {
       const message = event.data;
       const tab = tabs.get(port);
-      if (tab) tab.heard = Date.now();
+      if (tab) {
+        tab.heard = Date.now();
+        if ('visible' in message) tab.visible = message.visible;
+        if ('focused' in message) tab.focused = message.focused;
+      }
       switch (message.t) {
         case 'hello': {
-          if (tab) return;
+          if (tab) leave(port);
           engine ??= new Engine({ ...message.options, getToken: askToken });
-          const observations = new Map();
-          const stopStatus = engine.onStatus((status) => port.postMessage({ t: 'status', state: status.state, error: status.error?.toJSON() ?? null }));
-          tabs.set(port, { observations, heard: Date.now(), stopStatus });
+          const generation = message.generation ?? 1;
+          const joined = { observations: new Map(), heard: Date.now(), visible: message.visible ?? true,
+            focused: message.focused ?? false, generation, stopStatus: () => {} };
+          tabs.set(port, joined);
+          joined.stopStatus = engine.onStatus((status) => port.postMessage({ t: 'status', generation, state: status.state,
+            error: status.error?.toJSON() ?? null }));
           return;
         }
-        case 'observe': {
-          if (!tab) return;
-          const send = (value) => port.postMessage({ t: 'value', id: message.id, value });
-          const end = (error) => {
-            tab.observations.delete(message.id);
-            port.postMessage({ t: 'end', id: message.id, error: HybridSyncError.from(error).toJSON() });
-          };
-          tab.observations.set(message.id, null);
-          const stop = observeOn(engine, message, send, end);
-          if (tab.observations.has(message.id)) tab.observations.set(message.id, stop);
-          return;
-        }
-        case 'cancel': {
-          const stop = tab?.observations.get(message.id);
-          tab?.observations.delete(message.id);
-          return stop?.();
-        }
-        case 'publish':
-          return engine?.publish(message.channel, message.data).then(
-            (result) => port.postMessage({ t: 'settled', id: message.id, result }),
-            (error) => port.postMessage({ t: 'settled', id: message.id, error: HybridSyncError.from(error).toJSON() }));
+        case 'bye': return leave(port);
         case 'token': {
           const settle = tokenRequests.get(message.id);
           tokenRequests.delete(message.id);
           return settle?.(message);
         }
-        case 'bye': return leave(port);
+      }
+      // Anything else from a tab this worker does not know (it was released while frozen or
+      // cached, or this is a new worker): tell it to join again.
+      if (!tab) return port.postMessage({ t: 'rejoin' });
+      switch (message.t) {
+        case 'observe': {
+          const id = message.id;
+          const send = (value) => port.postMessage({ t: 'value', id, value,
+            position: message.kind === 'channel' ? engine.position(message.channel) : undefined });
+          const end = (error) => {
+            tab.observations.delete(id);
+            port.postMessage({ t: 'end', id, error: HybridSyncError.from(error).toJSON() });
+          };
+          const onReady = (position) => port.postMessage({ t: 'ready', id, position });
+          tab.observations.set(id, null);
+          const stop = observeOn(engine, message, send, end, { since: message.since ?? null, onReady });
+          if (tab.observations.has(id)) tab.observations.set(id, stop);
+          return;
+        }
+        case 'cancel': {
+          const stop = tab.observations.get(message.id);
+          tab.observations.delete(message.id);
+          return stop?.();
+        }
+        case 'publish':
+          return engine.publish(message.channel, message.data).then(
+            (result) => port.postMessage({ t: 'settled', id: message.id, result }),
+            (error) => port.postMessage({ t: 'settled', id: message.id, error: HybridSyncError.from(error).toJSON() }));
         default: return; // 'beat'
       }
     };

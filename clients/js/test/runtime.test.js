@@ -413,7 +413,7 @@ test('shared mode: the tab speaks to the worker; values, status and token reques
     worker.deliver({ t: 'value', id: observe.id, value: banned('spam') });
     assert.deepEqual(values, [banned('spam')]);
 
-    worker.deliver({ t: 'status', state: 'connected', error: null });
+    worker.deliver({ t: 'status', generation: hello.generation, state: 'connected', error: null });
     assert.equal(runtime.status.state, 'connected');
 
     worker.deliver({ t: 'token?', id: 5 });

@@ -1,0 +1,111 @@
+import HybridSyncClient
+import HybridSyncDaemonTesting
+import Testing
+
+/// The page lifecycle in Chromium (docs/BROWSER.md, "Frozen tabs, the back/forward cache, offline"):
+/// what a browser does to background tabs, Back and lost networks, against the real daemon.
+extension BrowserTests {
+    /// Subscribers of `channel` on the daemon.
+    private func subscribers(_ daemon: TestDaemon, _ channel: String) async throws -> Int64? {
+        try await daemon.api.request("GET", "/api/channels/\(channel)", nil)["subscribers"]?.intValue
+    }
+
+    @Test("shared-worker mode: a tab frozen until the worker released it joins again on resume and shows the bans made meanwhile")
+    func frozenTabRejoins() async throws {
+        guard let browser = try await Browser.start() else { return }
+        let daemon = try await startDemo()
+        let tab = try await browser.open("\(httpBase(daemon.webSocketURL))/demo/?user=42&shared=1")
+        try await browser.wait(tab, until: "\(Self.connected) && \(Self.profile).standing === 'good'")
+        try await chatSubscribed(daemon)
+        try await say(daemon, "7", "cheap watches")
+        try await browser.wait(tab, until: "\(Self.chat).visible === '1'")
+
+        // What Chrome does to a background tab. A frozen tab sends no heartbeat: the worker
+        // releases it after 15-20 s, and its channels are left on the server 1 s later.
+        try await browser.devTools(tab, "Page.setWebLifecycleState", ["state": "frozen"])
+        try await eventually(.seconds(40), "the worker released the frozen tab's channels") {
+            try await subscribers(daemon, "chat:lobby") == 0
+        }
+        _ = try await daemon.api.ban(user: "7", reason: "spam")
+        try await browser.devTools(tab, "Page.setWebLifecycleState", ["state": "active"])
+        try await browser.wait(tab, until: "\(Self.connected) && \(Self.chat).hidden === '1' && \(Self.chat).visible === '0'")
+        #expect(try await connections(daemon) == 1)
+
+        // Live again, not a replay: the user's own ban arrives and stops the shared connection.
+        _ = try await daemon.api.ban(user: "42", reason: "flooding")
+        try await browser.wait(tab, until: "\(Self.profile).standing === 'banned' && \(Self.chat).status === 'banned'")
+        try await daemon.stop()
+    }
+
+    @Test("shared-worker mode: a tab restored by Back from the back/forward cache joins again and shows the bans made meanwhile")
+    func backForwardCacheRestores() async throws {
+        guard let browser = try await Browser.start() else { return }
+        let daemon = try await startDemo()
+        let base = httpBase(daemon.webSocketURL)
+        let tab = try await browser.open("\(base)/demo/?user=42&shared=1")
+        try await browser.wait(tab, until: "\(Self.connected) && \(Self.profile).standing === 'good'")
+        try await chatSubscribed(daemon)
+        try await say(daemon, "7", "cheap watches")
+        try await browser.wait(tab, until: "\(Self.chat).visible === '1'")
+        try await browser.evaluate(tab, "addEventListener('pageshow', (event) => { window.restoredFromCache = event.persisted; })")
+
+        // Away (the worker keeps the connection only while some tab uses it) and Back.
+        try await browser.evaluate(tab, "location.href = '/client/hybridsync.js'")
+        try await browser.wait(tab, until: "location.pathname === '/client/hybridsync.js' && document.readyState === 'complete'")
+        _ = try await daemon.api.ban(user: "7", reason: "spam")
+        try await browser.evaluate(tab, "history.back()")
+        try await browser.wait(tab, until: "window.restoredFromCache === true", timeout: 20)
+        try await browser.wait(tab, until: "\(Self.connected) && \(Self.chat).hidden === '1' && \(Self.chat).visible === '0'")
+        #expect(try await connections(daemon) == 1)
+        _ = try await daemon.api.ban(user: "42", reason: "flooding")
+        try await browser.wait(tab, until: "\(Self.profile).standing === 'banned'")
+        try await daemon.stop()
+    }
+
+    @Test("offline: the page reports reconnecting and drops its socket at once; online: it connects at once and shows the ban made meanwhile")
+    func offlineAndOnline() async throws {
+        guard let browser = try await Browser.start() else { return }
+        let daemon = try await startDemo()
+        let tab = try await browser.open("\(httpBase(daemon.webSocketURL))/demo/?user=42")
+        try await browser.wait(tab, until: "\(Self.connected) && \(Self.profile).standing === 'good'")
+        try await chatSubscribed(daemon)
+        try await say(daemon, "7", "cheap watches")
+        try await browser.wait(tab, until: "\(Self.chat).visible === '1'")
+
+        try await browser.devTools(tab, "Network.enable")
+        let network = { (offline: Bool) -> JSONValue in
+            ["offline": .bool(offline), "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1]
+        }
+        try await browser.devTools(tab, "Network.emulateNetworkConditions", network(true))
+        try await browser.wait(tab, until: "document.body.dataset.connection === 'reconnecting' && !navigator.onLine", timeout: 5)
+        try await eventually(.seconds(10), "the page's socket closed") { try await connections(daemon) == 0 }
+        _ = try await daemon.api.ban(user: "7", reason: "spam")
+
+        try await browser.devTools(tab, "Network.emulateNetworkConditions", network(false))
+        // At once: the first attempt after 'online' has no backoff before it (one that waited for a
+        // timer set while offline came 8-15.7 s later).
+        try await browser.wait(tab, until: "\(Self.connected) && \(Self.chat).hidden === '1'", timeout: 5)
+        #expect(try await connections(daemon) == 1)
+        try await daemon.stop()
+    }
+
+    @Test("a publish over the server's maxMessageBytes is refused in the page with messageTooBig; the shared connection stays")
+    func oversizePublishIsRefusedLocally() async throws {
+        guard let browser = try await Browser.start() else { return }
+        let daemon = try await startDemo()
+        let tab = try await browser.open("\(httpBase(daemon.webSocketURL))/demo/?user=42")
+        try await browser.wait(tab, until: "\(Self.connected) && \(Self.profile).standing === 'good'")
+        let refused = try await browser.evaluate(tab, """
+            window.hybridsyncDemo.runtime.publish('chat:lobby', { user: '42', text: 'x'.repeat(70000) })
+              .then(() => 'sent', (error) => error.code)
+            """)
+        #expect(refused == "messageTooBig")
+        #expect(try await browser.evaluate(tab, "document.body.dataset.connection") == "connected")
+        #expect(try await connections(daemon) == 1, "the connection every micro-frontend shares stays")
+        let sent = try await browser.evaluate(tab, """
+            window.hybridsyncDemo.runtime.publish('chat:lobby', { user: '42', text: 'small' }).then((result) => typeof result.offset)
+            """)
+        #expect(sent == "number")
+        try await daemon.stop()
+    }
+}

@@ -1,0 +1,66 @@
+// The SharedWorker's side of hybridsync.js, run in node: the module hosts the worker when it finds
+// itself in a SharedWorkerGlobalScope, which this file makes globalThis look like before importing it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeSocket, FakeTimers, settle } from './fakes.js';
+
+globalThis.SharedWorkerGlobalScope = class { static [Symbol.hasInstance](value) { return value === globalThis; } };
+await import('../hybridsync.js?worker');
+const connect = globalThis.onconnect;
+delete globalThis.SharedWorkerGlobalScope;
+
+/** One tab's port into the worker. */
+class TabPort {
+  received = [];
+  constructor() { connect({ ports: [this] }); }
+  start() {}
+  postMessage(message) { this.received.push(message); }
+  send(message) { this.onmessage({ data: message }); }
+  got(t) { return this.received.filter((m) => m.t === t); }
+}
+
+const timers = new FakeTimers();
+const options = { url: 'ws://127.0.0.1:9/', WebSocket: FakeSocket, timers: timers.clock(), random: () => 0.5, linger: 1000, onError: () => {} };
+
+test('the worker: a tab it does not know is told to rejoin; since on a rejoined channel gives resynced, then ready', async () => {
+  const stranger = new TabPort();
+  stranger.send({ t: 'beat', visible: true, focused: false });
+  stranger.send({ t: 'observe', id: 1, kind: 'state', channel: 'moderation:users', key: '42' });
+  assert.equal(stranger.got('rejoin').length, 2, 'anything but hello from an unknown tab is answered with rejoin');
+
+  const tab = new TabPort();
+  tab.send({ t: 'hello', generation: 1, options, visible: true, focused: true });
+  assert.deepEqual(tab.got('status')[0], { t: 'status', generation: 1, state: 'connecting', error: null });
+  tab.send({ t: 'observe', id: 1, kind: 'channel', channel: 'chat:lobby' });
+  await settle();
+  const token = tab.got('token?')[0];
+  tab.send({ t: 'token', id: token.id, token: 't1' });
+  await settle();
+  const socket = FakeSocket.last;
+  socket.open();
+  socket.reply('connect', { client: 'c1', version: '0.2.0', ping: 25, pong: 10 });
+  socket.reply('subscribe', { channel: 'chat:lobby', epoch: 'E', offset: 7 });
+  assert.deepEqual(tab.got('ready')[0], { t: 'ready', id: 1, position: { epoch: 'E', offset: 7 } });
+  socket.receive({ push: 'publication', channel: 'chat:lobby', offset: 8, data: 'hi' });
+  assert.deepEqual(tab.got('value')[0].position, { epoch: 'E', offset: 8 }, 'events carry the position they bring the channel to');
+
+  // The same tab joins again (after a freeze) having last seen offset 7: it is told what it missed.
+  tab.send({ t: 'bye' });
+  tab.send({ t: 'hello', generation: 2, options, visible: true, focused: true });
+  assert.equal(tab.got('status').at(-1).generation, 2);
+  tab.send({ t: 'observe', id: 2, kind: 'channel', channel: 'chat:lobby', since: { epoch: 'E', offset: 7 } });
+  const [resynced] = tab.got('value').filter((m) => m.id === 2);
+  assert.deepEqual(resynced.value, { type: 'resynced', channel: 'chat:lobby', from: { epoch: 'E', offset: 7 }, to: { epoch: 'E', offset: 8 } });
+  assert.deepEqual(tab.got('ready').at(-1), { t: 'ready', id: 2, position: { epoch: 'E', offset: 8 } });
+
+  // Tokens come from the focused tab first, whichever beat last.
+  const background = new TabPort();
+  background.send({ t: 'hello', generation: 1, options, visible: false, focused: false });
+  background.send({ t: 'beat', visible: false, focused: false });
+  socket.serverClose(1006);
+  await timers.advance(20_000);
+  assert.equal(background.got('token?').length, 0, 'the background tab is not asked');
+  assert.ok(tab.got('token?').length >= 2, 'the focused tab is');
+  for (const port of [tab, background]) port.send({ t: 'bye' });
+  await timers.advance(2000);
+});

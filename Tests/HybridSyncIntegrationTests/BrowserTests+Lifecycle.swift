@@ -109,3 +109,40 @@ extension BrowserTests {
         try await daemon.stop()
     }
 }
+
+/// Micro-frontends that spell the server's URL differently, or load their own copy of the module.
+extension BrowserTests {
+    @Test("URL spellings share one connection (a second loopback name is reported); two copies of the module share runtimes and recognise each other's errors")
+    func spellingsAndCopies() async throws {
+        guard let browser = try await Browser.start() else { return }
+        let daemon = try await startDemo()
+        let page = try await browser.open("\(httpBase(daemon.webSocketURL))/client/hybridsync.js")
+        let outcome = try await browser.evaluate(page, """
+            (async () => {
+              const a = await import('/client/hybridsync.js');
+              const b = await import('/client/hybridsync.js?v=2');
+              const getToken = async () => (await (await fetch('/demo/token?user=42')).json()).token;
+              const reports = [];
+              const onError = (report) => reports.push(report.error.message);
+              const spellings = [`ws://${location.host}/`, `ws://${location.host}`, `WS://${location.host}/`];
+              const runtimes = spellings.map((url, index) => (index % 2 ? b : a).runtimeFor({ url, getToken, onError }));
+              const other = b.runtimeFor({ url: `ws://localhost:${location.port}/`, getToken, onError });
+              for (const runtime of [...runtimes, other]) runtime.mount('mfe').observeChannel('chat:lobby', () => {});
+              await new Promise((resolve) => { const stop = runtimes[0].onStatus((s) => s.state === 'connected' && resolve()); });
+              return {
+                shared: runtimes.every((runtime) => runtime === runtimes[0]),
+                versions: a.version === b.version && /^\\d+\\.\\d+\\.\\d+$/.test(a.version),
+                brand: new b.HybridSyncError('banned', 'x') instanceof a.HybridSyncError,
+                reports,
+              };
+            })()
+            """)
+        #expect(outcome["shared"] == true, "three spellings and two copies: one runtime")
+        #expect(outcome["versions"] == true)
+        #expect(outcome["brand"] == true, "errors are recognised across copies")
+        let reports = outcome["reports"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(reports.count == 1 && reports.first?.contains("two runtimes target one server") == true, "\(reports)")
+        try await eventually(.seconds(10), "the two connections (127.0.0.1 and localhost)") { try await connections(daemon) == 2 }
+        try await daemon.stop()
+    }
+}

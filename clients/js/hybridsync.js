@@ -2,13 +2,25 @@
 // One connection per page (or per browser, with `shared: true`), shared by every micro-frontend
 // mounted into it. Dependency-free ES module: `import { createRuntime } from '/client/hybridsync.js'`.
 
+/**
+ * This module's version (semver). Copies of the module on one page share runtimes (one connection
+ * per server) when their major versions match; see docs/BROWSER.md, "Several copies on one page".
+ */
+export const version = '0.3.0';
+
 const SUBPROTOCOL = 'hybridsync.v1';
+/** Marks errors made by any copy of this module, so `instanceof` works across copies. */
+const ERROR_BRAND = Symbol.for('hybridsync.error');
 const CHANNEL = /^[a-z0-9_-]{1,64}:[A-Za-z0-9_\-.#@=/]{1,190}$/;
 
 /** Every failure the runtime reports. `code` is stable; the other fields add details. */
 export class HybridSyncError extends Error {
+  /** True for errors from any copy of this module (each copy has its own class). */
+  static [Symbol.hasInstance](value) { return value?.[ERROR_BRAND] === true; }
+
   constructor(code, message, details = {}) {
     super(message);
+    Object.defineProperty(this, ERROR_BRAND, { value: true });
     this.name = 'HybridSyncError';
     /** One of `ErrorCode`. */
     this.code = code;
@@ -25,7 +37,7 @@ export class HybridSyncError extends Error {
   }
 
   static from(plain) {
-    return plain instanceof HybridSyncError ? plain : new HybridSyncError(plain.code, plain.message, plain);
+    return plain instanceof HybridSyncError ? plain : new HybridSyncError(plain?.code, plain?.message, plain ?? {});
   }
 }
 
@@ -41,6 +53,7 @@ export const ErrorCode = Object.freeze({
   stateNotRetained: 'stateNotRetained', // observe() on a namespace that keeps no state
   connectionLost: 'connectionLost', // the connection dropped before the reply: it may or may not have applied
   offlineQueueFull: 'offlineQueueFull', // more than offlineQueueLimit publishes wait for a connection
+  notConnected: 'notConnected', // a backfill while there is no connection (it is not queued): try after reconnecting
   messageTooBig: 'messageTooBig', // the command is over the server's maxMessageBytes: not sent, the connection stays
   timeout: 'timeout', // no answer within commandTimeout
   unmounted: 'unmounted', // the micro-app was unmounted
@@ -76,17 +89,28 @@ export function createRuntime(options) {
 /**
  * The page's runtime for `options.url`: created by the first caller, returned to every later one
  * (their other options are ignored), so micro-frontends deployed apart still share one connection.
- * Works across copies of this module loaded from different URLs.
+ * URLs are compared in their normal form (`ws://H:P` and `WS://h:P/` are one server). Works across
+ * copies of this module loaded from different URLs; a copy of another major version is reported
+ * to `onError` and still shared.
  */
 export function runtimeFor(options) {
   const runtimes = (globalThis[Symbol.for('hybridsync.runtimes')] ??= new Map());
-  const key = `${options?.url}|${options?.shared ? 'shared' : 'local'}`;
-  let runtime = runtimes.get(key);
-  if (!runtime || runtime.status.state === 'closed') {
-    runtime = createRuntime(options);
-    runtimes.set(key, runtime);
+  const url = normalizedURL(options?.url);
+  const key = `${url}|${options?.shared ? 'shared' : 'local'}`;
+  let entry = runtimes.get(key);
+  if (!entry || entry.runtime.status.state === 'closed') {
+    for (const other of runtimes.values()) {
+      if (other.runtime.status.state !== 'closed' && other.url !== url && sameServer(other.url, url)) {
+        report(options, 'runtime', 'runtimeFor', new Error(`two runtimes target one server: ${other.url} and ${url} (one connection each); spell the URL one way`));
+      }
+    }
+    entry = { runtime: createRuntime({ ...options, url }), url, version };
+    runtimes.set(key, entry);
+  } else if (major(entry.version) !== major(version)) {
+    report(options, 'runtime', 'runtimeFor', new Error(`this copy of hybridsync.js is ${version}, the page's runtime for ${url} comes from `
+      + `${entry.version}: they share it, but load one major version per page (docs/BROWSER.md)`));
   }
-  return runtime;
+  return entry.runtime;
 }
 
 /** The state of `runtime.mount(name).observe(...)`: `stateKey('moderation:users', '42')`. */
@@ -178,6 +202,16 @@ class MicroApp {
     return this.#engine.publish(channel, data);
   }
 
+  /**
+   * Loads what the server's history still holds after `after` (a `resynced` event's `from`):
+   * resolves `{publications, complete, position}`, `complete` true when nothing is missing. Not
+   * queued: without a connection it fails with `notConnected`.
+   */
+  backfill(channel, after) {
+    if (!this.#mounted) return Promise.reject(new HybridSyncError(ErrorCode.unmounted, `micro-app ${this.name} is unmounted`));
+    return this.#engine.backfill(channel, after);
+  }
+
   /** Ends everything this app observes; channels nobody else observes are left after the linger. */
   unmount() {
     if (!this.#mounted) return;
@@ -230,6 +264,7 @@ class Engine {
   #started = false;
   #network; // fires 'online' / 'offline'; its onLine (or navigator.onLine) is the browser's belief
   #networkListeners = null;
+  #url;
 
   constructor(options) {
     this.#options = options;
@@ -241,7 +276,8 @@ class Engine {
     };
     this.#random = options.random ?? Math.random;
     this.#network = options.network ?? globalThis;
-    const url = String(options.url ?? '');
+    const url = normalizedURL(options.url);
+    this.#url = url;
     if (!/^wss?:\/\/[^/?#]+/.test(url)) {
       this.#stop(new HybridSyncError(ErrorCode.invalidURL, `not a ws:// or wss:// URL with a host: ${url}`));
     }
@@ -283,15 +319,39 @@ class Engine {
   position(name) { return this.#channels.get(name)?.position ?? null; }
 
   publish(channel, data) {
+    return this.#command({ op: 'publish', channel, data }, { queueable: true });
+  }
+
+  /**
+   * What the channel's history still holds after `after` (`{epoch, offset}`, a `resynced` event's
+   * `from`): `{publications, complete, position}`; `complete` says every missed publication is there.
+   */
+  backfill(channel, after) {
+    const since = after ? { epoch: String(after.epoch), offset: Number(after.offset) } : null;
+    return this.#command({ op: 'history', channel, ...(since ? { since } : {}) }, { queueable: false }).then((result) => {
+      const position = { epoch: result.epoch, offset: result.offset };
+      const sameEpoch = since !== null && position.epoch === since.epoch;
+      const publications = (result.publications ?? []).filter((p) => !sameEpoch || p.offset > since.offset)
+        .map((p) => ({ type: 'publication', ...p }));
+      const complete = sameEpoch && position.offset - since.offset === publications.length;
+      return { publications, complete, position };
+    });
+  }
+
+  /** A command with a reply, bounded by commandTimeout; `queueable` ones wait for a connection. */
+  #command(command, { queueable }) {
+    const { channel, op } = command;
     if (!CHANNEL.test(channel)) return Promise.reject(invalidChannel(channel));
     if (this.#status.state === 'closed') return Promise.reject(this.#status.error);
     this.#start();
+    if (!queueable && !this.#connected) {
+      return Promise.reject(new HybridSyncError(ErrorCode.notConnected, `no connection for the ${op} of ${channel}: try again once connected`));
+    }
     return new Promise((resolve, reject) => {
-      const command = { op: 'publish', channel, data };
       const timer = this.#timers.setTimeout(() => {
         this.#outbox = this.#outbox.filter((item) => item.command !== command);
         for (const [id, entry] of this.#pending) if (entry.command === command) this.#pending.delete(id);
-        reject(new HybridSyncError(ErrorCode.timeout, `no answer to publish on ${channel} within ${this.#config.commandTimeout} ms`));
+        reject(new HybridSyncError(ErrorCode.timeout, `no answer to ${op} on ${channel} within ${this.#config.commandTimeout} ms`));
       }, this.#config.commandTimeout);
       const settle = { command, resolve: (r) => { this.#timers.clearTimeout(timer); resolve(r); },
         reject: (e) => { this.#timers.clearTimeout(timer); reject(e); } };
@@ -491,9 +551,9 @@ class Engine {
     let socket;
     try {
       const WebSocketType = this.#options.WebSocket ?? globalThis.WebSocket;
-      socket = new WebSocketType(this.#options.url, SUBPROTOCOL);
+      socket = new WebSocketType(this.#url, SUBPROTOCOL);
     } catch (error) {
-      return this.#stop(new HybridSyncError(ErrorCode.invalidURL, `cannot open ${this.#options.url}: ${error.message}`));
+      return this.#stop(new HybridSyncError(ErrorCode.invalidURL, `cannot open ${this.#url}: ${error.message}`));
     }
     this.#socket = socket;
     const attemptTimer = this.#timers.setTimeout(() => this.#drop(socket, 'connect timeout'), this.#config.connectTimeout);
@@ -759,10 +819,19 @@ class SharedEngine {
 
   publish(channel, data) {
     if (this.#fallback) return this.#fallback.publish(channel, data);
+    return this.#call({ t: 'publish', channel, data });
+  }
+
+  backfill(channel, after) {
+    if (this.#fallback) return this.#fallback.backfill(channel, after);
+    return this.#call({ t: 'backfill', channel, after: after ?? null });
+  }
+
+  #call(message) {
     return new Promise((resolve, reject) => {
       const id = this.#nextId++;
       this.#calls.set(id, { resolve, reject });
-      this.#post({ t: 'publish', id, channel, data });
+      this.#post({ id, ...message });
     });
   }
 
@@ -1073,7 +1142,8 @@ function hostSharedWorker(scope) {
           return stop?.();
         }
         case 'publish':
-          return engine.publish(message.channel, message.data).then(
+        case 'backfill':
+          return (message.t === 'publish' ? engine.publish(message.channel, message.data) : engine.backfill(message.channel, message.after)).then(
             (result) => port.postMessage({ t: 'settled', id: message.id, result }),
             (error) => port.postMessage({ t: 'settled', id: message.id, error: HybridSyncError.from(error).toJSON() }));
         default: return; // 'beat'
@@ -1084,6 +1154,33 @@ function hostSharedWorker(scope) {
 }
 
 // MARK: - Helpers
+
+/** `url` in one spelling: scheme and host lower-cased, default port dropped, path at least `/`. */
+function normalizedURL(url) {
+  const text = String(url ?? '');
+  try {
+    const parsed = new URL(text);
+    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') return text;
+    return parsed.href;
+  } catch {
+    return text;
+  }
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** Whether two normal URLs name one server in two spellings (loopback names, for now). */
+function sameServer(a, b) {
+  try {
+    const [x, y] = [new URL(a), new URL(b)];
+    return x.protocol === y.protocol && x.port === y.port && x.pathname === y.pathname
+      && LOOPBACK.has(x.hostname) && LOOPBACK.has(y.hostname);
+  } catch {
+    return false;
+  }
+}
+
+function major(semver) { return String(semver ?? '').split('.')[0]; }
 
 function invalidChannel(name) {
   return new HybridSyncError(ErrorCode.invalidChannel, `invalid channel name '${name}': namespace:name (docs/PROTOCOL.md, Channels)`);
@@ -1100,6 +1197,7 @@ function guard(options, app, context, callback) {
   };
 }
 
+/** `options.onError({app, context, error})`, or a console warning without one. */
 function report(options, app, context, error) {
   if (typeof options?.onError === 'function') {
     try { options.onError({ app, context, error }); return; } catch { /* fall through */ }

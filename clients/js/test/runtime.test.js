@@ -466,3 +466,67 @@ test('a publish over the advertised maxMessageBytes is refused locally with mess
   socket.reply('publish', { offset: 1 });
   assert.deepEqual(await small, { offset: 1 });
 });
+
+test('runtimeFor: one runtime for every spelling of a URL; two loopback names for one server are reported', async () => {
+  globalThis[Symbol.for('hybridsync.runtimes')]?.clear();
+  const options = (url) => ({ url, getToken: async () => 't', WebSocket: FakeSocket, timers: timers.clock(), onError: (r) => reports.push(r) });
+  const first = runtimeFor(options('ws://127.0.0.1:9/'));
+  assert.equal(runtimeFor(options('ws://127.0.0.1:9')), first);
+  assert.equal(runtimeFor(options('WS://127.0.0.1:9/')), first);
+  assert.equal(runtimeFor(options('ws://127.0.0.1:80/x')), runtimeFor(options('ws://127.0.0.1/x')), 'the default port is dropped');
+  assert.equal(reports.length, 0);
+  const other = runtimeFor(options('ws://localhost:9/'));
+  assert.notEqual(other, first);
+  assert.match(reports[0].error.message, /two runtimes target one server: ws:\/\/127\.0\.0\.1:9\/ and ws:\/\/localhost:9\//);
+  first.mount('a').observeChannel('chat:lobby', () => {});
+  await settle();
+  assert.equal(FakeSocket.last.url, 'ws://127.0.0.1:9/', 'the socket opens the normal form');
+  for (const runtime of [first, other]) runtime.close();
+});
+
+test('a second copy of the module: the same version, errors recognised by instanceof across copies, another major reported', async () => {
+  globalThis[Symbol.for('hybridsync.runtimes')]?.clear();
+  const copy = await import('../hybridsync.js?copy=2');
+  const { version } = await import('../hybridsync.js');
+  assert.match(version, /^\d+\.\d+\.\d+$/);
+  assert.equal(copy.version, version);
+  assert.notEqual(copy.HybridSyncError, HybridSyncError, 'two copies, two classes');
+  assert.ok(new copy.HybridSyncError(ErrorCode.banned, 'x') instanceof HybridSyncError);
+  assert.ok(new HybridSyncError(ErrorCode.banned, 'x') instanceof copy.HybridSyncError);
+  assert.ok(!(new Error('x') instanceof HybridSyncError));
+
+  const options = { url: 'ws://127.0.0.1:9/', getToken: async () => 't', WebSocket: FakeSocket, timers: timers.clock(), onError: (r) => reports.push(r) };
+  const mine = runtimeFor(options);
+  assert.equal(copy.runtimeFor(options), mine, 'copies share the page runtime');
+  assert.equal(reports.length, 0);
+  // A copy of another major version finds it: shared, and reported.
+  [...globalThis[Symbol.for('hybridsync.runtimes')].values()][0].version = '9.0.0';
+  assert.equal(copy.runtimeFor(options), mine);
+  assert.match(reports[0].error.message, /is \d+\.\d+\.\d+, the page's runtime for ws:\/\/127\.0\.0\.1:9\/ comes from 9\.0\.0/);
+  mine.close();
+});
+
+test('backfill loads what history holds after a position; complete only when nothing is missing; notConnected offline', async () => {
+  const runtime = makeRuntime();
+  const app = runtime.mount('chat');
+  app.observeChannel('chat:room', () => {});
+  await assert.rejects(app.backfill('chat:room', { epoch: 'E', offset: 3 }), (error) => error.code === ErrorCode.notConnected);
+  const socket = await accept();
+  const loading = app.backfill('chat:room', { epoch: 'E', offset: 3 });
+  await settle();
+  const command = socket.commands('history')[0];
+  assert.deepEqual(command.since, { epoch: 'E', offset: 3 });
+  socket.receive({ id: command.id, result: { channel: 'chat:room', epoch: 'E', offset: 5, publications: [
+    { channel: 'chat:room', offset: 3, data: 'old' }, { channel: 'chat:room', offset: 4, data: 'a' }, { channel: 'chat:room', offset: 5, data: 'b' }] } });
+  const backfill = await loading;
+  assert.deepEqual(backfill.publications.map((p) => p.data), ['a', 'b']);
+  assert.equal(backfill.complete, true);
+  assert.deepEqual(backfill.position, { epoch: 'E', offset: 5 });
+
+  const partial = app.backfill('chat:room', { epoch: 'E', offset: 1 });
+  await settle();
+  socket.receive({ id: socket.commands('history')[1].id, result: { channel: 'chat:room', epoch: 'E', offset: 5, publications: [
+    { channel: 'chat:room', offset: 4, data: 'a' }, { channel: 'chat:room', offset: 5, data: 'b' }] } });
+  assert.equal((await partial).complete, false, 'offsets 2 and 3 are gone from history');
+  runtime.close();
+});

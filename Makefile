@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libssl-dev libsqlite3-dev libhiredis-dev pkg-config openssl
-TEST_APT_PACKAGES := redis-server chromium
+# node-typescript checks clients/js's declarations; node-react(-dom) run its React bindings in Chromium.
+TEST_APT_PACKAGES := redis-server chromium node-typescript node-react node-react-dom
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -18,6 +18,8 @@ public struct WebFile: Sendable {
         if path.hasSuffix(".js") { return "text/javascript; charset=utf-8" }
         if path.hasSuffix(".html") { return "text/html; charset=utf-8" }
         if path.hasSuffix(".css") { return "text/css; charset=utf-8" }
+        if path.hasSuffix(".json") { return "application/json; charset=utf-8" }
+        if path.hasSuffix(".ts") { return "text/plain; charset=utf-8" }  // TypeScript declarations, for reading
         return "application/octet-stream"
     }
 }

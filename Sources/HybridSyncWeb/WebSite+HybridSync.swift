@@ -2,14 +2,18 @@ import HybridSyncProtocol
 
 /// The pages hybridsyncd serves (docs/BROWSER.md).
 extension WebSite {
-    /// The public listener's pages: `/client/hybridsync.js` for micro-frontends of any allowed
+    /// The public listener's pages: `/client/hybridsync.js` (and the rest of the package: `react.js`,
+    /// the `.d.ts` files, `package.json`) for micro-frontends of any allowed
     /// origin and, with `demoToken`, the demo under `/demo/` whose `/demo/token?user=<id>` mints a
     /// token with `demoToken` (development only: anyone who reaches it can be any user).
     public static func publicListener(allowedOrigins: [String], demoToken: (@Sendable (String) -> String)?) -> WebSite {
         var site = WebSite()
-        site.serve("hybridsync.js", at: ["/client/hybridsync.js"],
-                   headers: ["Cross-Origin-Resource-Policy": "cross-origin"],
-                   crossOrigin: allowedOrigins.isEmpty ? .any : .origins(Set(allowedOrigins)))
+        // The package (clients/js): the module, its React bindings, their declarations, package.json.
+        for file in ["hybridsync.js", "react.js", "hybridsync.d.ts", "react.d.ts", "package.json"] {
+            site.serve(file, at: ["/client/\(file)"],
+                       headers: ["Cross-Origin-Resource-Policy": "cross-origin"],
+                       crossOrigin: allowedOrigins.isEmpty ? .any : .origins(Set(allowedOrigins)))
+        }
         guard let demoToken else { return site }
         // 'self' covers the page's own ws:// and wss:// origin (CSP Level 3).
         let policy = ["Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"]

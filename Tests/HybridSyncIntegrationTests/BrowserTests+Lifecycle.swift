@@ -1,3 +1,4 @@
+import Foundation
 import HybridSyncClient
 import HybridSyncDaemonTesting
 import Testing
@@ -143,6 +144,64 @@ extension BrowserTests {
         let reports = outcome["reports"]?.arrayValue?.compactMap(\.stringValue) ?? []
         #expect(reports.count == 1 && reports.first?.contains("two runtimes target one server") == true, "\(reports)")
         try await eventually(.seconds(10), "the two connections (127.0.0.1 and localhost)") { try await connections(daemon) == 2 }
+        try await daemon.stop()
+    }
+}
+
+/// The React bindings (clients/js/react.js) with Debian's React 18 in Chromium.
+extension BrowserTests {
+    /// React and ReactDOM's UMD builds from Debian's node-react and node-react-dom.
+    private static func reactSources() throws -> [String] {
+        try ["/usr/share/nodejs/react/umd/react.development.js", "/usr/share/nodejs/react-dom/umd/react-dom.development.js"]
+            .map { try String(contentsOfFile: $0, encoding: .utf8) }
+    }
+
+    @Test("React: useHybridState renders the current value first, re-renders on change; unmounting releases the server subscription")
+    func reactBindings() async throws {
+        guard let browser = try await Browser.start() else { return }
+        let daemon = try await startDemo()
+        let page = try await browser.open("\(httpBase(daemon.webSocketURL))/client/hybridsync.js")
+        for source in try Self.reactSources() { try await browser.evaluate(page, source) }
+        // `import 'react'` in react.js resolves through an import map to the UMD global.
+        try await browser.evaluate(page, """
+            const shim = 'const R = window.React; export default R; export const { createContext, createElement, useContext, '
+              + 'useEffect, useMemo, useState, useSyncExternalStore } = R;';
+            const map = document.createElement('script');
+            map.type = 'importmap';
+            map.textContent = JSON.stringify({ imports: { react: URL.createObjectURL(new Blob([shim], { type: 'text/javascript' })) } });
+            document.head.append(map);
+            """)
+        try await browser.evaluate(page, """
+            (async () => {
+              const { createRuntime, stateKey } = await import('/client/hybridsync.js');
+              const { HybridSyncProvider, useHybridState } = await import('/client/react.js');
+              const getToken = async () => (await (await fetch('/demo/token?user=42')).json()).token;
+              const runtime = createRuntime({ url: `ws://${location.host}/`, getToken });
+              const renders = [];
+              function Standing() {
+                const ban = useHybridState(stateKey('moderation:users', '7', null));
+                renders.push(ban.ready ? (ban.value ? `banned: ${ban.value.reason}` : 'good') : 'loading');
+                return React.createElement('output', { id: 'standing' }, renders[renders.length - 1]);
+              }
+              const container = document.createElement('div');
+              document.body.append(container);
+              const root = ReactDOM.createRoot(container);
+              root.render(React.createElement(HybridSyncProvider, { runtime, name: 'profile' }, React.createElement(Standing)));
+              window.reactTest = { renders, root };
+            })()
+            """)
+        try await browser.wait(page, until: "document.querySelector('#standing')?.textContent === 'good'")
+        #expect(try await browser.evaluate(page, "window.reactTest.renders.filter((r) => r !== 'loading')[0]") == "good",
+                "the first value rendered is the server's, not a default")
+        #expect(try await subscribers(daemon, "moderation:users") == 1)
+
+        _ = try await daemon.api.ban(user: "7", reason: "spam")
+        try await browser.wait(page, until: "document.querySelector('#standing')?.textContent === 'banned: spam'")
+
+        try await browser.evaluate(page, "window.reactTest.root.unmount()")
+        try await eventually(.seconds(10), "the subscription released after the linger") {
+            try await subscribers(daemon, "moderation:users") == 0
+        }
         try await daemon.stop()
     }
 }

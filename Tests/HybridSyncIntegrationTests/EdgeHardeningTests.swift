@@ -118,9 +118,10 @@ struct EdgeHardeningTests {
             #expect(result["codes"] == ["4003": .int(Int64(count))], "\(result)")
             // [min, median, max] seconds from each upgrade request to its close frame. The timeout is
             // 10 s; the defect this guards against closed them after 20-21 s. The margin is for a
-            // loaded CI machine (this VM measured 10.0-11.2 s at 10,000 with a debug build).
+            // loaded machine: this VM measured 10.0-11.2 s at 10,000 with a debug build alone, and
+            // 10.1-13.8 s with the rest of the suite beside it (the browser tests in Chromium).
             let spread = result["close_frame_s"]?.arrayValue?.compactMap(\.doubleValue) ?? []
-            #expect(spread.count == 3 && spread[0] >= 9.9 && spread[2] < 12.5, "\(count) sockets: \(result)")
+            #expect(spread.count == 3 && spread[0] >= 9.9 && spread[2] < 16, "\(count) sockets: \(result)")
         }
         try await daemon.stop()
     }

@@ -162,11 +162,27 @@ export interface MicroApp {
   unmount(): void;
 }
 
+/** `runtime.diagnostics()`: what the runtime holds (the Swift SDK's shape). */
+export interface Diagnostics {
+  mode: 'local' | 'shared-worker';
+  connection: ConnectionState;
+  reconnects: number;
+  lastError: string | null;
+  /** Publishes waiting for a connection. */
+  offlineQueue: number;
+  /** Commands sent whose reply has not arrived. */
+  inFlight: number;
+  apps: { name: string; channels: string[]; observers: number }[];
+  channels: { name: string; holders: number; status: 'active' | 'pending' | 'offline'; position: Position | null; lingering: boolean }[];
+}
+
 /** What micro-apps mount into. */
 export interface Runtime {
   readonly mode: 'local' | 'shared-worker';
   readonly status: Status;
-  mount(name: string): MicroApp;
+  /** `onError`: this micro-app's own error channel. */
+  mount(name: string, options?: { onError?: (report: ErrorReport) => void }): MicroApp;
+  diagnostics(): Promise<Diagnostics>;
   onStatus(callback: (status: Status) => void): () => void;
   publish(channel: string, data: JSONValue): Promise<{ offset: number }>;
   close(): void;

@@ -87,11 +87,13 @@ export function createRuntime(options) {
 }
 
 /**
- * The page's runtime for `options.url`: created by the first caller, returned to every later one
- * (their other options are ignored), so micro-frontends deployed apart still share one connection.
- * URLs are compared in their normal form (`ws://H:P` and `WS://h:P/` are one server). Works across
- * copies of this module loaded from different URLs; a copy of another major version is reported
- * to `onError` and still shared.
+ * The page's runtime for `options.url`, shared by every caller (and every copy of this module).
+ * The first call configures it (`getToken`, `name`, the tunables): let the page's shell call it
+ * first, and micro-frontends call `runtimeFor({url})`; options a later caller passes that differ
+ * from the first caller's are ignored and reported to that caller's `onError`. Each micro-frontend
+ * gets its own error channel with `runtime.mount(name, {onError})`. URLs are compared in their
+ * normal form (`ws://H:P` and `WS://h:P/` are one server); a copy of another major version is
+ * reported and still shared.
  */
 export function runtimeFor(options) {
   const runtimes = (globalThis[Symbol.for('hybridsync.runtimes')] ??= new Map());
@@ -104,11 +106,20 @@ export function runtimeFor(options) {
         report(options, 'runtime', 'runtimeFor', new Error(`two runtimes target one server: ${other.url} and ${url} (one connection each); spell the URL one way`));
       }
     }
-    entry = { runtime: createRuntime({ ...options, url }), url, version };
+    entry = { runtime: createRuntime({ ...options, url }), url, version, options: options ?? {} };
     runtimes.set(key, entry);
-  } else if (major(entry.version) !== major(version)) {
+    return entry.runtime;
+  }
+  if (major(entry.version) !== major(version)) {
     report(options, 'runtime', 'runtimeFor', new Error(`this copy of hybridsync.js is ${version}, the page's runtime for ${url} comes from `
       + `${entry.version}: they share it, but load one major version per page (docs/BROWSER.md)`));
+  }
+  const ignored = Object.keys(options ?? {})
+    .filter((name) => !['url', 'onError', 'shared'].includes(name) && options[name] !== undefined && options[name] !== entry.options[name]);
+  if (ignored.length > 0) {
+    report(options, 'runtime', 'runtimeFor', new Error(`the page's runtime for ${url} was configured by its first caller`
+      + `${entry.options.name ? ` (${entry.options.name})` : ''}; these options are ignored: ${ignored.join(', ')}. `
+      + 'Configure it once (the shell), and call runtimeFor({url, onError}) in micro-frontends (docs/BROWSER.md)'));
   }
   return entry.runtime;
 }
@@ -135,11 +146,28 @@ class Runtime {
   /** `{state: 'connecting'|'connected'|'reconnecting'|'closed', error}` now. */
   get status() { return this.#engine.status; }
 
-  /** A micro-app scope: what it observes ends with `unmount()`. */
-  mount(name) {
-    const app = new MicroApp(this.#engine, String(name), this.#options, () => this.#apps.delete(app));
+  /**
+   * A micro-app scope: what it observes ends with `unmount()`. `onError` (optional) is this
+   * micro-app's own error channel: failures inside its callbacks and observations that end
+   * without an `onError` of their own go there instead of the runtime's `onError`.
+   */
+  mount(name, { onError } = {}) {
+    const options = typeof onError === 'function' ? { ...this.#options, onError } : this.#options;
+    const app = new MicroApp(this.#engine, String(name), options, () => this.#apps.delete(app));
     this.#apps.add(app);
     return app;
+  }
+
+  /**
+   * What the runtime holds, for support screens and bug reports (the Swift SDK's shape): resolves
+   * `{mode, connection, reconnects, lastError, offlineQueue, inFlight, apps: [{name, channels,
+   * observers}], channels: [{name, holders, status, position, lingering}]}`. In shared-worker mode
+   * the connection and channels are the worker's (every tab's), the apps this tab's.
+   */
+  async diagnostics() {
+    const engine = await this.#engine.diagnostics();
+    const apps = [...this.#apps].map((app) => app.diagnostics()).sort((a, b) => compare(a.name, b.name));
+    return { mode: this.mode, ...engine, apps };
   }
 
   /** `callback(status)` now and at every change; returns a function that stops it. */
@@ -159,7 +187,7 @@ class Runtime {
 class MicroApp {
   #engine;
   #options;
-  #cancels = new Set();
+  #cancels = new Map(); // cancel -> the channel it observes
   #removed;
   #mounted = true;
 
@@ -178,7 +206,7 @@ class MicroApp {
    */
   observe(key, callback, onError) {
     if (!key || typeof key.channel !== 'string') throw new TypeError('observe needs stateKey(channel, key) or {channel}');
-    return this.#track(onError, (end) => this.#engine.observeState(key.channel, key.key, key.default,
+    return this.#track(key.channel, onError, (end) => this.#engine.observeState(key.channel, key.key, key.default,
       guard(this.#options, this.name, `state of ${key.channel}`, callback), end));
   }
 
@@ -188,13 +216,13 @@ class MicroApp {
    * replay what was missed (publications after `from` up to `to` may be missing; state is current).
    */
   observeChannel(channel, callback, onError) {
-    return this.#track(onError, (end) => this.#engine.observeChannel(channel,
+    return this.#track(channel, onError, (end) => this.#engine.observeChannel(channel,
       guard(this.#options, this.name, `events of ${channel}`, callback), end));
   }
 
   /** `callback(status)` now and at every change, until unmount. */
   onStatus(callback) {
-    return this.#track(undefined, () => this.#engine.onStatus(guard(this.#options, this.name, 'status', callback))).cancel;
+    return this.#track(null, undefined, () => this.#engine.onStatus(guard(this.#options, this.name, 'status', callback))).cancel;
   }
 
   publish(channel, data) {
@@ -216,18 +244,24 @@ class MicroApp {
   unmount() {
     if (!this.#mounted) return;
     this.#mounted = false;
-    for (const cancel of [...this.#cancels]) cancel();
+    for (const cancel of [...this.#cancels.keys()]) cancel();
     this.#removed();
   }
 
-  #track(onError, start) {
+  /** `{name, channels, observers}` for `runtime.diagnostics()`. */
+  diagnostics() {
+    const channels = [...new Set([...this.#cancels.values()].filter((channel) => channel !== null))].sort(compare);
+    return { name: this.name, channels, observers: [...this.#cancels.values()].filter((channel) => channel !== null).length };
+  }
+
+  #track(channel, onError, start) {
     if (!this.#mounted) throw new HybridSyncError(ErrorCode.unmounted, `micro-app ${this.name} is unmounted`);
     let stop = null;
     const cancel = () => {
       if (!this.#cancels.delete(cancel)) return;
       stop?.();
     };
-    this.#cancels.add(cancel);
+    this.#cancels.set(cancel, channel);
     const end = (error) => {
       if (!this.#cancels.delete(cancel)) return;
       guard(this.#options, this.name, 'onError', onError ?? (() => report(this.#options, this.name, 'observation ended', error)))(error);
@@ -265,6 +299,8 @@ class Engine {
   #network; // fires 'online' / 'offline'; its onLine (or navigator.onLine) is the browser's belief
   #networkListeners = null;
   #url;
+  #connects = 0;
+  #lastError = null;
 
   constructor(options) {
     this.#options = options;
@@ -317,6 +353,25 @@ class Engine {
 
   /** The `{epoch, offset}` the runtime holds for a channel it observes, or null. */
   position(name) { return this.#channels.get(name)?.position ?? null; }
+
+  /** The connection's part of `runtime.diagnostics()`. */
+  diagnostics() {
+    const channels = [...this.#channels.values()].map((channel) => ({
+      name: channel.name,
+      holders: channel.stateObservers.size + channel.eventObservers.size,
+      status: channel.subscribed ? 'active' : this.#connected ? 'pending' : 'offline',
+      position: channel.position,
+      lingering: channel.linger !== null,
+    })).sort((a, b) => compare(a.name, b.name));
+    return {
+      connection: this.#status.state,
+      reconnects: Math.max(0, this.#connects - 1),
+      lastError: this.#status.error?.message ?? this.#lastError,
+      offlineQueue: this.#outbox.length,
+      inFlight: this.#pending.size,
+      channels,
+    };
+  }
 
   publish(channel, data) {
     return this.#command({ op: 'publish', channel, data }, { queueable: true });
@@ -492,7 +547,7 @@ class Engine {
     let value;
     if (observer.key === undefined) {
       value = {};
-      for (const [key, entry] of [...channel.state].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) value[key] = entry.value;
+      for (const [key, entry] of [...channel.state].sort(([a], [b]) => compare(a, b))) value[key] = entry.value;
     } else {
       value = channel.state.has(observer.key) ? channel.state.get(observer.key).value : (observer.defaultValue ?? null);
     }
@@ -544,6 +599,7 @@ class Engine {
       token = await this.#within(this.#config.connectTimeout, Promise.resolve().then(() => this.#options.getToken()));
     } catch (error) {
       if (generation !== this.#generation) return;
+      this.#lastError = `token provider failed: ${error?.message ?? error}`;
       report(this.#options, 'runtime', 'token provider failed', error);
       return this.#retry();
     }
@@ -579,6 +635,7 @@ class Engine {
   #opened(socket, result) {
     if (socket !== this.#socket) return;
     this.#connected = true;
+    this.#connects += 1;
     this.#attempt = 0;
     this.#expiredInARow = 0;
     this.#liveness.limit = ((result.ping ?? 25) + (result.pong ?? 10)) * 1000;
@@ -652,6 +709,7 @@ class Engine {
   #closed(socket, code) {
     if (socket !== this.#socket) return;
     this.#socket = null;
+    if (code !== null && code !== undefined) this.#lastError = `the connection closed with ${code}`;
     const wasConnected = this.#connected;
     this.#connected = false;
     this.#generation++;
@@ -679,6 +737,7 @@ class Engine {
   /** Closes a socket the runtime gave up on, without waiting for its close event. */
   #drop(socket, why) {
     if (socket !== this.#socket) return;
+    this.#lastError = why;
     socket.onclose = socket.onmessage = socket.onopen = null;
     try { socket.close(4000, why); } catch { /* already closing */ }
     this.#closed(socket, null);
@@ -825,6 +884,11 @@ class SharedEngine {
   backfill(channel, after) {
     if (this.#fallback) return this.#fallback.backfill(channel, after);
     return this.#call({ t: 'backfill', channel, after: after ?? null });
+  }
+
+  diagnostics() {
+    if (this.#fallback) return this.#fallback.diagnostics();
+    return this.#call({ t: 'diagnostics' });
   }
 
   #call(message) {
@@ -1146,6 +1210,8 @@ function hostSharedWorker(scope) {
           return (message.t === 'publish' ? engine.publish(message.channel, message.data) : engine.backfill(message.channel, message.after)).then(
             (result) => port.postMessage({ t: 'settled', id: message.id, result }),
             (error) => port.postMessage({ t: 'settled', id: message.id, error: HybridSyncError.from(error).toJSON() }));
+        case 'diagnostics':
+          return port.postMessage({ t: 'settled', id: message.id, result: engine.diagnostics() });
         default: return; // 'beat'
       }
     };
@@ -1181,6 +1247,8 @@ function sameServer(a, b) {
 }
 
 function major(semver) { return String(semver ?? '').split('.')[0]; }
+
+function compare(a, b) { return a < b ? -1 : a > b ? 1 : 0; }
 
 function invalidChannel(name) {
   return new HybridSyncError(ErrorCode.invalidChannel, `invalid channel name '${name}': namespace:name (docs/PROTOCOL.md, Channels)`);

@@ -469,7 +469,9 @@ test('a publish over the advertised maxMessageBytes is refused locally with mess
 
 test('runtimeFor: one runtime for every spelling of a URL; two loopback names for one server are reported', async () => {
   globalThis[Symbol.for('hybridsync.runtimes')]?.clear();
-  const options = (url) => ({ url, getToken: async () => 't', WebSocket: FakeSocket, timers: timers.clock(), onError: (r) => reports.push(r) });
+  const getToken = async () => 't';
+  const clock = timers.clock();
+  const options = (url) => ({ url, getToken, WebSocket: FakeSocket, timers: clock, onError: (r) => reports.push(r) });
   const first = runtimeFor(options('ws://127.0.0.1:9/'));
   assert.equal(runtimeFor(options('ws://127.0.0.1:9')), first);
   assert.equal(runtimeFor(options('WS://127.0.0.1:9/')), first);
@@ -528,5 +530,62 @@ test('backfill loads what history holds after a position; complete only when not
   socket.receive({ id: socket.commands('history')[1].id, result: { channel: 'chat:room', epoch: 'E', offset: 5, publications: [
     { channel: 'chat:room', offset: 4, data: 'a' }, { channel: 'chat:room', offset: 5, data: 'b' }] } });
   assert.equal((await partial).complete, false, 'offsets 2 and 3 are gone from history');
+  runtime.close();
+});
+
+test('runtimeFor: the first caller configures; a later caller\'s other options are reported to it; each micro-app has its own error channel', async () => {
+  globalThis[Symbol.for('hybridsync.runtimes')]?.clear();
+  const shellToken = async () => 'shell-token';
+  const shell = runtimeFor({ url: 'ws://127.0.0.1:9/', getToken: shellToken, name: 'shell', WebSocket: FakeSocket, timers: timers.clock(), random: () => 0.5 });
+  const cartReports = [];
+  const cart = runtimeFor({ url: 'ws://127.0.0.1:9/', onError: (r) => cartReports.push(r) });
+  assert.equal(cart, shell);
+  assert.equal(cartReports.length, 0, 'url and onError alone: nothing ignored');
+  const searchReports = [];
+  runtimeFor({ url: 'ws://127.0.0.1:9/', getToken: async () => 'other', name: 'search', linger: 5, onError: (r) => searchReports.push(r) });
+  assert.equal(searchReports.length, 1);
+  assert.match(searchReports[0].error.message, /configured by its first caller \(shell\); these options are ignored: getToken, name, linger/);
+
+  // Errors inside one micro-app's callbacks go to its own channel, not another's.
+  const cartErrors = [];
+  const app = shell.mount('cart', { onError: (r) => cartErrors.push(r) });
+  app.observeChannel('chat:lobby', () => { throw new Error('cart bug'); });
+  const socket = await accept();
+  assert.equal(socket.sent[0].token, 'shell-token', 'the shell\'s getToken is used');
+  socket.reply('subscribe', { channel: 'chat:lobby', epoch: 'E', offset: 0 });
+  socket.receive({ push: 'publication', channel: 'chat:lobby', offset: 1, data: 'x' });
+  assert.deepEqual(cartErrors.map((r) => [r.app, String(r.error.message)]), [['cart', 'cart bug']]);
+  shell.close();
+});
+
+test('diagnostics: apps with their channels, channels with holders, status, position and linger, queues', async () => {
+  const runtime = makeRuntime();
+  const chat = runtime.mount('chat');
+  chat.observeChannel('chat:lobby', () => {});
+  chat.observe(stateKey(BANS, '42'), () => {});
+  const profile = runtime.mount('profile');
+  const watch = profile.observe(stateKey(BANS, '7'), () => {});
+  const offline = await runtime.diagnostics();
+  assert.equal(offline.mode, 'local');
+  assert.deepEqual(offline.channels.map((c) => [c.name, c.holders, c.status]), [['chat:lobby', 1, 'offline'], [BANS, 2, 'offline']]);
+  const socket = await accept();
+  socket.reply('subscribe', { channel: BANS, epoch: 'E', offset: 4, state: {} });
+  const publishing = runtime.mount('cart').publish('chat:lobby', 'hi').catch((error) => error.code);
+  watch.cancel();
+  const now = await runtime.diagnostics();
+  assert.equal(now.connection, 'connected');
+  assert.equal(now.reconnects, 0);
+  assert.deepEqual(now.apps.map((a) => [a.name, a.channels, a.observers]),
+    [['cart', [], 0], ['chat', ['chat:lobby', BANS], 2], ['profile', [], 0]]);
+  const bans = now.channels.find((c) => c.name === BANS);
+  assert.deepEqual([bans.holders, bans.status, bans.position, bans.lingering], [1, 'active', { epoch: 'E', offset: 4 }, false]);
+  assert.equal(now.channels.find((c) => c.name === 'chat:lobby').status, 'pending');
+  assert.ok(now.inFlight >= 2, 'the chat subscribe and the publish await replies');
+  socket.serverClose(1006);
+  await timers.advance(1);
+  const dropped = await runtime.diagnostics();
+  assert.equal(dropped.connection, 'reconnecting');
+  assert.equal(dropped.lastError, 'the connection closed with 1006');
+  assert.equal(await publishing, ErrorCode.connectionLost);
   runtime.close();
 });

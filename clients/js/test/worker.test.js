@@ -53,6 +53,12 @@ test('the worker: a tab it does not know is told to rejoin; since on a rejoined 
   assert.deepEqual(resynced.value, { type: 'resynced', channel: 'chat:lobby', from: { epoch: 'E', offset: 7 }, to: { epoch: 'E', offset: 8 } });
   assert.deepEqual(tab.got('ready').at(-1), { t: 'ready', id: 2, position: { epoch: 'E', offset: 8 } });
 
+  // Diagnostics are the worker's connection and channels (every tab's holders).
+  tab.send({ t: 'diagnostics', id: 3 });
+  const diagnostics = tab.got('settled').find((m) => m.id === 3).result;
+  assert.equal(diagnostics.connection, 'connected');
+  assert.deepEqual(diagnostics.channels.map((c) => [c.name, c.holders, c.status]), [['chat:lobby', 1, 'active']]);
+
   // Tokens come from the focused tab first, whichever beat last.
   const background = new TabPort();
   background.send({ t: 'hello', generation: 1, options, visible: false, focused: false });

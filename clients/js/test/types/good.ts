@@ -40,6 +40,8 @@ try {
   if (error instanceof HybridSyncError && error.code === 'unmounted') console.log(error.toJSON().message);
 }
 console.log(version.split('.').length, runtime.mode === 'shared-worker');
+runtime.mount('cart', { onError: ({ app, error }) => console.warn(app, error) });
+runtime.diagnostics().then((report) => console.log(report.channels[0]?.position?.offset, report.apps.length, report.lastError));
 runtime.close();
 
 // The React bindings.

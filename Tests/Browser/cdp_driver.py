@@ -4,7 +4,7 @@
 The Swift test (Tests/HybridSyncIntegrationTests/BrowserTests.swift) starts this script and sends
 one JSON command per line on stdin; each gets one JSON line on stdout:
 
-  {"op":"open","url":U}                          -> {"ok":true,"target":T}
+  {"op":"open","url":U,"init":S?}                -> {"ok":true,"target":T}   (S runs before every document's own scripts)
   {"op":"eval","target":T,"expression":E}        -> {"ok":true,"value":V}   (promises awaited)
   {"op":"wait","target":T,"expression":E,"timeout":S} -> {"ok":true,"value":V} once E is truthy
   {"op":"screenshot","target":T,"path":P}        -> {"ok":true,"bytes":N}
@@ -118,11 +118,13 @@ class Browser:
             self.events = [event for event in self.events if event.get("sessionId") != session]
             self.events.append(self._next_message(deadline, method))
 
-    def open(self, url):
+    def open(self, url, init=None):
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         self.sessions[target] = session
         self.call("Page.enable", session=session)
+        if init:
+            self.call("Page.addScriptToEvaluateOnNewDocument", {"source": init}, session=session)
         self.call("Runtime.enable", session=session)
         self.call("Page.navigate", {"url": url}, session=session)
         self._event("Page.loadEventFired", session, timeout=30)
@@ -211,7 +213,7 @@ def main():
             op = command.get("op")
             try:
                 if op == "open":
-                    answer({"ok": True, "target": browser.open(command["url"])})
+                    answer({"ok": True, "target": browser.open(command["url"], command.get("init"))})
                 elif op == "eval":
                     answer({"ok": True, "value": browser.evaluate(command["target"], command["expression"])})
                 elif op == "wait":

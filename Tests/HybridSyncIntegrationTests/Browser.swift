@@ -34,8 +34,11 @@ final class Browser: Sendable {
         return Browser(driver: driver, version: first["browser"]?.stringValue ?? "?")
     }
 
-    func open(_ url: String) async throws -> Tab {
-        Tab(id: try await call(["op": "open", "url": .string(url)])["target"]?.stringValue ?? "")
+    /// A new tab at `url`; `initScript` runs before each of its documents' own scripts.
+    func open(_ url: String, initScript: String? = nil) async throws -> Tab {
+        var command: [String: JSONValue] = ["op": "open", "url": .string(url)]
+        if let initScript { command["init"] = .string(initScript) }
+        return Tab(id: try await call(.object(command))["target"]?.stringValue ?? "")
     }
 
     /// The value of a JavaScript expression in `tab` (a promise is awaited); statements run for

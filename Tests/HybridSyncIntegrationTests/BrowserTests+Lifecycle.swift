@@ -205,3 +205,59 @@ extension BrowserTests {
         try await daemon.stop()
     }
 }
+
+/// Leader-tab mode: where SharedWorker is missing, one tab holds the connection (Web Locks) for the others.
+extension BrowserTests {
+    @Test("no SharedWorker: three tabs hold one WebSocket through the leader tab; when it closes another takes over, reconnecting meanwhile")
+    func leaderTabFallback() async throws {
+        guard let browser = try await Browser.start() else { return }
+        let daemon = try await startDemo()
+        let url = "\(httpBase(daemon.webSocketURL))/demo/?user=42&shared=1"
+        // What Android Chrome before 148 is: no SharedWorker, with Web Locks and BroadcastChannel.
+        let noSharedWorker = "delete window.SharedWorker;"
+        var tabs: [Browser.Tab] = []
+        for _ in 0..<3 {
+            let tab = try await browser.open(url, initScript: noSharedWorker)
+            try await browser.wait(tab, until: "\(Self.connected) && \(Self.profile).standing === 'good'")
+            #expect(try await browser.evaluate(tab, "window.hybridsyncDemo.runtime.mode") == "leader-tab")
+            tabs.append(tab)
+        }
+        #expect(try await connections(daemon) == 1, "one WebSocket for three tabs")
+        try await chatSubscribed(daemon)
+        try await say(daemon, "7", "cheap watches")
+        _ = try await daemon.api.ban(user: "7", reason: "spam")
+        for tab in tabs { try await browser.wait(tab, until: "\(Self.chat).visible === '0' && \(Self.chat).hidden === '1'") }
+
+        var leaders: [Bool] = []
+        for tab in tabs { leaders.append(try await browser.evaluate(tab, "window.hybridsyncDemo.runtime.diagnostics().then((d) => d.leader)") == true) }
+        #expect(leaders.filter { $0 }.count == 1, "exactly one leader: \(leaders)")
+        let leader = tabs[leaders.firstIndex(of: true) ?? 0]
+        let followers = tabs.filter { $0.id != leader.id }
+        for tab in followers {
+            try await browser.evaluate(tab, "window.statuses = []; window.hybridsyncDemo.runtime.onStatus((s) => window.statuses.push(s.state))")
+        }
+
+        try await browser.close(leader)
+        let started = ContinuousClock.now
+        _ = try await daemon.api.ban(user: "9", reason: "during the handover")
+        for tab in followers {
+            try await browser.wait(tab, until: "\(Self.connected) && window.statuses.includes('reconnecting')", timeout: 20)
+        }
+        let handover = ContinuousClock.now - started
+        // The ban made during the handover is state: current at once. A chat message from 9 now
+        // is hidden in both tabs (what was published during the handover is signalled as
+        // `resynced`, not replayed).
+        try await say(daemon, "9", "hello?")
+        for tab in followers {
+            try await browser.wait(tab, until: "\(Self.chat).visible === '0' && Number(\(Self.chat).hidden) >= 2")
+        }
+        print("leader-tab handover: both followers connected again \(handover) after the leader closed")
+        try await eventually(.seconds(10), "one WebSocket again") { try await connections(daemon) == 1 }
+        var newLeaders = 0
+        for tab in followers where try await browser.evaluate(tab, "window.hybridsyncDemo.runtime.diagnostics().then((d) => d.leader)") == true {
+            newLeaders += 1
+        }
+        #expect(newLeaders == 1)
+        try await daemon.stop()
+    }
+}

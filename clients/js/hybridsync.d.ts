@@ -136,7 +136,7 @@ export interface RuntimeOptions {
   getToken: () => string | Promise<string>;
   /** The client name in the server's logs. */
   name?: string;
-  /** One connection per browser through a SharedWorker. */
+  /** One connection per browser: a SharedWorker, or the leader tab (Web Locks) without one. */
   shared?: boolean;
   sharedName?: string;
   onError?: (report: ErrorReport) => void;
@@ -164,7 +164,9 @@ export interface MicroApp {
 
 /** `runtime.diagnostics()`: what the runtime holds (the Swift SDK's shape). */
 export interface Diagnostics {
-  mode: 'local' | 'shared-worker';
+  mode: RuntimeMode;
+  /** Leader-tab mode: whether this tab holds the connection. */
+  leader?: boolean;
   connection: ConnectionState;
   reconnects: number;
   lastError: string | null;
@@ -177,8 +179,11 @@ export interface Diagnostics {
 }
 
 /** What micro-apps mount into. */
+/** Where the connection lives: this tab's own, a SharedWorker's, or the leader tab's. */
+export type RuntimeMode = 'local' | 'shared-worker' | 'leader-tab';
+
 export interface Runtime {
-  readonly mode: 'local' | 'shared-worker';
+  readonly mode: RuntimeMode;
   readonly status: Status;
   /** `onError`: this micro-app's own error channel. */
   mount(name: string, options?: { onError?: (report: ErrorReport) => void }): MicroApp;

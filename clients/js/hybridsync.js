@@ -76,14 +76,45 @@ const DEFAULTS = Object.freeze({
  */
 export function createRuntime(options) {
   if (!options || typeof options.getToken !== 'function') throw new TypeError('createRuntime needs {url, getToken}');
-  if (options.shared && typeof SharedWorker === 'function') {
-    try {
-      return new Runtime(new SharedEngine(options), options);
-    } catch (error) {
-      report(options, 'runtime', 'shared-worker mode unavailable, one connection per tab', error);
+  if (options.shared) {
+    const hub = sharedHub(options);
+    if (hub) {
+      try {
+        return new Runtime(new SharedEngine(options, hub), options);
+      } catch (error) {
+        report(options, 'runtime', `${hub.mode} mode unavailable, one connection per tab`, error);
+      }
     }
   }
   return new Runtime(new Engine(options), options);
+}
+
+/**
+ * Where a shared runtime's connection lives: a SharedWorker, or else (Android Chrome before 148,
+ * some embedded views) the one tab that holds a Web Lock, reached over a BroadcastChannel. Null
+ * where neither exists: one connection per tab.
+ */
+function sharedHub(options) {
+  const name = `hybridsync:${options.sharedName ?? ''}:${normalizedURL(options.url)}`;
+  if (typeof SharedWorker === 'function') {
+    return {
+      mode: 'shared-worker',
+      connect: (onError) => {
+        const worker = new SharedWorker(new URL(import.meta.url), { type: 'module', name });
+        worker.onerror = onError;
+        return worker.port;
+      },
+    };
+  }
+  const locks = options.locks ?? globalThis.navigator?.locks;
+  const Channel = options.BroadcastChannel ?? globalThis.BroadcastChannel;
+  if (typeof locks?.request !== 'function' || typeof Channel !== 'function') return null;
+  let leader = null;
+  return {
+    mode: 'leader-tab',
+    connect: () => (leader ??= new LeaderTab(name, locks, Channel, options)).port,
+    isLeader: () => leader?.isLeader ?? false,
+  };
 }
 
 /**
@@ -140,7 +171,7 @@ class Runtime {
     this.#options = options;
   }
 
-  /** `'local'` (this tab's own WebSocket) or `'shared-worker'` (one for every tab of the origin). */
+  /** `'local'` (this tab's own WebSocket), `'shared-worker'` or `'leader-tab'` (one for every tab of the origin). */
   get mode() { return this.#engine.mode; }
 
   /** `{state: 'connecting'|'connected'|'reconnecting'|'closed', error}` now. */
@@ -825,7 +856,8 @@ class Engine {
  * from before as current; a channel observer whose channel moved on meanwhile gets `resynced`.
  */
 class SharedEngine {
-  mode = 'shared-worker';
+  mode;
+  #hub;
   #port = null;
   #options;
   #nextId = 1;
@@ -833,13 +865,15 @@ class SharedEngine {
   #statusListeners = new Map(); // callback -> its stop function on the fallback engine, once there is one
   #status = { state: 'connecting', error: null };
   #workerStatus = { state: 'connecting', error: null };
-  #join = { generation: 0, waiting: new Set(), rejoining: false, answered: false, timer: null };
+  #join = { generation: 0, waiting: new Set(), rejoining: false, answered: false, everAnswered: false, timer: null };
   #beat = null;
   #fallback = null;
   #listeners = [];
 
-  constructor(options) {
+  constructor(options, hub) {
     this.#options = options;
+    this.#hub = hub;
+    this.mode = hub.mode;
     this.#connectWorker();
     const on = (target, type, listener) => {
       target?.addEventListener?.(type, listener);
@@ -888,7 +922,8 @@ class SharedEngine {
 
   diagnostics() {
     if (this.#fallback) return this.#fallback.diagnostics();
-    return this.#call({ t: 'diagnostics' });
+    const leader = this.#hub.isLeader?.();
+    return this.#call({ t: 'diagnostics' }).then((result) => (leader === undefined ? result : { ...result, leader }));
   }
 
   #call(message) {
@@ -911,11 +946,7 @@ class SharedEngine {
 
   /** Starts (or reaches) the worker and joins it. */
   #connectWorker() {
-    const options = this.#options;
-    const name = `hybridsync:${options.sharedName ?? ''}:${options.url}`;
-    const worker = new SharedWorker(new URL(import.meta.url), { type: 'module', name });
-    worker.onerror = (event) => this.#fallBack(event);
-    this.#port = worker.port;
+    this.#port = this.#hub.connect((event) => this.#fallBack(event));
     this.#port.onmessage = (event) => this.#received(event.data);
     this.#port.start();
     this.#sendJoin();
@@ -963,7 +994,8 @@ class SharedEngine {
   /** Joins the worker again after a freeze, the back/forward cache or the worker forgetting us. */
   #rejoin(why) {
     if (this.#fallback || this.#status.state === 'closed') return;
-    this.#join.rejoining = true;
+    // Before any answer nothing was shown yet: joining again is still the first join.
+    this.#join.rejoining = this.#join.rejoining || this.#join.everAnswered;
     this.#post({ t: 'bye' });
     this.#sendJoin();
     this.#publishStatus();
@@ -1081,10 +1113,13 @@ class SharedEngine {
       case 'status':
         if (message.generation !== this.#join.generation) return; // from before this tab joined again
         this.#join.answered = true;
+        this.#join.everAnswered = true;
         this.#workerStatus = { state: message.state, error: message.error ? HybridSyncError.from(message.error) : null };
         return this.#publishStatus();
       case 'rejoin': // the worker released this tab (no heartbeat for a while) or started anew
         return this.#rejoin('the shared worker no longer knew this tab');
+      case 'leader': // leader-tab mode: another tab took the connection over
+        return this.#rejoin('a new leader tab');
       case 'token?': {
         try {
           this.#post({ t: 'token', id: message.id, token: await this.#options.getToken() });
@@ -1121,6 +1156,16 @@ function shareable(options) {
 
 /** Runs inside the SharedWorker: one Engine for every tab connected to it. */
 function hostSharedWorker(scope) {
+  const host = createHost();
+  scope.onconnect = (connection) => host.connect(connection.ports[0]);
+}
+
+/**
+ * The connection every tab shares, and the tabs' ports into it (a SharedWorker's, or the leader
+ * tab's over a BroadcastChannel). `engineOptions` are added to the first tab's (the leader tab's
+ * own WebSocket and clock in tests).
+ */
+function createHost(engineOptions = {}) {
   let engine = null;
   const tabs = new Map(); // port -> {observations: Map(id -> stop), heard, visible, focused, generation}
   const tokenRequests = new Map();
@@ -1153,8 +1198,7 @@ function hostSharedWorker(scope) {
   }, WORKER_BEAT_MS);
   sweep.unref?.(); // node (the unit tests) only
 
-  scope.onconnect = (connection) => {
-    const port = connection.ports[0];
+  const connect = (port) => {
     port.onmessage = (event) => {
       const message = event.data;
       const tab = tabs.get(port);
@@ -1166,7 +1210,7 @@ function hostSharedWorker(scope) {
       switch (message.t) {
         case 'hello': {
           if (tab) leave(port);
-          engine ??= new Engine({ ...message.options, getToken: askToken });
+          engine ??= new Engine({ ...message.options, ...engineOptions, getToken: askToken });
           const generation = message.generation ?? 1;
           const joined = { observations: new Map(), heard: Date.now(), visible: message.visible ?? true,
             focused: message.focused ?? false, generation, stopStatus: () => {} };
@@ -1217,6 +1261,69 @@ function hostSharedWorker(scope) {
     };
     port.start();
   };
+  return { connect };
+}
+
+// MARK: - Leader-tab mode: one tab holds the connection for the others
+
+/**
+ * Where SharedWorker is missing: every tab asks for one Web Lock; the tab that holds it hosts the
+ * connection (the same host as the worker's), and every tab, itself included, speaks to it over a
+ * BroadcastChannel as it would to a worker. When the leader's document goes, its lock passes to
+ * another tab, which announces itself; the others join it again (`reconnecting` until current).
+ */
+class LeaderTab {
+  #channel;
+  #id = Math.random().toString(36).slice(2) + Date.now().toString(36);
+  #host = null;
+  #ports = new Map(); // tab id -> the host's port to that tab
+  /** This tab's port to whichever tab leads. */
+  port;
+
+  constructor(name, locks, Channel, options) {
+    this.#channel = new Channel(name);
+    const tab = { onmessage: null, start() {}, postMessage: (message) => this.#toLeader(message) };
+    this.port = tab;
+    this.#channel.onmessage = ({ data }) => {
+      if (data?.to === 'leader' && this.#host) return this.#fromTab(data.from, data.message);
+      if (data?.to === this.#id) return tab.onmessage?.({ data: data.message });
+      // A new leader, or the leader's page going: join again (reconnecting until current).
+      if ((data?.t === 'leader' || data?.t === 'leaving') && data.from !== this.#id) tab.onmessage?.({ data: { t: 'leader' } });
+    };
+    (options.page ?? globalThis).addEventListener?.('pagehide', () => {
+      if (this.#host) this.#channel.postMessage({ t: 'leaving', from: this.#id });
+    });
+    const engineOptions = {};
+    for (const key of ['WebSocket', 'timers', 'random', 'network']) if (options[key]) engineOptions[key] = options[key];
+    // Held until this document goes (the promise never settles).
+    locks.request(`${name}:leader`, () => {
+      this.#host = createHost(engineOptions);
+      this.#channel.postMessage({ t: 'leader', from: this.#id });
+      tab.onmessage?.({ data: { t: 'leader' } }); // this tab joins its own host too
+      return new Promise(() => {});
+    });
+  }
+
+  /** Whether this tab holds the connection. */
+  get isLeader() { return this.#host !== null; }
+
+  #toLeader(message) {
+    if (this.#host) return queueMicrotask(() => this.#fromTab(this.#id, message));
+    this.#channel.postMessage({ to: 'leader', from: this.#id, message });
+  }
+
+  #fromTab(from, message) {
+    let port = this.#ports.get(from);
+    if (!port) {
+      const deliver = from === this.#id
+        ? (reply) => queueMicrotask(() => this.port.onmessage?.({ data: reply }))
+        : (reply) => this.#channel.postMessage({ to: from, message: reply });
+      port = { onmessage: null, start() {}, postMessage: deliver };
+      this.#ports.set(from, port);
+      this.#host.connect(port);
+    }
+    port.onmessage({ data: message });
+  }
 }
 
 // MARK: - Helpers

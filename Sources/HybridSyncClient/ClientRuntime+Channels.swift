@@ -74,7 +74,16 @@ extension ClientRuntime {
         switch subscriptions.answered(name, ticket: ticket, answer) {
         case .stale(let undo):
             if undo { fireAndForget(.unsubscribe(channel: name)) }
-        case .ready(let snapshot, let resync):
+        case .ready(let snapshot, let resync, let retainsState):
+            if retainsState {
+                channelsWithoutState.remove(name)
+            } else {
+                // Its state observers would only ever see their defaults: end them, as hybridsync.js does.
+                channelsWithoutState.insert(name)
+                for (id, observer) in stateObservers where observer.channel == name {
+                    removeObserver(id, error: ClientRuntimeError.stateNotRetained(name.rawValue))
+                }
+            }
             if let snapshot { notify(store.replace(name, with: snapshot)) }
             if let resync {
                 logger.info("could not recover, applied the snapshot", metadata: [

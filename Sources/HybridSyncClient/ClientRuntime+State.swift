@@ -87,6 +87,10 @@ extension ClientRuntime {
             let name = try ClientRuntimeError.channel(raw)
             try await hold(name)
             held = name
+            if channelsWithoutState.contains(name) {
+                release(name)
+                throw ClientRuntimeError.stateNotRetained(raw)
+            }
         }
         guard registry[app] != nil else {
             if let held { release(held) }

@@ -90,6 +90,8 @@ public actor ClientRuntime {
     var stateObservers: [UInt64: StateObserver] = [:]
     var channelObservers: [UInt64: ChannelObserver] = [:]
     var channelObserversByChannel: [ChannelName: Set<UInt64>] = [:]
+    /// Channels whose namespace keeps no state (their subscribe result had none).
+    var channelsWithoutState: Set<ChannelName> = []
     var loads: [StateBinding: LoadState] = [:]
     var nextID: UInt64 = 1
     var timerTask: Task<Void, Never>?

@@ -48,8 +48,17 @@ public struct ClientRuntimeError: Error, Sendable, Equatable, CustomStringConver
         public static let unmounted = Code("unmounted")
         /// The key is server-owned; change it through the backend API.
         public static let readOnly = Code("readOnly")
+        /// A state key observed on a channel whose namespace keeps no retained state: observe the
+        /// channel's events instead.
+        public static let stateNotRetained = Code("stateNotRetained")
         /// The server sent something this client cannot read.
         public static let protocolViolation = Code("protocolViolation")
+
+        /// Every code above (the behaviour spec checks it against this file and the docs).
+        package static let all: [Code] = [
+            closed, banned, unauthorized, disconnected, invalidURL, timeout, serverRefused, invalidChannel, observerOverflow,
+            connectionLost, notConnected, offlineQueueFull, messageTooBig, unmounted, readOnly, stateNotRetained, protocolViolation,
+        ]
     }
 
     /// What kind of failure this is.
@@ -98,6 +107,10 @@ public struct ClientRuntimeError: Error, Sendable, Equatable, CustomStringConver
     }
     /// An invalid channel name.
     public static func invalidChannel(_ detail: String) -> ClientRuntimeError { ClientRuntimeError(.invalidChannel, detail) }
+    /// State observed on a channel whose namespace keeps none.
+    public static func stateNotRetained(_ channel: String) -> ClientRuntimeError {
+        ClientRuntimeError(.stateNotRetained, "the namespace of \(channel) keeps no state: observe its events instead")
+    }
     /// A server-owned key.
     public static func readOnly(_ key: String) -> ClientRuntimeError {
         ClientRuntimeError(.readOnly, "\(key) is server-owned and read-only in the client; change it through the backend API")

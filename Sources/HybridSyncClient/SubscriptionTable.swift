@@ -45,8 +45,9 @@ struct SubscriptionTable {
         /// holds a subscription nobody wants.
         case stale(undo: Bool)
         /// Active. `snapshot` (nil when recovered: the missed publications follow) replaces the
-        /// state; `resync` is set when the publications after `from` could not be recovered.
-        case ready(snapshot: [String: StateEntry]?, resync: ChannelResync?)
+        /// state; `resync` is set when the publications after `from` could not be recovered;
+        /// `retainsState` is false for a namespace that keeps no state (the result had none).
+        case ready(snapshot: [String: StateEntry]?, resync: ChannelResync?, retainsState: Bool)
         case refused(ReplyError)
         /// It subscribes again after reconnecting.
         case offline
@@ -124,10 +125,10 @@ struct SubscriptionTable {
         switch answer {
         case .subscribed(let result):
             entry.status = .active
-            if result.recovered == true, since != nil { return .ready(snapshot: nil, resync: nil) }
+            if result.recovered == true, since != nil { return .ready(snapshot: nil, resync: nil, retainsState: true) }
             entry.position = result.position
             let resync = since.map { ChannelResync(channel: name, from: $0, to: result.position) }
-            return .ready(snapshot: result.state ?? [:], resync: resync)
+            return .ready(snapshot: result.state ?? [:], resync: resync, retainsState: result.state != nil)
         case .refused(let error):
             entry.status = .offline
             return .refused(error)

@@ -62,7 +62,7 @@ struct PurePartsTests {
         #expect(table.hold(room, online: true).isEmpty, "the second holder shares the subscribe in flight")
         let first = StreamPosition(epoch: "e1", offset: 3)
         #expect(table.answered(room, ticket: 1, .subscribed(SubscribeResult(channel: room, position: first)))
-            == .ready(snapshot: [:], resync: nil))
+            == .ready(snapshot: [:], resync: nil, retainsState: false), "no state in the result: a namespace without state")
         #expect(table.deliver(Publication(channel: room, offset: 4, data: 1)) == .apply)
         #expect(table.deliver(Publication(channel: room, offset: 4, data: 1)) == .ignore, "already applied")
         #expect(table.deliver(Publication(channel: room, offset: 6, data: 1)) == .gap(since: StreamPosition(epoch: "e1", offset: 4)))
@@ -72,7 +72,8 @@ struct PurePartsTests {
         table.sent(room, ticket: 2, since: StreamPosition(epoch: "e1", offset: 4))
         let restarted = StreamPosition(epoch: "e2", offset: 9)
         #expect(table.answered(room, ticket: 2, .subscribed(SubscribeResult(channel: room, position: restarted, recovered: false, state: [:])))
-            == .ready(snapshot: [:], resync: ChannelResync(channel: room, from: StreamPosition(epoch: "e1", offset: 4), to: restarted)))
+            == .ready(snapshot: [:], resync: ChannelResync(channel: room, from: StreamPosition(epoch: "e1", offset: 4), to: restarted),
+                      retainsState: true))
 
         #expect(table.release(room, linger: true).isEmpty)
         #expect(table.release(room, linger: true) == [.startLinger(room)])

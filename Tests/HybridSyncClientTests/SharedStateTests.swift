@@ -158,6 +158,26 @@ struct SharedStateTests {
         _ = app
     }
 
+    @Test("state observed on a namespace that keeps none ends with stateNotRetained, never a default presented as state")
+    func stateNotRetained() async throws {
+        let h = RuntimeHarness()
+        let runtime = h.runtime(user: "7")
+        try await runtime.start()
+        let app = await runtime.mount("chat")
+        let key = StateKey<String?>(channel: "chat:lobby", key: "topic", default: nil)
+        // Connected: the subscribe result shows the namespace keeps no state.
+        let error = await #expect(throws: ClientRuntimeError.self) {
+            for try await value in try await app.observe(key) { Issue.record("got \(String(describing: value))") }
+        }
+        #expect(error?.code == .stateNotRetained)
+        // Known from then on: a second observer fails at once.
+        let again = await #expect(throws: ClientRuntimeError.self) { _ = try await app.observe(key) }
+        #expect(again?.code == .stateNotRetained)
+        // The channel's events still work.
+        let events = try await app.observe("chat:lobby")
+        _ = events
+    }
+
     @Test("a channel-map observer decodes only the entries that changed: one decode per change, whatever the map's size")
     func mapObserverDecodesPerKey() async throws {
         let h = RuntimeHarness()

@@ -170,6 +170,11 @@ extension BackendAPIClient {
         try await request("DELETE", "/api/ban/\(Self.pathSegment(user))")
     }
 
+    /// `GET /api/sessions/<user>`: the user's live sessions on the node that answers.
+    public func sessions(of user: String) async throws -> JSONValue {
+        try await request("GET", "/api/sessions/\(Self.pathSegment(user))")
+    }
+
     /// `GET /api/bans`: every ban that holds now.
     public func bans() async throws -> JSONValue {
         try await request("GET", "/api/bans")

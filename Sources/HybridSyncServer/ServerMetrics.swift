@@ -37,6 +37,7 @@ struct ServerMetrics {
             return prefix + ":channel"
         }
         if path.hasPrefix("/api/ban/") { return "/api/ban/:user" }
+        if path.hasPrefix("/api/sessions/") { return "/api/sessions/:user" }
         let known = ["/health", "/ready", "/metrics", "/api/publish", "/api/broadcast", "/api/state/set", "/api/state/remove",
                      "/api/ban", "/api/bans", "/api/disconnect"]
         return known.contains(path) ? path : "other"

@@ -8,6 +8,10 @@ final class Session {
     let remoteAddress: String
     let openedAt: Double
     var identity: Identity?
+    /// The `name` the client gave in `connect` (at most 64 characters), for logs and the sessions API.
+    var clientName: String?
+    /// When `connect` succeeded.
+    var connectedAt: Double?
     var channels: Set<ChannelName> = []
     /// A close was requested; further commands are ignored.
     var isClosing = false

@@ -166,6 +166,10 @@ extension SyncServer {
                 })
             }
         }
+        if let user = suffix(path, after: "/api/sessions/") {
+            try expect(request, "GET")
+            return respond(.success(HTTPResponse(status: 200, json: ["user": .string(user), "sessions": .array(sessionsJSON(of: user))])))
+        }
         if let raw = suffix(path, after: "/api/channels/") {
             try expect(request, "GET")
             let name = try channelName(raw)

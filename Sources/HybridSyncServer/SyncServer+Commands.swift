@@ -83,6 +83,8 @@ extension SyncServer {
                 finish(.failure(ReplyError(.banned, "user is banned: \(ban.reason)")), [])
             case .success(nil):
                 session.identity = identity
+                session.clientName = clientName.map { String($0.prefix(64)) }
+                session.connectedAt = clock.now()
                 session.lastPing = clock.now()
                 scheduleCheck(session)
                 sessionsByUser[identity.userID, default: []].insert(session.id)

@@ -78,6 +78,20 @@ extension SyncServer {
         return closed.count
     }
 
+    /// `GET /api/sessions/<user>`: the user's live sessions on this node, oldest first.
+    func sessionsJSON(of user: String) -> [JSONValue] {
+        sessionsOf(user).map { session in
+            .object([
+                "client": .string("\(session.id)"),
+                "name": session.clientName.map(JSONValue.string) ?? .null,
+                "remoteAddress": .string(session.remoteAddress),
+                "connectedAt": .double(session.connectedAt ?? session.openedAt),
+                "lastSeen": .double(session.lastSeen),
+                "channels": .array(session.channels.map(\.rawValue).sorted().map(JSONValue.string)),
+            ])
+        }
+    }
+
     private func sessionsOf(_ user: String) -> [Session] {
         (sessionsByUser[user] ?? []).sorted().compactMap { sessions[$0] }.filter { !$0.isClosing }
     }

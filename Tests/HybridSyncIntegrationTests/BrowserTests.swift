@@ -122,7 +122,7 @@ struct BrowserTests {
         try await daemon.stop()
     }
 
-    @Test("the console shows the API's counts; its ban form reaches a connected client; no key, no API")
+    @Test("the console shows the API's counts; its ban form reaches a connected client; bans sorted and searchable; a channel's subscribers and history; a user's sessions; no key, no API")
     func console() async throws {
         guard let browser = try await Browser.start() else { return }
         let daemon = try await TestDaemon.start(engine: .memory)
@@ -159,6 +159,31 @@ struct BrowserTests {
         #expect(ban?.reason == "from the console")
         try await browser.wait(console, until: "document.querySelector('#bans [data-user=\"5\"]') !== null")
         #expect(try await browser.evaluate(console, "document.querySelector('#key [name=key]').value") == "", "the key is not left in the form")
+
+        // Bans sorted by user (numbers in order) and searchable.
+        for user in ["10", "9", "2"] { _ = try await daemon.api.ban(user: user, reason: "spam \(user)") }
+        try await browser.evaluate(console, "document.querySelector('#ban [name=user]').value = '3'; document.querySelector('#ban [value=ban]').click()")
+        try await browser.wait(console, until: "document.querySelectorAll('#bans li').length === 5")
+        #expect(try await browser.evaluate(console, "[...document.querySelectorAll('#bans li')].map((li) => li.dataset.user).join(',')") == "2,3,5,9,10")
+        try await browser.evaluate(console, "const search = document.querySelector('#ban-search'); search.value = 'console'; search.dispatchEvent(new Event('input'))")
+        #expect(try await browser.evaluate(console, "[...document.querySelectorAll('#bans li')].map((li) => li.dataset.user).join(',')") == "3,5")
+
+        // A channel that keeps no state: its subscribers and history; a user's live sessions.
+        let reader = daemon.runtime(user: "8", configuration: .init())
+        try await reader.start()
+        let chat = await reader.mount("chat")
+        let lobby = try await chat.observe("chat:lobby")
+        for text in ["first", "second"] { _ = try await daemon.api.publish(channel: "chat:lobby", data: ["text": .string(text)]) }
+        try await browser.evaluate(console, "document.querySelector('#channel [name=channel]').value = 'chat:lobby'; document.querySelector('#channel button').click()")
+        try await browser.wait(console, until: "document.querySelectorAll('#history li').length === 2")
+        #expect(try await browser.evaluate(console, "document.querySelector('#channel-info').dataset.subscribers") == "1")
+        #expect(try await browser.evaluate(console, "document.querySelector('#history li').textContent") == #"{"text":"second"}"#)
+        #expect(try await browser.evaluate(console, "document.querySelector('#state-view').textContent") == "(this namespace keeps no state)")
+        try await browser.evaluate(console, "document.querySelector('#sessions [name=user]').value = '8'; document.querySelector('#sessions button').click()")
+        try await browser.wait(console, until: "document.querySelector('#session-list').dataset.count === '1'")
+        #expect(try await browser.evaluate(console, "document.querySelector('#session-list li').textContent.includes('chat:lobby')") == true)
+        _ = lobby
+        await reader.close()
         await runtime.close()
         try await daemon.stop()
     }

@@ -105,6 +105,28 @@ struct DocumentedContractTests {
         #expect(h.api("POST", "/api/state/set", other).status == 409)
     }
 
+    @Test("API.md: GET /api/sessions/<user> lists the user's live sessions on this node: client, name, address, times, channels")
+    func sessions() throws {
+        let h = Harness()
+        #expect(h.api("GET", "/api/sessions/42").body == ["user": "42", "sessions": []])
+        let first = h.server.openConnection()
+        first.send(#"{"id":1,"op":"connect","token":"\#(h.token("42"))","name":"shop page"}"#)
+        _ = first.takeMessages()
+        _ = try h.subscribe(first, "chat:room")
+        _ = try h.subscribe(first, "moderation:users", id: 3)
+        _ = try h.connected("42")
+        _ = try h.connected("7")
+        let listed = h.api("GET", "/api/sessions/42").body["sessions"]?.arrayValue ?? []
+        #expect(listed.count == 2)
+        #expect(listed.first?["name"] == "shop page")
+        #expect(listed.first?["channels"] == ["chat:room", "moderation:users"])
+        #expect(listed.first?["connectedAt"]?.doubleValue == h.clock.now())
+        #expect(listed.last?["name"] == .null, "no name given")
+        #expect(listed.allSatisfy { $0["client"]?.stringValue?.isEmpty == false && $0["remoteAddress"]?.stringValue != nil })
+        #expect(h.api("POST", "/api/sessions/42").status == 405)
+        #expect(h.api("GET", "/api/sessions/42", key: nil).status == 401)
+    }
+
     @Test("PROTOCOL.md: a client publish carrying 'key' is refused with 107")
     func clientPublishKey() throws {
         let h = Harness()

@@ -45,20 +45,33 @@ async function refreshCounts() {
   }
 }
 
+let bans = [];
+const byUser = new Intl.Collator(undefined, { numeric: true });
+
+/** The bans sorted by user (numbers in order: 9 before 10), filtered by the search box. */
+function renderBans() {
+  const query = $('#ban-search').value.trim().toLowerCase();
+  const shown = bans.filter((ban) => !query || ban.user.toLowerCase().includes(query) || String(ban.reason).toLowerCase().includes(query));
+  $('#bans').replaceChildren(...shown.map((ban) => {
+    const item = document.createElement('li');
+    item.dataset.user = ban.user;
+    item.textContent = `${ban.user}: ${ban.reason}${ban.until ? ` (until ${new Date(ban.until * 1000).toLocaleString()})` : ''}`;
+    return item;
+  }));
+  $('#ban-count').textContent = query ? `${shown.length} of ${bans.length}` : `${bans.length} banned`;
+}
+
 async function refreshBans() {
   if (!apiKey) return;
   try {
-    const { bans } = await api('GET', '/api/bans');
-    $('#bans').replaceChildren(...bans.map((ban) => {
-      const item = document.createElement('li');
-      item.dataset.user = ban.user;
-      item.textContent = `${ban.user}: ${ban.reason}${ban.until ? ` (until ${new Date(ban.until * 1000).toLocaleString()})` : ''}`;
-      return item;
-    }));
+    bans = (await api('GET', '/api/bans')).bans.sort((a, b) => byUser.compare(a.user, b.user));
+    renderBans();
   } catch (error) {
     log(`listing bans failed: ${error.message}`, true);
   }
 }
+
+$('#ban-search').addEventListener('input', renderBans);
 
 $('#key').addEventListener('submit', (event) => {
   event.preventDefault();
@@ -69,11 +82,41 @@ $('#key').addEventListener('submit', (event) => {
   refreshBans();
 });
 
-$('#state').addEventListener('submit', async (event) => {
+/** A channel's subscribers and position, its retained state (where kept) and its history. */
+$('#channel').addEventListener('submit', async (event) => {
   event.preventDefault();
   const channel = event.target.elements.channel.value.trim();
-  const result = await act(`state of ${channel}`, () => api('GET', `/api/state/${encodeURIComponent(channel)}`));
-  $('#state-view').textContent = result ? JSON.stringify(result.state, null, 2) : '';
+  const path = encodeURIComponent(channel);
+  const info = await act(`channel ${channel}`, () => api('GET', `/api/channels/${path}`));
+  if (!info) return;
+  $('#channel-info').textContent = `${info.subscribers} subscriber(s) on this node · epoch ${info.epoch || '(none)'} · offset ${info.offset}`;
+  $('#channel-info').dataset.subscribers = String(info.subscribers);
+  try {
+    $('#state-view').textContent = JSON.stringify((await api('GET', `/api/state/${path}`)).state, null, 2);
+  } catch (error) {
+    $('#state-view').textContent = error.message.includes('state_not_retained') ? '(this namespace keeps no state)' : error.message;
+  }
+  const history = await act(`history of ${channel}`, () => api('GET', `/api/history/${path}`));
+  $('#history').replaceChildren(...(history?.publications ?? []).slice().reverse().map((publication) => {
+    const item = document.createElement('li');
+    item.value = publication.offset;
+    item.textContent = `${publication.key ? `${publication.key}${publication.removed ? ' (removed)' : ''}: ` : ''}${JSON.stringify(publication.data)}`;
+    return item;
+  }));
+});
+
+$('#sessions').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const user = event.target.elements.user.value.trim();
+  const result = await act(`sessions of ${user}`, () => api('GET', `/api/sessions/${encodeURIComponent(user)}`));
+  const sessions = result?.sessions ?? [];
+  $('#session-list').dataset.count = String(sessions.length);
+  $('#session-list').replaceChildren(...sessions.map((session) => {
+    const item = document.createElement('li');
+    item.textContent = `${session.name ?? '(no name)'} from ${session.remoteAddress}, connected ${new Date(session.connectedAt * 1000).toLocaleTimeString()}, `
+      + `last heard ${new Date(session.lastSeen * 1000).toLocaleTimeString()}, ${session.channels.length} channel(s): ${session.channels.join(', ')}`;
+    return item;
+  }));
 });
 
 $('#ban').addEventListener('submit', async (event) => {

@@ -6,7 +6,7 @@ FROM swift:6.2-bookworm AS builder
 # Debian stable's security updates should flow in on rebuild, so packages are not pinned.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libwebsockets-dev libev-dev libssl-dev libsqlite3-dev libhiredis-dev pkg-config \
+    && apt-get install -y --no-install-recommends libwebsockets-dev libev-dev libssl-dev zlib1g-dev libsqlite3-dev libhiredis-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -19,7 +19,7 @@ RUN swift build -c release --product hybridsyncd --static-swift-stdlib \
 FROM debian:bookworm-slim
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libwebsockets17 libwebsockets-evlib-ev libev4 libssl3 libsqlite3-0 libhiredis0.14 libcap2 ca-certificates curl \
+    && apt-get install -y --no-install-recommends libwebsockets17 libwebsockets-evlib-ev libev4 libssl3 zlib1g libsqlite3-0 libhiredis0.14 libcap2 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/hybridsync --create-home hybridsync
 COPY --from=builder /hybridsyncd /usr/local/bin/hybridsyncd

@@ -1,7 +1,7 @@
 # HybridSync: `make run` and `make test` do all set-up on a fresh Debian/Ubuntu machine.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libssl-dev libsqlite3-dev libhiredis-dev pkg-config openssl
+APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libssl-dev zlib1g-dev libsqlite3-dev libhiredis-dev pkg-config openssl
 # node-typescript checks clients/js's declarations; node-react(-dom) run its React bindings in Chromium.
 TEST_APT_PACKAGES := redis-server chromium node-typescript node-react node-react-dom
 PYTHON ?= python3

@@ -61,6 +61,12 @@ let package = Package(
             name: "CLibEV",
             providers: [.apt(["libev-dev", "libwebsockets-evlib-ev"])]
         ),
+        // No pkgConfig needed: zlib.h and -lz are in the default paths (zlib1g-dev, a dependency of
+        // libwebsockets-dev; the daemon already links libz through libwebsockets).
+        .systemLibrary(
+            name: "CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .systemLibrary(
             name: "CSQLite",
             pkgConfig: "sqlite3",
@@ -146,6 +152,12 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: ["EmbedWebFiles"]
         ),
+        // The only Swift importer of zlib: gzip for the browser files the daemon serves.
+        .target(
+            name: "HybridSyncGzip",
+            dependencies: ["CZlib"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "hybridsync-embed",
             swiftSettings: swiftSettings
@@ -225,6 +237,7 @@ let package = Package(
                 "HybridSyncProtocol",
                 "HybridSyncLWS",
                 "HybridSyncWeb",
+                "HybridSyncGzip",
                 "HybridSyncAdmin",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -309,7 +322,7 @@ let package = Package(
         .testTarget(
             name: "HybridSyncIntegrationTests",
             dependencies: [
-                "HybridSyncClient", "HybridSyncDaemonTesting", "HybridSyncCrypto",
+                "HybridSyncClient", "HybridSyncDaemonTesting", "HybridSyncCrypto", "HybridSyncGzip",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings

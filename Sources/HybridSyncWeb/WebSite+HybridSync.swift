@@ -6,8 +6,10 @@ extension WebSite {
     /// the `.d.ts` files, `package.json`) for micro-frontends of any allowed
     /// origin and, with `demoToken`, the demo under `/demo/` whose `/demo/token?user=<id>` mints a
     /// token with `demoToken` (development only: anyone who reaches it can be any user).
-    public static func publicListener(allowedOrigins: [String], demoToken: (@Sendable (String) -> String)?) -> WebSite {
-        var site = WebSite()
+    public static func publicListener(
+        allowedOrigins: [String], demoToken: (@Sendable (String) -> String)?, compress: Compressor? = nil
+    ) -> WebSite {
+        var site = WebSite(compress: compress)
         // The package (clients/js): the module, its React bindings, their declarations, package.json.
         for file in ["hybridsync.js", "react.js", "hybridsync.d.ts", "react.d.ts", "package.json"] {
             site.serve(file, at: ["/client/\(file)"],
@@ -32,8 +34,8 @@ extension WebSite {
     /// The API listener's web console under `/console/`: static files only, a strict
     /// Content-Security-Policy (no inline code, no other origin), and the API key typed by the
     /// operator and kept in the page's memory; every action is an API call with that key.
-    public static func console() -> WebSite {
-        var site = WebSite()
+    public static func console(compress: Compressor? = nil) -> WebSite {
+        var site = WebSite(compress: compress)
         let headers = [
             "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                 + "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",

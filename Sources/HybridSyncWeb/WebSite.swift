@@ -14,9 +14,13 @@ public struct WebSite: Sendable {
     }
 
     private enum Content: Sendable {
-        case file(WebFile, contentType: String)
+        case file(WebFile, contentType: String, gzipped: [UInt8]?)
         case generated(@Sendable (HTTPRequest) -> HTTPResponse)
     }
+
+    /// Compresses a file's bytes as gzip, given by the daemon (this module does no I/O and links
+    /// no C library); nil: files are served as they are.
+    public typealias Compressor = @Sendable ([UInt8]) -> [UInt8]?
 
     private struct Page: Sendable {
         let content: Content
@@ -25,16 +29,22 @@ public struct WebSite: Sendable {
     }
 
     private var pages: [String: Page] = [:]
+    private let compress: Compressor?
 
-    /// A site without pages; add them with the `serve` methods.
-    public init() {}
+    /// A site without pages; add them with the `serve` methods. With `compress`, each file is
+    /// compressed once here, and served compressed to clients that accept gzip when that is smaller.
+    public init(compress: Compressor? = nil) {
+        self.compress = compress
+    }
 
     /// Serves the embedded `file` (a path in `clients/js`) at each of `paths`, with `headers`.
     /// A file that is not embedded is a build mistake: it traps at start-up, not per request.
     public mutating func serve(_ file: String, at paths: [String], headers: [String: String] = [:], crossOrigin: CrossOrigin = .none) {
         guard let embedded = WebFile.named(file) else { preconditionFailure("clients/js/\(file) is not embedded") }
+        let gzipped = compress?(embedded.bytes).flatMap { $0.count < embedded.bytes.count ? $0 : nil }
         for path in paths {
-            pages[path] = Page(content: .file(embedded, contentType: WebFile.contentType(of: file)), headers: headers, crossOrigin: crossOrigin)
+            pages[path] = Page(content: .file(embedded, contentType: WebFile.contentType(of: file), gzipped: gzipped),
+                               headers: headers, crossOrigin: crossOrigin)
         }
     }
 
@@ -55,15 +65,25 @@ public struct WebSite: Sendable {
         switch page.content {
         case .generated(let answer):
             response = answer(request)
-        case .file(let file, let contentType):
+        case .file(let file, let contentType, let gzipped):
             var headers = page.headers
-            headers["ETag"] = file.etag
+            var body = file.bytes
+            var etag = file.etag
+            if let gzipped {
+                headers["Vary"] = "Accept-Encoding"
+                if Self.acceptsGzip(request.header("accept-encoding")) {
+                    body = gzipped
+                    etag = String(file.etag.dropLast()) + "-gzip\""  // another representation, another tag
+                    headers["Content-Encoding"] = "gzip"
+                }
+            }
+            headers["ETag"] = etag
             headers["X-Content-Type-Options"] = "nosniff"
             if headers["Cache-Control"] == nil { headers["Cache-Control"] = "no-cache" }  // revalidate: 304 while unchanged
-            if Self.matches(request.header("if-none-match"), file.etag) {
+            if Self.matches(request.header("if-none-match"), etag) {
                 response = HTTPResponse(status: 304, body: [], contentType: contentType, headers: headers)
             } else {
-                response = HTTPResponse(status: 200, body: file.bytes, contentType: contentType, headers: headers)
+                response = HTTPResponse(status: 200, body: body, contentType: contentType, headers: headers)
             }
         }
         switch page.crossOrigin {
@@ -72,12 +92,30 @@ public struct WebSite: Sendable {
         case .any:
             response.headers["Access-Control-Allow-Origin"] = "*"
         case .origins(let allowed):
-            response.headers["Vary"] = "Origin"
+            response.headers["Vary"] = response.headers["Vary"].map { "\($0), Origin" } ?? "Origin"
             if let origin = request.header("origin"), allowed.contains(origin) {
                 response.headers["Access-Control-Allow-Origin"] = origin
             }
         }
         return response
+    }
+
+    /// `Accept-Encoding` names gzip (or `*`) with a weight above 0 (RFC 9110 §12.5.3).
+    static func acceptsGzip(_ acceptEncoding: String?) -> Bool {
+        guard let acceptEncoding else { return false }
+        var gzip: Bool?
+        var any: Bool?
+        for item in acceptEncoding.split(separator: ",") {
+            let parts = item.split(separator: ";")
+            let coding = (parts.first.map { $0.trimmingSpaces } ?? "").lowercased()
+            let weight = parts.dropFirst().compactMap { parameter -> Double? in
+                let pair = parameter.trimmingSpaces.lowercased()
+                return pair.hasPrefix("q=") ? Double(pair.dropFirst(2)) : nil
+            }.first ?? 1
+            if coding == "gzip" || coding == "x-gzip" { gzip = weight > 0 }
+            if coding == "*" { any = weight > 0 }
+        }
+        return gzip ?? any ?? false
     }
 
     /// `If-None-Match`: `*`, or a list of tags of which one equals ours (weak comparison, RFC 9110 §13.1.2).

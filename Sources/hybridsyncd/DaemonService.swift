@@ -1,6 +1,7 @@
 import Foundation
 import HybridSyncAdmin
 import HybridSyncBroker
+import HybridSyncGzip
 import HybridSyncLWS
 import HybridSyncProtocol
 import HybridSyncServer
@@ -66,14 +67,15 @@ struct DaemonService: Service, CustomStringConvertible {
             let minter = TokenMinter(secret: String(decoding: secret, as: UTF8.self))
             demoToken = { user in minter.token(user: user) }
         }
-        let site = WebSite.publicListener(allowedOrigins: configuration.transport.allowedOrigins, demoToken: demoToken)
+        let site = WebSite.publicListener(allowedOrigins: configuration.transport.allowedOrigins, demoToken: demoToken,
+                                          compress: { Gzip.compress($0) })
         return { site.response(to: $0) }
     }
 
     /// The web console with `api.console` (the default).
     static func apiPages(_ configuration: DaemonConfiguration) -> HTTPPages? {
         guard configuration.console else { return nil }
-        let site = WebSite.console()
+        let site = WebSite.console(compress: { Gzip.compress($0) })
         return { site.response(to: $0) }
     }
 

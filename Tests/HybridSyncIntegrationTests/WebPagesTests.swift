@@ -36,7 +36,7 @@ struct WebPagesTests {
     func module() async throws {
         let daemon = try await TestDaemon.start(engine: .memory)
         let url = "\(httpBase(daemon.webSocketURL))/client/hybridsync.js"
-        let full = try await httpRequest(url, headers: ["Origin": "https://shop.example"])
+        let full = try await httpRequest(url, headers: ["Origin": "https://shop.example", "Accept-Encoding": "identity"])
         #expect(full.status == 200)
         #expect(full.body == (try Data(contentsOf: Self.moduleSource)), "the embedded file is the one in clients/js")
         #expect(full.headers["content-type"] == "text/javascript; charset=utf-8")
@@ -46,20 +46,54 @@ struct WebPagesTests {
         let etag = try #require(full.headers["etag"])
         #expect(etag.hasPrefix("\"") && etag.count > 4)
 
-        let revalidated = try await httpRequest(url, headers: ["If-None-Match": etag])
+        let revalidated = try await httpRequest(url, headers: ["If-None-Match": etag, "Accept-Encoding": "identity"])
         #expect(revalidated.status == 304)
         #expect(revalidated.body.isEmpty)
         let changed = try await httpRequest(url, headers: ["If-None-Match": "\"other\""])
         #expect(changed.status == 200)
 
-        let head = try await httpRequest(url, method: "HEAD")
+        let head = try await httpRequest(url, method: "HEAD", headers: ["Accept-Encoding": "identity"])
         #expect(head.status == 200)
         #expect(head.body.isEmpty)
         #expect(head.headers["content-length"] == String(full.body.count))
+        #expect(full.headers["vary"] == "Accept-Encoding" && full.headers["content-encoding"] == nil)
 
         #expect(try await httpRequest(url, method: "POST").status == 405)
         #expect(try await httpRequest("\(httpBase(daemon.webSocketURL))/demo/").status == 426, "no demo unless server.demo")
         #expect(try await httpRequest("\(httpBase(daemon.webSocketURL))/").status == 426)
+        try await daemon.stop()
+    }
+
+    @Test("gzip for clients that accept it: the same file (checked by Python's gzip), its own ETag and 304; identity otherwise")
+    func moduleCompressed() async throws {
+        let daemon = try await TestDaemon.start(engine: .memory)
+        let url = "\(httpBase(daemon.webSocketURL))/client/hybridsync.js"
+        // Python's urllib does not decompress: it sees the bytes on the wire.
+        let script = """
+            import gzip, hashlib, sys, urllib.request
+            def get(encoding, etag=None):
+                headers = {"Accept-Encoding": encoding}
+                if etag: headers["If-None-Match"] = etag
+                try:
+                    with urllib.request.urlopen(urllib.request.Request(sys.argv[1], headers=headers)) as r:
+                        return r.status, r.headers, r.read()
+                except urllib.error.HTTPError as e:
+                    return e.code, e.headers, b""
+            status, headers, body = get("gzip, deflate, br")
+            print(status, headers["Content-Encoding"], headers["Vary"], len(body), hashlib.sha256(gzip.decompress(body)).hexdigest())
+            print(get("gzip", headers["ETag"])[0], get("identity", headers["ETag"])[0], get("gzip;q=0, identity")[1]["Content-Encoding"])
+            """
+        let run = try await runProcess("python3", ["-c", script, url])
+        let lines = run.output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        let source = try Data(contentsOf: Self.moduleSource)
+        let digest = try await runProcess("sha256sum", [Self.moduleSource.path]).output.prefix(64)
+        #expect(lines.count == 2, "\(run.output) \(run.errors)")
+        #expect(lines.first?.prefix(3) == ["200", "gzip", "Accept-Encoding"], "\(run.output)")
+        let compressed = Int(lines.first?[3] ?? "") ?? 0
+        #expect(compressed > 0 && compressed * 3 < source.count, "gzip is under a third of \(source.count) bytes: \(compressed)")
+        #expect(lines.first?[4] == String(digest), "the decompressed body is the file")
+        #expect(lines.last == ["304", "200", "None"], "a 304 for the gzip tag, the identity file for another tag, none when gzip is refused")
+        print("/client/hybridsync.js: \(source.count) bytes, \(compressed) gzipped on the wire")
         try await daemon.stop()
     }
 
@@ -69,7 +103,7 @@ struct WebPagesTests {
         let url = "\(httpBase(daemon.webSocketURL))/client/hybridsync.js"
         let allowed = try await httpRequest(url, headers: ["Origin": "https://shop.example"])
         #expect(allowed.headers["access-control-allow-origin"] == "https://shop.example")
-        #expect(allowed.headers["vary"] == "Origin")
+        #expect(allowed.headers["vary"] == "Accept-Encoding, Origin")
         let other = try await httpRequest(url, headers: ["Origin": "https://evil.example"])
         #expect(other.status == 200)
         #expect(other.headers["access-control-allow-origin"] == nil, "the browser refuses the module to that origin")

@@ -882,8 +882,9 @@ class SharedEngine {
     const page = options.page ?? globalThis;
     const document = options.page ? options.page.document : globalThis.document;
     on(page, 'pagehide', () => this.#suspend());
-    on(page, 'pageshow', (event) => { if (event.persisted) this.#rejoin('restored from the back/forward cache'); });
-    on(document, 'resume', () => this.#rejoin('resumed after a freeze'));
+    // Join again when the page comes back from the back/forward cache or from a freeze.
+    on(page, 'pageshow', (event) => { if (event.persisted) this.#rejoin(); });
+    on(document, 'resume', () => this.#rejoin());
     // The worker asks the tab the user is looking at for tokens: tell it at once when that changes.
     on(document, 'visibilitychange', () => this.#sendBeat());
     on(page, 'focus', () => this.#sendBeat());
@@ -992,7 +993,7 @@ class SharedEngine {
   }
 
   /** Joins the worker again after a freeze, the back/forward cache or the worker forgetting us. */
-  #rejoin(why) {
+  #rejoin() {
     if (this.#fallback || this.#status.state === 'closed') return;
     // Before any answer nothing was shown yet: joining again is still the first join.
     this.#join.rejoining = this.#join.rejoining || this.#join.everAnswered;
@@ -1117,9 +1118,9 @@ class SharedEngine {
         this.#workerStatus = { state: message.state, error: message.error ? HybridSyncError.from(message.error) : null };
         return this.#publishStatus();
       case 'rejoin': // the worker released this tab (no heartbeat for a while) or started anew
-        return this.#rejoin('the shared worker no longer knew this tab');
+        return this.#rejoin();
       case 'leader': // leader-tab mode: another tab took the connection over
-        return this.#rejoin('a new leader tab');
+        return this.#rejoin();
       case 'token?': {
         try {
           this.#post({ t: 'token', id: message.id, token: await this.#options.getToken() });

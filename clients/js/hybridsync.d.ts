@@ -19,7 +19,8 @@ export type ErrorCodeName =
   | 'notConnected'
   | 'messageTooBig'
   | 'timeout'
-  | 'unmounted';
+  | 'unmounted'
+  | 'protocolViolation';
 
 /** The values of `HybridSyncError.code`, by name. */
 export declare const ErrorCode: { readonly [Name in ErrorCodeName]: Name };

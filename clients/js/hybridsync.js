@@ -57,6 +57,7 @@ export const ErrorCode = Object.freeze({
   messageTooBig: 'messageTooBig', // the command is over the server's maxMessageBytes: not sent, the connection stays
   timeout: 'timeout', // no answer within commandTimeout
   unmounted: 'unmounted', // the micro-app was unmounted
+  protocolViolation: 'protocolViolation', // the server sent something unreadable (reported to onError; the runtime goes on)
 });
 
 const DEFAULTS = Object.freeze({
@@ -687,7 +688,8 @@ class Engine {
       try {
         message = JSON.parse(line);
       } catch {
-        report(this.#options, 'runtime', 'unreadable server message', new Error(line.slice(0, 200)));
+        report(this.#options, 'runtime', 'unreadable server message',
+          new HybridSyncError(ErrorCode.protocolViolation, `the server sent a line that is not JSON: ${line.slice(0, 200)}`));
         continue;
       }
       if (typeof message.push === 'string') this.#push(message);

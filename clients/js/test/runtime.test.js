@@ -348,6 +348,19 @@ test('shared mode falls back to one connection per tab where SharedWorker is mis
   assert.equal(runtime.status.state, 'connected');
 });
 
+test('a line that is not JSON is reported to onError as protocolViolation and skipped; the next line applies', async () => {
+  const runtime = makeRuntime();
+  const seen = [];
+  runtime.mount('chat').observeChannel('chat:lobby', (event) => seen.push(event.data));
+  const socket = await accept();
+  socket.reply('subscribe', { channel: 'chat:lobby', epoch: 'E', offset: 0 });
+  socket.onmessage({ data: 'not json\n' + JSON.stringify({ push: 'publication', channel: 'chat:lobby', offset: 1, data: 'ok' }) });
+  assert.equal(reports[0].error.code, ErrorCode.protocolViolation);
+  assert.deepEqual(seen, ['ok']);
+  assert.equal(runtime.status.state, 'connected');
+  runtime.close();
+});
+
 test('frames with several newline-separated messages are all applied in order', async () => {
   const runtime = makeRuntime();
   const seen = [];

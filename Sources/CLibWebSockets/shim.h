@@ -7,6 +7,11 @@
 #define HS_LWS_SHIM_H
 
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/params.h>
+#include <openssl/core_names.h>
 #include <string.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -42,22 +47,52 @@ static inline uint64_t hs_lws_server_options(int tls) {
     return o;
 }
 
-/// Client connection flags (an enum of bits whose OR Swift cannot type as int).
-static inline int hs_lws_client_ssl_flags(int tls, int allow_self_signed) {
-    if (!tls) return 0;
-    int f = LCCSCF_USE_SSL;
-    if (allow_self_signed) f |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
-    return f;
-}
-
 /// TLS 1.2 or newer only (SSL_OP_NO_* are function-like macros in OpenSSL 3).
 static inline long hs_lws_tls12_min_options(void) {
     return (long)(SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1);
 }
 
-/// Close status as the enum lws_close_reason() expects, from a plain number.
-static inline void hs_lws_close_reason(struct lws *wsi, unsigned short code, const char *reason, size_t len) {
-    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, len);
+/// TLS session tickets (OpenSSL 3, which lws's TLS is): every service thread has its own lws
+/// context and so its own SSL_CTX; they share one set of ticket keys through this callback, so a
+/// ticket from any thread (or, with key files, any node and any earlier run) resumes on all.
+/// A key is 80 bytes as nginx's `ssl_session_ticket_key` files hold them: a 16-byte name, a
+/// 32-byte HMAC-SHA256 key, a 32-byte AES-256 key.
+#define HS_TICKET_KEY_BYTES 80
+
+typedef int (*hs_ticket_callback)(SSL *, unsigned char *, unsigned char *, EVP_CIPHER_CTX *, EVP_MAC_CTX *, int);
+
+static inline int hs_tls_set_ticket_callback(void *ssl_ctx, hs_ticket_callback callback) {
+    return SSL_CTX_set_tlsext_ticket_key_evp_cb((SSL_CTX *)ssl_ctx, callback);
+}
+
+/// The callback's work with `count` keys at `keys` (the first encrypts new tickets): 1 done, 2
+/// decrypted with an older key (OpenSSL then issues a ticket under the first), 0 no key of that
+/// name (a full handshake), -1 an error.
+static inline int hs_tls_ticket_crypt(const unsigned char *keys, int count, unsigned char *key_name,
+                                      unsigned char *iv, EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, int encrypt) {
+    const unsigned char *key = NULL;
+    int index = 0;
+    if (count <= 0) return 0;
+    if (encrypt) {
+        key = keys;
+        memcpy(key_name, key, 16);
+        if (RAND_bytes(iv, 16) != 1) return -1;
+    } else {
+        for (index = 0; index < count && !key; index++) {
+            if (memcmp(key_name, keys + index * HS_TICKET_KEY_BYTES, 16) == 0) key = keys + index * HS_TICKET_KEY_BYTES;
+        }
+        if (!key) return 0;
+        index -= 1;
+    }
+    OSSL_PARAM params[3];
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)(key + 16), 32);
+    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[2] = OSSL_PARAM_construct_end();
+    if (EVP_MAC_CTX_set_params(mac, params) != 1) return -1;
+    int ok = encrypt ? EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key + 48, iv)
+                     : EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key + 48, iv);
+    if (ok != 1) return -1;
+    return (!encrypt && index > 0) ? 2 : 1;
 }
 
 /// The connection id HybridSync keeps in lws's per-session memory (plain data, no Swift objects).

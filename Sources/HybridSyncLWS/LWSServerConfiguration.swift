@@ -118,10 +118,13 @@ public struct LWSServerConfiguration: Sendable, Equatable {
 public struct TLSFiles: Sendable, Equatable {
     public var certificatePath: String
     public var privateKeyPath: String
+    /// Session-ticket keys every service thread shares; nil: one random key for this run.
+    public var ticketKeys: TLSTicketKeys?
 
-    public init(certificatePath: String, privateKeyPath: String) {
+    public init(certificatePath: String, privateKeyPath: String, ticketKeys: TLSTicketKeys? = nil) {
         self.certificatePath = certificatePath
         self.privateKeyPath = privateKeyPath
+        self.ticketKeys = ticketKeys
     }
 }
 

@@ -23,6 +23,10 @@ extension LWSServerTransport {
         input: UnsafeMutableRawPointer?, length: Int
     ) -> Int32 {
         switch reason {
+        case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+            // A TLS vhost's SSL_CTX, while lws sets it up (a stand-in wsi): share the ticket keys.
+            if let user { TLSSessionTickets.adopt(user) }
+            return 0
         case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
             loop.drain()
             return 0

@@ -116,6 +116,8 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     /// Creates the listeners and starts the service threads. `delegate` is called on the first.
     public func start(delegate: any ServerTransportDelegate) throws(LWSServerError) -> BoundAddresses {
         self.delegate = delegate
+        // Before any thread's TLS context exists: they all take these keys as lws sets them up.
+        if let tls = configuration.tls { TLSSessionTickets.install(tls.ticketKeys ?? .random()) }
         let context = try makeContext()
         let publicVhost: OpaquePointer
         do {

@@ -12,6 +12,7 @@ extension DaemonConfiguration {
             "server.allowedOrigins": "\(transport.allowedOrigins)", "server.demo": "\(demo)", "server.threads": "\(transport.threads)", "api.console": "\(console)",
             "server.tls.certificate": transport.tls?.certificatePath ?? "(none)",
             "server.tls.privateKey": transport.tls?.privateKeyPath ?? "(none)",
+            "server.tls.ticketKeyFiles": transport.tls.map { $0.ticketKeys.map { "\($0.count) key(s) (redacted)" } ?? "(none: one random key per run)" } ?? "(none)",
             "api.host": transport.apiHost, "api.port": "\(transport.apiPort)", "api.maxBodyBytes": "\(transport.maxBodyBytes)",
             "api.key": Self.redacted(server.apiKey),
             "api.idempotencyWindowSeconds": "\(server.idempotencyWindowSeconds)",

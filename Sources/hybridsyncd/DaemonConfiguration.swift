@@ -112,9 +112,20 @@ struct DaemonConfiguration {
         let privateKey = config.string(forKey: "server.tls.privateKey")
         switch (certificate, privateKey) {
         case (let certificate?, let privateKey?):
-            transport.tls = TLSFiles(certificatePath: certificate, privateKeyPath: privateKey)
+            var ticketKeys: TLSTicketKeys?
+            let ticketKeyFiles = config.stringArray(forKey: "server.tls.ticketKeyFiles", default: [])
+            if !ticketKeyFiles.isEmpty {
+                do {
+                    ticketKeys = try TLSTicketKeys.load(files: ticketKeyFiles)
+                } catch {
+                    throw Invalid(description: "server.tls.ticketKeyFiles: \(error)")
+                }
+            }
+            transport.tls = TLSFiles(certificatePath: certificate, privateKeyPath: privateKey, ticketKeys: ticketKeys)
         case (nil, nil):
-            break
+            guard config.stringArray(forKey: "server.tls.ticketKeyFiles", default: []).isEmpty else {
+                throw Invalid(description: "server.tls.ticketKeyFiles needs server.tls.certificate and server.tls.privateKey")
+            }
         default:
             throw Invalid(description: "set both server.tls.certificate and server.tls.privateKey, or neither")
         }

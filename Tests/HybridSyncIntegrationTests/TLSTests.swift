@@ -156,3 +156,59 @@ struct CertificateError: Error, CustomStringConvertible {
     let errors: String
     var description: String { "the openssl command could not make a self-signed certificate: \(errors)" }
 }
+
+/// TLS session resumption (docs/CONFIGURATION.md, `server.tls.ticketKeyFiles`), measured from
+/// Python's ssl: every service thread's TLS context shares one set of ticket keys.
+extension TLSTests {
+    private func tlsArguments(_ files: (certificate: String, key: String), threads: Int = 2, ticketKeyFile: String? = nil) -> [String] {
+        ["--server-tls-certificate", files.certificate, "--server-tls-private-key", files.key, "--server-threads", String(threads)]
+            + (ticketKeyFile.map { ["--server-tls-ticket-key-files", $0] } ?? [])
+    }
+
+    @Test("with 2 service threads every reconnect resumes its session, TLS 1.3 and 1.2 (before: about half, the ones that met the issuing thread)",
+          arguments: ["1.3", "1.2"])
+    func resumptionOnEveryThread(version: String) async throws {
+        let daemon = try await TestDaemon.start(arguments: tlsArguments(try await selfSignedCertificate()), engine: .memory)
+        let run = try await runProcess("python3", [Self.resumeScript, "127.0.0.1", String(daemon.webSocketPort), "40", version])
+        let result = try JSONValue.parse(Array(run.output.utf8))
+        #expect(result["version"] == .string("TLSv\(version)"))
+        #expect(result["first_resumed"] == false)
+        #expect(result["resumed"] == 40, "\(run.output) \(run.errors)")
+        try await daemon.stop()
+    }
+
+    @Test("with a ticket key file a session from before a restart resumes after it; without one it cannot")
+    func resumptionAcrossRestarts() async throws {
+        let files = try await selfSignedCertificate()
+        let keyFile = try makeTemporaryDirectory("hybridsync-tickets").appendingPathComponent("ticket.key").path
+        #expect(try await runProcess("openssl", ["rand", "-out", keyFile, "80"]).status == 0)
+        for (keyed, expected) in [(true, true), (false, false)] {
+            var daemon = try await TestDaemon.start(arguments: tlsArguments(files, ticketKeyFile: keyed ? keyFile : nil), engine: .memory)
+            let client = try PythonScript("tls_resume.py", ["serve", "1.3"])
+            func round() async throws -> JSONValue {
+                client.writeLine("round 127.0.0.1 \(daemon.webSocketPort)")
+                return try JSONValue.parse(Array((try await client.readLine() ?? "").utf8))
+            }
+            #expect(try await round()["resumed"] == false, "the first handshake is full")
+            #expect(try await round()["resumed"] == true)
+            daemon = try await daemon.restart()
+            #expect(try await round()["resumed"] == .bool(expected), keyed ? "the key file outlives the process" : "a new random key")
+            try await daemon.stop()
+        }
+    }
+
+    @Test("a ticket key file that is not 80 bytes stops the daemon, saying so")
+    func ticketKeyFileChecked() async throws {
+        let files = try await selfSignedCertificate()
+        let keyFile = try makeTemporaryDirectory("hybridsync-tickets").appendingPathComponent("short.key").path
+        #expect(try await runProcess("openssl", ["rand", "-out", keyFile, "48"]).status == 0)
+        let run = try await runBuiltExecutable("hybridsyncd", [
+            "--engine-kind", "memory", "--server-port", "0", "--api-port", "0", "--api-key", "k", "--auth-token-secret", "s",
+        ] + tlsArguments(files, ticketKeyFile: keyFile))
+        #expect(run.status != 0)
+        #expect(run.errors.contains("server.tls.ticketKeyFiles: the ticket key file \(keyFile) must hold exactly 80 bytes"), "\(run.errors)")
+    }
+
+    private static let resumeScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Interop/tls_resume.py").path
+}

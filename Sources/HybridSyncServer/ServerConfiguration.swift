@@ -87,14 +87,25 @@ public struct ServerConfiguration: Sendable {
     /// default one when it is missing). The initializers and ``SyncServer`` apply it, since
     /// ``namespaces`` may be replaced after initialization.
     public mutating func ensureModerationNamespace() {
-        if namespaces["moderation"] == nil { namespaces["moderation"] = Self.defaultNamespaces["moderation"] }
-        namespaces["moderation"]?.retainState = true
+        namespaces["moderation"] = moderationPolicy
     }
+
+    /// The `moderation` namespace's policy as bans use it: the configured one, or the default when
+    /// it is missing, retaining state either way (so no configuration can leave a ban nowhere to live).
+    public var moderationPolicy: NamespacePolicy {
+        var policy = namespaces["moderation"] ?? Self.defaultModeration
+        policy.retainState = true
+        return policy
+    }
+
+    private static let defaultModeration = NamespacePolicy(
+        subscribe: .authenticated, historySize: 100, historyTTLSeconds: 600, retainState: true
+    )
 
     /// `moderation` (bans, retained), `app` (shared app state, retained), `chat` (events, client
     /// publish), `user` (personal channels `user:user#<sub>`).
     public static let defaultNamespaces: [String: NamespacePolicy] = [
-        "moderation": NamespacePolicy(subscribe: .authenticated, historySize: 100, historyTTLSeconds: 600, retainState: true),
+        "moderation": defaultModeration,
         "app": NamespacePolicy(subscribe: .authenticated, historySize: 100, historyTTLSeconds: 300, retainState: true),
         "chat": NamespacePolicy(subscribe: .authenticated, clientPublish: true, historySize: 100, historyTTLSeconds: 300),
         "user": NamespacePolicy(subscribe: .personal, historySize: 50, historyTTLSeconds: 300, retainState: true),

@@ -97,13 +97,11 @@ extension SyncServer {
     }
 
     /// The channel that carries ban state.
-    var moderationUsers: ChannelName {
-        // A constant that is a valid channel name (ServerConfiguration keeps its namespace configured).
-        try! ChannelName(ServerConfiguration.moderationUsersChannel)
-    }
+    var moderationUsers: ChannelName { Self.moderationUsersName }
 
-    private var moderationPolicy: StreamPolicy {
-        // `init` and `reconfigure` make sure of a retained `moderation` namespace.
-        configuration.namespaces["moderation"]!.stream
-    }
+    // A constant that is a valid channel name: checked once, never on an input path.
+    private static let moderationUsersName = try! ChannelName(ServerConfiguration.moderationUsersChannel)
+
+    /// Where bans are written: the configured `moderation` policy, retaining state whatever it says.
+    private var moderationPolicy: StreamPolicy { configuration.moderationPolicy.stream }
 }

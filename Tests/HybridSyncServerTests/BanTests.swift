@@ -83,6 +83,19 @@ struct BanTests {
         }
     }
 
+    @Test("a configuration without a moderation namespace, or one that keeps no state, still bans: the namespace is structural")
+    func moderationNamespaceIsStructural() throws {
+        for change in [{ (c: inout ServerConfiguration) in c.namespaces["moderation"] = nil },
+                       { (c: inout ServerConfiguration) in c.namespaces["moderation"]?.retainState = false }] {
+            let h = Harness { change(&$0) }
+            let moderator = try h.connected("mod")
+            let (_, _) = try h.subscribe(moderator, "moderation:users")
+            #expect(h.api("POST", "/api/ban", ["user": "42", "reason": "spam"]).status == 200)
+            #expect(h.api("GET", "/api/state/moderation:users").body["state"]?["42"]?["value"]?["reason"] == "spam")
+            #expect(h.api("DELETE", "/api/ban/42").body["lifted"] == true)
+        }
+    }
+
     @Test("a late moderator micro-app sees current bans in the snapshot, not an event replay", arguments: Engine.allCases)
     func lateModeratorSeesSnapshot(_ engine: Engine) throws {
         let h = Harness(engine)

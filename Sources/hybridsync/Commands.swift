@@ -127,6 +127,25 @@ extension HybridSyncCLI {
         }
     }
 
+    struct Sessions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a user's live sessions on the node that answers.")
+        @OptionGroup var options: APIOptions
+        @Argument(help: "The user id.") var user: String
+
+        func run() async throws {
+            let answer = try await options.client.sessions(of: user)
+            options.show(answer) { answer in
+                let sessions = answer["sessions"]?.arrayValue ?? []
+                guard !sessions.isEmpty else { return "(no sessions of \(user))" }
+                return sessions.map { session in
+                    let since = session["connectedAt"]?.doubleValue.map { Date(timeIntervalSince1970: $0).ISO8601Format() } ?? "?"
+                    let channels = (session["channels"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ",")
+                    return "\(session[text: "client"])\t\(session["name"]?.stringValue ?? "-")\t\(session[text: "remoteAddress"])\t\(since)\t\(channels)"
+                }.joined(separator: "\n")
+            }
+        }
+    }
+
     struct Disconnect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Close every socket of a user.")
         @OptionGroup var options: APIOptions

@@ -1,4 +1,5 @@
 import Foundation
+import HybridSyncClient
 import HybridSyncProtocol
 import HybridSyncDaemonTesting
 import Testing
@@ -70,6 +71,16 @@ struct CLITests {
         #expect(try await run("unban", "42").output == "42 was not banned\n")
         #expect(try await hybridsync(["unban", "42"], api: api, key: "wrong").status == 1)
         #expect(try await run("bans").output == "(no bans)\n")
+        #expect(try await run("sessions", "42").output == "(no sessions of 42)\n")
+        var named = ClientRuntime.Configuration()
+        named.clientName = "cli test"
+        let runtime = daemon.runtime(user: "42", configuration: named)
+        try await runtime.start()
+        let watcher = await runtime.mount("watcher")
+        _ = try await watcher.observe("chat:lobby")
+        let listed = try await run("sessions", "42").output.split(separator: "\t").map(String.init)
+        #expect(listed.count == 5 && listed[1] == "cli test" && listed[2] == "127.0.0.1" && listed[4] == "chat:lobby\n", "\(listed)")
+        await runtime.close()
         #expect(try await run("disconnect", "42", "--code", "4005").output == "closed 0 session(s) of 42\n")
         #expect(try await run("disconnect", "42", "--code", "1000").status == 2)
 

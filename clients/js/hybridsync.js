@@ -989,7 +989,8 @@ class SharedEngine {
     this.#timers().clearTimeout(join.timer);
     join.timer = this.#timers().setTimeout(() => {
       if (join.answered || this.#fallback) return;
-      report(this.#options, 'runtime', 'the shared worker did not answer; starting it again', null);
+      report(this.#options, 'runtime', 'the shared worker did not answer; starting it again',
+        new Error(`no answer to a join within ${WORKER_ANSWER_MS} ms`));
       this.#connectWorker();
     }, WORKER_ANSWER_MS);
   }

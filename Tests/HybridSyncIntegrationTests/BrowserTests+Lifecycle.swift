@@ -240,10 +240,14 @@ extension BrowserTests {
         try await browser.close(leader)
         let started = ContinuousClock.now
         _ = try await daemon.api.ban(user: "9", reason: "during the handover")
+        // Connected again only through the new leader: the followers stop being current when the
+        // leader says it is going, and become current once they joined the next one.
         for tab in followers {
             try await browser.wait(tab, until: "\(Self.connected) && window.statuses.includes('reconnecting')", timeout: 20)
         }
         let handover = ContinuousClock.now - started
+        try await eventually(.seconds(10), "one WebSocket again, the new leader's") { try await connections(daemon) == 1 }
+        try await chatSubscribed(daemon)
         // The ban made during the handover is state: current at once. A chat message from 9 now
         // is hidden in both tabs (what was published during the handover is signalled as
         // `resynced`, not replayed).

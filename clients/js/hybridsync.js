@@ -1122,6 +1122,13 @@ class SharedEngine {
         return this.#publishStatus();
       case 'rejoin': // the worker released this tab (no heartbeat for a while) or started anew
         return this.#rejoin();
+      case 'leaderGone': { // leader-tab mode: the tab with the connection is going; wait for the next
+        const join = this.#join;
+        join.rejoining = join.rejoining || join.everAnswered;
+        join.answered = false;
+        join.generation += 1; // what the old leader still sends is not taken for the new one's
+        return this.#publishStatus();
+      }
       case 'leader': // leader-tab mode: another tab took the connection over
         return this.#rejoin();
       case 'token?': {
@@ -1291,8 +1298,10 @@ class LeaderTab {
     this.#channel.onmessage = ({ data }) => {
       if (data?.to === 'leader' && this.#host) return this.#fromTab(data.from, data.message);
       if (data?.to === this.#id) return tab.onmessage?.({ data: data.message });
-      // A new leader, or the leader's page going: join again (reconnecting until current).
-      if ((data?.t === 'leader' || data?.t === 'leaving') && data.from !== this.#id) tab.onmessage?.({ data: { t: 'leader' } });
+      // The leader's page is going: not current until a new leader has taken over. A new
+      // leader: join it (reconnecting until current).
+      if (data?.t === 'leaving' && data.from !== this.#id) tab.onmessage?.({ data: { t: 'leaderGone' } });
+      if (data?.t === 'leader' && data.from !== this.#id) tab.onmessage?.({ data: { t: 'leader' } });
     };
     (options.page ?? globalThis).addEventListener?.('pagehide', () => {
       if (this.#host) this.#channel.postMessage({ t: 'leaving', from: this.#id });

@@ -203,3 +203,30 @@ test('shared mode: a worker that does not answer a join is started again', () =>
   assert.equal(FakeSharedWorker.all.length, 2, 'an answering worker is kept');
   runtime.close();
 }));
+
+test('leader-tab mode: when the leader says it is going the tab is not current until it joined the next leader', () => inSharedMode(async () => {
+  const runtime = makeRuntime({ shared: true, page: fakePage() });
+  const worker = FakeSharedWorker.last; // the port stands for the leader here: same messages
+  const values = [];
+  runtime.mount('profile').observe(stateKey('moderation:users', '42'), (value) => values.push(value));
+  const first = worker.sent('observe')[0];
+  worker.deliver({ t: 'status', generation: 1, state: 'connected', error: null });
+  worker.deliver({ t: 'value', id: first.id, value: null });
+  assert.equal(runtime.status.state, 'connected');
+
+  worker.deliver({ t: 'leaderGone' });
+  assert.equal(runtime.status.state, 'reconnecting');
+  assert.equal(worker.sent('hello').length, 1, 'no join until a new leader announces itself');
+  worker.deliver({ t: 'status', generation: 1, state: 'connected', error: null });
+  assert.equal(runtime.status.state, 'reconnecting', 'what the going leader still says does not count');
+
+  worker.deliver({ t: 'leader' });
+  const hello = worker.sent('hello')[1];
+  const again = worker.sent('observe')[1];
+  worker.deliver({ t: 'status', generation: hello.generation, state: 'connected', error: null });
+  assert.equal(runtime.status.state, 'reconnecting');
+  worker.deliver({ t: 'value', id: again.id, value: { banned: true } });
+  assert.equal(runtime.status.state, 'connected');
+  assert.deepEqual(values, [null, { banned: true }]);
+  runtime.close();
+}));

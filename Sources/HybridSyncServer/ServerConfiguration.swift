@@ -35,9 +35,11 @@ public struct ServerConfiguration: Sendable {
     /// Backend API requests per second (all callers together) before 429; the burst is the same.
     /// In hybridsyncd: `api.maxRequestsPerSecond` (docs/CONFIGURATION.md).
     public var apiRequestsPerSecond: Double
-    /// How long the API remembers idempotency keys, and how many at most.
+    /// How long the API remembers idempotency keys.
     /// In hybridsyncd: `api.idempotencyWindowSeconds` (docs/CONFIGURATION.md).
     public var idempotencyWindowSeconds: Double
+    /// How many idempotency keys the API remembers at most (the oldest go first).
+    /// In hybridsyncd: `api.idempotencyMaxKeys` (docs/CONFIGURATION.md).
     public var idempotencyMaxKeys: Int
 
     /// The channel (and namespace) that carries ban state: key `<user>` in `moderation:users`.

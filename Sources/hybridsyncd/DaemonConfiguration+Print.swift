@@ -16,6 +16,7 @@ extension DaemonConfiguration {
             "api.host": transport.apiHost, "api.port": "\(transport.apiPort)", "api.maxBodyBytes": "\(transport.maxBodyBytes)",
             "api.key": Self.redacted(server.apiKey),
             "api.idempotencyWindowSeconds": "\(server.idempotencyWindowSeconds)",
+            "api.idempotencyMaxKeys": "\(server.idempotencyMaxKeys)",
             "api.maxRequestsPerSecond": "\(server.apiRequestsPerSecond)",
             "auth.tokenSecret": server.auth.hmacSecret.map { Self.redacted(String(decoding: $0, as: UTF8.self)) } ?? "(none)",
             "auth.publicKeys": "\(server.auth.publicKeys.count) (from auth.rsaPublicKeyFile, auth.ecPublicKeyFile)",

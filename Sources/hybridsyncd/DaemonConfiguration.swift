@@ -146,22 +146,26 @@ struct DaemonConfiguration {
             throw Invalid(description: "api.key is not set: put it in the config file or HYBRIDSYNC_API_KEY")
         }
         let auth = try Self.tokenPolicy(config)
+        // The server's defaults have one source: ServerConfiguration's initializer.
+        let defaults = ServerConfiguration(apiKey: apiKey, auth: auth)
         var server = ServerConfiguration(
             apiKey: apiKey, auth: auth, namespaces: try Self.namespaces(config),
-            maxChannelsPerConnection: config.int(forKey: "limits.maxChannelsPerConnection", default: 128),
-            connectTimeoutSeconds: config.double(forKey: "limits.connectTimeoutSeconds", default: 10),
-            pingIntervalSeconds: config.double(forKey: "ping.intervalSeconds", default: 25),
-            pongTimeoutSeconds: config.double(forKey: "ping.pongTimeoutSeconds", default: 10),
-            commandsPerSecond: config.double(forKey: "limits.commandsPerSecond", default: 50),
-            commandBurst: config.double(forKey: "limits.commandBurst", default: 100),
-            idempotencyWindowSeconds: config.double(forKey: "api.idempotencyWindowSeconds", default: 300),
-            apiRequestsPerSecond: config.double(forKey: "api.maxRequestsPerSecond", default: 5000)
+            maxChannelsPerConnection: config.int(forKey: "limits.maxChannelsPerConnection", default: defaults.maxChannelsPerConnection),
+            connectTimeoutSeconds: config.double(forKey: "limits.connectTimeoutSeconds", default: defaults.connectTimeoutSeconds),
+            pingIntervalSeconds: config.double(forKey: "ping.intervalSeconds", default: defaults.pingIntervalSeconds),
+            pongTimeoutSeconds: config.double(forKey: "ping.pongTimeoutSeconds", default: defaults.pongTimeoutSeconds),
+            commandsPerSecond: config.double(forKey: "limits.commandsPerSecond", default: defaults.commandsPerSecond),
+            commandBurst: config.double(forKey: "limits.commandBurst", default: defaults.commandBurst),
+            idempotencyWindowSeconds: config.double(forKey: "api.idempotencyWindowSeconds", default: defaults.idempotencyWindowSeconds),
+            idempotencyMaxKeys: config.int(forKey: "api.idempotencyMaxKeys", default: defaults.idempotencyMaxKeys),
+            apiRequestsPerSecond: config.double(forKey: "api.maxRequestsPerSecond", default: defaults.apiRequestsPerSecond)
         )
         server.maxMessageBytes = transport.maxMessageBytes
         for (key, value) in [
             ("limits.connectTimeoutSeconds", server.connectTimeoutSeconds), ("ping.intervalSeconds", server.pingIntervalSeconds),
             ("ping.pongTimeoutSeconds", server.pongTimeoutSeconds), ("limits.commandsPerSecond", server.commandsPerSecond),
             ("limits.commandBurst", server.commandBurst), ("api.maxRequestsPerSecond", server.apiRequestsPerSecond), ("limits.maxChannelsPerConnection", Double(server.maxChannelsPerConnection)),
+            ("api.idempotencyMaxKeys", Double(server.idempotencyMaxKeys)),
         ] where value <= 0 {
             throw Invalid(description: "\(key) must be greater than 0, got \(value)")
         }

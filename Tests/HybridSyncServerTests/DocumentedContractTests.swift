@@ -105,6 +105,20 @@ struct DocumentedContractTests {
         #expect(h.api("POST", "/api/state/set", other).status == 409)
     }
 
+    @Test("API.md: at most idempotencyMaxKeys keys are remembered; the oldest is forgotten inside the window and its repeat publishes again")
+    func idempotencyMaxKeys() {
+        let h = Harness { $0.idempotencyMaxKeys = 2 }
+        func publish(_ key: String) -> JSONValue? {
+            h.api("POST", "/api/publish", ["channel": "chat:room", "data": .string(key), "idempotencyKey": .string(key)]).body["offset"]
+        }
+        #expect(publish("a") == 1)
+        #expect(publish("b") == 2)
+        #expect(publish("a") == 1, "remembered: the first answer")
+        #expect(publish("c") == 3, "a third key: 'a' is the oldest and goes")
+        #expect(publish("b") == 2, "still remembered")
+        #expect(publish("a") == 4, "forgotten: published again")
+    }
+
     @Test("API.md: GET /api/sessions/<user> lists the user's live sessions on this node: client, name, address, times, channels")
     func sessions() throws {
         let h = Harness()

@@ -49,7 +49,7 @@ extension SyncServer {
             return broker.ban(of: "", now: clock.now()) { result in
                 switch result {
                 case .success: respond(.success(HTTPResponse(status: 200, json: ["status": "ready"])))
-                case .failure(let error): respond(.failure(APIError(503, "engine_unavailable", "the storage engine does not answer: \(error.message)")))
+                case .failure(let error): respond(.failure(APIError.engineUnavailable("the storage engine does not answer: \(error.message)")))
                 }
             }
         }
@@ -60,13 +60,13 @@ extension SyncServer {
         }
         guard path.hasPrefix("/api/") else { throw notFound(request) }
         guard apiRate.take(now: clock.now()) else {
-            throw APIError(429, "rate_limited", "over \(Int(configuration.apiRequestsPerSecond)) API requests per second; retry shortly")
+            throw APIError.rateLimited("over \(Int(configuration.apiRequestsPerSecond)) API requests per second; retry shortly")
         }
         guard authorized(request) else {
             logger.info("API request refused: bad or missing API key", metadata: [
                 "request": "\(currentRequestID)", "path": "\(path.prefix(100))",
             ])
-            throw APIError(401, "unauthorized", "send the API key as 'Authorization: Bearer <key>'")
+            throw APIError.unauthorized("send the API key as 'Authorization: Bearer <key>'")
         }
         switch path {
         case "/api/publish":
@@ -142,7 +142,7 @@ extension SyncServer {
             if let given = body["code"], given != .null {
                 // A mistyped code must not become the default 4504, which tells clients to stay away.
                 guard let number = given.intValue, (4000...4999).contains(number) else {
-                    throw APIError(400, "bad_request", "'code' must be an integer, 4000-4499 (client reconnects) or 4500-4999 (it does not)")
+                    throw APIError.badRequest("'code' must be an integer, 4000-4499 (client reconnects) or 4500-4999 (it does not)")
                 }
                 rawCode = number
             }
@@ -188,7 +188,7 @@ extension SyncServer {
             let name = try channelName(raw)
             let policy = try configuredPolicy(name)
             guard policy.retainState else {
-                throw APIError(400, "state_not_retained", "namespace '\(name.namespace)' does not retain state")
+                throw APIError.stateNotRetained("namespace '\(name.namespace)' does not retain state")
             }
             return read(name, StreamQuery(policy: policy.stream, create: true, includeState: true), respond) { stream in
                 respond(.success(HTTPResponse(status: 200, json: [
@@ -230,9 +230,9 @@ extension SyncServer {
         var change: StateChange?
         if let key {
             guard policy.retainState else {
-                throw APIError(400, "state_not_retained", "namespace '\(name.namespace)' does not retain state: publish without 'key', or enable retainState")
+                throw APIError.stateNotRetained("namespace '\(name.namespace)' does not retain state: publish without 'key', or enable retainState")
             }
-            guard !key.isEmpty, key.utf8.count <= 256 else { throw APIError(400, "bad_request", "'key' must be 1-256 bytes") }
+            guard !key.isEmpty, key.utf8.count <= 256 else { throw APIError.badRequest("'key' must be 1-256 bytes") }
             change = remove ? .remove(key: key) : .set(key: key)
         }
         return PublishRequest(channel: name, policy: policy.stream, data: data, change: change)
@@ -241,16 +241,16 @@ extension SyncServer {
     /// `{"channels": [...], "data"}`: one publication per channel, all validated first.
     private func broadcastRequests(_ request: JSONValue) throws(APIError) -> [PublishRequest] {
         guard case .array(let raw)? = request["channels"], !raw.isEmpty, raw.count <= 1000 else {
-            throw APIError(400, "bad_request", "'channels' must be an array of 1-1000 channel names")
+            throw APIError.badRequest("'channels' must be an array of 1-1000 channel names")
         }
         let data = try field(request, "data")
         var requests: [PublishRequest] = []
         var seen = Set<String>()
         for value in raw {
-            guard let text = value.stringValue else { throw APIError(400, "bad_request", "'channels' must hold strings") }
+            guard let text = value.stringValue else { throw APIError.badRequest("'channels' must hold strings") }
             // A channel listed twice would be published twice; that is never what the caller meant.
             guard seen.insert(text).inserted else {
-                throw APIError(400, "bad_request", "'channels' lists '\(text.prefix(200))' twice; list each channel once")
+                throw APIError.badRequest("'channels' lists '\(text.prefix(200))' twice; list each channel once")
             }
             requests.append(try publishRequest(data, to: try channelName(text), key: nil))
         }
@@ -264,8 +264,8 @@ extension SyncServer {
         let reason = try optionalString(request, "reason") ?? "banned"
         var until: Double?
         if let raw = request["until"], raw != .null {
-            guard let value = raw.doubleValue else { throw APIError(400, "bad_request", "'until' must be seconds since 1970, or null") }
-            guard value > clock.now() else { throw APIError(400, "bad_request", "'until' is in the past") }
+            guard let value = raw.doubleValue else { throw APIError.badRequest("'until' must be seconds since 1970, or null") }
+            guard value > clock.now() else { throw APIError.badRequest("'until' is in the past") }
             until = value
         }
         ban(user: user, reason: reason, until: until) { result in
@@ -281,7 +281,7 @@ extension SyncServer {
 
     /// The API's answer when the engine failed: nothing was applied; retrying later may work.
     static func engineUnavailable(_ error: BrokerError) -> APIError {
-        APIError(503, "engine_unavailable", "the storage engine failed (\(error.message)); nothing was applied, retry later")
+        APIError.engineUnavailable("the storage engine failed (\(error.message)); nothing was applied, retry later")
     }
 
     /// Stores publications, then answers with `render` of them.
@@ -315,7 +315,7 @@ extension SyncServer {
         }
         guard let keyValue = body["idempotencyKey"] else { return store(requests, respond, render: toReceipts) }
         guard let key = keyValue.stringValue, !key.isEmpty, key.utf8.count <= 256 else {
-            throw APIError(400, "bad_request", "'idempotencyKey' must be a string of 1-256 bytes")
+            throw APIError.badRequest("'idempotencyKey' must be a string of 1-256 bytes")
         }
         let scoped = "\(route) \(requests.map(\.channel.rawValue).joined(separator: ",")) \(key)"
         let now = clock.now()
@@ -326,7 +326,7 @@ extension SyncServer {
             case .success(.repeated(let receipts)):
                 respond(.success(render(receipts)))
             case .success(.conflict):
-                respond(.failure(APIError(409, "idempotency_conflict",
+                respond(.failure(APIError.idempotencyConflict(
                     "idempotencyKey '\(key.prefix(64))' was used on this route and channel with a different body; use a new key")))
             case .success(.new):
                 let record = IdempotencyRecord(
@@ -348,14 +348,14 @@ extension SyncServer {
     private func expect(_ request: HTTPRequest, _ method: String) throws(APIError) {
         let allowed = method == "GET" ? ["GET", "HEAD"] : [method]
         guard allowed.contains(request.method) else {
-            var error = APIError(405, "method_not_allowed", "\(request.path.prefix(100)) accepts \(allowed.joined(separator: " and ")), not \(request.method.prefix(20))")
+            var error = APIError.methodNotAllowed("\(request.path.prefix(100)) accepts \(allowed.joined(separator: " and ")), not \(request.method.prefix(20))")
             error.allow = allowed.joined(separator: ", ")
             throw error
         }
     }
 
     private func notFound(_ request: HTTPRequest) -> APIError {
-        APIError(404, "not_found", "no route \(request.method) \(request.path.prefix(100)); see docs/API.md")
+        APIError.notFound("no route \(request.method) \(request.path.prefix(100)); see docs/API.md")
     }
 
     private func suffix(_ path: String, after prefix: String) -> String? {
@@ -364,7 +364,7 @@ extension SyncServer {
     }
 
     private func configuredPolicy(_ name: ChannelName) throws(APIError) -> NamespacePolicy {
-        guard let policy = policy(name) else { throw APIError(400, "invalid_channel", unknownNamespace(name).message) }
+        guard let policy = policy(name) else { throw APIError.invalidChannel(unknownNamespace(name).message) }
         return policy
     }
 
@@ -373,27 +373,27 @@ extension SyncServer {
         do {
             value = try JSONValue.parse(body)
         } catch {
-            throw APIError(400, "bad_request", "body is not JSON: \(error.description)")
+            throw APIError.badRequest("body is not JSON: \(error.description)")
         }
-        guard case .object = value else { throw APIError(400, "bad_request", "body must be a JSON object") }
+        guard case .object = value else { throw APIError.badRequest("body must be a JSON object") }
         return value
     }
 
     private func field(_ object: JSONValue, _ name: String) throws(APIError) -> JSONValue {
-        guard let value = object[name] else { throw APIError(400, "bad_request", "body needs '\(name)'") }
+        guard let value = object[name] else { throw APIError.badRequest("body needs '\(name)'") }
         return value
     }
 
     private func string(_ object: JSONValue, _ name: String) throws(APIError) -> String {
         guard let value = object[name]?.stringValue, !value.isEmpty else {
-            throw APIError(400, "bad_request", "body needs '\(name)' (a non-empty string)")
+            throw APIError.badRequest("body needs '\(name)' (a non-empty string)")
         }
         return value
     }
 
     private func optionalString(_ object: JSONValue, _ name: String) throws(APIError) -> String? {
         guard let value = object[name], value != .null else { return nil }
-        guard let text = value.stringValue else { throw APIError(400, "bad_request", "'\(name)' must be a string") }
+        guard let text = value.stringValue else { throw APIError.badRequest("'\(name)' must be a string") }
         return text
     }
 
@@ -405,12 +405,15 @@ extension SyncServer {
         do {
             return try ChannelName(raw)
         } catch {
-            throw APIError(400, "invalid_channel", error.description)
+            throw APIError.invalidChannel(error.description)
         }
     }
 }
 
-/// An API failure: HTTP status, a stable `error.code` and a message that says what to do.
+/// An API failure: HTTP status, a stable `error.code` and a message that says what to do. The
+/// codes of docs/API.md's error table that the API itself answers are the static members below
+/// (the edge's 413, 431, 501 and 505 come from the HTTP parser); `DocumentedContractTests` keeps
+/// the two equal.
 public struct APIError: Error, Sendable, Equatable {
     /// The HTTP status.
     public var status: Int
@@ -427,6 +430,31 @@ public struct APIError: Error, Sendable, Equatable {
         self.code = code
         self.message = message
     }
+
+    /// 400 `bad_request`: the body or one of its fields is wrong; `message` says which.
+    static func badRequest(_ message: String) -> APIError { APIError(400, "bad_request", message) }
+    /// 400 `invalid_channel`: a bad channel name, or its namespace is not configured.
+    static func invalidChannel(_ message: String) -> APIError { APIError(400, "invalid_channel", message) }
+    /// 400 `state_not_retained`: retained state asked of a namespace that keeps none.
+    static func stateNotRetained(_ message: String) -> APIError { APIError(400, "state_not_retained", message) }
+    /// 401 `unauthorized`: no API key, or a wrong one.
+    static func unauthorized(_ message: String) -> APIError { APIError(401, "unauthorized", message) }
+    /// 404 `not_found`: no such route.
+    static func notFound(_ message: String) -> APIError { APIError(404, "not_found", message) }
+    /// 405 `method_not_allowed`: the route takes other methods (sent as `Allow`).
+    static func methodNotAllowed(_ message: String) -> APIError { APIError(405, "method_not_allowed", message) }
+    /// 409 `idempotency_conflict`: an idempotency key reused with another body.
+    static func idempotencyConflict(_ message: String) -> APIError { APIError(409, "idempotency_conflict", message) }
+    /// 429 `rate_limited`: over `api.maxRequestsPerSecond`.
+    static func rateLimited(_ message: String) -> APIError { APIError(429, "rate_limited", message) }
+    /// 503 `engine_unavailable`: the storage engine could not store or read.
+    static func engineUnavailable(_ message: String) -> APIError { APIError(503, "engine_unavailable", message) }
+
+    /// Every (status, code) the members above make, for the documentation check.
+    package static let table: [(status: Int, code: String)] = [
+        badRequest(""), invalidChannel(""), stateNotRetained(""), unauthorized(""), notFound(""), methodNotAllowed(""),
+        idempotencyConflict(""), rateLimited(""), engineUnavailable(""),
+    ].map { ($0.status, $0.code) }
 
     var response: HTTPResponse {
         var response = HTTPResponse.error(status, code: code, message: message)

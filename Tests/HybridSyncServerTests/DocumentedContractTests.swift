@@ -1,3 +1,4 @@
+import Foundation
 import HybridSyncProtocol
 import HybridSyncServer
 import HybridSyncDaemonTesting
@@ -103,6 +104,18 @@ struct DocumentedContractTests {
         #expect(h.api("GET", "/api/channels/app:flags").body["offset"] == 1, "set once")
         let other: JSONValue = ["channel": "app:flags", "key": "dark", "value": false, "idempotencyKey": "flag-1"]
         #expect(h.api("POST", "/api/state/set", other).status == 409)
+    }
+
+    @Test("API.md's error table: every status and code the API answers is there, and every row is answered by the API or the HTTP edge")
+    func apiErrorTable() throws {
+        let guide = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/API.md"), encoding: .utf8)
+        let rows = Set(guide.matches(of: /^\| (\d{3}) \| `(\w+)` \|/.anchorsMatchLineEndings()).map { "\($0.output.1) \($0.output.2)" })
+        let answered = Set(APIError.table.map { "\($0.status) \($0.code)" })
+        // What the HTTP edge answers before a request reaches the API (HybridSyncWebSocket's parser, the transport).
+        let edge: Set = ["413 payload_too_large", "431 headers_too_large", "501 not_implemented", "505 http_version_not_supported"]
+        #expect(answered.subtracting(rows).isEmpty, "answered but not documented: \(answered.subtracting(rows))")
+        #expect(rows.subtracting(answered).subtracting(edge).isEmpty, "documented but not answered: \(rows.subtracting(answered).subtracting(edge))")
     }
 
     @Test("API.md: at most idempotencyMaxKeys keys are remembered; the oldest is forgotten inside the window and its repeat publishes again")

@@ -32,6 +32,7 @@ public struct SecretMatcher: Sendable {
     private let key: [UInt8]
     private let expectedDigest: [UInt8]
 
+    /// A matcher for `secret` (kept only as a digest under a random key).
     public init(secret: String) {
         key = CryptoPrimitives.randomBytes(32)
         expectedDigest = CryptoPrimitives.hmacSHA256(key: key, message: Array(secret.utf8))

@@ -20,6 +20,7 @@ public struct PublicKey: Sendable {
 
     /// Why a key could not be loaded.
     public struct LoadError: Error, Sendable, CustomStringConvertible {
+        /// What the PEM held instead of a usable key.
         public let description: String
     }
 

@@ -116,11 +116,14 @@ public struct LWSServerConfiguration: Sendable, Equatable {
 /// PEM files for TLS. Prefer an ECDSA P-256 key: its handshake costs the server about two thirds of
 /// an RSA-2048 one (docs/PERFORMANCE.md, "TLS"); a connection holds about 17.5 KB either way.
 public struct TLSFiles: Sendable, Equatable {
+    /// The PEM certificate (chain) served to clients.
     public var certificatePath: String
+    /// The PEM private key of that certificate.
     public var privateKeyPath: String
     /// Session-ticket keys every service thread shares; nil: one random key for this run.
     public var ticketKeys: TLSTicketKeys?
 
+    /// TLS from these files; `ticketKeys` nil: one random ticket key for this run.
     public init(certificatePath: String, privateKeyPath: String, ticketKeys: TLSTicketKeys? = nil) {
         self.certificatePath = certificatePath
         self.privateKeyPath = privateKeyPath

@@ -11,6 +11,7 @@ public struct TLSTicketKeys: Sendable, Equatable {
 
     /// Why a key file was refused.
     public struct Invalid: Error, Sendable, CustomStringConvertible {
+        /// Which file, and what is wrong with it.
         public let description: String
     }
 

@@ -27,6 +27,7 @@ public final class ManualClock: Clock, Sendable {
 
     public init() {}
 
+    /// The time the test has advanced the clock to.
     public var now: Instant { state.withLockedValue { $0.now } }
     public var minimumResolution: Duration { .zero }
 

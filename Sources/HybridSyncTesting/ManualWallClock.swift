@@ -8,6 +8,7 @@ public final class ManualWallClock: WallClock {
     /// Starts at `start` seconds since 1970 (default: 2026-01-01).
     public init(start: Double = 1_767_225_600) { seconds = NIOLockedValueBox(start) }
 
+    /// Seconds since 1970 as the test has set them.
     public func now() -> Double { seconds.withLockedValue { $0 } }
 
     /// Moves time forward by `interval` seconds.

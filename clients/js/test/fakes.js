@@ -84,6 +84,16 @@ export class FakeTimers {
   get pending() { return this.#queue.length; }
 }
 
+/** Opens the newest socket and accepts its connect (the server's `connect` result). */
+export async function accept({ ping = 25, pong = 10, limits } = {}) {
+  await settle();
+  const socket = FakeSocket.last;
+  socket.open();
+  socket.reply('connect', { client: 'c1', version: '0.2.0', ping, pong, ...(limits ? { limits } : {}) });
+  await settle();
+  return socket;
+}
+
 /** Lets every queued promise callback run. */
 export async function settle() {
   for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));

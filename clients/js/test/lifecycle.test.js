@@ -3,7 +3,7 @@
 import { test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRuntime, stateKey } from '../hybridsync.js';
-import { FakeSocket, FakeTimers, settle } from './fakes.js';
+import { FakeSocket, FakeTimers, settle, accept } from './fakes.js';
 
 let timers;
 let tokens;
@@ -28,15 +28,6 @@ function makeRuntime(options = {}) {
     url: 'ws://127.0.0.1:9/', getToken: async () => `token-${++tokens}`, WebSocket: FakeSocket,
     timers: timers.clock(), random: () => 0.99, onError: () => {}, ...options,
   });
-}
-
-async function accept() {
-  await settle();
-  const socket = FakeSocket.last;
-  socket.open();
-  socket.reply('connect', { client: 'c1', version: '0.2.0', ping: 25, pong: 10 });
-  await settle();
-  return socket;
 }
 
 test('offline drops the socket and reports reconnecting at once; online connects at once, not after a backoff', async () => {

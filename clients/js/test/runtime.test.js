@@ -2,7 +2,7 @@
 import { test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRuntime, runtimeFor, stateKey, ErrorCode, HybridSyncError } from '../hybridsync.js';
-import { FakeSocket, FakeTimers, settle } from './fakes.js';
+import { FakeSocket, FakeTimers, settle, accept } from './fakes.js';
 
 let timers;
 let tokens;
@@ -25,16 +25,6 @@ function makeRuntime(options = {}) {
     onError: (report) => reports.push(report),
     ...options,
   });
-}
-
-/** Opens the newest socket and accepts its connect. */
-async function accept({ ping = 25, pong = 10, limits } = {}) {
-  await settle();
-  const socket = FakeSocket.last;
-  socket.open();
-  socket.reply('connect', { client: 'c1', version: '0.2.0', ping, pong, ...(limits ? { limits } : {}) });
-  await settle();
-  return socket;
 }
 
 /** Lets time pass until the runtime opens its next socket. */

@@ -4,7 +4,7 @@ import { test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRuntime, ErrorCode } from '../hybridsync.js';
-import { FakeSocket, FakeTimers, settle } from './fakes.js';
+import { FakeSocket, FakeTimers, settle, accept } from './fakes.js';
 
 const spec = JSON.parse(readFileSync(new URL('../../../Tests/Fixtures/client-behaviour.json', import.meta.url), 'utf8'));
 let timers;
@@ -20,15 +20,6 @@ const makeRuntime = (random = () => 0.5) => createRuntime({
   url: 'ws://127.0.0.1:9/', getToken: async () => `token-${++tokens}`, WebSocket: FakeSocket,
   timers: timers.clock(), random, onError: () => {},
 });
-
-async function accept() {
-  await settle();
-  const socket = FakeSocket.last;
-  socket.open();
-  socket.reply('connect', { client: 'c1', version: '0.2.0', ping: 25, pong: 10 });
-  await settle();
-  return socket;
-}
 
 test('spec: channel grammar', () => {
   const runtime = makeRuntime();

@@ -23,8 +23,11 @@ let package = Package(
         .library(name: "HybridSyncAdmin", targets: ["HybridSyncAdmin"]),
         // The server without a transport of its own (the benchmarks package drives it in memory).
         .library(name: "HybridSyncServer", targets: ["HybridSyncServer"]),
-        // The edge's HTTP/1.1 and RFC 6455 code (the benchmarks package measures its frame packing).
+        // The edge's HTTP/1.1 model and parser, the RFC 6455 code and the backend API's router (the
+        // benchmarks package measures the handshake, frame packing and an API publish).
         .library(name: "HybridSyncWebSocket", targets: ["HybridSyncWebSocket"]),
+        .library(name: "HybridSyncHTTP", targets: ["HybridSyncHTTP"]),
+        .library(name: "HybridSyncAPI", targets: ["HybridSyncAPI"]),
         .executable(name: "hybridsyncd", targets: ["hybridsyncd"]),
         .executable(name: "hybridsync", targets: ["hybridsync"]),
         .executable(name: "hybridsync-demo", targets: ["hybridsync-demo"]),
@@ -85,9 +88,17 @@ let package = Package(
             name: "HybridSyncProtocol",
             swiftSettings: swiftSettings
         ),
-        // Pure Swift: HTTP/1.1 request parsing and RFC 6455 framing for the server's edge. No I/O.
+        // Pure Swift: the edge's HTTP/1.1 model (request, response, the error table) and its strict
+        // request parser. No I/O.
+        .target(
+            name: "HybridSyncHTTP",
+            dependencies: ["HybridSyncProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        // Pure Swift: RFC 6455 framing and the upgrade handshake for the server's edge. No I/O.
         .target(
             name: "HybridSyncWebSocket",
+            dependencies: ["HybridSyncHTTP"],
             swiftSettings: swiftSettings
         ),
         // The only Swift importer of swift-crypto: HMAC, constant-time compare, JWT (no system library,
@@ -107,6 +118,7 @@ let package = Package(
             dependencies: [
                 "CLibEV",
                 "CLibWebSockets",
+                "HybridSyncHTTP",
                 "HybridSyncProtocol",
                 "HybridSyncWebSocket",
                 .product(name: "Logging", package: "swift-log"),
@@ -148,7 +160,7 @@ let package = Package(
         // The browser files of clients/js, embedded at build time, and the pages that serve them.
         .target(
             name: "HybridSyncWeb",
-            dependencies: ["HybridSyncProtocol"],
+            dependencies: ["HybridSyncHTTP", "HybridSyncProtocol"],
             swiftSettings: swiftSettings,
             plugins: ["EmbedWebFiles"]
         ),
@@ -179,6 +191,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The backend HTTP API: the route table in front of the server's typed operations.
+        .target(
+            name: "HybridSyncAPI",
+            dependencies: [
+                "HybridSyncBroker",
+                "HybridSyncCrypto",
+                "HybridSyncHTTP",
+                "HybridSyncProtocol",
+                "HybridSyncServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HybridSyncClient",
             dependencies: [
@@ -205,7 +231,8 @@ let package = Package(
             name: "HybridSyncTesting",
             dependencies: [
                 "HybridSyncAdmin",
-                "HybridSyncWebSocket",
+                "HybridSyncAPI",
+                "HybridSyncHTTP",
                 "HybridSyncBroker",
                 "HybridSyncProtocol",
                 "HybridSyncServer",
@@ -229,7 +256,9 @@ let package = Package(
         .executableTarget(
             name: "hybridsyncd",
             dependencies: [
+                "HybridSyncAPI",
                 "HybridSyncBroker",
+                "HybridSyncHTTP",
                 "HybridSyncSQLite",
                 "HybridSyncRedis",
                 "HybridSyncServer",
@@ -293,18 +322,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "HybridSyncHTTPTests",
+            dependencies: ["HybridSyncHTTP"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "HybridSyncWebSocketTests",
-            dependencies: ["HybridSyncWebSocket"],
+            dependencies: ["HybridSyncHTTP", "HybridSyncWebSocket"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HybridSyncServerTests",
-            dependencies: ["HybridSyncServer", "HybridSyncBroker", "HybridSyncSQLite", "HybridSyncRedis", "HybridSyncCrypto", "HybridSyncDaemonTesting"],
+            dependencies: [
+                "HybridSyncServer", "HybridSyncBroker", "HybridSyncSQLite", "HybridSyncRedis", "HybridSyncCrypto", "HybridSyncHTTP",
+                "HybridSyncDaemonTesting",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HybridSyncClientTests",
-            dependencies: ["HybridSyncClient", "HybridSyncTesting", "HybridSyncDaemonTesting"],
+            dependencies: ["HybridSyncClient", "HybridSyncHTTP", "HybridSyncTesting", "HybridSyncDaemonTesting"],
             swiftSettings: swiftSettings
         ),
         // Every Swift block of README.md, docs/CLIENT.md and docs/TESTING.md, verbatim

@@ -20,6 +20,8 @@ let package = Package(
                 .product(name: "HybridSyncServer", package: "HybridSync"),
                 .product(name: "HybridSyncAdmin", package: "HybridSync"),
                 .product(name: "HybridSyncWebSocket", package: "HybridSync"),
+                .product(name: "HybridSyncHTTP", package: "HybridSync"),
+                .product(name: "HybridSyncAPI", package: "HybridSync"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/HotPaths",

@@ -2,7 +2,7 @@
 """Checks from the package graph (`swift package describe --type json`, not a grep) that the client
 SDK product (HybridSyncClient) builds wherever Swift apps run: its closure holds no system-library
 target (no C library to install: no libwebsockets, libev, OpenSSL), no server code (HybridSyncLWS,
-HybridSyncWebSocket, HybridSyncServer, HybridSyncCrypto…), and only the package products it needs
+HybridSyncWebSocket, HybridSyncHTTP, HybridSyncServer, HybridSyncCrypto…), and only the package products it needs
 (swift-log, DequeModule, SwiftNIO and NIOSSL for its transport); that the in-memory testing library
 (HybridSyncTesting: InMemoryServer, ManualClock, token minting) holds no system-library target and
 none of the daemon's or the real-daemon harness's targets either, so app teams test where they
@@ -19,7 +19,8 @@ DAEMON_ONLY = {"HybridSyncLWS", "HybridSyncSQLite", "HybridSyncRedis", "HybridSy
 # What each library may hold: forbidden targets, and the package products it may pull in.
 CHECKS = {
     "HybridSyncClient": (DAEMON_ONLY | {"HybridSyncServer", "HybridSyncCrypto", "HybridSyncWebSocket",
-                                         "HybridSyncBroker", "HybridSyncTesting", "HybridSyncAdmin"},
+                                         "HybridSyncBroker", "HybridSyncTesting", "HybridSyncAdmin",
+                                         "HybridSyncHTTP", "HybridSyncAPI"},
                          {"Logging", "DequeModule", "NIOConcurrencyHelpers", "NIOCore", "NIOHTTP1", "NIOPosix",
                           "NIOWebSocket", "NIOSSL"}),
     "HybridSyncTesting": (DAEMON_ONLY,

@@ -25,8 +25,8 @@ build() {
         -I "$bin/Modules" "${crypto_objects[@]}" "$staging"/*.swift -o "$out/fuzz_$name" 2>"$out/build-$name.log" \
         || { grep -v "ld.gold: warning" "$out/build-$name.log"; exit 1; }
 }
-build frames HybridSyncWebSocket HybridSyncProtocol
-build http HybridSyncWebSocket
+build frames HybridSyncWebSocket HybridSyncHTTP HybridSyncProtocol
+build http HybridSyncHTTP HybridSyncProtocol
 build jwt HybridSyncProtocol HybridSyncCrypto
 status=0
 for name in frames http jwt; do

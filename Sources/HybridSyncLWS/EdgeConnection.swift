@@ -1,5 +1,6 @@
 import CLibWebSockets
 import DequeModule
+import HybridSyncHTTP
 import HybridSyncWebSocket
 
 /// Which listener a socket came in on.

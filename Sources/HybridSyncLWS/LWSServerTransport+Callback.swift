@@ -3,6 +3,7 @@ import Glibc
 import DequeModule
 import Synchronization
 import HybridSyncProtocol
+import HybridSyncHTTP
 import HybridSyncWebSocket
 import Logging
 

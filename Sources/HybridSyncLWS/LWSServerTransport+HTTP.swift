@@ -1,5 +1,6 @@
 import CLibWebSockets
 import Synchronization
+import HybridSyncHTTP
 import HybridSyncProtocol
 import HybridSyncWebSocket
 import Logging
@@ -16,11 +17,8 @@ extension LWSServerTransport {
                 step = try edge.parser.next()
             } catch {
                 logRefusal(edge, status: error.status, error.message)
-                if edge.listener == .public, error.status == 413 {
-                    refuse(edge, Self.notAnAPIPort)  // a body is never read here, whatever its size
-                } else {
-                    refuse(edge, .error(error.status, code: Self.errorCode(for: error.status), message: error.message))
-                }
+                // A body is never read on the public listener, whatever its size.
+                refuse(edge, edge.listener == .public && error.status == 413 ? Self.notAnAPIPort : error.response)
                 return 0
             }
             switch step {
@@ -31,11 +29,11 @@ extension LWSServerTransport {
                 if head.tokens("expect").contains(where: { $0.lowercased() == "100-continue" }) {
                     edge.enqueue(.raw(LWSFrame(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))))
                 }
-            case .complete(let head, let body):
+            case .complete(let request):
                 let leftover = edge.parser.takeBuffered()
                 switch edge.listener {
-                case .public: publicRequest(edge, head, leftover: leftover)
-                case .api: apiRequest(edge, head, body: body, pipelined: !leftover.isEmpty)
+                case .public: publicRequest(edge, request, leftover: leftover)
+                case .api: apiRequest(edge, request, pipelined: !leftover.isEmpty)
                 }
                 return 0
             }
@@ -44,11 +42,11 @@ extension LWSServerTransport {
 
     // MARK: Public listener: WebSocket upgrades, and its pages
 
-    private func publicRequest(_ edge: EdgeConnection, _ head: HTTPRequestHead, leftover: [UInt8]) {
+    private func publicRequest(_ edge: EdgeConnection, _ head: HTTPRequest, leftover: [UInt8]) {
         let echo = configuration.echoPath.map { $0 == head.path } ?? false
         guard WebSocketHandshake.isUpgradeRequest(head) else {
             // One page per connection: the public listener keeps nothing alive but WebSockets.
-            if let publicPages, let path = head.decodedPath, let page = publicPages(Self.request(head, path: path)) {
+            if let publicPages, let page = publicPages(head) {
                 respond(edge, page, keepAlive: false, headOnly: head.method == "HEAD")
             } else {
                 refuse(edge, Self.notAnAPIPort)
@@ -56,7 +54,7 @@ extension LWSServerTransport {
             return
         }
         if draining {
-            refuse(edge, .error(503, code: "shutting_down", message: "server shutting down; reconnect to another node or later"))
+            refuse(edge, HTTPError.shuttingDown("server shutting down; reconnect to another node or later").response)
             return
         }
         let origin = head.header("origin")
@@ -67,7 +65,7 @@ extension LWSServerTransport {
                     "origin": "\(origin.prefix(100))", "refused_since_last_line": "\(suppressed)",
                 ])
             }
-            refuse(edge, .error(403, code: "origin_not_allowed", message: "origin not allowed"))
+            refuse(edge, HTTPError.originNotAllowed("origin not allowed").response)
             return
         }
         let accepted: [UInt8]
@@ -75,7 +73,7 @@ extension LWSServerTransport {
             accepted = try WebSocketHandshake.accept(head, subprotocol: echo ? nil : HybridSyncWire.subprotocol)
         } catch {
             logRefusal(edge, status: error.status, error.message)
-            refuse(edge, .error(error.status, code: Self.errorCode(for: error.status), message: error.message))
+            refuse(edge, error.response)
             return
         }
         edge.enqueue(.raw(LWSFrame(accepted)))
@@ -96,24 +94,18 @@ extension LWSServerTransport {
         }
     }
 
-    static let notAnAPIPort = HTTPResponse.error(426, code: "upgrade_required", message:
-        "this port speaks WebSocket with subprotocol \(HybridSyncWire.subprotocol); the HTTP API listens elsewhere")
+    static let notAnAPIPort = HTTPError.upgradeRequired(
+        "this port speaks WebSocket with subprotocol \(HybridSyncWire.subprotocol); the HTTP API listens elsewhere").response
 
     // MARK: API listener
 
-    private func apiRequest(_ edge: EdgeConnection, _ head: HTTPRequestHead, body: [UInt8], pipelined: Bool) {
-        guard !WebSocketHandshake.isUpgradeRequest(head) else {
-            refuse(edge, .error(400, code: "bad_request", message: "the API does not upgrade connections (no WebSocket, no h2c)"))
+    private func apiRequest(_ edge: EdgeConnection, _ request: HTTPRequest, pipelined: Bool) {
+        guard !WebSocketHandshake.isUpgradeRequest(request) else {
+            refuse(edge, HTTPError.badRequest("the API does not upgrade connections (no WebSocket, no h2c)").response)
             return
         }
-        guard let path = head.decodedPath else {
-            refuse(edge, .error(400, code: "bad_request", message: "malformed percent-encoding in the path"))
-            return
-        }
-        guard let delegate else { return }
-        var request = Self.request(head, path: path)
-        request.body = body
-        // Nothing more is read until the answer is queued; the server always answers (an engine
+        guard let api else { return }
+        // Nothing more is read until the answer is queued; the router always answers (an engine
         // failure is a 503), so no deadline runs meanwhile.
         edge.phase = .awaitingResponse
         edge.deadline = nil
@@ -121,9 +113,9 @@ extension LWSServerTransport {
         let answer: (HTTPResponse) -> Void = { [weak self] response in
             guard let self, let edge = connections[id], edge.phase == .awaitingResponse else { return }
             // Pipelined requests are not served: answer this one, then close (the client retries the rest).
-            let keepAlive = head.keepAlive && !pipelined && !edge.receivedWhileAwaiting
+            let keepAlive = request.keepAlive && !pipelined && !edge.receivedWhileAwaiting
             edge.phase = .http
-            respond(edge, response, keepAlive: keepAlive, headOnly: head.method == "HEAD")
+            respond(edge, response, keepAlive: keepAlive, headOnly: request.method == "HEAD")
             if keepAlive {
                 setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds)
                 edge.idleSince = Self.monotonicSeconds()
@@ -133,18 +125,8 @@ extension LWSServerTransport {
         if let apiPages, let page = apiPages(request) {
             answer(page)
         } else {
-            delegate.handle(request, respond: answer)
+            api(request, answer)
         }
-    }
-
-    /// The request as the server and the pages see it (the body is added for the API).
-    private static func request(_ head: HTTPRequestHead, path: String) -> HTTPRequest {
-        var headers: [String: String] = [:]
-        for field in head.headers {
-            headers[field.name] = headers[field.name].map { "\($0), \(field.value)" } ?? field.value
-        }
-        return HTTPRequest(method: head.method, path: path, query: head.query, authorization: head.header("authorization"),
-                           headers: headers, queryParameters: head.queryParameters)
     }
 
     /// Input while a request is with the server: pipelining, which is not served; it is dropped
@@ -162,18 +144,8 @@ extension LWSServerTransport {
     }
 
     /// Queues the one response to the current request; without keep-alive the socket closes after it.
-    /// A `HEAD` request gets the head a `GET` would (`Content-Length` included) without the body;
-    /// a 304 has neither.
     func respond(_ edge: EdgeConnection, _ response: HTTPResponse, keepAlive: Bool, headOnly: Bool = false) {
-        var head = "HTTP/1.1 \(response.status) \(Self.reasonPhrase(response.status))\r\n"
-        head += "Server: hybridsyncd\r\nContent-Type: \(response.contentType)\r\n"
-        if !response.headers.keys.contains(where: { $0.lowercased() == "cache-control" }) { head += "Cache-Control: no-store\r\n" }
-        for (name, value) in response.headers.sorted(by: { $0.key < $1.key }) { head += "\(name): \(value)\r\n" }
-        let withBody = response.status != 304 && !headOnly
-        if response.status != 304 { head += "Content-Length: \(response.body.count)\r\n" }
-        if !keepAlive { head += "Connection: close\r\n" }
-        head += "\r\n"
-        edge.enqueue(.raw(LWSFrame(Array(head.utf8) + (withBody ? response.body : []))))
+        edge.enqueue(.raw(LWSFrame(response.serialized(keepAlive: keepAlive, headOnly: headOnly))))
         if !keepAlive {
             edge.phase = .closing
             edge.closeAfterFlush = true
@@ -185,41 +157,5 @@ extension LWSServerTransport {
         logger.debug("refused HTTP request", metadata: [
             "connection": "c\(edge.id)", "listener": "\(edge.listener)", "status": "\(status)", "reason": "\(message)",
         ])
-    }
-
-    static func errorCode(for status: Int) -> String {
-        switch status {
-        case 400: "bad_request"
-        case 413: "payload_too_large"
-        case 426: "upgrade_required"
-        case 431: "headers_too_large"
-        case 501: "not_implemented"
-        case 505: "http_version_not_supported"
-        default: "bad_request"
-        }
-    }
-
-    static func reasonPhrase(_ status: Int) -> String {
-        switch status {
-        case 200: "OK"
-        case 201: "Created"
-        case 204: "No Content"
-        case 304: "Not Modified"
-        case 400: "Bad Request"
-        case 401: "Unauthorized"
-        case 403: "Forbidden"
-        case 404: "Not Found"
-        case 405: "Method Not Allowed"
-        case 409: "Conflict"
-        case 413: "Content Too Large"
-        case 426: "Upgrade Required"
-        case 429: "Too Many Requests"
-        case 431: "Request Header Fields Too Large"
-        case 500: "Internal Server Error"
-        case 501: "Not Implemented"
-        case 503: "Service Unavailable"
-        case 505: "HTTP Version Not Supported"
-        default: "Status"
-        }
     }
 }

@@ -1,6 +1,7 @@
 import CLibWebSockets
 import DequeModule
 import Foundation
+public import HybridSyncHTTP
 public import HybridSyncProtocol
 import HybridSyncWebSocket
 public import Logging
@@ -42,6 +43,8 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
 
     // Service-thread state.
     var delegate: (any ServerTransportDelegate)?
+    /// Answers the API listener's requests after `apiPages` (the backend API's router).
+    var api: HTTPHandler?
     var connections: [UInt64: EdgeConnection] = [:]
     /// Sockets on the API listener (which exists on the hub thread only).
     var apiSockets = 0
@@ -113,9 +116,11 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     /// All service threads' transports, the hub's first.
     var everyThread: [LWSServerTransport] { [self] + others }
 
-    /// Creates the listeners and starts the service threads. `delegate` is called on the first.
-    public func start(delegate: any ServerTransportDelegate) throws(LWSServerError) -> BoundAddresses {
+    /// Creates the listeners and starts the service threads. `delegate` and `api` (the API
+    /// listener's requests that are not pages) are called on the first.
+    public func start(delegate: any ServerTransportDelegate, api: @escaping HTTPHandler) throws(LWSServerError) -> BoundAddresses {
         self.delegate = delegate
+        self.api = api
         // Before any thread's TLS context exists: they all take these keys as lws sets them up.
         if let tls = configuration.tls { TLSSessionTickets.install(tls.ticketKeys ?? .random()) }
         let context = try makeContext()
@@ -170,6 +175,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
             freeBorrowedMemory()
             dropConnections()
             self.delegate = nil
+            self.api = nil
         }
         startTicking()
         let scheme = configuration.tls != nil ? "wss" : "ws"

@@ -23,23 +23,4 @@ struct ServerMetrics {
     func authFailed(_ reason: String) {
         Counter(label: "hybridsync_auth_failures_total", dimensions: [("reason", reason)]).increment()
     }
-
-    /// One answered API request: its route (channel and user parts replaced), status and duration.
-    func apiRequest(route: String, status: Int, nanoseconds: Int64) {
-        Counter(label: "hybridsync_api_requests_total", dimensions: [("route", route), ("status", "\(status)")]).increment()
-        Timer(label: "hybridsync_api_request_duration_seconds", dimensions: [("route", route)], preferredDisplayUnit: .seconds)
-            .recordNanoseconds(nanoseconds)
-    }
-
-    /// A request path as a metric label: `/api/state/app:x` → `/api/state/:channel`; unknown ones collapse.
-    static func route(of path: String) -> String {
-        for prefix in ["/api/state/", "/api/history/", "/api/channels/"] where path.hasPrefix(prefix) {
-            return prefix + ":channel"
-        }
-        if path.hasPrefix("/api/ban/") { return "/api/ban/:user" }
-        if path.hasPrefix("/api/sessions/") { return "/api/sessions/:user" }
-        let known = ["/health", "/ready", "/metrics", "/api/publish", "/api/broadcast", "/api/state/set", "/api/state/remove",
-                     "/api/ban", "/api/bans", "/api/disconnect"]
-        return known.contains(path) ? path : "other"
-    }
 }

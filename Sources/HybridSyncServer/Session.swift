@@ -60,13 +60,13 @@ final class Session {
 }
 
 /// A token bucket: `rate` per second sustained, up to `burst` at once.
-struct TokenBucket {
-    let rate: Double
-    let burst: Double
+package struct TokenBucket {
+    package let rate: Double
+    package let burst: Double
     private var tokens: Double
     private var lastRefill: Double
 
-    init(rate: Double, burst: Double, now: Double) {
+    package init(rate: Double, burst: Double, now: Double) {
         self.rate = rate
         self.burst = burst
         self.tokens = burst
@@ -74,7 +74,7 @@ struct TokenBucket {
     }
 
     /// Takes one token if there is one.
-    mutating func take(now: Double) -> Bool {
+    package mutating func take(now: Double) -> Bool {
         tokens = min(burst, tokens + max(0, now - lastRefill) * rate)
         lastRefill = now
         guard tokens >= 1 else { return false }

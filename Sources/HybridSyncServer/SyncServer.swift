@@ -6,7 +6,7 @@ public import Logging
 import Metrics
 
 /// The HybridSync server: sessions, namespaces, subscriptions and fan-out here (the ``Hub``), bans,
-/// and the backend API; the streams themselves (sequencing, history, retained state, idempotency,
+/// and the backend operations (HTTP-free: `HybridSyncAPI` routes requests to them); the streams themselves (sequencing, history, retained state, idempotency,
 /// the deny-list) live in its ``Broker``.
 ///
 /// It runs on its transport's thread: the transport calls it (``ServerTransportDelegate``) one
@@ -19,7 +19,6 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     let clock: any WallClock
     let logger: Logger
     private(set) var authenticator: Authenticator
-    private(set) var apiKey: SecretMatcher
 
     var sessions: [ConnectionID: Session] = [:]
     var sessionsByUser: [String: Set<ConnectionID>] = [:]
@@ -29,12 +28,8 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     /// When channels and the idempotency cache are next swept (once a second).
     var nextChannelSweep = 0.0
     let metrics = ServerMetrics()
-    /// The id of the next API request, and of the one being routed (for its log lines).
-    var nextRequestID: UInt64 = 1
-    var currentRequestID: UInt64 = 0
     /// The daemon's metrics as Prometheus text, served on `GET /metrics` (404 while nil).
     public var metricsExporter: (@Sendable () -> [UInt8])?
-    lazy var apiRate = TokenBucket(rate: configuration.apiRequestsPerSecond, burst: configuration.apiRequestsPerSecond, now: clock.now())
 
     /// Creates a server that talks through `transport` and keeps its streams in `broker`; pass it
     /// to the transport's `start` next.
@@ -50,7 +45,6 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
         self.clock = clock
         self.logger = logger
         self.authenticator = Authenticator(policy: configuration.auth, clock: clock)
-        self.apiKey = SecretMatcher(secret: configuration.apiKey)
         broker.attach(self)
     }
 
@@ -78,8 +72,6 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
         if new.idempotencyWindowSeconds != old.idempotencyWindowSeconds { changed.append("api.idempotencyWindowSeconds") }
         configuration = new
         authenticator = Authenticator(policy: new.auth, clock: clock)
-        apiKey = SecretMatcher(secret: new.apiKey)
-        apiRate = TokenBucket(rate: new.apiRequestsPerSecond, burst: new.apiRequestsPerSecond, now: clock.now())
         return changed
     }
 

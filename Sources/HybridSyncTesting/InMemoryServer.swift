@@ -1,6 +1,7 @@
 import Foundation
-import HybridSyncWebSocket
+import HybridSyncAPI
 public import HybridSyncClient
+public import HybridSyncHTTP
 public import HybridSyncBroker
 public import HybridSyncProtocol
 public import HybridSyncServer
@@ -21,6 +22,7 @@ public final class InMemoryServer: ServerTransport, BackendAPI, @unchecked Senda
     private let apiKey: String
     private let lock = NSRecursiveLock()
     private var server: SyncServer!
+    private var router: BackendAPIRouter!
     private var connections: [ConnectionID: InMemoryConnection] = [:]
     private var nextID: UInt64 = 1
     private var pendingCloses: [(ConnectionID, CloseCode, String)] = []
@@ -35,6 +37,7 @@ public final class InMemoryServer: ServerTransport, BackendAPI, @unchecked Senda
         tokens = TokenMinter(secret: String(decoding: configuration.auth.hmacSecret ?? [], as: UTF8.self))
         self.clock = clock
         server = SyncServer(configuration: configuration, transport: WeakTransport(self), broker: broker, clock: clock, logger: logger)
+        router = BackendAPIRouter(server: server, logger: logger)
     }
 
     /// A server with the default namespaces (docs/CONFIGURATION.md) on the memory engine, whose
@@ -51,13 +54,14 @@ public final class InMemoryServer: ServerTransport, BackendAPI, @unchecked Senda
         }
     }
 
-    /// One backend API request, answered within the call. The path is percent-decoded as the
-    /// daemon's edge does it (`user:user%2342` is `user:user#42`; a malformed escape is 400).
+    /// One backend API request, answered within the call, routed as the daemon routes it (the
+    /// path percent-decoded: `user:user%2342` is `user:user#42`; a malformed escape is 400).
     public func request(_ method: String, _ path: String, _ body: JSONValue?) async throws -> JSONValue {
-        guard let decoded = HTTPRequestHead.percentDecoded(path) else {
-            return try BackendAPIClient.decode(status: 400, body: Array(#"{"error":{"code":"bad_request","message":"malformed percent-encoding in the path"}}"#.utf8))
-        }
-        let response = handle(HTTPRequest(method: method, path: decoded, authorization: "Bearer \(apiKey)", body: body?.jsonBytes ?? []))
+        let parts = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let response = handle(HTTPRequest(
+            method: method, path: String(parts[0]), query: parts.count > 1 ? String(parts[1]) : "",
+            headers: [("authorization", "Bearer \(apiKey)")], body: body?.jsonBytes ?? []
+        ))
         return try BackendAPIClient.decode(status: response.status, body: response.body)
     }
 
@@ -69,9 +73,11 @@ public final class InMemoryServer: ServerTransport, BackendAPI, @unchecked Senda
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
         withServer { server in
             var answer: HTTPResponse?
-            server.handle(request) { answer = $0 }
+            router.handle(request) { answer = $0 }
             server.endOfTurn()
-            return answer ?? .error(500, code: "no_answer", message: "the broker did not answer within one turn")
+            return answer ?? HTTPResponse(status: 500, json: [
+                "error": ["code": "no_answer", "message": "the storage engine did not answer within one turn; use one that does (memory, SQLite)"],
+            ])
         }
     }
 

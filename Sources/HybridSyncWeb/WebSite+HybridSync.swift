@@ -1,3 +1,4 @@
+import HybridSyncHTTP
 import HybridSyncProtocol
 
 /// The pages hybridsyncd serves (docs/BROWSER.md).
@@ -24,7 +25,7 @@ extension WebSite {
         site.serve("demo/demo.css", at: ["/demo/demo.css"], headers: policy)
         site.serve(at: "/demo/token") { request in
             guard let user = request.queryParameters["user"], isDemoUser(user) else {
-                return .error(400, code: "bad_request", message: "give ?user=<1-64 characters of A-Z a-z 0-9 _ ->")
+                return HTTPError.badRequest("give ?user=<1-64 characters of A-Z a-z 0-9 _ ->").response
             }
             return HTTPResponse(status: 200, json: ["user": .string(user), "token": .string(demoToken(user))])
         }

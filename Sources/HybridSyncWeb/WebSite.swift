@@ -1,4 +1,4 @@
-public import HybridSyncProtocol
+public import HybridSyncHTTP
 
 /// The pages one listener serves: embedded files at fixed paths (conditional `GET` with ETags,
 /// `HEAD`, optional CORS) and generated answers. Everything else is not a page (nil).
@@ -53,13 +53,11 @@ public struct WebSite: Sendable {
         pages[path] = Page(content: .generated(answer), headers: [:], crossOrigin: .none)
     }
 
-    /// The answer when `request` is for one of these pages, else nil.
+    /// The answer when `request` is for one of these pages (its percent-decoded path), else nil.
     public func response(to request: HTTPRequest) -> HTTPResponse? {
-        guard let page = pages[request.path] else { return nil }
+        guard let path = request.decodedPath, let page = pages[path] else { return nil }
         guard request.method == "GET" || request.method == "HEAD" else {
-            var refused = HTTPResponse.error(405, code: "method_not_allowed", message: "\(request.path) answers GET and HEAD only")
-            refused.headers["Allow"] = "GET, HEAD"
-            return refused
+            return HTTPError.methodNotAllowed("\(path) answers GET and HEAD only", allow: "GET, HEAD").response
         }
         var response: HTTPResponse
         switch page.content {

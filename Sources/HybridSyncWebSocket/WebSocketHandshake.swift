@@ -1,3 +1,5 @@
+public import HybridSyncHTTP
+
 /// The server side of the RFC 6455 opening handshake: checks an upgrade request and writes the
 /// `101 Switching Protocols` answer.
 public enum WebSocketHandshake {
@@ -5,30 +7,30 @@ public enum WebSocketHandshake {
     static let guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
     /// Whether `head` asks for any protocol upgrade (WebSocket, h2c or anything else).
-    public static func isUpgradeRequest(_ head: HTTPRequestHead) -> Bool {
+    public static func isUpgradeRequest(_ head: HTTPRequest) -> Bool {
         head.header("upgrade") != nil || head.tokens("connection").contains { $0.equalsIgnoringASCIICase("upgrade") }
     }
 
     /// Checks a WebSocket upgrade request. `subprotocol`, when given, must be among those the
     /// client offers. Returns the `101` response head, or an error with the status to answer.
-    public static func accept(_ head: HTTPRequestHead, subprotocol: String?) throws(HTTPParseError) -> [UInt8] {
+    public static func accept(_ head: HTTPRequest, subprotocol: String?) throws(HTTPError) -> [UInt8] {
         guard let upgrade = head.header("upgrade"), upgrade[...].equalsIgnoringASCIICase("websocket") else {
-            throw HTTPParseError(status: 400, "only 'Upgrade: websocket' is accepted here (no h2c, no other protocol)")
+            throw HTTPError.badRequest("only 'Upgrade: websocket' is accepted here (no h2c, no other protocol)")
         }
         guard head.method == "GET", head.minorVersion == 1 else {
-            throw HTTPParseError(status: 400, "a WebSocket upgrade is an HTTP/1.1 GET")
+            throw HTTPError.badRequest("a WebSocket upgrade is an HTTP/1.1 GET")
         }
         guard head.tokens("connection").contains(where: { $0.equalsIgnoringASCIICase("upgrade") }) else {
-            throw HTTPParseError(status: 400, "a WebSocket upgrade needs 'Connection: Upgrade'")
+            throw HTTPError.badRequest("a WebSocket upgrade needs 'Connection: Upgrade'")
         }
         guard head.header("sec-websocket-version") == "13" else {
-            throw HTTPParseError(status: 426, "only WebSocket version 13 is supported")
+            throw HTTPError.upgradeRequired("only WebSocket version 13 is supported")
         }
         guard let key = head.header("sec-websocket-key"), Base64.decode(Substring(key))?.count == 16 else {
-            throw HTTPParseError(status: 400, "Sec-WebSocket-Key must be 16 bytes in base64")
+            throw HTTPError.badRequest("Sec-WebSocket-Key must be 16 bytes in base64")
         }
         if let subprotocol, !head.tokens("sec-websocket-protocol").contains(where: { $0 == subprotocol }) {
-            throw HTTPParseError(status: 400, "request the WebSocket subprotocol \(subprotocol) (Sec-WebSocket-Protocol)")
+            throw HTTPError.badRequest("request the WebSocket subprotocol \(subprotocol) (Sec-WebSocket-Protocol)")
         }
         var response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         response += "Sec-WebSocket-Accept: \(acceptValue(forKey: key))\r\n"

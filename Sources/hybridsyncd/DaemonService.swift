@@ -1,7 +1,9 @@
 import Foundation
 import HybridSyncAdmin
+import HybridSyncAPI
 import HybridSyncBroker
 import HybridSyncGzip
+import HybridSyncHTTP
 import HybridSyncLWS
 import HybridSyncProtocol
 import HybridSyncServer
@@ -37,7 +39,8 @@ struct DaemonService: Service, CustomStringConvertible {
         if configuration.usesDevelopmentSecrets {
             logger.warning("using the development api.key / auth.tokenSecret from Config/hybridsyncd.yaml: set HYBRIDSYNC_API_KEY and HYBRIDSYNC_AUTH_TOKEN_SECRET before exposing this daemon")
         }
-        let bound = try transport.start(delegate: server)
+        let router = BackendAPIRouter(server: server, logger: logger)
+        let bound = try transport.start(delegate: server, api: router.handle)
         logger.info("hybridsyncd listening", metadata: ["websocket": "\(bound.publicURL)", "api": "\(bound.apiURL)"])
         // One machine-readable line on stdout, for scripts and the TestDaemon harness.
         FileHandle.standardOutput.write(Data("hybridsyncd ready ws=\(bound.publicURL) api=\(bound.apiURL)\n".utf8))

@@ -1,5 +1,5 @@
 // libFuzzer target: client bytes after the upgrade → RFC 6455 frames → NDJSON lines → commands.
-// Built by scripts/fuzz.sh with HybridSyncWebSocket and HybridSyncProtocol compiled in.
+// Built by scripts/fuzz.sh with HybridSyncWebSocket, HybridSyncHTTP and HybridSyncProtocol compiled in.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

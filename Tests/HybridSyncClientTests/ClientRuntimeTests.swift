@@ -1,3 +1,4 @@
+import HybridSyncHTTP
 import HybridSyncClient
 import HybridSyncProtocol
 import HybridSyncServer
@@ -26,12 +27,12 @@ struct ClientRuntimeTests {
 
     private func publish(_ channel: String, _ data: JSONValue) -> Int64? {
         let body = JSONValue.object(["channel": .string(channel), "data": data]).jsonBytes
-        let response = server.handle(HTTPRequest(method: "POST", path: "/api/publish", authorization: "Bearer k", body: body))
+        let response = server.handle(HTTPRequest(method: "POST", path: "/api/publish", headers: [("authorization", "Bearer k")], body: body))
         return (try? JSONValue.parse(response.body))?["subscribers"]?.intValue
     }
 
     private func subscribers(_ channel: String) -> Int64? {
-        let response = server.handle(HTTPRequest(method: "GET", path: "/api/channels/\(channel)", authorization: "Bearer k"))
+        let response = server.handle(HTTPRequest(method: "GET", path: "/api/channels/\(channel)", headers: [("authorization", "Bearer k")]))
         return (try? JSONValue.parse(response.body))?["subscribers"]?.intValue
     }
 

@@ -1,3 +1,4 @@
+import HybridSyncHTTP
 import HybridSyncClient
 import HybridSyncProtocol
 import HybridSyncServer
@@ -92,7 +93,7 @@ struct RuntimeHarness {
 
     @discardableResult
     func api(_ method: String, _ path: String, _ body: JSONValue? = nil) -> JSONValue {
-        let response = server.handle(HTTPRequest(method: method, path: path, authorization: "Bearer k", body: body?.jsonBytes ?? []))
+        let response = server.handle(HTTPRequest(method: method, path: path, headers: [("authorization", "Bearer k")], body: body?.jsonBytes ?? []))
         return (try? JSONValue.parse(response.body)) ?? .null
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HybridSyncHTTP
 import HybridSyncProtocol
 import HybridSyncServer
 import HybridSyncDaemonTesting
@@ -106,16 +107,22 @@ struct DocumentedContractTests {
         #expect(h.api("POST", "/api/state/set", other).status == 409)
     }
 
-    @Test("API.md's error table: every status and code the API answers is there, and every row is answered by the API or the HTTP edge")
+    @Test("one error table: API.md's rows are exactly its API and edge entries; the public listener's are in PROTOCOL.md")
     func apiErrorTable() throws {
-        let guide = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("docs/API.md"), encoding: .utf8)
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs")
+        let guide = try String(contentsOf: docs.appendingPathComponent("API.md"), encoding: .utf8)
         let rows = Set(guide.matches(of: /^\| (\d{3}) \| `(\w+)` \|/.anchorsMatchLineEndings()).map { "\($0.output.1) \($0.output.2)" })
-        let answered = Set(APIError.table.map { "\($0.status) \($0.code)" })
-        // What the HTTP edge answers before a request reaches the API (HybridSyncWebSocket's parser, the transport).
-        let edge: Set = ["413 payload_too_large", "431 headers_too_large", "501 not_implemented", "505 http_version_not_supported"]
-        #expect(answered.subtracting(rows).isEmpty, "answered but not documented: \(answered.subtracting(rows))")
-        #expect(rows.subtracting(answered).subtracting(edge).isEmpty, "documented but not answered: \(rows.subtracting(answered).subtracting(edge))")
+        let table = Set(HTTPError.table.map { "\($0.status) \($0.code)" })
+        // Answered only on the public (WebSocket) listener, before an upgrade: PROTOCOL.md's.
+        let publicListener: Set = ["403 origin_not_allowed", "426 upgrade_required", "503 shutting_down"]
+        #expect(table.isSuperset(of: publicListener))
+        #expect(rows == table.subtracting(publicListener), "API.md's table and HTTPError differ: \(rows.symmetricDifference(table.subtracting(publicListener)))")
+        let protocolGuide = try String(contentsOf: docs.appendingPathComponent("PROTOCOL.md"), encoding: .utf8)
+        for entry in publicListener {
+            let (status, code) = (entry.prefix(3), entry.dropFirst(4))
+            #expect(protocolGuide.contains("**\(status)** (`\(code)`)"), "PROTOCOL.md names \(entry)")
+        }
     }
 
     @Test("API.md: at most idempotencyMaxKeys keys are remembered; the oldest is forgotten inside the window and its repeat publishes again")

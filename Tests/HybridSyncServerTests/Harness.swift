@@ -1,4 +1,5 @@
 import Foundation
+import HybridSyncHTTP
 import HybridSyncBroker
 import HybridSyncProtocol
 import HybridSyncRedis
@@ -98,7 +99,7 @@ struct Harness {
     @discardableResult
     func api(_ method: String, _ path: String, _ body: JSONValue? = nil, key: String? = "k") -> (status: Int, body: JSONValue) {
         let response = server.handle(HTTPRequest(
-            method: method, path: path, authorization: key.map { "Bearer \($0)" }, body: body?.jsonBytes ?? []
+            method: method, path: path, headers: key.map { [("authorization", "Bearer \($0)")] } ?? [], body: body?.jsonBytes ?? []
         ))
         return (response.status, (try? JSONValue.parse(response.body)) ?? .null)
     }

@@ -1,3 +1,4 @@
+import HybridSyncHTTP
 import HybridSyncBroker
 import HybridSyncCrypto
 import HybridSyncProtocol
@@ -17,7 +18,7 @@ struct SyncServerTests {
     private func connected(_ user: String = "7") throws -> InMemoryConnection { try h.connected(user) }
 
     private func publish(_ channel: String, _ data: String) -> HTTPResponse {
-        server.handle(HTTPRequest(method: "POST", path: "/api/publish", authorization: "Bearer k",
+        server.handle(HTTPRequest(method: "POST", path: "/api/publish", headers: [("authorization", "Bearer k")],
                                   body: Array(#"{"channel":"\#(channel)","data":\#(data)}"#.utf8)))
     }
 
@@ -112,7 +113,7 @@ struct SyncServerTests {
     @Test("the API refuses a wrong or missing key with 401")
     func apiKey() {
         for header in [nil, "Bearer wrong", "Bearer", "Basic k", "Bearer k2"] {
-            let response = server.handle(HTTPRequest(method: "POST", path: "/api/publish", authorization: header,
+            let response = server.handle(HTTPRequest(method: "POST", path: "/api/publish", headers: header.map { [("authorization", $0)] } ?? [],
                                                      body: Array(#"{"channel":"app:b","data":1}"#.utf8)))
             #expect(response.status == 401, "\(header ?? "no header")")
         }
@@ -121,27 +122,27 @@ struct SyncServerTests {
     @Test("the API explains bad publish bodies with 400")
     func badPublishBodies() {
         for body in ["", "{", #"{"data":1}"#, #"{"channel":"nocolon","data":1}"#, #"{"channel":"app:b"}"#, "[1]"] {
-            let response = server.handle(HTTPRequest(method: "POST", path: "/api/publish", authorization: "Bearer k", body: Array(body.utf8)))
+            let response = server.handle(HTTPRequest(method: "POST", path: "/api/publish", headers: [("authorization", "Bearer k")], body: Array(body.utf8)))
             #expect(response.status == 400, "\(body)")
             #expect((try? JSONValue.parse(response.body))?["error"]?["message"]?.stringValue?.isEmpty == false)
         }
-        #expect(server.handle(HTTPRequest(method: "GET", path: "/api/nothing", authorization: "Bearer k")).status == 404)
+        #expect(server.handle(HTTPRequest(method: "GET", path: "/api/nothing", headers: [("authorization", "Bearer k")])).status == 404)
     }
 
     @Test("a route asked with another method: 405 with Allow; HEAD is answered wherever GET is")
     func methods() {
-        let wrong = server.handle(HTTPRequest(method: "GET", path: "/api/publish", authorization: "Bearer k"))
+        let wrong = server.handle(HTTPRequest(method: "GET", path: "/api/publish", headers: [("authorization", "Bearer k")]))
         #expect(wrong.status == 405)
         #expect(wrong.headers["Allow"] == "POST")
-        let delete = server.handle(HTTPRequest(method: "POST", path: "/api/ban/42", authorization: "Bearer k"))
+        let delete = server.handle(HTTPRequest(method: "POST", path: "/api/ban/42", headers: [("authorization", "Bearer k")]))
         #expect(delete.status == 405)
         #expect(delete.headers["Allow"] == "DELETE")
         for path in ["/health", "/ready", "/api/bans", "/api/channels/app:a", "/api/state/app:a", "/api/history/app:a"] {
-            let get = server.handle(HTTPRequest(method: "GET", path: path, authorization: "Bearer k"))
-            let head = server.handle(HTTPRequest(method: "HEAD", path: path, authorization: "Bearer k"))
+            let get = server.handle(HTTPRequest(method: "GET", path: path, headers: [("authorization", "Bearer k")]))
+            let head = server.handle(HTTPRequest(method: "HEAD", path: path, headers: [("authorization", "Bearer k")]))
             #expect(get.status == 200, "\(path)")
             #expect(head.status == 200 && head.contentType == get.contentType, "\(path): the transport drops HEAD's body")
-            let post = server.handle(HTTPRequest(method: "POST", path: path, authorization: "Bearer k"))
+            let post = server.handle(HTTPRequest(method: "POST", path: path, headers: [("authorization", "Bearer k")]))
             #expect(post.status == 405 && post.headers["Allow"] == "GET, HEAD", "\(path)")
         }
     }

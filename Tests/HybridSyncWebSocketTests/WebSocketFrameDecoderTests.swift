@@ -1,3 +1,4 @@
+import HybridSyncHTTP
 import HybridSyncWebSocket
 import Testing
 
@@ -96,8 +97,8 @@ struct WebSocketFrameDecoderTests {
 
 @Suite("WebSocket handshake")
 struct WebSocketHandshakeTests {
-    private func head(_ headers: [(String, String)], method: String = "GET") -> HTTPRequestHead {
-        HTTPRequestHead(method: method, path: "/", headers: headers.map { ($0.0.lowercased(), $0.1) })
+    private func head(_ headers: [(String, String)], method: String = "GET") -> HTTPRequest {
+        HTTPRequest(method: method, path: "/", headers: headers.map { ($0.0.lowercased(), $0.1) })
     }
 
     private let good: [(String, String)] = [

@@ -2,6 +2,8 @@ import Benchmark
 import HybridSyncAdmin
 import HybridSyncProtocol
 import HybridSyncServer
+import HybridSyncAPI
+import HybridSyncHTTP
 import HybridSyncWebSocket
 import Logging
 
@@ -76,7 +78,7 @@ let benchmarks: @Sendable () -> Void = {
         for iteration in benchmark.scaledIterations {
             var parser = HTTPRequestParser(limits: .init())
             parser.append(upgrade)
-            guard case .complete(let head, _) = try parser.next() else { fatalError("the upgrade request did not parse") }
+            guard case .complete(let head) = try parser.next() else { fatalError("the upgrade request did not parse") }
             blackHole(try WebSocketHandshake.accept(head, subprotocol: "hybridsync.v1"))
             let connection = ConnectionID(UInt64(1_000_000 + iteration))
             server.connectionOpened(connection, info: ConnectionInfo(remoteAddress: "127.0.0.1"))
@@ -92,11 +94,12 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("API publish fanned out to 1,000 subscribers (memory engine, no sockets)") { benchmark, state in
         let (server, transport) = state
         let request = HTTPRequest(
-            method: "POST", path: "/api/publish", authorization: "Bearer bench",
+            method: "POST", path: "/api/publish", headers: [("authorization", "Bearer bench")],
             body: Array(#"{"channel":"chat:room","data":{"user":"42","text":"hello"}}"#.utf8)
         )
+        let router = BackendAPIRouter(server: server, logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
         for _ in benchmark.scaledIterations {
-            server.handle(request) { blackHole($0) }
+            router.handle(request) { blackHole($0) }
         }
         blackHole(transport.deliveries)
     } setup: {

@@ -35,7 +35,7 @@ public final class OutboundMessage: Sendable {
     }
 }
 
-/// The server's side of a WebSocket + HTTP transport: what the server may ask of it.
+/// The server's side of a WebSocket transport: what the server may ask of it.
 ///
 /// Every method is called on the transport's own thread (the one that calls the
 /// ``ServerTransportDelegate``), so implementations need no locks for these calls.
@@ -77,9 +77,6 @@ public protocol ServerTransportDelegate: AnyObject {
     func secondsUntilTickDue() -> Double?
     /// The transport is stopping: tell every connection why (it closes what is left afterwards).
     func shuttingDown(code: CloseCode, reason: String)
-    /// A complete HTTP request arrived on the API listener. Call `respond` exactly once, on the
-    /// transport's thread, now or later (after a storage write, for example).
-    func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void)
     /// The transport finished one round of I/O (one poll turn): work grouped during it, such as a
     /// storage engine's transaction, can complete now.
     func endOfTurn()

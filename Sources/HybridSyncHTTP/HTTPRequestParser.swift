@@ -12,7 +12,7 @@
 /// switch try parser.next() {
 /// case .needMore: break
 /// case .head(let head): print(head.path)              // body still to come (Expect: 100-continue)
-/// case .complete(let head, let body): handle(head, body)
+/// case .complete(let request): handle(request)
 /// }
 /// ```
 public struct HTTPRequestParser: Sendable {
@@ -38,15 +38,15 @@ public struct HTTPRequestParser: Sendable {
         /// Not a whole head (or body) yet.
         case needMore
         /// The head is complete and a body of `bodyLength` bytes follows (reported once).
-        case head(HTTPRequestHead, bodyLength: Int)
-        /// A whole request. Bytes after it stay buffered (see ``bufferedCount``).
-        case complete(HTTPRequestHead, body: [UInt8])
+        case head(HTTPRequest, bodyLength: Int)
+        /// A whole request, body included. Bytes after it stay buffered (see ``bufferedCount``).
+        case complete(HTTPRequest)
     }
 
     /// The limits this parser enforces.
     public let limits: Limits
     private var buffer: [UInt8] = []
-    private var head: HTTPRequestHead?
+    private var head: HTTPRequest?
     private var bodyLength = 0
     private var reportedHead = false
 
@@ -74,16 +74,16 @@ public struct HTTPRequestParser: Sendable {
     }
 
     /// Parses what is buffered. After `.complete`, call again for a pipelined request.
-    public mutating func next() throws(HTTPParseError) -> Step {
+    public mutating func next() throws(HTTPError) -> Step {
         if head == nil {
             guard let end = Self.headEnd(in: buffer) else {
                 if buffer.count > limits.maxHeadBytes {
-                    throw HTTPParseError(status: 431, "request head over \(limits.maxHeadBytes) bytes")
+                    throw HTTPError.headersTooLarge("request head over \(limits.maxHeadBytes) bytes")
                 }
                 return .needMore
             }
             guard end <= limits.maxHeadBytes else {
-                throw HTTPParseError(status: 431, "request head over \(limits.maxHeadBytes) bytes")
+                throw HTTPError.headersTooLarge("request head over \(limits.maxHeadBytes) bytes")
             }
             let parsed = try Self.parseHead(buffer[..<(end - 4)], limits: limits)
             bodyLength = try Self.bodyLength(of: parsed, limits: limits)
@@ -93,10 +93,11 @@ public struct HTTPRequestParser: Sendable {
         }
         guard let head else { return .needMore }
         if buffer.count >= bodyLength {
-            let body = Array(buffer[..<bodyLength])
+            var request = head
+            request.body = Array(buffer[..<bodyLength])
             buffer.removeFirst(bodyLength)
             self.head = nil
-            return .complete(head, body: body)
+            return .complete(request)
         }
         if !reportedHead {
             reportedHead = true
@@ -120,7 +121,7 @@ public struct HTTPRequestParser: Sendable {
         return nil
     }
 
-    static func parseHead(_ bytes: ArraySlice<UInt8>, limits: Limits) throws(HTTPParseError) -> HTTPRequestHead {
+    static func parseHead(_ bytes: ArraySlice<UInt8>, limits: Limits) throws(HTTPError) -> HTTPRequest {
         var lines: [ArraySlice<UInt8>] = []
         var start = bytes.startIndex
         var index = bytes.startIndex
@@ -128,38 +129,38 @@ public struct HTTPRequestParser: Sendable {
             let byte = bytes[index]
             if byte == 0x0D {
                 guard index + 1 < bytes.endIndex, bytes[index + 1] == 0x0A else {
-                    throw HTTPParseError(status: 400, "bare CR in the request head")
+                    throw HTTPError.badRequest("bare CR in the request head")
                 }
                 lines.append(bytes[start..<index])
                 index += 2
                 start = index
                 continue
             }
-            if byte == 0x0A { throw HTTPParseError(status: 400, "bare LF in the request head: lines end with CRLF") }
+            if byte == 0x0A { throw HTTPError.badRequest("bare LF in the request head: lines end with CRLF") }
             if byte == 0 || byte >= 0x80 && lines.isEmpty {
-                throw HTTPParseError(status: 400, "invalid byte in the request line")
+                throw HTTPError.badRequest("invalid byte in the request line")
             }
             index += 1
         }
         lines.append(bytes[start..<bytes.endIndex])
-        guard let requestLine = lines.first else { throw HTTPParseError(status: 400, "empty request") }
+        guard let requestLine = lines.first else { throw HTTPError.badRequest("empty request") }
         var head = try parseRequestLine(requestLine)
         guard lines.count - 1 <= limits.maxHeaderCount else {
-            throw HTTPParseError(status: 431, "more than \(limits.maxHeaderCount) header fields")
+            throw HTTPError.headersTooLarge("more than \(limits.maxHeaderCount) header fields")
         }
         for line in lines.dropFirst() {
             head.headers.append(try parseField(line))
         }
         if head.minorVersion == 1, head.tokens("host").count != 1 {
-            throw HTTPParseError(status: 400, "HTTP/1.1 requests carry exactly one Host header")
+            throw HTTPError.badRequest("HTTP/1.1 requests carry exactly one Host header")
         }
         return head
     }
 
-    private static func parseRequestLine(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> HTTPRequestHead {
+    private static func parseRequestLine(_ line: ArraySlice<UInt8>) throws(HTTPError) -> HTTPRequest {
         let parts = line.split(separator: 0x20, omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[0].isEmpty, parts[0].allSatisfy(isTokenByte) else {
-            throw HTTPParseError(status: 400, "malformed request line")
+            throw HTTPError.badRequest("malformed request line")
         }
         let version = String(decoding: parts[2], as: UTF8.self)
         let minor: Int
@@ -167,33 +168,33 @@ public struct HTTPRequestParser: Sendable {
         case "HTTP/1.1": minor = 1
         case "HTTP/1.0": minor = 0
         default:
-            if version.hasPrefix("HTTP/") { throw HTTPParseError(status: 505, "only HTTP/1.1 is served here") }
-            throw HTTPParseError(status: 400, "malformed request line")
+            if version.hasPrefix("HTTP/") { throw HTTPError.httpVersionNotSupported("only HTTP/1.1 is served here") }
+            throw HTTPError.badRequest("malformed request line")
         }
         let target = parts[1]
         guard target.first == UInt8(ascii: "/"), target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            throw HTTPParseError(status: 400, "request target must be a path (origin-form)")
+            throw HTTPError.badRequest("request target must be a path (origin-form)")
         }
         let text = String(decoding: target, as: UTF8.self)
         let pathAndQuery = text.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let path = String(pathAndQuery[0])
         let query = pathAndQuery.count > 1 ? String(pathAndQuery[1].split(separator: "#", maxSplits: 1).first ?? "") : ""
-        return HTTPRequestHead(method: String(decoding: parts[0], as: UTF8.self), path: path, query: query, minorVersion: minor)
+        return HTTPRequest(method: String(decoding: parts[0], as: UTF8.self), path: path, query: query, minorVersion: minor)
     }
 
-    private static func parseField(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> (name: String, value: String) {
-        guard let first = line.first else { throw HTTPParseError(status: 400, "empty header line") }
-        if first == 0x20 || first == 0x09 { throw HTTPParseError(status: 400, "obsolete header line folding") }
+    private static func parseField(_ line: ArraySlice<UInt8>) throws(HTTPError) -> (name: String, value: String) {
+        guard let first = line.first else { throw HTTPError.badRequest("empty header line") }
+        if first == 0x20 || first == 0x09 { throw HTTPError.badRequest("obsolete header line folding") }
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
-            throw HTTPParseError(status: 400, "header line without a colon")
+            throw HTTPError.badRequest("header line without a colon")
         }
         let name = line[line.startIndex..<colon]
         guard !name.isEmpty, name.allSatisfy(isTokenByte) else {
-            throw HTTPParseError(status: 400, "invalid header name (no whitespace before the colon)")
+            throw HTTPError.badRequest("invalid header name (no whitespace before the colon)")
         }
         let value = line[(colon + 1)...]
         guard value.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
-            throw HTTPParseError(status: 400, "control character in a header value")
+            throw HTTPError.badRequest("control character in a header value")
         }
         var start = value.startIndex
         var end = value.endIndex
@@ -204,18 +205,18 @@ public struct HTTPRequestParser: Sendable {
         return (String(decoding: lowered, as: UTF8.self), String(decoding: value[start..<end], as: UTF8.self))
     }
 
-    static func bodyLength(of head: HTTPRequestHead, limits: Limits) throws(HTTPParseError) -> Int {
+    static func bodyLength(of head: HTTPRequest, limits: Limits) throws(HTTPError) -> Int {
         if head.header("transfer-encoding") != nil {
-            throw HTTPParseError(status: 501, "Transfer-Encoding is not supported: send the body with Content-Length")
+            throw HTTPError.notImplemented("Transfer-Encoding is not supported: send the body with Content-Length")
         }
         let values = head.headers.filter { $0.name == "content-length" }.map(\.value)
         guard let value = values.first else { return 0 }
-        guard values.count == 1 else { throw HTTPParseError(status: 400, "more than one Content-Length") }
+        guard values.count == 1 else { throw HTTPError.badRequest("more than one Content-Length") }
         guard !value.isEmpty, value.utf8.count <= 12, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = Int(value) else {
-            throw HTTPParseError(status: 400, "Content-Length must be a decimal number")
+            throw HTTPError.badRequest("Content-Length must be a decimal number")
         }
         guard length <= limits.maxBodyBytes else {
-            throw HTTPParseError(status: 413, "request body of \(length) bytes is over the \(limits.maxBodyBytes)-byte limit")
+            throw HTTPError.payloadTooLarge("request body of \(length) bytes is over the \(limits.maxBodyBytes)-byte limit")
         }
         return length
     }

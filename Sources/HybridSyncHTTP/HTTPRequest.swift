@@ -1,5 +1,10 @@
-/// The request line and headers of one HTTP/1.1 request.
-public struct HTTPRequestHead: Sendable, Equatable {
+import HybridSyncProtocol
+
+/// One HTTP/1.x request as the edge read it: request line, header fields in order and the body.
+///
+/// The one model of a request from the parser to the pages and the backend API (the parser's
+/// ``HTTPRequestParser/Step/head(_:bodyLength:)`` reports it before its body has arrived).
+public struct HTTPRequest: Sendable, Equatable {
     /// The method as sent, for example `POST` (methods are case-sensitive).
     public var method: String
     /// The path, without the query string (still percent-encoded).
@@ -10,15 +15,24 @@ public struct HTTPRequestHead: Sendable, Equatable {
     public var minorVersion: Int
     /// Header fields in order, names lower-cased.
     public var headers: [(name: String, value: String)]
+    /// The body (empty without one).
+    public var body: [UInt8]
 
-    /// A head as parsed; `headers` names must be lower case.
-    public init(method: String, path: String, query: String = "", minorVersion: Int = 1, headers: [(name: String, value: String)] = []) {
+    /// A request as parsed (tests build them too); `headers` names must be lower case.
+    public init(
+        method: String, path: String, query: String = "", minorVersion: Int = 1,
+        headers: [(name: String, value: String)] = [], body: [UInt8] = []
+    ) {
         self.method = method
         self.path = path
         self.query = query
         self.minorVersion = minorVersion
         self.headers = headers
+        self.body = body
     }
+
+    /// The `Authorization` header, if sent.
+    public var authorization: String? { header("authorization") }
 
     /// The path with `%XX` escapes decoded (so `/api/channels/user%23a` names `user#a`), or nil when
     /// an escape is malformed or the result is not UTF-8.
@@ -47,7 +61,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
             guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else { return nil }
             bytes.append(high << 4 | low)
         }
-        guard UTF8Validator.isValid(bytes) else { return nil }
+        guard isValidUTF8(bytes[...]) else { return nil }
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -104,35 +118,18 @@ public struct HTTPRequestHead: Sendable, Equatable {
         return !connection.contains("close")
     }
 
-    /// Equal request lines and equal header lists, in order.
-    public static func == (lhs: HTTPRequestHead, rhs: HTTPRequestHead) -> Bool {
+    /// Equal request lines, equal header lists (in order) and equal bodies.
+    public static func == (lhs: HTTPRequest, rhs: HTTPRequest) -> Bool {
         lhs.method == rhs.method && lhs.path == rhs.path && lhs.query == rhs.query
-            && lhs.minorVersion == rhs.minorVersion
+            && lhs.minorVersion == rhs.minorVersion && lhs.body == rhs.body
             && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
     }
-}
-
-/// A request the parser refuses, with the status to answer before closing the connection.
-public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// 400, 413, 431, 501 or 505.
-    public let status: Int
-    /// What was wrong, for the response body and the log.
-    public let message: String
-
-    /// A refusal with `status` and a message saying what was wrong.
-    public init(status: Int, _ message: String) {
-        self.status = status
-        self.message = message
-    }
-
-    /// `status: message`.
-    public var description: String { "\(status): \(message)" }
 }
 
 extension Substring {
     /// Whether this equals `lowercase` (lower-case ASCII) when ASCII letters are compared without
     /// case, as header tokens are (no Unicode case mapping, no allocation).
-    func equalsIgnoringASCIICase(_ lowercase: StaticString) -> Bool {
+    package func equalsIgnoringASCIICase(_ lowercase: StaticString) -> Bool {
         guard utf8.count == lowercase.utf8CodeUnitCount else { return false }
         var expected = lowercase.utf8Start
         for byte in utf8 {
@@ -144,7 +141,7 @@ extension Substring {
     }
 
     /// Without leading and trailing spaces and tabs (on the UTF-8 bytes).
-    func trimmingWhitespace() -> Substring {
+    package func trimmingWhitespace() -> Substring {
         var start = utf8.startIndex
         var end = utf8.endIndex
         while start < end, utf8[start] == 0x20 || utf8[start] == 0x09 { start = utf8.index(after: start) }

@@ -24,7 +24,7 @@ track {
 }
 
 _ = try await withTimeout(.seconds(10), "the first value") { await MainActor.run { !model.ban.isLoading } }
-try await server.ban(user: "42", reason: "spam")
+try await server.api.ban(user: "42", reason: "spam")
 _ = try await withTimeout(.seconds(10), "the ban") { await MainActor.run { model.ban.value != nil } }
 await runtime.close()
 _ = try await withTimeout(.seconds(10), "the closed state") { await MainActor.run { model.ban.error != nil } }

@@ -16,17 +16,20 @@ public import HybridSyncProtocol
 /// Every call throws ``Failure`` when the API answers with an error status (its `code` is the
 /// body's `error.code`, docs/API.md) and ``Unreachable`` when no answer came at all.
 public struct BackendAPIClient: Sendable {
-    /// For example `http://127.0.0.1:8081`.
-    public let baseURL: String
+    /// How requests reach the API: HTTP (``HTTPBackendTransport``) or, in tests, an in-memory server.
+    public let transport: any BackendAPITransport
     /// The API key sent as `Authorization: Bearer <key>`.
     public let apiKey: String
-    private let session: URLSession
 
     /// A client for the API at `baseURL` (a trailing `/` is dropped) with `apiKey`.
     public init(baseURL: String, apiKey: String, session: URLSession = .shared) {
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.init(transport: HTTPBackendTransport(baseURL: baseURL, session: session), apiKey: apiKey)
+    }
+
+    /// A client whose requests go through `transport` with `apiKey`.
+    public init(transport: any BackendAPITransport, apiKey: String) {
+        self.transport = transport
         self.apiKey = apiKey
-        self.session = session
     }
 
     /// A raw response: status code and body (parsed as JSON when it is JSON).
@@ -35,6 +38,12 @@ public struct BackendAPIClient: Sendable {
         public var status: Int
         /// The body as received.
         public var body: [UInt8]
+
+        /// A response with `status` and `body`.
+        public init(status: Int, body: [UInt8]) {
+            self.status = status
+            self.body = body
+        }
         /// The body parsed as JSON, nil when it is not JSON.
         public var json: JSONValue? { try? JSONValue.parse(body) }
     }
@@ -57,6 +66,12 @@ public struct BackendAPIClient: Sendable {
         public let url: String
         /// Why no answer came (refused, reset, timed out …).
         public let reason: String
+
+        /// `url` gave no answer, for `reason`.
+        public init(url: String, reason: String) {
+            self.url = url
+            self.reason = reason
+        }
         /// The URL and the reason on one line.
         public var description: String { "cannot reach \(url): \(reason)" }
     }
@@ -64,25 +79,8 @@ public struct BackendAPIClient: Sendable {
     /// Sends any request; `authorization` nil sends the configured key, "" sends none. A cancelled
     /// caller gets `CancellationError` at once (the request may still reach the daemon).
     public func send(method: String, path: String, body: [UInt8]? = nil, authorization: String? = nil) async throws -> Response {
-        guard let url = URL(string: baseURL + path) else { throw Unreachable(url: baseURL + path, reason: "not a URL") }
-        var request = URLRequest(url: url)
-        request.httpMethod = method
         let header = authorization ?? "Bearer \(apiKey)"
-        if !header.isEmpty { request.setValue(header, forHTTPHeaderField: "Authorization") }
-        if let body {
-            request.httpBody = Data(body)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        let data: Data
-        let response: URLResponse
-        do {
-            (data, response) = try await session.cancellableData(for: request)
-        } catch let cancelled as CancellationError {
-            throw cancelled  // the caller's task was cancelled: at once, its request is dropped
-        } catch {
-            throw Unreachable(url: baseURL + path, reason: "\(error.localizedDescription)")
-        }
-        return Response(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: Array(data))
+        return try await transport.send(method: method, path: path, body: body, authorization: header.isEmpty ? nil : header)
     }
 
     /// Sends a request with a JSON body and returns the JSON answer (``Failure`` for a non-2xx status).

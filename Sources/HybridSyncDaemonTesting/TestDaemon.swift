@@ -17,7 +17,7 @@ import Synchronization
 ///
 /// The binary is `HYBRIDSYNCD_PATH`, else `hybridsyncd` next to the running test executable
 /// (SwiftPM's build folder), else `hybridsyncd` on `PATH`.
-public final class TestDaemon: BackendAPI, Sendable {
+public final class TestDaemon: TestServer, Sendable {
     /// The public WebSocket URL, for example `ws://127.0.0.1:40123/`.
     public let webSocketURL: String
     /// The backend API base URL, for example `http://127.0.0.1:40124`.
@@ -79,15 +79,15 @@ public final class TestDaemon: BackendAPI, Sendable {
         if process.isRunning { process.terminate() }
     }
 
-    /// One backend API request over HTTP to this daemon.
-    public func request(_ method: String, _ path: String, _ body: JSONValue?) async throws -> JSONValue {
-        try await api.request(method, path, body)
-    }
+    /// The SDK's WebSocket transport (SwiftNIO), as an app connects.
+    public var clientTransport: any ClientTransport { WebSocketTransport() }
 
-    /// A client runtime for `user` on this daemon's WebSocket URL (libwebsockets), not started yet.
-    public func runtime(user: String, configuration: ClientRuntime.Configuration) -> ClientRuntime {
-        let tokens = tokens
-        return ClientRuntime(url: webSocketURL, configuration: configuration) { tokens.token(user: user) }
+    /// The daemon reads the system clock.
+    public func now() -> Double { Date().timeIntervalSince1970 }
+
+    /// Waits `seconds` of real time (the daemon runs its timed work by itself).
+    public func passTime(_ seconds: Double) async throws {
+        try await Task.sleep(for: .seconds(seconds))
     }
 
     /// Changes the daemon's configuration file (a new `log.level`, and `extraYAML` appended: top-level

@@ -10,16 +10,19 @@ import NIOConcurrencyHelpers
 
 /// A real ``SyncServer`` behind an in-memory transport: no sockets, no threads of its own.
 ///
-/// ``runtime(user:configuration:)`` gives client runtimes connected to it and the ``BackendAPI``
-/// methods make backend calls (``handle(_:)`` for raw requests). Every call into the server is
-/// serialized by one lock, as the lws thread does in the daemon. Nothing here needs
-/// `import HybridSyncServer` unless you pass your own ``ServerConfiguration``.
-public final class InMemoryServer: ServerTransport, BackendAPI, @unchecked Sendable {
+/// ``TestServer/runtime(user:tokenLifetime:configuration:)`` gives client runtimes connected to
+/// it and ``api`` makes backend calls through the router the daemon runs (``handle(_:)`` for raw
+/// requests). Every call into the server is serialized by one lock, as the lws thread does in the
+/// daemon. The edge's inbound limit holds here too: a client message over the configuration's
+/// `maxMessageBytes` closes its connection with 1009. Nothing here needs `import HybridSyncServer`
+/// unless you pass your own ``ServerConfiguration``.
+public final class InMemoryServer: ServerTransport, TestServer, @unchecked Sendable {
     /// Mints client tokens this server accepts (for a server with an HS256 secret).
     public let tokens: TokenMinter
     /// The wall clock the server reads (token expiry, ban expiry, history TTL).
     public let clock: any WallClock
     private let apiKey: String
+    private let maxMessageBytes: Int
     private let lock = NSRecursiveLock()
     private var server: SyncServer!
     private var router: BackendAPIRouter!
@@ -34,6 +37,7 @@ public final class InMemoryServer: ServerTransport, BackendAPI, @unchecked Senda
         logger: Logger = Logger(label: "hybridsync.test", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         apiKey = configuration.apiKey
+        maxMessageBytes = configuration.maxMessageBytes
         tokens = TokenMinter(secret: String(decoding: configuration.auth.hmacSecret ?? [], as: UTF8.self))
         self.clock = clock
         server = SyncServer(configuration: configuration, transport: WeakTransport(self), broker: broker, clock: clock, logger: logger)
@@ -46,27 +50,34 @@ public final class InMemoryServer: ServerTransport, BackendAPI, @unchecked Senda
         self.init(configuration: ServerConfiguration(apiKey: "test-api-key", tokenSecret: "test-token-secret"), clock: clock)
     }
 
-    /// A client runtime for `user` whose connections end in this server, not started yet.
-    public func runtime(user: String, configuration: ClientRuntime.Configuration) -> ClientRuntime {
-        let (tokens, clock) = (tokens, clock)
-        return ClientRuntime(url: "memory://", configuration: configuration, transport: clientTransport) {
-            tokens.token(user: user, now: clock.now())
-        }
-    }
-
-    /// One backend API request, answered within the call, routed as the daemon routes it (the
-    /// path percent-decoded: `user:user%2342` is `user:user#42`; a malformed escape is 400).
-    public func request(_ method: String, _ path: String, _ body: JSONValue?) async throws -> JSONValue {
-        let parts = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let response = handle(HTTPRequest(
-            method: method, path: String(parts[0]), query: parts.count > 1 ? String(parts[1]) : "",
-            headers: [("authorization", "Bearer \(apiKey)")], body: body?.jsonBytes ?? []
-        ))
-        return try BackendAPIClient.decode(status: response.status, body: response.body)
-    }
+    /// The backend API, answered in memory by the daemon's router (each call is one service turn).
+    public var api: BackendAPIClient { BackendAPIClient(transport: InMemoryAPITransport(server: self), apiKey: apiKey) }
 
     /// A client transport whose connections end in this server.
     public var clientTransport: any ClientTransport { InMemoryClientTransport(server: self) }
+
+    /// Any URL reaches this server through ``clientTransport``.
+    public var webSocketURL: String { "memory://" }
+
+    /// The server's clock.
+    public func now() -> Double { clock.now() }
+
+    /// Moves a ``ManualWallClock`` `seconds` on, a second at a time, running the server's timed
+    /// work after each step; on another clock, waits that long and runs it once.
+    public func passTime(_ seconds: Double) async throws {
+        guard let manual = clock as? ManualWallClock else {
+            try await Task.sleep(for: .seconds(seconds))
+            tick()
+            return
+        }
+        var left = seconds
+        while left > 0 {
+            let step = min(left, 1)
+            manual.advance(by: step)
+            tick()
+            left -= step
+        }
+    }
 
     /// Runs a backend API request; its answer is ready when the call returns (each call is one
     /// service turn, which ends with the broker's commit).
@@ -121,6 +132,16 @@ public final class InMemoryServer: ServerTransport, BackendAPI, @unchecked Senda
     }
 
     func clientSent(_ frame: [UInt8], on id: ConnectionID) {
+        guard frame.count <= maxMessageBytes else {
+            // As the daemon's edge: refused from its length, closed with 1009, the server told.
+            lock.lock()
+            let connection = connections.removeValue(forKey: id)
+            lock.unlock()
+            guard let connection else { return }
+            withServer { $0.connectionFailed(id, code: .messageTooBig) }
+            connection.finish(code: .messageTooBig, reason: "message over \(maxMessageBytes) bytes")
+            return
+        }
         withServer { $0.received(frame, from: id) }
     }
 
@@ -203,6 +224,20 @@ public final class InMemoryConnection: ClientConnection, @unchecked Sendable {
         log.withLockedValue { $0.closed = (code, reason) }
         continuation.yield(.closed(code: code, reason: reason))
         continuation.finish()
+    }
+}
+
+/// Answers a ``BackendAPIClient``'s requests with an ``InMemoryServer``.
+struct InMemoryAPITransport: BackendAPITransport {
+    let server: InMemoryServer
+
+    func send(method: String, path: String, body: [UInt8]?, authorization: String?) async throws -> BackendAPIClient.Response {
+        let parts = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let response = server.handle(HTTPRequest(
+            method: method, path: String(parts[0]), query: parts.count > 1 ? String(parts[1]) : "",
+            headers: authorization.map { [("authorization", $0)] } ?? [], body: body ?? []
+        ))
+        return BackendAPIClient.Response(status: response.status, body: response.body)
     }
 }
 

@@ -5,12 +5,12 @@ import HybridSyncTesting
 import Testing
 
 @Test func chatHidesBannedUsers() async throws {
-    let server: any BackendAPI = InMemoryServer()        // or: try await TestDaemon.start()
+    let server: any TestServer = InMemoryServer()        // or: try await TestDaemon.start()
     let runtime = server.runtime(user: "1")
     try await runtime.start()
     let chat = await runtime.mount("chat")               // keep the micro-app while observing
     let bans = try await chat.observe("moderation:bans")
-    try await server.publish(channel: "moderation:bans", data: ["user": "42"])
+    try await server.api.publish(channel: "moderation:bans", data: ["user": "42"])
     #expect(try await bans.first(within: .seconds(5))?.publication?.data == ["user": "42"])
     await runtime.close()
 }

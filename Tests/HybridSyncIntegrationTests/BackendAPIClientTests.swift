@@ -59,32 +59,3 @@ private final class SilentListener: @unchecked Sendable {
         close(fd)
     }
 }
-
-/// One micro-app test written against `BackendAPI`, run on both servers `HybridSyncTesting` offers:
-/// what passes in memory must pass against the daemon, and the other way round.
-@Suite("BackendAPI: the in-memory server and the real daemon answer alike")
-struct BackendAPIParityTests {
-    @Test("setState returns the key's version, personal channels (#) work in paths, disconnect defaults to 4504", arguments: [false, true])
-    func sameAnswers(live: Bool) async throws {
-        let daemon: TestDaemon? = live ? try await TestDaemon.start(engine: .memory) : nil
-        let server: any BackendAPI = daemon ?? InMemoryServer()
-        #expect(try await server.setState(channel: "user:user#42", key: "theme", value: "dark") == 1)
-        #expect(try await server.setState(channel: "user:user#42", key: "theme", value: "light") == 2)
-        #expect(try await server.state(of: "user:user#42") == ["theme": "light"])
-        try await server.ban(user: "a#b", reason: "test")
-        try await server.unban(user: "a#b")
-        #expect(try await server.request("GET", "/api/bans", nil)["bans"] == [])
-        let unreadable = await #expect(throws: BackendAPIClient.Failure.self) { _ = try await server.request("GET", "/api/state/app:%zz", nil) }
-        #expect(unreadable?.status == 400)
-
-        let runtime = server.runtime(user: "7")
-        try await runtime.start()
-        try await server.disconnect(user: "7")
-        try await eventually(.seconds(10), "closed for good") {
-            if case .closed(let code, _) = await runtime.connectionState { return code == .forceDisconnect }
-            return false
-        }
-        await runtime.close()
-        if let daemon { try await daemon.stop() }
-    }
-}

@@ -111,9 +111,9 @@ struct CLITests {
         try await eventually(.seconds(20), "tail subscribed") {
             try await daemon.api.channelInfo("chat:room-1")["subscribers"] == 1
         }
-        try await daemon.publish(channel: "chat:room-1", data: ["text": "one"])
-        try await daemon.setState(channel: "app:flags", key: "x", value: true)  // another channel: not shown
-        try await daemon.publish(channel: "chat:room-1", data: "two")
+        try await daemon.api.publish(channel: "chat:room-1", data: ["text": "one"])
+        try await daemon.api.setState(channel: "app:flags", key: "x", value: true)  // another channel: not shown
+        try await daemon.api.publish(channel: "chat:room-1", data: "two")
         let run = try await following.value
         #expect(run.status == 0, "\(run.errors)")
         #expect(run.output == "1\t{\"text\":\"one\"}\n2\t\"two\"\n")

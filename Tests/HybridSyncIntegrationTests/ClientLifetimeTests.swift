@@ -60,10 +60,10 @@ struct ClientLifetimeTests {
         try await runtime.start()
         let feed = await runtime.mount("feed")
         let events = try await feed.observe("chat:room-1")
-        try await daemon.publish(channel: "chat:room-1", data: "before")
+        try await daemon.api.publish(channel: "chat:room-1", data: "before")
         #expect(try await events.first(within: .seconds(10))?.publication?.data == "before")
         let restarted = try await daemon.restart()
-        try await restarted.publish(channel: "chat:room-1", data: "while offline")  // nobody subscribed yet
+        try await restarted.api.publish(channel: "chat:room-1", data: "while offline")  // nobody subscribed yet
         guard case .resynced(let gap)? = try await events.first(within: .seconds(30)) else {
             Issue.record("the observer was not told about the gap")
             return
@@ -148,7 +148,7 @@ struct ClientLifetimeTests {
         let key = StateKey<[String: JSONValue]>(channelMap: "moderation:users")
         let chat = await runtime.mount("chat")
         let live = try await chat.observe(key)
-        try await daemon.ban(user: "42", reason: "spam")
+        try await daemon.api.ban(user: "42", reason: "spam")
         try await until(runtime, "closed by the ban") { if case .closed(.banned?, _) = $0 { return true } else { return false } }
         let ended = await #expect(throws: ClientRuntimeError.self) { for try await _ in live {} }
         #expect(ended?.code == .banned)
@@ -160,7 +160,7 @@ struct ClientLifetimeTests {
         let read = await #expect(throws: ClientRuntimeError.self) { _ = try await runtime.get(key) }
         #expect(read?.code == .banned)
 
-        try await daemon.unban(user: "42")
+        try await daemon.api.unban(user: "42")
         try await runtime.start()
         let again = try await late.observe(key).first(within: .seconds(10))
         #expect(again?["42"] == nil, "current again after the unban")

@@ -24,7 +24,7 @@ struct FanOutWritesTests {
         // One publisher that waits for each answer, as a backend does. Were the answers written
         // after the fan-out (one message per socket per poll, the usual lws pattern), every
         // publication would reach every socket in a frame of its own.
-        for n in 1...20 { try await daemon.publish(channel: "app:fanout", data: .int(Int64(n))) }
+        for n in 1...20 { try await daemon.api.publish(channel: "app:fanout", data: .int(Int64(n))) }
         var sharedFrames = 0
         for (index, connection) in connections.enumerated() {
             var offsets: [UInt64] = []

@@ -11,7 +11,7 @@ struct LogHygieneTests {
         let wrongKey = "wrong-key-\(UUID().uuidString)"
         let refused = try await daemon.api.send(method: "GET", path: "/api/bans", authorization: "Bearer \(wrongKey)")
         #expect(refused.status == 401)
-        try await daemon.publish(channel: "chat:room-1", data: "hello")
+        try await daemon.api.publish(channel: "chat:room-1", data: "hello")
 
         let token = daemon.tokens.token(user: "7")
         let runtime = ClientRuntime(url: daemon.webSocketURL) { token }

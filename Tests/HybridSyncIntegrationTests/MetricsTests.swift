@@ -72,9 +72,9 @@ struct MetricsTests {
         try await runtime.start()
         let app = await runtime.mount("feed")
         let events = try await app.observe("chat:room-1")
-        try await daemon.publish(channel: "chat:room-1", data: "hello")
+        try await daemon.api.publish(channel: "chat:room-1", data: "hello")
         _ = try await events.first(within: .seconds(10))
-        try await daemon.ban(user: "9", reason: "spam")
+        try await daemon.api.ban(user: "9", reason: "spam")
         let refused = ClientRuntime(url: daemon.webSocketURL) { "not-a-token" }
         await #expect(throws: ClientRuntimeError.self) { try await refused.start() }
 

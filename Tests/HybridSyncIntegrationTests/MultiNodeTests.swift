@@ -47,9 +47,9 @@ struct MultiNodeTests {
         var values = dark.makeAsyncIterator()
         #expect(try await values.next() == false)
 
-        try await b.publish(channel: "app:flags", data: "first")
-        try await b.setState(channel: "app:flags", key: "dark", value: true)
-        try await b.publish(channel: "app:flags", data: "third")
+        try await b.api.publish(channel: "app:flags", data: "first")
+        try await b.api.setState(channel: "app:flags", key: "dark", value: true)
+        try await b.api.publish(channel: "app:flags", data: "third")
         let received = try await publications(onA, 3)
         #expect(received.map(\.offset) == [1, 2, 3])
         #expect(received.map(\.data) == ["first", true, "third"])
@@ -58,7 +58,7 @@ struct MultiNodeTests {
 
         // A's client goes away; five more through B; a client of B resumes from the last position.
         onA.send(#"{"id":3,"op":"unsubscribe","channel":"app:flags"}"#)
-        for n in 4...8 { try await b.publish(channel: "app:flags", data: .int(Int64(n))) }
+        for n in 4...8 { try await b.api.publish(channel: "app:flags", data: .int(Int64(n))) }
         let onB = try await RawClient.open(b.webSocketURL)
         #expect(try await onB.connect(token: b.tokens.token(user: "7")).isSuccess)
         let last = StreamPosition(epoch: subscribed.position.epoch, offset: 3)
@@ -83,7 +83,7 @@ struct MultiNodeTests {
         let user9 = try await RawClient.open(b.webSocketURL)
         #expect(try await user9.connect(token: b.tokens.token(user: "9")).isSuccess)
 
-        try await a.ban(user: "42", reason: "spam")
+        try await a.api.ban(user: "42", reason: "spam")
         #expect(try await user42.next() == .message(.push(.banned(Ban(reason: "spam", until: nil)))))
         #expect(try await user42.closeCode() == .banned)
 
@@ -92,10 +92,10 @@ struct MultiNodeTests {
         #expect(try await retry.next().errorCode == .banned)
         #expect(try await retry.closeCode() == .banned)
 
-        try await a.disconnect(user: "9", code: CloseCode.forceDisconnect.rawValue)
+        try await a.api.disconnect(user: "9", code: CloseCode.forceDisconnect.rawValue)
         #expect(try await user9.closeCode() == .forceDisconnect)
 
-        try await b.unban(user: "42")
+        try await b.api.unban(user: "42")
         let back = try await RawClient.open(a.webSocketURL)
         #expect(try await back.connect(token: a.tokens.token(user: "42")).isSuccess, "unbanned through B, admitted by A")
         #expect(try await a.stop() == 0)
@@ -107,11 +107,11 @@ struct MultiNodeTests {
         let redis = try TestRedis()
         let (a, b) = try await nodes(redis)
         let body: JSONValue = ["channel": "chat:orders", "data": "order 9", "idempotencyKey": "order-9"]
-        let first = try await a.request("POST", "/api/publish", body)
-        let retried = try await b.request("POST", "/api/publish", body)
+        let first = try await a.api.request("POST", "/api/publish", body)
+        let retried = try await b.api.request("POST", "/api/publish", body)
         #expect(first["offset"] == 1)
         #expect(retried["offset"] == first["offset"], "the first answer, not a second publication")
-        let history = try await b.request("GET", "/api/history/chat:orders", nil)
+        let history = try await b.api.request("GET", "/api/history/chat:orders")
         #expect(history["publications"]?.arrayValue?.count == 1)
         #expect(try await a.stop() == 0)
         #expect(try await b.stop() == 0)
@@ -139,11 +139,11 @@ struct MultiNodeTests {
             if n == 80 {
                 try redis.restart(keepingData: true)
                 try await eventually(.seconds(20), "node B reaches Redis again") {
-                    (try? await b.publish(channel: "chat:probe", data: "up")) != nil
+                    (try? await b.api.publish(channel: "chat:probe", data: "up")) != nil
                 }
             }
             do {
-                _ = try await b.setState(channel: "app:counter", key: "n", value: .int(n))
+                _ = try await b.api.setState(channel: "app:counter", key: "n", value: .int(n))
                 acknowledged.append(n)
             } catch let failure as BackendAPIClient.Failure {
                 #expect(failure.status == 503, "refused as unavailable, not lost: \(failure)")
@@ -152,7 +152,7 @@ struct MultiNodeTests {
         }
         #expect(refused > 0, "publishes while Redis was down were refused")
         #expect(acknowledged.filter { $0 >= 80 } == Array(80...120), "publishes work again once Redis is back")
-        _ = try await b.setState(channel: "app:counter", key: "n", value: 1000)
+        _ = try await b.api.setState(channel: "app:counter", key: "n", value: 1000)
 
         // The watcher saw every acknowledged publish, in order, without a gap or a repeat.
         var seen: [Int64] = []
@@ -163,7 +163,7 @@ struct MultiNodeTests {
         }
         #expect(Set(acknowledged).isSubset(of: Set(seen)), "missing: \(Set(acknowledged).subtracting(seen).sorted())")
         #expect(offsets == Array(subscribed.position.offset + 1...subscribed.position.offset + UInt64(offsets.count)), "consecutive offsets")
-        #expect(try await a.state(of: "app:counter")["n"] == 1000)
+        #expect(try await a.api.state(channel: "app:counter")["state"]?["n"]?["value"] == 1000)
         try await eventually(.seconds(20), "the runtime converged") { latest.withLock { $0 } == 1000 }
         token.cancel()
         await runtime.close()
@@ -177,14 +177,14 @@ struct MultiNodeTests {
         let (a, b) = try await nodes(redis)
         let client = try await RawClient.open(a.webSocketURL)
         #expect(try await client.connect(token: a.tokens.token(user: "7")).isSuccess)
-        try await b.setState(channel: "app:flags", key: "dark", value: true)
+        try await b.api.setState(channel: "app:flags", key: "dark", value: true)
         let before = try #require(try await subscribe(client, "app:flags"))
         #expect(before.state?["dark"]?.value == true)
 
         redis.kill()
         try redis.restart(keepingData: false)
         try await eventually(.seconds(20), "Redis answers B again") {
-            (try? await b.setState(channel: "app:flags", key: "beta", value: true)) != nil
+            (try? await b.api.setState(channel: "app:flags", key: "beta", value: true)) != nil
         }
         #expect(try await client.closeCode(within: .seconds(30)) == .forceReconnect)
 

@@ -12,7 +12,7 @@ struct ReloadTests {
         try await runtime.start()
         let app = await runtime.mount("feed")
         let events = try await app.observe("chat:room-1")
-        for n in 1...3 { try await daemon.publish(channel: "chat:room-1", data: .int(Int64(n))) }
+        for n in 1...3 { try await daemon.api.publish(channel: "chat:room-1", data: .int(Int64(n))) }
         #expect(try await daemon.api.history(channel: "chat:room-1")["publications"]?.arrayValue?.count == 3)
         let debugLinesBefore = try String(contentsOf: daemon.logFile, encoding: .utf8).components(separatedBy: "debug hybridsyncd").count
 
@@ -24,7 +24,7 @@ struct ReloadTests {
         #expect(outcome.contains("configuration reloaded"), "\(outcome)")
         #expect(outcome.contains("namespaces") && outcome.contains("log.level"), "\(outcome)")
 
-        try await daemon.publish(channel: "chat:room-1", data: 4)
+        try await daemon.api.publish(channel: "chat:room-1", data: 4)
         let history = try await daemon.api.history(channel: "chat:room-1")["publications"]?.arrayValue ?? []
         #expect(history.map { $0["offset"] } == [4], "history now keeps 1")
         var offsets: [UInt64] = []
@@ -40,7 +40,7 @@ struct ReloadTests {
 
         let refused = try await daemon.reload(extraYAML: "limits: {maxMesageBytes: 1}\n")
         #expect(refused.contains("not reloaded") && refused.contains("limits.maxMesageBytes"), "\(refused)")
-        try await daemon.publish(channel: "chat:room-1", data: 5)
+        try await daemon.api.publish(channel: "chat:room-1", data: 5)
         await runtime.close()
         #expect(try await daemon.stop() == 0)
     }

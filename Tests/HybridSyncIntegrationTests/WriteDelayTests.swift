@@ -23,7 +23,7 @@ struct WriteDelayTests {
         _ = try await nextMessages()
         connection.send(Array(#"{"id":2,"op":"subscribe","channel":"chat:room"}"#.utf8))
         _ = try await nextMessages()
-        for n in 1...10 { try await daemon.publish(channel: "chat:room", data: .int(Int64(n))) }
+        for n in 1...10 { try await daemon.api.publish(channel: "chat:room", data: .int(Int64(n))) }
         var frames = 0
         var offsets: [UInt64] = []
         while offsets.count < 10 {
@@ -35,7 +35,7 @@ struct WriteDelayTests {
         #expect(frames < 10, "publications within one window share frames (got \(frames) frames)")
 
         // A publication waits for the window, a reply does not: the reply takes it along, at once.
-        try await daemon.publish(channel: "chat:room", data: 11)
+        try await daemon.api.publish(channel: "chat:room", data: 11)
         let started = ContinuousClock.now
         connection.send(Array(#"{"id":3,"op":"ping"}"#.utf8))
         let together = try await nextMessages()

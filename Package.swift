@@ -233,6 +233,7 @@ let package = Package(
                 "HybridSyncAdmin",
                 "HybridSyncAPI",
                 "HybridSyncHTTP",
+                "HybridSyncWebSocket",
                 "HybridSyncBroker",
                 "HybridSyncProtocol",
                 "HybridSyncServer",

@@ -55,7 +55,8 @@ final class EdgeConnection {
     /// is at the front of ``queue`` (direct writes) or held by lws, which writes it first.
     var awaitsWriteable = false
     var queue: Deque<Chunk> = []
-    var queuedBytes = 0
+    /// The output policy: byte budget, nothing after a close, which messages may wait.
+    var outbox: ConnectionOutbox
     /// Waits in the transport's write-delay batch (its write is scheduled when the batch ends).
     var writeDelayed = false
     /// In the transport's write queue for the end of this turn.
@@ -67,8 +68,6 @@ final class EdgeConnection {
     /// sends is read and dropped until it closes too, so unread input never turns our close into a
     /// reset that destroys the answer before the peer reads it (a "lingering close").
     var halfClosed = false
-    /// A WebSocket close was started by this side: the close frame is queued, the peer's is awaited.
-    var closeRequested = false
     /// The current deadline (monotonic seconds): when it passes, the socket is dropped.
     var deadline: Double?
     /// API connections kept alive after an answer: since when (monotonic seconds) it waits for
@@ -92,15 +91,19 @@ final class EdgeConnection {
     /// The peer's address from our `accept` (nil for sockets lws accepted: the API's).
     var peerAddress: String?
 
-    init(id: UInt64, wsi: OpaquePointer, listener: Listener, parser: HTTPRequestParser) {
+    init(id: UInt64, wsi: OpaquePointer, listener: Listener, parser: HTTPRequestParser, outbox: ConnectionOutbox) {
         self.id = id
         self.wsi = wsi
         self.socket = lws_get_socket_fd(wsi)
         self.listener = listener
         self.parser = parser
+        self.outbox = outbox
     }
 
     var isWebSocket: Bool { phase == .webSocket }
+
+    /// A WebSocket close was started by this side: the close frame is queued, the peer's is awaited.
+    var closeRequested: Bool { outbox.state == .closing }
 
     /// Something queued is to be written now: anything but publications that wait for the current
     /// write-delay window (those go when it ends, or with the next reply or control frame).
@@ -110,11 +113,17 @@ final class EdgeConnection {
         return true
     }
 
-    func enqueue(_ chunk: Chunk) {
-        switch chunk {
-        case .message(let frame), .raw(let frame), .rest(let frame): queuedBytes += frame.count
-        }
-        queue.append(chunk)
+    /// Queues bytes that always go: an HTTP answer, a control frame.
+    func enqueue(raw frame: LWSFrame) {
+        outbox.queued(frame.count)
+        queue.append(.raw(frame))
+    }
+
+    /// Offers a server message to the outbox and queues it unless the outbox says otherwise.
+    func offer(_ message: LWSFrame, mayCoalesce: Bool) -> ConnectionOutbox.Decision {
+        let decision = outbox.offer(message.count, mayCoalesce: mayCoalesce)
+        if decision == .writeNow || decision == .writeLater { queue.append(.message(message)) }
+        return decision
     }
 
     /// Drops the queued output (a consumer too slow to keep), except the rest of a frame the
@@ -122,10 +131,10 @@ final class EdgeConnection {
     func dropBacklog() {
         if case .rest(let frame)? = queue.first {
             queue = [.rest(frame)]
-            queuedBytes = frame.count
+            outbox.droppedBacklog(kept: frame.count)
         } else {
             queue.removeAll()
-            queuedBytes = 0
+            outbox.droppedBacklog(kept: 0)
         }
     }
 }

@@ -96,7 +96,8 @@ extension LWSServerTransport {
             maxHeadBytes: configuration.maxHeaderBytes,
             maxBodyBytes: listener == .api ? configuration.maxBodyBytes : 0
         )
-        let edge = EdgeConnection(id: id, wsi: wsi, listener: listener, parser: HTTPRequestParser(limits: limits))
+        let outbox = ConnectionOutbox(maxQueuedBytes: configuration.maxQueuedBytes, delaysWrites: configuration.writeDelayMillis > 0)
+        let edge = EdgeConnection(id: id, wsi: wsi, listener: listener, parser: HTTPRequestParser(limits: limits), outbox: outbox)
         edge.lwsTimeoutArmed = lws_is_ssl(wsi) != 0
         edge.peerAddress = acceptedPeerAddress
         connections[id] = edge

@@ -27,7 +27,7 @@ extension LWSServerTransport {
             case .head(let head, _):
                 setDeadline(edge, in: configuration.httpBodyTimeoutSeconds)
                 if head.tokens("expect").contains(where: { $0.lowercased() == "100-continue" }) {
-                    edge.enqueue(.raw(LWSFrame(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))))
+                    edge.enqueue(raw: (LWSFrame(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))))
                 }
             case .complete(let request):
                 let leftover = edge.parser.takeBuffered()
@@ -76,7 +76,7 @@ extension LWSServerTransport {
             refuse(edge, error.response)
             return
         }
-        edge.enqueue(.raw(LWSFrame(accepted)))
+        edge.enqueue(raw: (LWSFrame(accepted)))
         edge.phase = .webSocket
         edge.writesDirectly = lws_is_ssl(edge.wsi) == 0
         edge.decoder = WebSocketFrameDecoder(maxMessageBytes: configuration.maxMessageBytes)
@@ -145,7 +145,7 @@ extension LWSServerTransport {
 
     /// Queues the one response to the current request; without keep-alive the socket closes after it.
     func respond(_ edge: EdgeConnection, _ response: HTTPResponse, keepAlive: Bool, headOnly: Bool = false) {
-        edge.enqueue(.raw(LWSFrame(response.serialized(keepAlive: keepAlive, headOnly: headOnly))))
+        edge.enqueue(raw: (LWSFrame(response.serialized(keepAlive: keepAlive, headOnly: headOnly))))
         if !keepAlive {
             edge.phase = .closing
             edge.closeAfterFlush = true

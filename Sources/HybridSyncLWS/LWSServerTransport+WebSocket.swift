@@ -23,7 +23,7 @@ extension LWSServerTransport {
             switch event {
             case .text(let message):
                 if echo {
-                    edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.text, message))))
+                    edge.enqueue(raw: (LWSFrame(WebSocketFrameHeader.frame(.text, message))))
                 } else if !edge.closeRequested {
                     toHub { [id = edge.id] in $0.received(message, from: ConnectionID(id)) }
                 }
@@ -32,16 +32,16 @@ extension LWSServerTransport {
                     fail(edge, code: CloseCode.unsupportedData.rawValue, reason: "binary frames are not part of \(HybridSyncWire.subprotocol)")
                     return 0
                 }
-                edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.binary, message))))
+                edge.enqueue(raw: (LWSFrame(WebSocketFrameHeader.frame(.binary, message))))
             case .ping(let payload):
-                edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.pong, payload))))
+                edge.enqueue(raw: (LWSFrame(WebSocketFrameHeader.frame(.pong, payload))))
             case .pong:
                 break
             case .close(let code, _):
                 // Our close was answered: the handshake is complete, drop the socket now.
                 if edge.closeRequested { return -1 }
                 let payload = code.map { WebSocketFrameHeader.closePayload(code: $0, reason: "") } ?? []
-                edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.close, payload))))
+                edge.enqueue(raw: (LWSFrame(WebSocketFrameHeader.frame(.close, payload))))
                 finishAfterFlush(edge)
                 return 0
             }
@@ -55,7 +55,7 @@ extension LWSServerTransport {
         logger.debug("WebSocket protocol error, closing", metadata: [
             "connection": "c\(edge.id)", "code": "\(code)", "reason": "\(reason)",
         ])
-        edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.close, WebSocketFrameHeader.closePayload(code: code, reason: reason)))))
+        edge.enqueue(raw: (LWSFrame(WebSocketFrameHeader.frame(.close, WebSocketFrameHeader.closePayload(code: code, reason: reason)))))
         finishAfterFlush(edge)
         retire(edge, code: CloseCode(rawValue: code))
     }
@@ -80,8 +80,8 @@ extension LWSServerTransport {
     /// the socket closes when the peer answers (so it has read everything before the TCP close), or
     /// after ``closeDeadlineSeconds`` if it never does.
     func startClose(_ edge: EdgeConnection, code: UInt16, reason: String) {
-        edge.closeRequested = true
-        edge.enqueue(.raw(LWSFrame(WebSocketFrameHeader.frame(.close, WebSocketFrameHeader.closePayload(code: code, reason: reason)))))
+        guard edge.outbox.close() else { return }
+        edge.enqueue(raw: (LWSFrame(WebSocketFrameHeader.frame(.close, WebSocketFrameHeader.closePayload(code: code, reason: reason)))))
         setDeadline(edge, in: Self.closeDeadlineSeconds)
         scheduleWrite(edge)
     }

@@ -85,7 +85,7 @@ extension LWSServerTransport {
         guard writeChunk(edge) else {
             // The socket failed; lws closes it (and reports RAW_CLOSE) on its next turn.
             edge.queue.removeAll()
-            edge.queuedBytes = 0
+            edge.outbox.droppedBacklog(kept: 0)
             lws_set_timeout(edge.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC)
             return
         }
@@ -112,7 +112,7 @@ extension LWSServerTransport {
         switch first {
         case .raw(let bytes), .rest(let bytes):
             edge.queue.removeFirst()
-            edge.queuedBytes -= bytes.count
+            edge.outbox.wrote(bytes.count)
             written = write(edge, bytes.payload, count: bytes.count)
         case .message(let message):
             let single: Bool
@@ -125,14 +125,14 @@ extension LWSServerTransport {
             }
             if single {
                 edge.queue.removeFirst()
-                edge.queuedBytes -= message.count
+                edge.outbox.wrote(message.count)
                 let header = WebSocketFrameHeader.write(opcode: .text, length: message.count, endingAt: message.payload)
                 written = write(edge, message.payload - header, count: message.count + header)
             } else {
                 coalescing.reset()
                 while case .message(let next)? = edge.queue.first, coalescing.append(next.payload, count: next.count) {
                     edge.queue.removeFirst()
-                    edge.queuedBytes -= next.count
+                    edge.outbox.wrote(next.count)
                 }
                 let header = coalescing.writeHeader()
                 written = write(edge, coalescing.payload - header, count: coalescing.count + header)
@@ -160,7 +160,7 @@ extension LWSServerTransport {
         }
         let rest = LWSFrame(copying: UnsafeRawBufferPointer(start: bytes + sent, count: count - sent))
         edge.queue.prepend(.rest(rest))
-        edge.queuedBytes += rest.count
+        edge.outbox.queued(rest.count)
         awaitWriteable(edge)
         return true
     }

@@ -373,24 +373,24 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     func deliver(_ message: OutboundMessage, to connections: some Sequence<UInt64>) {
         var frame: LWSFrame?
         for id in connections {
-            let connection = ConnectionID(id)
-            guard let edge = self.connections[id], edge.isWebSocket, !edge.closeRequested else { continue }
+            guard let edge = self.connections[id], edge.isWebSocket else { continue }
             let shared = frame ?? LWSFrame(message.bytes)
             frame = shared
-            edge.enqueue(.message(shared))
-            if edge.queuedBytes > configuration.maxQueuedBytes {
+            switch edge.offer(shared, mayCoalesce: message.mayCoalesce) {
+            case .drop:
+                continue  // closing: nothing after the close frame
+            case .overflow:
+                let connection = ConnectionID(id)
                 logger.info("slow consumer: outbound queue over limit, closing", metadata: [
-                    "connection": "\(connection)", "queued_bytes": "\(edge.queuedBytes)",
+                    "connection": "\(connection)", "queued_bytes": "\(edge.outbox.queuedBytes)",
                 ])
                 // It is not reading: drop its backlog, and do not wait for a close reply.
                 edge.dropBacklog()
                 toHub { $0.outboundQueueOverflowed(connection) }
                 fail(edge, code: CloseCode.slowConsumer.rawValue, reason: CloseCode.slowConsumer.name)
-                continue
-            }
-            if message.mayCoalesce, configuration.writeDelayMillis > 0 {
+            case .writeLater:
                 delayWrite(edge)
-            } else {
+            case .writeNow:
                 edge.writeDelayed = false  // a reply does not wait: it takes the waiting publications along
                 scheduleWrite(edge)
             }
@@ -433,7 +433,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     }
 
     func closeHere(_ connection: UInt64, code: CloseCode, reason: String) {
-        guard let edge = connections[connection], edge.isWebSocket, !edge.closeRequested else { return }
+        guard let edge = connections[connection], edge.isWebSocket else { return }
         startClose(edge, code: code.rawValue, reason: reason)
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import HybridSyncAPI
 public import HybridSyncClient
 public import HybridSyncHTTP
+import HybridSyncWebSocket
 public import HybridSyncBroker
 public import HybridSyncProtocol
 public import HybridSyncServer
@@ -13,9 +14,11 @@ import NIOConcurrencyHelpers
 /// ``TestServer/runtime(user:tokenLifetime:configuration:)`` gives client runtimes connected to
 /// it and ``api`` makes backend calls through the router the daemon runs (``handle(_:)`` for raw
 /// requests). Every call into the server is serialized by one lock, as the lws thread does in the
-/// daemon. The edge's inbound limit holds here too: a client message over the configuration's
-/// `maxMessageBytes` closes its connection with 1009. Nothing here needs `import HybridSyncServer`
-/// unless you pass your own ``ServerConfiguration``.
+/// daemon. The edge's limits hold here too: a client message over the configuration's
+/// `maxMessageBytes` closes its connection with 1009, and output follows the daemon's
+/// `ConnectionOutbox` (nothing after a close; a connection whose client stopped reading,
+/// ``InMemoryConnection/pauseReading()``, is closed with 4001 once `maxQueuedBytes` wait for it).
+/// Nothing here needs `import HybridSyncServer` unless you pass your own ``ServerConfiguration``.
 public final class InMemoryServer: ServerTransport, TestServer, @unchecked Sendable {
     /// Mints client tokens this server accepts (for a server with an HS256 secret).
     public let tokens: TokenMinter
@@ -23,21 +26,27 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
     public let clock: any WallClock
     private let apiKey: String
     private let maxMessageBytes: Int
+    private let maxQueuedBytes: Int
     private let lock = NSRecursiveLock()
     private var server: SyncServer!
     private var router: BackendAPIRouter!
     private var connections: [ConnectionID: InMemoryConnection] = [:]
     private var nextID: UInt64 = 1
     private var pendingCloses: [(ConnectionID, CloseCode, String)] = []
+    /// Connections whose outbox overflowed during the current server call (closed after it, 4001).
+    private var overflowed: [ConnectionID] = []
 
     /// A server on `broker` (the memory engine by default; any engine whose results arrive within
-    /// one turn works, such as the SQLite one).
+    /// one turn works, such as the SQLite one). `maxQueuedBytes` is the daemon's
+    /// `limits.maxQueuedBytes` (1 MiB by default).
     public init(
         configuration: ServerConfiguration, broker: any Broker = MemoryBroker(), clock: any WallClock = ManualWallClock(),
+        maxQueuedBytes: Int = 1024 * 1024,
         logger: Logger = Logger(label: "hybridsync.test", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         apiKey = configuration.apiKey
         maxMessageBytes = configuration.maxMessageBytes
+        self.maxQueuedBytes = maxQueuedBytes
         tokens = TokenMinter(secret: String(decoding: configuration.auth.hmacSecret ?? [], as: UTF8.self))
         self.clock = clock
         server = SyncServer(configuration: configuration, transport: WeakTransport(self), broker: broker, clock: clock, logger: logger)
@@ -106,7 +115,14 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
         defer { lock.unlock() }
         let result = body(server)
         server.endOfTurn()
-        // Like the lws transport, a close the server asks for happens after its current call.
+        // Like the lws transport, an overflow is reported, and a close the server asks for
+        // happens, after the server's current call.
+        while let id = overflowed.popLast() {
+            guard let connection = connections.removeValue(forKey: id) else { continue }
+            server.outboundQueueOverflowed(id)
+            server.connectionFailed(id, code: .slowConsumer)
+            connection.finish(code: .slowConsumer, reason: CloseCode.slowConsumer.name)
+        }
         while !pendingCloses.isEmpty {
             let (id, code, reason) = pendingCloses.removeFirst()
             guard let connection = connections.removeValue(forKey: id) else { continue }
@@ -124,7 +140,7 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
         lock.lock()
         let id = ConnectionID(nextID)
         nextID += 1
-        let connection = InMemoryConnection(id: id, server: self)
+        let connection = InMemoryConnection(id: id, server: self, outbox: ConnectionOutbox(maxQueuedBytes: maxQueuedBytes, delaysWrites: false))
         connections[id] = connection
         lock.unlock()
         withServer { $0.connectionOpened(id, info: ConnectionInfo(remoteAddress: "in-memory")) }
@@ -157,10 +173,13 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
     // MARK: ServerTransport (called with the lock held, from inside the server)
 
     public func send(_ message: OutboundMessage, to ids: some Sequence<ConnectionID>) {
-        for id in ids { connections[id]?.deliver(message.bytes) }
+        for id in ids {
+            if connections[id]?.offer(message) == .overflow { overflowed.append(id) }
+        }
     }
 
     public func close(_ id: ConnectionID, code: CloseCode, reason: String) {
+        guard connections[id]?.startClosing() == true else { return }
         pendingCloses.append((id, code, reason))
     }
 }
@@ -184,16 +203,66 @@ private final class WeakTransport: ServerTransport {
 /// The client end of an in-memory connection. Besides the `events` stream it keeps a log of what
 /// the server sent, so protocol tests can read replies synchronously.
 public final class InMemoryConnection: ClientConnection, @unchecked Sendable {
-    let id: ConnectionID
+    /// The server's id of this connection (for tests that drive the server as its transport).
+    public let id: ConnectionID
     public let events: AsyncStream<ClientConnectionEvent>
     private let continuation: AsyncStream<ClientConnectionEvent>.Continuation
     private weak var server: InMemoryServer?
     private let log = NIOLockedValueBox<(messages: [ServerMessage], closed: (code: CloseCode, reason: String)?)>(([], nil))
+    /// The server's side of the socket: the outbox, and what waits while the client does not read.
+    private let output: NIOLockedValueBox<(outbox: ConnectionOutbox, reading: Bool, held: [[UInt8]])>
 
-    init(id: ConnectionID, server: InMemoryServer) {
+    init(id: ConnectionID, server: InMemoryServer, outbox: ConnectionOutbox) {
         self.id = id
         self.server = server
+        output = NIOLockedValueBox((outbox, true, []))
         (events, continuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+    }
+
+    /// The client stops reading: what the server sends waits, counted against its
+    /// `maxQueuedBytes`, as in a socket's buffers; past them the server closes with 4001.
+    public func pauseReading() {
+        output.withLockedValue { $0.reading = false }
+    }
+
+    /// The client reads again: what waited arrives, in order.
+    public func resumeReading() {
+        let held = output.withLockedValue { output in
+            defer { output.held.removeAll() }
+            output.reading = true
+            for frame in output.held { output.outbox.wrote(frame.count) }
+            return output.held
+        }
+        for frame in held { deliver(frame) }
+    }
+
+    /// A message from the server, through the outbox (called with the server's lock held).
+    func offer(_ message: OutboundMessage) -> ConnectionOutbox.Decision {
+        let (decision, now) = output.withLockedValue { output -> (ConnectionOutbox.Decision, Bool) in
+            let decision = output.outbox.offer(message.bytes.count, mayCoalesce: message.mayCoalesce)
+            switch decision {
+            case .writeNow, .writeLater:
+                guard output.reading else {
+                    output.held.append(message.bytes)
+                    return (decision, false)
+                }
+                output.outbox.wrote(message.bytes.count)
+                return (decision, true)
+            case .overflow:
+                output.held.removeAll()
+                output.outbox.droppedBacklog(kept: 0)
+                return (decision, false)
+            case .drop:
+                return (decision, false)
+            }
+        }
+        if now { deliver(message.bytes) }
+        return decision
+    }
+
+    /// The server closes: false when it already is closing (or overflowed).
+    func startClosing() -> Bool {
+        output.withLockedValue { $0.outbox.close() }
     }
 
     public func send(_ frame: [UInt8]) { server?.clientSent(frame, on: id) }
@@ -221,6 +290,12 @@ public final class InMemoryConnection: ClientConnection, @unchecked Sendable {
     }
 
     func finish(code: CloseCode, reason: String) {
+        // What was queued before the close reaches a client that reads again, as from a socket.
+        let held = output.withLockedValue { output in
+            defer { output.held.removeAll() }
+            return output.held
+        }
+        for frame in held { deliver(frame) }
         log.withLockedValue { $0.closed = (code, reason) }
         continuation.yield(.closed(code: code, reason: reason))
         continuation.finish()

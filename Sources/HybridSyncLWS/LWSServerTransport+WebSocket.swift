@@ -9,12 +9,12 @@ import Logging
 extension LWSServerTransport {
     func webSocketReceived(_ edge: EdgeConnection, _ bytes: UnsafeRawBufferPointer) -> Int32 {
         guard edge.phase == .webSocket, edge.decoder != nil else { return 0 }
-        edge.decoder!.append(bytes)
+        edge.decoder?.append(bytes)  // in place: optional chaining does not copy the decoder
         let echo = edge.echo
         while edge.phase == .webSocket {
             let event: WebSocketEvent
             do {
-                guard let next = try edge.decoder!.next() else { break }
+                guard let next = try edge.decoder?.next() else { break }
                 event = next
             } catch {
                 fail(edge, code: error.code, reason: error.reason)

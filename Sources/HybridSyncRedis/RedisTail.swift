@@ -74,10 +74,9 @@ final class RedisTail: @unchecked Sendable {
         var connection: RedisConnection?
         while !isStopped {
             do {
-                if connection == nil {
-                    connection = try connect()
-                }
-                try read(on: connection!)
+                let open = try connection ?? connect()
+                connection = open
+                try read(on: open)
             } catch {
                 if connection != nil {
                     logger.info("redis tail connection lost; resuming from the last ids when it answers", metadata: ["error": "\(error)"])

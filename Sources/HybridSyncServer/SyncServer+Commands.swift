@@ -191,7 +191,7 @@ extension SyncServer {
                 finish(.failure(Self.engineFailure(error)), [])
             case .success(let read):
                 let position = read.position ?? StreamPosition(epoch: "", offset: 0)
-                let after = since?.epoch == position.epoch ? since!.offset : 0
+                let after = since.flatMap { $0.epoch == position.epoch ? $0.offset : nil } ?? 0
                 let publications = read.history.map(\.publication).filter { $0.offset > after }
                 finish(.success(HistoryResult(channel: name, position: position, publications: publications).json), [])
             }

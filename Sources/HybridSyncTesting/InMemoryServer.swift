@@ -28,8 +28,8 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
     private let maxMessageBytes: Int
     private let maxQueuedBytes: Int
     private let lock = NSRecursiveLock()
-    private var server: SyncServer!
-    private var router: BackendAPIRouter!
+    private let server: SyncServer
+    private let router: BackendAPIRouter
     private var connections: [ConnectionID: InMemoryConnection] = [:]
     private var nextID: UInt64 = 1
     private var pendingCloses: [(ConnectionID, CloseCode, String)] = []
@@ -49,8 +49,10 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
         self.maxQueuedBytes = maxQueuedBytes
         tokens = TokenMinter(secret: String(decoding: configuration.auth.hmacSecret ?? [], as: UTF8.self))
         self.clock = clock
-        server = SyncServer(configuration: configuration, transport: WeakTransport(self), broker: broker, clock: clock, logger: logger)
+        let transport = WeakTransport()
+        server = SyncServer(configuration: configuration, transport: transport, broker: broker, clock: clock, logger: logger)
         router = BackendAPIRouter(server: server, logger: logger)
+        transport.target = self
     }
 
     /// A server with the default namespaces (docs/CONFIGURATION.md) on the memory engine, whose
@@ -188,8 +190,6 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
 /// `SyncServer`, so a strong reference back would keep both alive forever.
 private final class WeakTransport: ServerTransport {
     weak var target: InMemoryServer?
-
-    init(_ target: InMemoryServer) { self.target = target }
 
     func send(_ message: OutboundMessage, to connections: some Sequence<ConnectionID>) {
         target?.send(message, to: connections)

@@ -58,7 +58,7 @@ extension DaemonConfiguration {
             entries["namespaces.\(name).historyTTLSeconds"] = "\(policy.historyTTLSeconds)"
             entries["namespaces.\(name).retainState"] = "\(policy.retainState)"
         }
-        return entries.keys.sorted().map { "\($0): \(entries[$0]!)" }.joined(separator: "\n")
+        return entries.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")
     }
 
     /// A secret as its length only.

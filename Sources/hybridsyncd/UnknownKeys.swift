@@ -49,9 +49,8 @@ enum UnknownKeys {
     /// The values that did not convert, with where they were set when the file set them.
     static func describe(wrongTypes: [String: KeyCollector.WrongType], file: (path: String, text: String)?) -> [String] {
         let lines = Dictionary(file.map { yamlKeys($0.text) }?.map { ($0.key, $0.line) } ?? [], uniquingKeysWith: { first, _ in first })
-        return wrongTypes.keys.sorted().map { key in
-            let wrong = wrongTypes[key]!
-            let place = wrong.fromFile ? lines[key].map { "\(file!.path):\($0): " } ?? "" : ""
+        return wrongTypes.sorted { $0.key < $1.key }.map { key, wrong in
+            let place = wrong.fromFile ? lines[key].map { "\(file?.path ?? "the file"):\($0): " } ?? "" : ""
             return "\(place)\(key): \(wrong.problem)"
         }
     }

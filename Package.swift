@@ -21,8 +21,10 @@ let package = Package(
         // The real-daemon half (TestDaemon, TestRedis): Linux, with hybridsyncd built beside the tests.
         .library(name: "HybridSyncDaemonTesting", targets: ["HybridSyncDaemonTesting"]),
         .library(name: "HybridSyncAdmin", targets: ["HybridSyncAdmin"]),
-        // The server without a transport of its own (the benchmarks package drives it in memory).
+        // The server without a transport of its own, and the seam a transport implements (the
+        // benchmarks package drives it in memory).
         .library(name: "HybridSyncServer", targets: ["HybridSyncServer"]),
+        .library(name: "HybridSyncServerTransport", targets: ["HybridSyncServerTransport"]),
         // The edge's HTTP/1.1 model and parser, the RFC 6455 code and the backend API's router (the
         // benchmarks package measures the handshake, frame packing and an API publish).
         .library(name: "HybridSyncWebSocket", targets: ["HybridSyncWebSocket"]),
@@ -88,6 +90,13 @@ let package = Package(
             name: "HybridSyncProtocol",
             swiftSettings: swiftSettings
         ),
+        // Pure Swift: the seam between the server and its transports (connections, shared encoded
+        // messages). Kept out of HybridSyncProtocol, which the SDK re-exports.
+        .target(
+            name: "HybridSyncServerTransport",
+            dependencies: ["HybridSyncProtocol"],
+            swiftSettings: swiftSettings
+        ),
         // Pure Swift: the edge's HTTP/1.1 model (request, response, the error table) and its strict
         // request parser. No I/O.
         .target(
@@ -120,6 +129,7 @@ let package = Package(
                 "CLibWebSockets",
                 "HybridSyncHTTP",
                 "HybridSyncProtocol",
+                "HybridSyncServerTransport",
                 "HybridSyncWebSocket",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -131,6 +141,7 @@ let package = Package(
             name: "HybridSyncBroker",
             dependencies: [
                 "HybridSyncProtocol",
+                "HybridSyncServerTransport",
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
@@ -184,6 +195,7 @@ let package = Package(
             dependencies: [
                 "HybridSyncBroker",
                 "HybridSyncProtocol",
+                "HybridSyncServerTransport",
                 "HybridSyncCrypto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -234,6 +246,7 @@ let package = Package(
                 "HybridSyncAPI",
                 "HybridSyncHTTP",
                 "HybridSyncWebSocket",
+                "HybridSyncServerTransport",
                 "HybridSyncBroker",
                 "HybridSyncProtocol",
                 "HybridSyncServer",
@@ -335,7 +348,8 @@ let package = Package(
         .testTarget(
             name: "HybridSyncServerTests",
             dependencies: [
-                "HybridSyncServer", "HybridSyncBroker", "HybridSyncSQLite", "HybridSyncRedis", "HybridSyncCrypto", "HybridSyncHTTP",
+                "HybridSyncServer", "HybridSyncServerTransport", "HybridSyncBroker", "HybridSyncSQLite", "HybridSyncRedis",
+                "HybridSyncCrypto", "HybridSyncHTTP",
                 "HybridSyncDaemonTesting",
             ],
             swiftSettings: swiftSettings

@@ -18,6 +18,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "HybridSyncProtocol", package: "HybridSync"),
                 .product(name: "HybridSyncServer", package: "HybridSync"),
+                .product(name: "HybridSyncServerTransport", package: "HybridSync"),
                 .product(name: "HybridSyncAdmin", package: "HybridSync"),
                 .product(name: "HybridSyncWebSocket", package: "HybridSync"),
                 .product(name: "HybridSyncHTTP", package: "HybridSync"),

@@ -20,7 +20,7 @@ DAEMON_ONLY = {"HybridSyncLWS", "HybridSyncSQLite", "HybridSyncRedis", "HybridSy
 CHECKS = {
     "HybridSyncClient": (DAEMON_ONLY | {"HybridSyncServer", "HybridSyncCrypto", "HybridSyncWebSocket",
                                          "HybridSyncBroker", "HybridSyncTesting", "HybridSyncAdmin",
-                                         "HybridSyncHTTP", "HybridSyncAPI"},
+                                         "HybridSyncHTTP", "HybridSyncAPI", "HybridSyncServerTransport"},
                          {"Logging", "DequeModule", "NIOConcurrencyHelpers", "NIOCore", "NIOHTTP1", "NIOPosix",
                           "NIOWebSocket", "NIOSSL"}),
     "HybridSyncTesting": (DAEMON_ONLY,

@@ -1,4 +1,5 @@
 public import HybridSyncProtocol
+public import HybridSyncServerTransport
 
 /// Where streams live: the per-channel sequencer (epoch, offset), history, retained keyed state,
 /// idempotency keys and the deny-list. Who is connected *here* is not its business (that is the

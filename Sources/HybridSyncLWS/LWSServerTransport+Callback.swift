@@ -3,6 +3,7 @@ import Glibc
 import DequeModule
 import Synchronization
 import HybridSyncProtocol
+import HybridSyncServerTransport
 import HybridSyncHTTP
 import HybridSyncWebSocket
 import Logging

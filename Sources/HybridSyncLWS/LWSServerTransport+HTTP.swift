@@ -2,6 +2,7 @@ import CLibWebSockets
 import Synchronization
 import HybridSyncHTTP
 import HybridSyncProtocol
+import HybridSyncServerTransport
 import HybridSyncWebSocket
 import Logging
 

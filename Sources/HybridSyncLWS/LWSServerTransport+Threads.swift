@@ -1,6 +1,7 @@
 import CLibWebSockets
 import Glibc
 import HybridSyncProtocol
+import HybridSyncServerTransport
 import Logging
 import Synchronization
 

@@ -1,6 +1,7 @@
 import CLibWebSockets
 import Synchronization
 import HybridSyncProtocol
+import HybridSyncServerTransport
 import HybridSyncWebSocket
 import Logging
 

@@ -3,6 +3,7 @@ import DequeModule
 import Foundation
 public import HybridSyncHTTP
 public import HybridSyncProtocol
+public import HybridSyncServerTransport
 import HybridSyncWebSocket
 public import Logging
 import Synchronization

@@ -1,5 +1,6 @@
 import HybridSyncBroker
 import HybridSyncProtocol
+import HybridSyncServerTransport
 
 /// Who is subscribed *here*, per channel: the local half of fan-out (the broker owns the streams).
 ///

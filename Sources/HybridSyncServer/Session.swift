@@ -1,5 +1,6 @@
 import DequeModule
 import HybridSyncProtocol
+import HybridSyncServerTransport
 import Logging
 
 /// One WebSocket connection's protocol state. Owned by the server's thread.

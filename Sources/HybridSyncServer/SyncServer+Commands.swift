@@ -1,5 +1,6 @@
 import HybridSyncBroker
 import HybridSyncProtocol
+import HybridSyncServerTransport
 import Logging
 
 extension SyncServer {

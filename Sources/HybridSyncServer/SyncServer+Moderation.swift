@@ -1,5 +1,6 @@
 import HybridSyncBroker
 public import HybridSyncProtocol
+public import HybridSyncServerTransport
 import Logging
 
 /// Bans as one operation: deny-list entry and retained state stored together, then a typed push

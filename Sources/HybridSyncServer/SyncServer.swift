@@ -2,6 +2,7 @@ import DequeModule
 public import HybridSyncBroker
 import HybridSyncCrypto
 public import HybridSyncProtocol
+public import HybridSyncServerTransport
 public import Logging
 import Metrics
 

@@ -5,6 +5,7 @@ public import HybridSyncHTTP
 import HybridSyncWebSocket
 public import HybridSyncBroker
 public import HybridSyncProtocol
+public import HybridSyncServerTransport
 public import HybridSyncServer
 public import Logging
 import NIOConcurrencyHelpers

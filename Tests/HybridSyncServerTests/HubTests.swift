@@ -1,5 +1,6 @@
 import HybridSyncBroker
 import HybridSyncProtocol
+import HybridSyncServerTransport
 @testable import HybridSyncServer
 import Testing
 

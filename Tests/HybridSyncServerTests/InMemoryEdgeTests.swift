@@ -1,4 +1,5 @@
 import HybridSyncProtocol
+import HybridSyncServerTransport
 import HybridSyncServer
 import HybridSyncTesting
 import Testing

@@ -1,6 +1,7 @@
 import Benchmark
 import HybridSyncAdmin
 import HybridSyncProtocol
+import HybridSyncServerTransport
 import HybridSyncServer
 import HybridSyncAPI
 import HybridSyncHTTP

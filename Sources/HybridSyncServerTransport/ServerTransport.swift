@@ -1,3 +1,5 @@
+public import HybridSyncProtocol
+
 /// Identifies one WebSocket connection inside one server transport.
 public struct ConnectionID: Hashable, Sendable, Comparable, CustomStringConvertible {
     public let rawValue: UInt64

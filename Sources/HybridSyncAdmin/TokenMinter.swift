@@ -4,8 +4,10 @@ public import HybridSyncProtocol
 
 /// Mints HS256 client tokens the way a backend would, for tests and development.
 public struct TokenMinter: Sendable {
+    /// The HS256 secret tokens are signed with (`auth.tokenSecret` of the daemon).
     public let secret: String
 
+    /// A minter signing with `secret`.
     public init(secret: String) { self.secret = secret }
 
     /// A token for `user`; `expiresIn` seconds from `now` (nil: no `exp`), plus any extra claims.

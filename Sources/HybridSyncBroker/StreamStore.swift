@@ -5,11 +5,11 @@ public import HybridSyncProtocol
 /// deny-list and idempotency records, with every rule that decides what they hold. Pure and
 /// synchronous; ``MemoryBroker`` is this image alone, ``SQLiteBroker`` (HybridSyncSQLite) keeps it
 /// and writes its ``Mutation``s to disk.
-public final class StreamStore {
+package final class StreamStore {
     /// One channel's stream.
-    public final class Stream {
+    package final class Stream {
         /// Names this incarnation of the stream; positions of another epoch never match it.
-        public let epoch: String
+        package let epoch: String
         /// The offset of the latest publication (0: none yet).
         public fileprivate(set) var offset: UInt64
         /// The policy of the latest use (unknown for a stream loaded from disk and not used since).
@@ -20,7 +20,7 @@ public final class StreamStore {
         public fileprivate(set) var state: [String: StateEntry]
 
         /// A stream as loaded or created.
-        public init(epoch: String, offset: UInt64 = 0, history: [SequencedPublication] = [], state: [String: StateEntry] = [:]) {
+        package init(epoch: String, offset: UInt64 = 0, history: [SequencedPublication] = [], state: [String: StateEntry] = [:]) {
             self.epoch = epoch
             self.offset = offset
             self.history = Deque(history)
@@ -48,7 +48,7 @@ public final class StreamStore {
     }
 
     /// A change to the image, in the order it happened: what a durable engine must store.
-    public enum Mutation {
+    package enum Mutation {
         /// A publication on a stream (created with this epoch if new): its offset, history entry
         /// (when `kept`), state change, and what history dropped (offsets below `historyFrom`).
         case published(SequencedPublication, change: StateChange?, kept: Bool, historyFrom: UInt64?)
@@ -68,9 +68,9 @@ public final class StreamStore {
     }
 
     /// Every stream, by channel.
-    public private(set) var streams: [ChannelName: Stream] = [:]
+    package private(set) var streams: [ChannelName: Stream] = [:]
     /// The deny-list, by user (expired bans until the next sweep lifts them).
-    public private(set) var bans: [String: Ban] = [:]
+    package private(set) var bans: [String: Ban] = [:]
     private var remembered: [String: Remembered] = [:]
     private var rememberedOrder: Deque<(key: String, expires: Double)> = []
     private let makeEpoch: () -> String
@@ -81,13 +81,13 @@ public final class StreamStore {
     /// - Parameters:
     ///   - makeEpoch: names a new stream; it must never repeat an epoch of a stream that existed.
     ///   - journaling: keep the list of ``Mutation``s for a durable engine.
-    public init(journaling: Bool = false, makeEpoch: @escaping () -> String) {
+    package init(journaling: Bool = false, makeEpoch: @escaping () -> String) {
         self.journaling = journaling
         self.makeEpoch = makeEpoch
     }
 
     /// A fresh random epoch: 64 bits from the system's secure generator, as 16 hex digits.
-    public static func randomEpoch() -> String {
+    package static func randomEpoch() -> String {
         var generator = SystemRandomNumberGenerator()
         let value = generator.next() as UInt64
         let hex = String(value, radix: 16)
@@ -97,22 +97,22 @@ public final class StreamStore {
     // MARK: Loading (durable engines)
 
     /// Puts a stream read from disk into the image.
-    public func restore(_ channel: ChannelName, _ stream: Stream) { streams[channel] = stream }
+    package func restore(_ channel: ChannelName, _ stream: Stream) { streams[channel] = stream }
 
     /// Puts a ban read from disk into the image.
-    public func restoreBan(_ user: String, _ ban: Ban) { bans[user] = ban }
+    package func restoreBan(_ user: String, _ ban: Ban) { bans[user] = ban }
 
     /// Puts an idempotency record read from disk into the image (call oldest first).
-    public func restoreRecord(_ key: String, body: JSONValue, receipts: [PublishReceipt], expires: Double) {
+    package func restoreRecord(_ key: String, body: JSONValue, receipts: [PublishReceipt], expires: Double) {
         remembered[key] = Remembered(body: body, receipts: receipts)
         rememberedOrder.append((key, expires))
     }
 
     /// Whether there are mutations not taken yet.
-    public var hasMutations: Bool { !mutations.isEmpty }
+    package var hasMutations: Bool { !mutations.isEmpty }
 
     /// The mutations since the last call, oldest first.
-    public func takeMutations() -> [Mutation] {
+    package func takeMutations() -> [Mutation] {
         defer { mutations.removeAll(keepingCapacity: true) }
         return mutations
     }
@@ -124,7 +124,7 @@ public final class StreamStore {
     // MARK: Operations
 
     /// Sequences `requests` in order and stores `idempotency` with them; returns the publications.
-    public func publish(_ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double) -> [SequencedPublication] {
+    package func publish(_ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double) -> [SequencedPublication] {
         var results: [SequencedPublication] = []
         results.reserveCapacity(requests.count)
         for request in requests {
@@ -168,7 +168,7 @@ public final class StreamStore {
     }
 
     /// Answers `query` on `channel` (creating the stream when it asks to).
-    public func read(_ channel: ChannelName, _ query: StreamQuery, now: Double) -> StreamRead {
+    package func read(_ channel: ChannelName, _ query: StreamQuery, now: Double) -> StreamRead {
         let stream: Stream
         if query.create {
             stream = self.stream(channel, policy: query.policy)
@@ -195,25 +195,25 @@ public final class StreamStore {
     }
 
     /// What a remembered request with `key` did, or whether `body` conflicts with it.
-    public func recall(_ key: String, body: JSONValue, now: Double) -> IdempotencyMatch {
+    package func recall(_ key: String, body: JSONValue, now: Double) -> IdempotencyMatch {
         evictRecords(now: now)
         guard let entry = remembered[key] else { return .new }
         return entry.body == body ? .repeated(entry.receipts) : .conflict
     }
 
     /// The bans that hold at `now`.
-    public func activeBans(now: Double) -> [String: Ban] {
+    package func activeBans(now: Double) -> [String: Ban] {
         bans.filter { $0.value.holds(at: now) }
     }
 
     /// The ban on `user` that holds at `now`, if any.
-    public func ban(of user: String, now: Double) -> Ban? {
+    package func ban(of user: String, now: Double) -> Ban? {
         bans[user].flatMap { $0.holds(at: now) ? $0 : nil }
     }
 
     /// TTL trimming, record expiry, forgetting empty streams not `inUse`, and lifting expired bans
     /// (each a publication removing the user's key from `banChannel`); returns those publications.
-    public func sweep(
+    package func sweep(
         now: Double, banChannel: ChannelName, policy: (ChannelName) -> StreamPolicy?, inUse: (ChannelName) -> Bool
     ) -> [SequencedPublication] {
         var lifts: [PublishRequest] = []
@@ -263,7 +263,7 @@ public final class StreamStore {
 
 extension Ban {
     /// Whether the ban is in force at `now` (until lifted, or until `until` passes).
-    public func holds(at now: Double) -> Bool {
+    package func holds(at now: Double) -> Bool {
         until.map { $0 > now } ?? true
     }
 }

@@ -1,10 +1,14 @@
 /// Full-jitter exponential backoff: the delay before attempt `n` (0-based) is uniform in
 /// `0 ... min(maximum, initial * multiplier^n)`. Spreads reconnect storms after a server restart.
 public struct BackoffPolicy: Sendable, Equatable {
+    /// The first wait before reconnecting.
     public var initial: Duration
+    /// The longest wait, however many attempts failed.
     public var maximum: Duration
+    /// How much each failed attempt multiplies the wait by.
     public var multiplier: Double
 
+    /// A ceiling of 0.5 s for the first attempt, doubling up to 20 s by default (docs/CLIENT.md).
     public init(initial: Duration = .milliseconds(500), maximum: Duration = .seconds(20), multiplier: Double = 2) {
         self.initial = initial
         self.maximum = maximum

@@ -42,6 +42,7 @@ public actor ClientRuntime {
         /// Sent in `connect`, for the server's logs.
         public var clientName: String?
 
+        /// The defaults of docs/CLIENT.md.
         public init() {}
     }
 

@@ -8,8 +8,8 @@ public import HybridSyncProtocol
 /// a terminal close code (4500–4999), a permanent transport failure, too many expired tokens or
 /// `stop()` → closed. `start()` from closed begins again (after an unban, with a new token);
 /// `suspend()` closes the socket and waits for `resume()`.
-public struct ConnectionStateMachine: Sendable {
-    public enum State: Sendable, Equatable {
+package struct ConnectionStateMachine: Sendable {
+    package enum State: Sendable, Equatable {
         case idle
         /// Opening the socket and authenticating; `attempt` counts failures since the last success.
         case connecting(attempt: Int)
@@ -23,7 +23,7 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     /// What the driver must do next.
-    public enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         /// Get a token (fresh when `refreshToken`), open the socket and send `connect`.
         case connect(refreshToken: Bool)
         /// Wait `delay`, then call ``retryTimerFired(now:)``.
@@ -38,25 +38,25 @@ public struct ConnectionStateMachine: Sendable {
 
     /// A 4002 (token expired) while connecting, with a token fetched for that attempt, this many
     /// times in a row ends the attempts: the token provider keeps handing out expired tokens.
-    public static let maxExpiredTokenRefusals = 3
+    package static let maxExpiredTokenRefusals = 3
 
-    public private(set) var state: State = .idle
-    public let backoff: BackoffPolicy
+    package private(set) var state: State = .idle
+    package let backoff: BackoffPolicy
     private var generator: any RandomNumberGenerator & Sendable
     private var hasConnectedBefore = false
     private var refreshTokenOnNextConnect = false
     private var expiredTokenRefusals = 0
     /// Successful connects after the first.
-    public private(set) var reconnectCount = 0
+    package private(set) var reconnectCount = 0
 
     /// `generator` draws the jitter: pass a seeded one in tests.
-    public init(backoff: BackoffPolicy = BackoffPolicy(), generator: some RandomNumberGenerator & Sendable = SystemRandomNumberGenerator()) {
+    package init(backoff: BackoffPolicy = BackoffPolicy(), generator: some RandomNumberGenerator & Sendable = SystemRandomNumberGenerator()) {
         self.backoff = backoff
         self.generator = generator
     }
 
     /// Starts from idle, or again after a terminal close.
-    public mutating func start() -> [Action] {
+    package mutating func start() -> [Action] {
         switch state {
         case .idle, .closed: break
         default: return []
@@ -67,7 +67,7 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     /// `connect` was accepted.
-    public mutating func connected() -> [Action] {
+    package mutating func connected() -> [Action] {
         guard case .connecting = state else { return [] }
         state = .connected
         refreshTokenOnNextConnect = false
@@ -80,7 +80,7 @@ public struct ConnectionStateMachine: Sendable {
 
     /// The attempt failed before `connect` was accepted (socket error, token callback error, a
     /// refused `connect` that carried no close code). `permanent`: retrying cannot help.
-    public mutating func connectFailed(reason: String = "the connection attempt failed", permanent: Bool = false, now: Duration) -> [Action] {
+    package mutating func connectFailed(reason: String = "the connection attempt failed", permanent: Bool = false, now: Duration) -> [Action] {
         guard case .connecting(let attempt) = state else { return [] }
         if permanent {
             state = .closed(code: nil, reason: reason)
@@ -90,7 +90,7 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     /// The socket closed with `code` (nil: dropped without a close frame, or silent too long).
-    public mutating func closed(code: CloseCode?, reason: String, now: Duration) -> [Action] {
+    package mutating func closed(code: CloseCode?, reason: String, now: Duration) -> [Action] {
         let failedAttempt: Int?
         switch state {
         case .connected: failedAttempt = nil
@@ -120,14 +120,14 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     /// The backoff delay is over.
-    public mutating func retryTimerFired(now: Duration) -> [Action] {
+    package mutating func retryTimerFired(now: Duration) -> [Action] {
         guard case .reconnecting(let attempt, let until) = state, now >= until else { return [] }
         state = .connecting(attempt: attempt)
         return [.connect(refreshToken: refreshTokenOnNextConnect)]
     }
 
     /// The app goes to the background: close the socket, keep everything else.
-    public mutating func suspend() -> [Action] {
+    package mutating func suspend() -> [Action] {
         switch state {
         case .connecting, .connected:
             state = .suspended
@@ -141,7 +141,7 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     /// The app is back: connect now (no backoff), and recover on success. Also cuts a backoff wait short.
-    public mutating func resume() -> [Action] {
+    package mutating func resume() -> [Action] {
         switch state {
         case .suspended, .reconnecting:
             state = .connecting(attempt: 0)
@@ -152,7 +152,7 @@ public struct ConnectionStateMachine: Sendable {
     }
 
     /// Stop for good (the app is closing the runtime).
-    public mutating func stop() -> [Action] {
+    package mutating func stop() -> [Action] {
         if case .closed = state { return [] }
         let hadSocket: Bool
         switch state {

@@ -19,6 +19,7 @@ public enum ConnectionState: Sendable, Equatable {
 
 /// What every mounted micro-app is told about the shared connection.
 public enum RuntimeEvent: Sendable, Equatable {
+    /// The runtime's connection moved to this state.
     case connectionChanged(ConnectionState)
     /// The user was banned; a `.closed` with 4501 follows.
     case banned(Ban)
@@ -31,6 +32,7 @@ public struct RuntimeErrorReport: Sendable {
     public var app: String?
     /// What was going on, for example "observer of local 'theme'".
     public var context: String
+    /// What failed (a ``ClientRuntimeError`` for the runtime's own failures).
     public var error: any Error
 }
 
@@ -40,5 +42,6 @@ public final class ObservationToken: Sendable {
 
     init(_ onCancel: @escaping @Sendable () -> Void) { self.onCancel = onCancel }
 
+    /// Stops the observation; later changes are not delivered.
     public func cancel() { onCancel() }
 }

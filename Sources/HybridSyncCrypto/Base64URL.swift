@@ -1,5 +1,5 @@
 /// Base64url without padding (RFC 4648 §5), as used by JWS.
-public enum Base64URL {
+package enum Base64URL {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
     private static let decodeTable: [Int8] = {
         var table = [Int8](repeating: -1, count: 256)
@@ -8,7 +8,7 @@ public enum Base64URL {
     }()
 
     /// `bytes` as unpadded base64url text.
-    public static func encode(_ bytes: some Collection<UInt8>) -> String {
+    package static func encode(_ bytes: some Collection<UInt8>) -> String {
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count * 4 + 2) / 3)
         var buffer: UInt32 = 0
@@ -26,11 +26,11 @@ public enum Base64URL {
     }
 
     /// Decodes unpadded base64url; nil for any character outside the alphabet or a bad length.
-    public static func decode(_ text: some StringProtocol) -> [UInt8]? { decode(bytes: text.utf8) }
+    package static func decode(_ text: some StringProtocol) -> [UInt8]? { decode(bytes: text.utf8) }
 
     /// Decodes unpadded base64url given as its ASCII bytes; nil for any byte outside the alphabet
     /// or a bad length.
-    public static func decode(bytes text: some Collection<UInt8>) -> [UInt8]? {
+    package static func decode(bytes text: some Collection<UInt8>) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(text.count * 3 / 4)
         var buffer: UInt32 = 0

@@ -1,24 +1,24 @@
 public import HybridSyncProtocol
 
 /// A compact JWS token (`header.payload.signature`), split and decoded but not yet trusted.
-public struct JSONWebToken: Sendable {
+package struct JSONWebToken: Sendable {
     /// The decoded header object.
-    public let header: JSONValue
+    package let header: JSONValue
     /// The decoded claims object.
-    public let claims: JSONValue
+    package let claims: JSONValue
     /// `header.payload`, the bytes the signature covers.
-    public let signingInput: [UInt8]
+    package let signingInput: [UInt8]
     /// The decoded third part.
-    public let signature: [UInt8]
+    package let signature: [UInt8]
 
     /// Why a token was refused. The message is safe to send to the client.
-    public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
-        public let description: String
-        public init(_ description: String) { self.description = description }
+    package struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
+        package let description: String
+        package init(_ description: String) { self.description = description }
     }
 
     /// Splits and decodes a compact token. Throws when it is not three base64url parts of JSON objects.
-    public init(compact token: String) throws(Failure) {
+    package init(compact token: String) throws(Failure) {
         // On the UTF-8 bytes: String's Character-wise split stood out in profiles of the connect phase.
         let bytes = Array(token.utf8)
         let dot = UInt8(ascii: ".")
@@ -41,19 +41,19 @@ public struct JSONWebToken: Sendable {
     }
 
     /// The `alg` header exactly as sent (case preserved, so `None` is not mistaken for a known name).
-    public var algorithm: String? { header["alg"]?.stringValue }
+    package var algorithm: String? { header["alg"]?.stringValue }
 
     /// Verifies the signature with the one key configured for the token's `alg`.
     ///
     /// Each key serves exactly one algorithm: HS256 uses only `hmacSecret`, RS256 only an RSA key,
     /// ES256 only an EC P-256 key. `none` (in any spelling) and every other algorithm are refused,
     /// and header fields that point at keys (`jwk`, `jku`, `x5u`, `kid`) are ignored.
-    public func verify(hmacSecret: [UInt8]?, publicKeys: [PublicKey]) throws(Failure) {
+    package func verify(hmacSecret: [UInt8]?, publicKeys: [PublicKey]) throws(Failure) {
         try verify(hmacKey: hmacSecret.map { HMACSHA256Key($0) }, publicKeys: publicKeys)
     }
 
     /// ``verify(hmacSecret:publicKeys:)`` with the HS256 secret as a key set up once.
-    public func verify(hmacKey: HMACSHA256Key?, publicKeys: [PublicKey]) throws(Failure) {
+    package func verify(hmacKey: HMACSHA256Key?, publicKeys: [PublicKey]) throws(Failure) {
         guard let algorithm else { throw Failure("token header has no 'alg'") }
         switch algorithm {
         case "HS256" where hmacKey != nil:
@@ -74,7 +74,7 @@ public struct JSONWebToken: Sendable {
     }
 
     /// Mints an HS256 token for `claims` (for development tools and tests).
-    public static func signHS256(claims: JSONValue, secret: some Collection<UInt8>) -> String {
+    package static func signHS256(claims: JSONValue, secret: some Collection<UInt8>) -> String {
         let header = JSONValue.object(["alg": .string("HS256"), "typ": .string("JWT")])
         let signingInput = Base64URL.encode(header.jsonBytes) + "." + Base64URL.encode(claims.jsonBytes)
         let signature = CryptoPrimitives.hmacSHA256(key: secret, message: Array(signingInput.utf8))

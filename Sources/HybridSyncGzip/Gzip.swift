@@ -1,9 +1,9 @@
 import CZlib
 
 /// gzip (RFC 1952) through zlib: the daemon compresses the browser files it serves once, at start.
-public enum Gzip {
+package enum Gzip {
     /// `bytes` as a gzip member at `level` (1-9), or nil if zlib refuses (it never should).
-    public static func compress(_ bytes: [UInt8], level: Int32 = 9) -> [UInt8]? {
+    package static func compress(_ bytes: [UInt8], level: Int32 = 9) -> [UInt8]? {
         var stream = z_stream()
         guard hs_deflate_init_gzip(&stream, level) == Z_OK else { return nil }
         defer { deflateEnd(&stream) }
@@ -23,7 +23,7 @@ public enum Gzip {
     }
 
     /// The content of a gzip member, or nil when `bytes` is not one (or inflates past `limit`).
-    public static func decompress(_ bytes: [UInt8], limit: Int = 64 * 1024 * 1024) -> [UInt8]? {
+    package static func decompress(_ bytes: [UInt8], limit: Int = 64 * 1024 * 1024) -> [UInt8]? {
         var stream = z_stream()
         guard hs_inflate_init_gzip(&stream) == Z_OK else { return nil }
         defer { inflateEnd(&stream) }

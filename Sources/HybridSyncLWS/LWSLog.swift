@@ -1,15 +1,15 @@
 import CLibWebSockets
-public import Logging
+package import Logging
 
 /// Routes libwebsockets' own log lines into swift-log.
-public enum LWSLog {
+package enum LWSLog {
     /// The logger lws lines go to. Set once at start-up, before any transport is created.
     nonisolated(unsafe) static var logger = Logger(label: "hybridsync.lws")
 
     nonisolated(unsafe) private static var installed = false
 
     /// Sends lws errors and warnings (and notices when `verbose`) to `logger`.
-    public static func install(logger: Logger, verbose: Bool = false) {
+    package static func install(logger: Logger, verbose: Bool = false) {
         Self.logger = logger
         installed = true
         var levels = Int32(LLL_ERR | LLL_WARN)

@@ -1,11 +1,11 @@
 import CLibWebSockets
 import DequeModule
 import Foundation
-public import HybridSyncHTTP
-public import HybridSyncProtocol
-public import HybridSyncServerTransport
+package import HybridSyncHTTP
+package import HybridSyncProtocol
+package import HybridSyncServerTransport
 import HybridSyncWebSocket
-public import Logging
+package import Logging
 import Synchronization
 
 /// The HybridSync server transport on libwebsockets: a public WebSocket listener (subprotocol
@@ -20,7 +20,7 @@ import Synchronization
 /// on it too (which is where the delegate runs), so the server's state needs no locks. With
 /// ``LWSServerConfiguration/threads`` above 1 that is the first of several service threads (the
 /// hub thread); the threading model is in `LWSServerTransport+Threads.swift` and ARCHITECTURE.md.
-public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
+package final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     let configuration: LWSServerConfiguration
     let logger: Logger
     let loop: ServiceLoop
@@ -92,7 +92,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
 
     /// `publicPages` answer non-upgrade requests on the public listener (else 426); `apiPages`
     /// answer API-listener requests before the delegate (nil from them: the delegate's request).
-    public convenience init(configuration: LWSServerConfiguration, logger: Logger, publicPages: HTTPPages? = nil, apiPages: HTTPPages? = nil) {
+    package convenience init(configuration: LWSServerConfiguration, logger: Logger, publicPages: HTTPPages? = nil, apiPages: HTTPPages? = nil) {
         self.init(configuration: configuration, logger: logger, publicPages: publicPages, apiPages: apiPages,
                   index: 0, hub: nil, publicSockets: SharedCounter())
     }
@@ -119,7 +119,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
 
     /// Creates the listeners and starts the service threads. `delegate` and `api` (the API
     /// listener's requests that are not pages) are called on the first.
-    public func start(delegate: any ServerTransportDelegate, api: @escaping HTTPHandler) throws(LWSServerError) -> BoundAddresses {
+    package func start(delegate: any ServerTransportDelegate, api: @escaping HTTPHandler) throws(LWSServerError) -> BoundAddresses {
         self.delegate = delegate
         self.api = api
         // Before any thread's TLS context exists: they all take these keys as lws sets them up.
@@ -307,7 +307,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     /// (``ServerTransportDelegate/shuttingDown(code:reason:)``), closes every open WebSocket with
     /// `code`, waits up to `grace` for the clients to complete the close handshake, then stops the
     /// service thread.
-    public func shutdown(code: CloseCode = .shutdown, reason: String = "server shutting down", grace: Duration = .seconds(3)) async {
+    package func shutdown(code: CloseCode = .shutdown, reason: String = "server shutting down", grace: Duration = .seconds(3)) async {
         let threads = everyThread
         for thread in threads { thread.tickTask?.cancel() }
         loop.execute { [self] in
@@ -339,11 +339,11 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     // MARK: ServerTransport (service thread)
 
     /// Runs `work` on the service thread, where the delegate runs (for example a reconfiguration).
-    public func onServiceThread(_ work: @escaping @Sendable () -> Void) {
+    package func onServiceThread(_ work: @escaping @Sendable () -> Void) {
         loop.execute(work)
     }
 
-    public func send(_ message: OutboundMessage, to connections: some Sequence<ConnectionID>) {
+    package func send(_ message: OutboundMessage, to connections: some Sequence<ConnectionID>) {
         assertOnServiceThread()
         // In id order, which is each thread's accept order, not the hub's hash order: the kernel's
         // socket structures are then visited about in the order they were allocated (S2L: a fifth
@@ -363,7 +363,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     }
 
     /// Queues `message` for one connection: a command's reply, without the generic sequence form.
-    public func send(_ message: OutboundMessage, to connection: ConnectionID) {
+    package func send(_ message: OutboundMessage, to connection: ConnectionID) {
         assertOnServiceThread()
         let index = thread(of: connection.rawValue)
         guard index == 0 else { return outboxes[index].append(.send(message, [connection.rawValue])) }
@@ -423,7 +423,7 @@ public final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         }
     }
 
-    public func close(_ connection: ConnectionID, code: CloseCode, reason: String) {
+    package func close(_ connection: ConnectionID, code: CloseCode, reason: String) {
         assertOnServiceThread()
         let owner = thread(of: connection.rawValue)
         if owner == index {

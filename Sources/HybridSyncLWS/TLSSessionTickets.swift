@@ -5,18 +5,18 @@ import Glibc
 /// lws context, so its own `SSL_CTX`; without one key set a ticket resumed only on the thread that
 /// issued it). Keys come from files (`server.tls.ticketKeyFiles`: they survive restarts and are
 /// shared by nodes) or, without files, one random key made at start (every thread, this run only).
-public struct TLSTicketKeys: Sendable, Equatable {
+package struct TLSTicketKeys: Sendable, Equatable {
     /// 80 bytes per key, the first encrypts new tickets, every one decrypts.
     let bytes: [UInt8]
 
     /// Why a key file was refused.
-    public struct Invalid: Error, Sendable, CustomStringConvertible {
+    package struct Invalid: Error, Sendable, CustomStringConvertible {
         /// Which file, and what is wrong with it.
-        public let description: String
+        package let description: String
     }
 
     /// One random key, for this process only.
-    public static func random() -> TLSTicketKeys {
+    package static func random() -> TLSTicketKeys {
         var bytes = [UInt8](repeating: 0, count: Int(HS_TICKET_KEY_BYTES))
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = UInt8.random(in: .min ... .max, using: &generator) }
@@ -25,7 +25,7 @@ public struct TLSTicketKeys: Sendable, Equatable {
 
     /// Keys from files of exactly 80 bytes each (`openssl rand 80 > ticket.key`, the format of
     /// nginx's `ssl_session_ticket_key`); the first file's key encrypts new tickets.
-    public static func load(files: [String]) throws(Invalid) -> TLSTicketKeys {
+    package static func load(files: [String]) throws(Invalid) -> TLSTicketKeys {
         guard !files.isEmpty, files.count <= 16 else { throw Invalid(description: "give 1 to 16 ticket key files") }
         var bytes: [UInt8] = []
         for path in files {
@@ -44,7 +44,7 @@ public struct TLSTicketKeys: Sendable, Equatable {
     }
 
     /// How many keys.
-    public var count: Int { bytes.count / Int(HS_TICKET_KEY_BYTES) }
+    package var count: Int { bytes.count / Int(HS_TICKET_KEY_BYTES) }
 }
 
 /// The process's ticket keys as the OpenSSL callback reads them: set before the first TLS context

@@ -3,6 +3,7 @@
 /// The namespace is 1–64 characters of `a-z 0-9 _ -`; the name is 1–190 characters of
 /// `A-Z a-z 0-9 _ - . # @ = /`. Validation happens once, where the name enters the system.
 public struct ChannelName: Hashable, Sendable, CustomStringConvertible, Comparable {
+    /// The name as written, for example `user:user#42`.
     public let rawValue: String
     /// The part before the colon.
     public let namespace: Substring
@@ -14,6 +15,7 @@ public struct ChannelName: Hashable, Sendable, CustomStringConvertible, Comparab
         public let description: String
     }
 
+    /// A channel name checked against the grammar of docs/PROTOCOL.md; throws ``InvalidName`` saying what is wrong.
     public init(_ rawValue: String) throws(InvalidName) {
         guard let colon = rawValue.firstIndex(of: ":") else {
             throw InvalidName(description: "channel '\(rawValue.prefix(80))' has no namespace: use 'namespace:name'")

@@ -2,9 +2,12 @@
 ///
 /// Every command carries a positive `id`; the reply carries the same `id`.
 public struct ClientCommand: Sendable, Equatable {
+    /// The id the reply carries (1 or more; unique among the commands in flight).
     public var id: UInt32
+    /// What the command asks for.
     public var operation: Operation
 
+    /// A command with `id` asking for `operation`.
     public init(id: UInt32, _ operation: Operation) {
         self.id = id
         self.operation = operation
@@ -69,7 +72,9 @@ extension ClientCommand {
     /// Why a line could not be read as a command; `id` is set when the line had a usable one,
     /// so the error reply can be matched to the command.
     public struct DecodingError: Error, Sendable, Equatable {
+        /// The command's id when it could be read (the error reply carries it), else nil.
         public var id: UInt32?
+        /// What is wrong with the command, as the error reply says it.
         public var error: ReplyError
     }
 

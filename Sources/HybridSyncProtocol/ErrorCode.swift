@@ -43,10 +43,14 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
 
 /// An error reply to a command, as sent on the wire.
 public struct ReplyError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The error's number (docs/PROTOCOL.md's error table).
     public var code: ErrorCode
+    /// What went wrong and what to do, for people.
     public var message: String
+    /// Whether retrying the same command later may succeed.
     public var temporary: Bool
 
+    /// An error with `code` and `message`; `temporary` defaults to what the code says.
     public init(_ code: ErrorCode, _ message: String, temporary: Bool? = nil) {
         self.code = code
         self.message = message

@@ -1,15 +1,15 @@
 /// One WebSocket text frame carries one or more messages separated by `\n` (newline-delimited JSON).
 ///
 /// The server batches several pending messages into one frame; clients may batch commands the same way.
-public enum FrameCodec {
+package enum FrameCodec {
     /// The messages in a frame, skipping empty lines (so a trailing newline is harmless).
-    public static func messages(in frame: [UInt8]) -> [ArraySlice<UInt8>] {
+    package static func messages(in frame: [UInt8]) -> [ArraySlice<UInt8>] {
         frame.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
             .filter { line in line.contains { !Self.isWhitespace($0) } }
     }
 
     /// Joins messages into one frame.
-    public static func frame(_ messages: [[UInt8]]) -> [UInt8] {
+    package static func frame(_ messages: [[UInt8]]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(messages.reduce(0) { $0 + $1.count + 1 })
         for (index, message) in messages.enumerated() {
@@ -25,9 +25,9 @@ public enum FrameCodec {
 }
 
 /// Protocol constants shared by server and clients.
-public enum HybridSyncWire {
+package enum HybridSyncWire {
     /// The WebSocket subprotocol every client must request.
-    public static let subprotocol = "hybridsync.v1"
+    package static let subprotocol = "hybridsync.v1"
     /// The version string the server reports in `connect` results and `/health`.
-    public static let serverVersion = "0.2.0"
+    package static let serverVersion = "0.2.0"
 }

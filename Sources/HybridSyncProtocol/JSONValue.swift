@@ -5,12 +5,19 @@ import Foundation
 /// Integers are kept as `Int64` so ids and counters survive a round trip exactly. Numbers compare
 /// by value: `.int(2) == .double(2.0)`, as they are the same JSON number.
 public enum JSONValue: Sendable, Hashable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number without fraction or exponent that fits 64 bits.
     case int(Int64)
+    /// Any other number.
     case double(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object (its keys are written sorted).
     case object([String: JSONValue])
 }
 
@@ -193,9 +200,9 @@ extension JSONValue {
 }
 
 /// Small helpers that append JSON tokens to a byte buffer without Foundation.
-public enum JSONWriter {
+package enum JSONWriter {
     /// Appends `value` as a quoted, escaped JSON string.
-    public static func appendString(_ value: String, to out: inout [UInt8]) {
+    package static func appendString(_ value: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         for byte in value.utf8 {
             switch byte {

@@ -20,10 +20,12 @@ public enum Push: Sendable, Equatable {
 
 /// What a `banned` push (and the `moderation:users` state value) says about a ban.
 public struct Ban: Sendable, Equatable {
+    /// Why the user is banned, as the backend said.
     public var reason: String
     /// When the ban ends (seconds since 1970); nil means until lifted.
     public var until: Double?
 
+    /// A ban for `reason` until `until` (seconds since 1970), or until lifted when nil.
     public init(reason: String, until: Double?) {
         self.reason = reason
         self.until = until
@@ -32,16 +34,21 @@ public struct Ban: Sendable, Equatable {
 
 /// A position in a channel's stream: the epoch names the stream, the offset counts publications in it.
 public struct StreamPosition: Sendable, Hashable, CustomStringConvertible {
+    /// The stream's epoch: a new one means its history and offsets started again.
     public var epoch: String
+    /// The offset of the last publication in the epoch (0 before the first).
     public var offset: UInt64
 
+    /// The position `offset` in `epoch`.
     public init(epoch: String, offset: UInt64) {
         self.epoch = epoch
         self.offset = offset
     }
 
+    /// `{"epoch", "offset"}`, as the protocol writes it.
     public var json: JSONValue { .object(["epoch": .string(epoch), "offset": .int(Int64(offset))]) }
 
+    /// A result read back from its `json` (nil when a field is missing or mistyped).
     public init?(_ json: JSONValue) {
         guard let epoch = json["epoch"]?.stringValue, let offset = json["offset"]?.intValue, offset >= 0 else { return nil }
         self.init(epoch: epoch, offset: UInt64(offset))
@@ -55,15 +62,18 @@ public struct StreamPosition: Sendable, Hashable, CustomStringConvertible {
 /// A publication with a `key` is also a retained-state change: it sets `key` to `data`, or removes
 /// `key` when `removed` is true (then `data` is null).
 public struct Publication: Sendable, Equatable {
+    /// The channel it was published on.
     public var channel: ChannelName
     /// Position in the channel's stream: 1 for the first publication, then +1 each time.
     public var offset: UInt64
+    /// What was published (for a state change: the key's new value, null when removed).
     public var data: JSONValue
     /// The retained-state key this publication sets or removes, if any.
     public var key: String?
     /// Whether this publication removes `key`.
     public var removed: Bool
 
+    /// A publication; with `key` it changes that retained key (`removed` when it removes it).
     public init(channel: ChannelName, offset: UInt64, data: JSONValue, key: String? = nil, removed: Bool = false) {
         self.channel = channel
         self.offset = offset
@@ -75,16 +85,21 @@ public struct Publication: Sendable, Equatable {
 
 /// One retained-state key's current value and the offset of the publication that set it.
 public struct StateEntry: Sendable, Equatable {
+    /// The key's value.
     public var value: JSONValue
+    /// The offset of the publication that set it.
     public var version: UInt64
 
+    /// A value set by the publication at `version`.
     public init(value: JSONValue, version: UInt64) {
         self.value = value
         self.version = version
     }
 
+    /// `{"value", "version"}`, as the protocol writes it.
     public var json: JSONValue { .object(["value": value, "version": .int(Int64(version))]) }
 
+    /// A result read back from its `json` (nil when a field is missing or mistyped).
     public init?(_ json: JSONValue) {
         guard let value = json["value"], let version = json["version"]?.intValue, version >= 0 else { return nil }
         self.init(value: value, version: UInt64(version))
@@ -168,6 +183,7 @@ public struct ConnectionLimits: Sendable, Equatable {
 
 /// The result of a successful `subscribe`.
 public struct SubscribeResult: Sendable, Equatable {
+    /// The channel subscribed to.
     public var channel: ChannelName
     /// The channel's current position (offset 0 when there was no publication yet).
     public var position: StreamPosition
@@ -177,6 +193,7 @@ public struct SubscribeResult: Sendable, Equatable {
     /// The retained state at `position`, for namespaces that retain state (unless `recovered`).
     public var state: [String: StateEntry]?
 
+    /// A subscribe result at `position`; `recovered` when the subscriber's `since` was served from history, `state` for a namespace that retains state.
     public init(channel: ChannelName, position: StreamPosition, recovered: Bool? = nil, state: [String: StateEntry]? = nil) {
         self.channel = channel
         self.position = position
@@ -184,6 +201,7 @@ public struct SubscribeResult: Sendable, Equatable {
         self.state = state
     }
 
+    /// The result object of the reply, as the protocol writes it.
     public var json: JSONValue {
         var members: [String: JSONValue] = [
             "channel": .string(channel.rawValue), "epoch": .string(position.epoch),
@@ -194,6 +212,7 @@ public struct SubscribeResult: Sendable, Equatable {
         return .object(members)
     }
 
+    /// A result read back from its `json` (nil when a field is missing or mistyped).
     public init?(_ json: JSONValue) {
         guard let raw = json["channel"]?.stringValue, let channel = try? ChannelName(raw),
               let position = StreamPosition(json)

@@ -1,12 +1,12 @@
-public import HybridSyncBroker
-public import HybridSyncProtocol
+package import HybridSyncBroker
+package import HybridSyncProtocol
 import Logging
 
 /// What makes several nodes one: following streams, delivering each publication once and in
 /// order, node commands through the control stream, and noticing a stream that was lost.
 extension RedisBroker {
     /// See ``Broker/follow(_:after:)``: the tail reads the channel's stream from after `position`.
-    public func follow(_ channel: ChannelName, after position: StreamPosition) {
+    package func follow(_ channel: ChannelName, after position: StreamPosition) {
         let generation = nextGeneration
         nextGeneration += 1
         follows[channel] = Follow(epoch: position.epoch, delivered: position.offset, generation: generation)
@@ -17,7 +17,7 @@ extension RedisBroker {
     }
 
     /// See ``Broker/unfollow(_:)``.
-    public func unfollow(_ channel: ChannelName) {
+    package func unfollow(_ channel: ChannelName) {
         follows[channel] = nil
         tail.unfollow(channel.rawValue)
         // This node's lease ends now, so the stream can be forgotten as soon as it holds nothing.
@@ -25,7 +25,7 @@ extension RedisBroker {
     }
 
     /// See ``Broker/announce(_:)``: one entry on the control stream, which every node tails.
-    public func announce(_ command: NodeCommand) {
+    package func announce(_ command: NodeCommand) {
         let json: JSONValue = switch command {
         case .ban(let user, let ban):
             ["type": "ban", "user": .string(user), "reason": .string(ban.reason), "until": ban.until.map { .double($0) } ?? .null]

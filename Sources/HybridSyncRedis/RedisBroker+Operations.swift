@@ -1,11 +1,11 @@
-public import HybridSyncBroker
-public import HybridSyncProtocol
+package import HybridSyncBroker
+package import HybridSyncProtocol
 
 /// The broker's reads and writes, each one script or command.
 extension RedisBroker {
     /// One script run: offsets, stream entries, retained state, deny-list and idempotency record
     /// together. Delivers (with what this node had not delivered before them) and completes.
-    public func publish(
+    package func publish(
         _ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double,
         completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
     ) {
@@ -20,7 +20,7 @@ extension RedisBroker {
     }
 
     /// One script run: position (creating the stream if asked), entries, state.
-    public func read(_ channel: ChannelName, _ query: StreamQuery, now: Double, completion: @escaping (Result<StreamRead, BrokerError>) -> Void) {
+    package func read(_ channel: ChannelName, _ query: StreamQuery, now: Double, completion: @escaping (Result<StreamRead, BrokerError>) -> Void) {
         let wanted: UInt64 = query.includeHistory ? 1 : (query.since.map { $0.offset + 1 } ?? 0)
         let arguments = [
             configuration.prefix, channel.rawValue, query.create ? "1" : "0", StreamStore.randomEpoch(),
@@ -39,7 +39,7 @@ extension RedisBroker {
     }
 
     /// `GET` of the record; expiry and body are checked here against `now`.
-    public func recall(idempotencyKey: String, body: JSONValue, now: Double, completion: @escaping (Result<IdempotencyMatch, BrokerError>) -> Void) {
+    package func recall(idempotencyKey: String, body: JSONValue, now: Double, completion: @escaping (Result<IdempotencyMatch, BrokerError>) -> Void) {
         submit(["GET", "\(configuration.prefix):i:\(idempotencyKey)"].map { Array($0.utf8) }) { result in
             completion(result.map { value in
                 guard case .string(let raw) = value, case .object(let record)? = try? JSONValue.parse(raw),
@@ -57,7 +57,7 @@ extension RedisBroker {
     }
 
     /// `HGETALL` of the deny-list; only the bans that hold at `now`.
-    public func bans(now: Double, completion: @escaping (Result<[String: Ban], BrokerError>) -> Void) {
+    package func bans(now: Double, completion: @escaping (Result<[String: Ban], BrokerError>) -> Void) {
         submit(["HGETALL", "\(configuration.prefix):bans"].map { Array($0.utf8) }) { result in
             completion(result.map { value in
                 var bans: [String: Ban] = [:]
@@ -71,7 +71,7 @@ extension RedisBroker {
     }
 
     /// `HGET` of one user's ban; nil unless it holds at `now`.
-    public func ban(of user: String, now: Double, completion: @escaping (Result<Ban?, BrokerError>) -> Void) {
+    package func ban(of user: String, now: Double, completion: @escaping (Result<Ban?, BrokerError>) -> Void) {
         submit(["HGET", "\(configuration.prefix):bans", user].map { Array($0.utf8) }) { result in
             completion(result.map { RedisEntry.ban($0).flatMap { $0.holds(at: now) ? $0 : nil } })
         }
@@ -80,7 +80,7 @@ extension RedisBroker {
     /// Lifts the expired bans (one script: deny-list entry and state key together, so a ban made
     /// again meanwhile is never lifted), and now and then checks the followed streams. History
     /// TTL and forgetting unused streams are Redis key expiry (``RedisScripts``).
-    public func sweep(
+    package func sweep(
         now: Double, banChannel: ChannelName, policy: (ChannelName) -> StreamPolicy?, inUse: (ChannelName) -> Bool,
         completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
     ) {

@@ -1,6 +1,6 @@
-public import HybridSyncBroker
+package import HybridSyncBroker
 import HybridSyncProtocol
-public import Logging
+package import Logging
 
 /// The multi-node engine: streams, retained state, idempotency records and the deny-list live in
 /// one Redis (7.0+), shared by every `hybridsyncd` node (layout: ``RedisScripts``).
@@ -18,22 +18,22 @@ public import Logging
 /// - While Redis is unreachable every call fails at once with a ``BrokerError`` (the API answers
 ///   503): nothing is acknowledged that Redis did not store.
 /// - hiredis 0.14 has no TLS: Redis must be on a trusted network or behind a tunnel.
-public final class RedisBroker: Broker {
+package final class RedisBroker: Broker {
     /// Where Redis is and how the data is laid out (`engine.redis.*`).
-    public struct Configuration: Sendable, Equatable {
+    package struct Configuration: Sendable, Equatable {
         /// `engine.redis.address`: host name or IP address.
-        public var host: String
+        package var host: String
         /// `engine.redis.address`: TCP port.
-        public var port: Int
+        package var port: Int
         /// `engine.redis.prefix`: every key starts with it and a colon; nodes that share data share it.
-        public var prefix: String
+        package var prefix: String
         /// `engine.redis.historySize`: entries each channel's stream keeps at least (`XADD … MAXLEN ~`),
         /// raised to a namespace's `history.size` where that is larger. It bounds how far behind a
         /// node may fall (a Redis outage, a slow tail) and still catch up without a re-sync.
-        public var historySize: Int
+        package var historySize: Int
 
         /// A configuration from `host:port` (`[v6 address]:port` for IPv6).
-        public init(address: String, prefix: String = "hybridsync", historySize: Int = 1000) throws(BrokerError) {
+        package init(address: String, prefix: String = "hybridsync", historySize: Int = 1000) throws(BrokerError) {
             guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
                 throw BrokerError("engine.redis.address must be host:port (for example 127.0.0.1:6379), got '\(address)'")
             }
@@ -51,7 +51,7 @@ public final class RedisBroker: Broker {
         }
 
         /// `host:port`, as configured.
-        public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        package var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
     }
 
     /// What this node follows of a channel: the stream's epoch and the last offset delivered here.
@@ -84,7 +84,7 @@ public final class RedisBroker: Broker {
     ///   `onServiceThread`); results are handled there as they arrive. Nil: results wait for
     ///   ``flush()``, which then waits for every outstanding reply (the in-memory test server,
     ///   where each call is one service turn).
-    public init(configuration: Configuration, logger: Logger, schedule: (@Sendable (@escaping @Sendable () -> Void) -> Void)?) {
+    package init(configuration: Configuration, logger: Logger, schedule: (@Sendable (@escaping @Sendable () -> Void) -> Void)?) {
         self.configuration = configuration
         self.logger = logger
         waitsInFlush = schedule == nil
@@ -154,11 +154,11 @@ public final class RedisBroker: Broker {
     // MARK: Broker
 
     /// See ``Broker/attach(_:)``.
-    public func attach(_ listener: any BrokerListener) { self.listener = listener }
+    package func attach(_ listener: any BrokerListener) { self.listener = listener }
 
     /// Ends the service turn: handles what arrived; without a `schedule`, first waits for every
     /// outstanding reply.
-    public func flush() {
+    package func flush() {
         if waitsInFlush {
             while !waiting.isEmpty { process(inbox.waitAndTake(seconds: 1)) }
         }

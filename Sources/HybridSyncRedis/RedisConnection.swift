@@ -1,7 +1,7 @@
 import CHiredis
 
 /// A Redis reply as Swift values (RESP2, what hiredis 0.14 reads).
-public enum RedisValue: Sendable, Equatable {
+package enum RedisValue: Sendable, Equatable {
     /// A bulk or status string.
     case string([UInt8])
     /// An integer reply.

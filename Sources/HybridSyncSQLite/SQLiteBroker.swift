@@ -1,7 +1,7 @@
 import DequeModule
-public import HybridSyncBroker
-public import HybridSyncProtocol
-public import Logging
+package import HybridSyncBroker
+package import HybridSyncProtocol
+package import Logging
 
 /// The durable embedded engine: the broker's image in memory (``StreamStore``), every change
 /// written to a SQLite database in WAL mode, grouped into one transaction per service turn.
@@ -14,9 +14,9 @@ public import Logging
 ///   Epochs are stored, so a client's position stays valid across a restart or a crash.
 /// - If a commit fails, its writes are rolled back, their callers get a ``BrokerError`` (503 for
 ///   the API) and the image is reloaded from the database, so memory never runs ahead of disk.
-public final class SQLiteBroker: Broker {
+package final class SQLiteBroker: Broker {
     /// What a commit waits for before an acknowledged publish is reported (`engine.sqlite.synchronous`).
-    public enum Synchronous: String, Sendable, CaseIterable {
+    package enum Synchronous: String, Sendable, CaseIterable {
         /// WAL commits reach the OS before the acknowledgement: they survive a crash of the daemon
         /// (`kill -9`), and may be lost if the machine loses power or the kernel crashes.
         case normal
@@ -47,7 +47,7 @@ public final class SQLiteBroker: Broker {
     /// creates it, and loads it.
     /// - Throws: ``BrokerError`` saying what is wrong with the file and what to do; when another
     ///   process holds the file, which one (from `<path>.lock`).
-    public init(path: String, synchronous: Synchronous = .normal, logger: Logger) throws(BrokerError) {
+    package init(path: String, synchronous: Synchronous = .normal, logger: Logger) throws(BrokerError) {
         self.path = path
         self.logger = logger
         do {
@@ -79,10 +79,10 @@ public final class SQLiteBroker: Broker {
     // MARK: Broker
 
     /// See ``Broker/attach(_:)``.
-    public func attach(_ listener: any BrokerListener) { self.listener = listener }
+    package func attach(_ listener: any BrokerListener) { self.listener = listener }
 
     /// Applies to the image now; completes after this turn's commit (``flush()``).
-    public func publish(
+    package func publish(
         _ requests: [PublishRequest], idempotency: IdempotencyRecord?, now: Double,
         completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
     ) {
@@ -95,27 +95,27 @@ public final class SQLiteBroker: Broker {
     }
 
     /// Answers from the image, in call order.
-    public func read(_ channel: ChannelName, _ query: StreamQuery, now: Double, completion: @escaping (Result<StreamRead, BrokerError>) -> Void) {
+    package func read(_ channel: ChannelName, _ query: StreamQuery, now: Double, completion: @escaping (Result<StreamRead, BrokerError>) -> Void) {
         answer(store.read(channel, query, now: now), completion)
     }
 
     /// Answers from the image, in call order.
-    public func recall(idempotencyKey: String, body: JSONValue, now: Double, completion: @escaping (Result<IdempotencyMatch, BrokerError>) -> Void) {
+    package func recall(idempotencyKey: String, body: JSONValue, now: Double, completion: @escaping (Result<IdempotencyMatch, BrokerError>) -> Void) {
         answer(store.recall(idempotencyKey, body: body, now: now), completion)
     }
 
     /// Answers from the image, in call order.
-    public func bans(now: Double, completion: @escaping (Result<[String: Ban], BrokerError>) -> Void) {
+    package func bans(now: Double, completion: @escaping (Result<[String: Ban], BrokerError>) -> Void) {
         answer(store.activeBans(now: now), completion)
     }
 
     /// Answers from the image, in call order.
-    public func ban(of user: String, now: Double, completion: @escaping (Result<Ban?, BrokerError>) -> Void) {
+    package func ban(of user: String, now: Double, completion: @escaping (Result<Ban?, BrokerError>) -> Void) {
         answer(store.ban(of: user, now: now), completion)
     }
 
     /// Applies to the image now (trims, expired-ban lifts); completes after this turn's commit.
-    public func sweep(
+    package func sweep(
         now: Double, banChannel: ChannelName, policy: (ChannelName) -> StreamPolicy?, inUse: (ChannelName) -> Bool,
         completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
     ) {
@@ -128,7 +128,7 @@ public final class SQLiteBroker: Broker {
     }
 
     /// Commits what this turn changed in one transaction, then runs the completions it held, in order.
-    public func flush() {
+    package func flush() {
         guard !pending.isEmpty || store.hasMutations else { return }
         let mutations = store.takeMutations()
         var failure: BrokerError?

@@ -14,6 +14,7 @@ public struct TokenPolicy: Sendable {
     /// Seconds of clock skew tolerated on `exp` and `nbf`.
     public var leewaySeconds: Double
 
+    /// A token policy; without an HS256 secret and without public keys every token is refused.
     public init(
         hmacSecret: String?, publicKeys: [PublicKey] = [], audience: String? = nil, issuer: String? = nil,
         leewaySeconds: Double = 0

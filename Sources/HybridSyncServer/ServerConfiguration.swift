@@ -45,6 +45,7 @@ public struct ServerConfiguration: Sendable {
     /// The channel (and namespace) that carries ban state: key `<user>` in `moderation:users`.
     public static let moderationUsersChannel = "moderation:users"
 
+    /// A configuration with an HS256 `tokenSecret` and the defaults of docs/CONFIGURATION.md for the rest.
     public init(
         apiKey: String, tokenSecret: String, tokenLeewaySeconds: Double = 0,
         namespaces: [String: NamespacePolicy] = ServerConfiguration.defaultNamespaces,
@@ -63,6 +64,7 @@ public struct ServerConfiguration: Sendable {
         )
     }
 
+    /// A configuration with a whole token policy (HS256 and/or RS256/ES256 keys) and the defaults of docs/CONFIGURATION.md for the rest.
     public init(
         apiKey: String, auth: TokenPolicy, namespaces: [String: NamespacePolicy] = ServerConfiguration.defaultNamespaces,
         maxChannelsPerConnection: Int = 128, connectTimeoutSeconds: Double = 10,
@@ -142,6 +144,7 @@ public struct NamespacePolicy: Sendable, Equatable {
     /// In hybridsyncd: `namespaces.<ns>.retainState` (docs/CONFIGURATION.md).
     public var retainState: Bool
 
+    /// A namespace's rules; the defaults are docs/CONFIGURATION.md's.
     public init(
         subscribe: Access = .authenticated, clientPublish: Bool = false, historySize: Int = 100,
         historyTTLSeconds: Double = 300, retainState: Bool = false

@@ -2,7 +2,9 @@ public import HybridSyncProtocol
 
 /// Identifies one WebSocket connection inside one server transport.
 public struct ConnectionID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The number, unique within one transport for its lifetime.
     public let rawValue: UInt64
+    /// The connection numbered `rawValue`.
     public init(_ rawValue: UInt64) { self.rawValue = rawValue }
     public static func < (lhs: ConnectionID, rhs: ConnectionID) -> Bool { lhs.rawValue < rhs.rawValue }
     public var description: String { "c\(rawValue)" }
@@ -15,6 +17,7 @@ public struct ConnectionInfo: Sendable, Equatable {
     /// The `Origin` header, if a browser sent one.
     public var origin: String?
 
+    /// What a transport knows of a new connection.
     public init(remoteAddress: String, origin: String? = nil) {
         self.remoteAddress = remoteAddress
         self.origin = origin
@@ -26,6 +29,7 @@ public struct ConnectionInfo: Sendable, Equatable {
 /// The server encodes a publication once and hands the same `OutboundMessage` to the transport for
 /// all subscribers; a transport keeps a reference per connection, never a copy per connection.
 public final class OutboundMessage: Sendable {
+    /// The encoded message (one or more newline-separated server messages).
     public let bytes: [UInt8]
     /// Whether a transport may hold it back a little to send it with others (a publication), as
     /// `limits.writeDelayMillis` asks; replies and control pushes go out at once.

@@ -3,10 +3,15 @@ import NIOConcurrencyHelpers
 /// A `Clock` whose time moves only when a test calls ``advance(by:)``: backoff, linger and other
 /// waits in the client runtime become instant and deterministic.
 public final class ManualClock: Clock, Sendable {
+    /// A point on the manual clock: how far it was advanced from its start.
     public struct Instant: InstantProtocol, Sendable {
+        /// Time since the clock's start.
         public var offset: Duration
+        /// The instant `offset` after the start.
         public init(offset: Duration) { self.offset = offset }
+        /// The instant `duration` later.
         public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        /// The time from this instant to `other`.
         public func duration(to other: Instant) -> Duration { other.offset - offset }
         public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
     }
@@ -25,15 +30,18 @@ public final class ManualClock: Clock, Sendable {
 
     private let state = NIOLockedValueBox(State())
 
+    /// A clock at its start, with no sleepers.
     public init() {}
 
     /// The time the test has advanced the clock to.
     public var now: Instant { state.withLockedValue { $0.now } }
+    /// Any duration can be slept exactly.
     public var minimumResolution: Duration { .zero }
 
     /// How many tasks are sleeping on this clock right now.
     public var sleeperCount: Int { state.withLockedValue { $0.sleepers.count } }
 
+    /// Suspends until the test advances the clock to `deadline` (throws `CancellationError` when the task is cancelled first).
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         let id = state.withLockedValue { state -> UInt64 in
             state.nextID += 1

@@ -1,9 +1,9 @@
 /// A file of `clients/js`, embedded in the binary at build time (the EmbedWebFiles plugin).
-public struct WebFile: Sendable {
+package struct WebFile: Sendable {
     /// A strong entity tag of the content, quoted: `"<hash>"`.
-    public let etag: String
+    package let etag: String
     /// The file's content, as served.
-    public let bytes: [UInt8]
+    package let bytes: [UInt8]
 
     init(etag: String, text: String) {
         self.etag = etag
@@ -11,7 +11,7 @@ public struct WebFile: Sendable {
     }
 
     /// The embedded file at `path`, relative to `clients/js` (for example `hybridsync.js`).
-    public static func named(_ path: String) -> WebFile? { embedded[path] }
+    package static func named(_ path: String) -> WebFile? { embedded[path] }
 
     /// The `Content-Type` for a file name's extension.
     static func contentType(of path: String) -> String {

@@ -7,7 +7,7 @@ extension WebSite {
     /// the `.d.ts` files, `package.json`) for micro-frontends of any allowed
     /// origin and, with `demoToken`, the demo under `/demo/` whose `/demo/token?user=<id>` mints a
     /// token with `demoToken` (development only: anyone who reaches it can be any user).
-    public static func publicListener(
+    package static func publicListener(
         allowedOrigins: [String], demoToken: (@Sendable (String) -> String)?, compress: Compressor? = nil
     ) -> WebSite {
         var site = WebSite(compress: compress)
@@ -35,7 +35,7 @@ extension WebSite {
     /// The API listener's web console under `/console/`: static files only, a strict
     /// Content-Security-Policy (no inline code, no other origin), and the API key typed by the
     /// operator and kept in the page's memory; every action is an API call with that key.
-    public static func console(compress: Compressor? = nil) -> WebSite {
+    package static func console(compress: Compressor? = nil) -> WebSite {
         var site = WebSite(compress: compress)
         let headers = [
             "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "

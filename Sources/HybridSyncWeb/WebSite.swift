@@ -1,10 +1,10 @@
-public import HybridSyncHTTP
+package import HybridSyncHTTP
 
 /// The pages one listener serves: embedded files at fixed paths (conditional `GET` with ETags,
 /// `HEAD`, optional CORS) and generated answers. Everything else is not a page (nil).
-public struct WebSite: Sendable {
+package struct WebSite: Sendable {
     /// Who may read a page from another origin (`Access-Control-Allow-Origin`).
-    public enum CrossOrigin: Sendable, Equatable {
+    package enum CrossOrigin: Sendable, Equatable {
         /// Same origin only: no CORS header.
         case none
         /// Any origin: `*`.
@@ -20,7 +20,7 @@ public struct WebSite: Sendable {
 
     /// Compresses a file's bytes as gzip, given by the daemon (this module does no I/O and links
     /// no C library); nil: files are served as they are.
-    public typealias Compressor = @Sendable ([UInt8]) -> [UInt8]?
+    package typealias Compressor = @Sendable ([UInt8]) -> [UInt8]?
 
     private struct Page: Sendable {
         let content: Content
@@ -33,13 +33,13 @@ public struct WebSite: Sendable {
 
     /// A site without pages; add them with the `serve` methods. With `compress`, each file is
     /// compressed once here, and served compressed to clients that accept gzip when that is smaller.
-    public init(compress: Compressor? = nil) {
+    package init(compress: Compressor? = nil) {
         self.compress = compress
     }
 
     /// Serves the embedded `file` (a path in `clients/js`) at each of `paths`, with `headers`.
     /// A file that is not embedded is a build mistake: it traps at start-up, not per request.
-    public mutating func serve(_ file: String, at paths: [String], headers: [String: String] = [:], crossOrigin: CrossOrigin = .none) {
+    package mutating func serve(_ file: String, at paths: [String], headers: [String: String] = [:], crossOrigin: CrossOrigin = .none) {
         guard let embedded = WebFile.named(file) else { preconditionFailure("clients/js/\(file) is not embedded") }
         let gzipped = compress?(embedded.bytes).flatMap { $0.count < embedded.bytes.count ? $0 : nil }
         for path in paths {
@@ -49,12 +49,12 @@ public struct WebSite: Sendable {
     }
 
     /// Answers `GET`/`HEAD` of `path` with `answer` (never cached).
-    public mutating func serve(at path: String, _ answer: @escaping @Sendable (HTTPRequest) -> HTTPResponse) {
+    package mutating func serve(at path: String, _ answer: @escaping @Sendable (HTTPRequest) -> HTTPResponse) {
         pages[path] = Page(content: .generated(answer), headers: [:], crossOrigin: .none)
     }
 
     /// The answer when `request` is for one of these pages (its percent-decoded path), else nil.
-    public func response(to request: HTTPRequest) -> HTTPResponse? {
+    package func response(to request: HTTPRequest) -> HTTPResponse? {
         guard let path = request.decodedPath, let page = pages[path] else { return nil }
         guard request.method == "GET" || request.method == "HEAD" else {
             return HTTPError.methodNotAllowed("\(path) answers GET and HEAD only", allow: "GET, HEAD").response

@@ -3,7 +3,7 @@
 /// on a character boundary.
 ///
 /// Rejects overlong forms, surrogates (U+D800–DFFF) and code points above U+10FFFF (RFC 3629).
-public struct UTF8Validator: Sendable {
+package struct UTF8Validator: Sendable {
     /// Continuation bytes still expected for the current character.
     private var remaining = 0
     /// Allowed range for the next continuation byte (narrower right after some lead bytes).
@@ -11,20 +11,20 @@ public struct UTF8Validator: Sendable {
     private var upper: UInt8 = 0xBF
 
     /// A validator at a character boundary.
-    public init() {}
+    package init() {}
 
     /// True when everything fed so far ends on a character boundary.
-    public var isComplete: Bool { remaining == 0 }
+    package var isComplete: Bool { remaining == 0 }
 
     /// Feeds bytes; false as soon as they cannot be part of valid UTF-8.
-    public mutating func feed(_ bytes: some Sequence<UInt8>) -> Bool {
+    package mutating func feed(_ bytes: some Sequence<UInt8>) -> Bool {
         for byte in bytes where !feed(byte) { return false }
         return true
     }
 
     /// Feeds one byte; false when it cannot be part of valid UTF-8.
     @inline(__always)
-    public mutating func feed(_ byte: UInt8) -> Bool {
+    package mutating func feed(_ byte: UInt8) -> Bool {
         if remaining == 0 {
             switch byte {
             case 0x00...0x7F: return true
@@ -47,7 +47,7 @@ public struct UTF8Validator: Sendable {
     }
 
     /// Whether `bytes` is complete, valid UTF-8.
-    public static func isValid(_ bytes: some Sequence<UInt8>) -> Bool {
+    package static func isValid(_ bytes: some Sequence<UInt8>) -> Bool {
         var validator = UTF8Validator()
         return validator.feed(bytes) && validator.isComplete
     }

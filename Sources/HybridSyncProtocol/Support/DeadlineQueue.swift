@@ -4,22 +4,22 @@
 /// Entries are never removed early: reschedule by scheduling again and keep the latest deadline
 /// per key yourself, and tell ``popDue(now:limit:isCurrent:)`` which entries still count: stale ones
 /// are dropped on the way and do not use up the limit.
-public struct DeadlineQueue<Time: Comparable & Sendable, Key: Sendable>: Sendable {
+package struct DeadlineQueue<Time: Comparable & Sendable, Key: Sendable>: Sendable {
     private var heap: [(time: Time, key: Key)] = []
 
     /// An empty queue.
-    public init() {}
+    package init() {}
 
     /// Entries scheduled, stale ones included.
-    public var count: Int { heap.count }
+    package var count: Int { heap.count }
     /// Whether nothing is scheduled.
-    public var isEmpty: Bool { heap.isEmpty }
+    package var isEmpty: Bool { heap.isEmpty }
 
     /// The earliest deadline, if any.
-    public var nextDeadline: Time? { heap.first?.time }
+    package var nextDeadline: Time? { heap.first?.time }
 
     /// Adds a deadline for `key` (an earlier one for the same key stays; the caller skips it).
-    public mutating func schedule(_ key: Key, at time: Time) {
+    package mutating func schedule(_ key: Key, at time: Time) {
         heap.append((time, key))
         var child = heap.count - 1
         while child > 0 {
@@ -32,7 +32,7 @@ public struct DeadlineQueue<Time: Comparable & Sendable, Key: Sendable>: Sendabl
 
     /// Removes and returns up to `limit` current entries due at `now`, earliest first; due entries
     /// for which `isCurrent` is false (rescheduled or gone since) are removed without counting.
-    public mutating func popDue(
+    package mutating func popDue(
         now: Time, limit: Int = .max, isCurrent: (_ time: Time, _ key: Key) -> Bool = { _, _ in true }
     ) -> [(time: Time, key: Key)] {
         var due: [(time: Time, key: Key)] = []

@@ -143,9 +143,9 @@ struct EdgeHardeningTests {
         let (ws, _) = ports(daemon)
         let result = try await attack("halfopen", "127.0.0.1", ws, "4000")
         #expect(result["closed"] == 4000)
-        // The figure to beat is 100 ms (docs/RELIABILITY.md measures 17k sockets); a loaded CI
-        // machine gets headroom here, the 2.7 s stall this replaces would still fail.
-        #expect((result["max_rtt_ms"]?.doubleValue ?? .infinity) < 500, "\(result)")
+        // An order of magnitude, not the budget: the stall this replaces took 2.7 s. The figure
+        // (14 ms at 17,000 sockets) is scripts/edge_figures.sh's, in docs/RELIABILITY.md.
+        #expect((result["max_rtt_ms"]?.doubleValue ?? .infinity) < 1000, "\(result)")
         try await daemon.stop()
     }
 
@@ -266,7 +266,9 @@ extension EdgeHardeningTests {
         try #require(rss.count == 5, "\(result)")
         let (before, open1, closed1, open2, closed2) = (rss[0], rss[1], rss[2], rss[3], rss[4])
         let growth = open1 - before
-        #expect(growth < 3000 * 4, "under 4 KiB per idle socket: \(rss)")
+        // An order of magnitude, not the budget: a buffer kept per idle socket would show here.
+        // The figure itself (about 2.3 KB) is measured by `make bench` (docs/PERFORMANCE.md).
+        #expect(growth < 3000 * 32, "well under 32 KiB per idle socket: \(rss)")
         // "Returned" with headroom for a loaded machine: a CI run kept 2,764 of 5,496 KiB after the
         // second wave (the figures of RELIABILITY.md are measured alone).
         #expect(closed1 - before < growth * 2 / 3, "most of it is returned after close: \(rss)")

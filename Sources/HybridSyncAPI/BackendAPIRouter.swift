@@ -26,7 +26,7 @@ public final class BackendAPIRouter {
         let configuration = server.currentConfiguration
         apiKey = (configuration.apiKey, SecretMatcher(secret: configuration.apiKey))
         rate = (configuration.apiRequestsPerSecond, TokenBucket(
-            rate: configuration.apiRequestsPerSecond, burst: configuration.apiRequestsPerSecond, now: server.now
+            rate: configuration.apiRequestsPerSecond, burst: configuration.apiRequestsPerSecond, now: server.monotonicNow
         ))
     }
 
@@ -67,9 +67,9 @@ public final class BackendAPIRouter {
         let configuration = server.currentConfiguration
         if configuration.apiRequestsPerSecond != rate.perSecond {
             let perSecond = configuration.apiRequestsPerSecond
-            rate = (perSecond, TokenBucket(rate: perSecond, burst: perSecond, now: server.now))
+            rate = (perSecond, TokenBucket(rate: perSecond, burst: perSecond, now: server.monotonicNow))
         }
-        guard rate.bucket.take(now: server.now) else {
+        guard rate.bucket.take(now: server.monotonicNow) else {
             throw .rateLimited("over \(Int(rate.perSecond)) API requests per second; retry shortly")
         }
         if configuration.apiKey != apiKey.text { apiKey = (configuration.apiKey, SecretMatcher(secret: configuration.apiKey)) }

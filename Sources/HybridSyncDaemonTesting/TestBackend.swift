@@ -13,7 +13,7 @@
 /// }
 /// ```
 public enum TestBackend: Sendable, CustomStringConvertible {
-    /// An ``InMemoryServer`` on a ``ManualWallClock``: ``TestServer/passTime(_:)`` is instant.
+    /// An ``InMemoryServer`` on a ``ManualServerClock``: ``TestServer/passTime(_:)`` is instant.
     case inMemory
     /// A ``TestDaemon`` on `engine`, stopped after the body.
     case live(engine: TestDaemon.Engine)

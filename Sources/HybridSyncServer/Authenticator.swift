@@ -48,11 +48,11 @@ public struct Identity: Sendable, Equatable {
 /// Verifies client JWTs and their claims against a ``TokenPolicy``.
 struct Authenticator {
     let policy: TokenPolicy
-    let clock: any WallClock
+    let clock: any ServerClock
     /// `policy.hmacSecret` as an OpenSSL key set up once (each connect's check only copies it).
     let hmacKey: HMACSHA256Key?
 
-    init(policy: TokenPolicy, clock: any WallClock) {
+    init(policy: TokenPolicy, clock: any ServerClock) {
         self.policy = policy
         self.clock = clock
         hmacKey = policy.hmacSecret.map { HMACSHA256Key($0) }

@@ -3,15 +3,19 @@ import HybridSyncProtocol
 import HybridSyncServerTransport
 import Logging
 
-/// One WebSocket connection's protocol state. Owned by the server's thread.
+/// One WebSocket connection's protocol state. Owned by the server's thread. Times are the server
+/// clock's monotonic seconds, except ``connectedAt`` (a date, for the sessions API).
 final class Session {
     let id: ConnectionID
     let remoteAddress: String
+    /// When the socket opened (monotonic).
     let openedAt: Double
     var identity: Identity?
+    /// The token's `exp` on the monotonic clock (its deadline), if it expires.
+    var tokenExpiry: Double?
     /// The `name` the client gave in `connect` (at most 64 characters), for logs and the sessions API.
     var clientName: String?
-    /// When `connect` succeeded.
+    /// When `connect` succeeded (wall clock, seconds since 1970).
     var connectedAt: Double?
     var channels: Set<ChannelName> = []
     /// A close was requested; further commands are ignored.

@@ -86,7 +86,9 @@ extension SyncServer {
                 session.identity = identity
                 session.clientName = clientName.map { String($0.prefix(64)) }
                 session.connectedAt = clock.now()
-                session.lastPing = clock.now()
+                session.lastPing = clock.monotonic()
+                // The token's `exp` is a wall-clock date; its deadline runs on the monotonic clock.
+                session.tokenExpiry = identity.expiresAt.map { clock.monotonic(atWallTime: $0) }
                 scheduleCheck(session)
                 sessionsByUser[identity.userID, default: []].insert(session.id)
                 // Built inside the log call: only when info is logged (a connect storm logs nothing).

@@ -4,7 +4,8 @@ import Logging
 
 /// Time-driven work, run by the transport every fraction of a second (and by tests after moving a
 /// manual clock): connect timeouts, token expiry, ping/pong, and once a second the broker's sweep
-/// (ban expiry, history TTL, forgetting streams that hold nothing).
+/// (ban expiry, history TTL, forgetting streams that hold nothing). The rules run on the server
+/// clock's monotonic time; the sweep gets the wall-clock date the engine's records carry.
 ///
 /// Per-session rules cost what is due, not what is open: each session has one deadline in a heap
 /// (``SyncServer/sessionDeadlines``), and at most ``sessionChecksPerTick`` are handled per call, so a
@@ -16,7 +17,7 @@ extension SyncServer {
 
     @discardableResult
     public func tick() -> Bool {
-        let now = clock.now()
+        let now = clock.monotonic()
         let due = sessionDeadlines.popDue(now: now, limit: Self.sessionChecksPerTick) { time, id in
             guard let session = self.sessions[id] else { return false }
             return !session.isClosing && session.nextCheck == time
@@ -29,7 +30,7 @@ extension SyncServer {
             nextChannelSweep = now + 1
             let namespaces = configuration.namespaces
             broker.sweep(
-                now: now, banChannel: moderationUsers,
+                now: clock.now(), banChannel: moderationUsers,
                 policy: { namespaces[String($0.namespace)]?.stream },
                 inUse: { [hub] in hub.subscriberCount($0) > 0 }
             ) { [self] result in
@@ -49,12 +50,12 @@ extension SyncServer {
     /// Seconds until ``tick()`` has work: the earliest session check, or the broker's sweep (once a second).
     public func secondsUntilTickDue() -> Double? {
         let due = min(sessionDeadlines.nextDeadline ?? .infinity, nextChannelSweep)
-        return max(0, due - clock.now())
+        return max(0, due - clock.monotonic())
     }
 
-    /// Applies the session's timing rules at `now` and schedules its next check.
+    /// Applies the session's timing rules at `now` (monotonic) and schedules its next check.
     private func check(_ session: Session, now: Double) {
-        guard let identity = session.identity else {
+        guard session.identity != nil else {
             if now - session.openedAt >= configuration.connectTimeoutSeconds {
                 logger.info("no connect in time, closing", metadata: session.metadata)
                 disconnect(session, code: .connectTimeout, reason: "send 'connect' within \(configuration.connectTimeoutSeconds) s")
@@ -63,7 +64,7 @@ extension SyncServer {
             }
             return
         }
-        if let expiresAt = identity.expiresAt, now > expiresAt + configuration.auth.leewaySeconds {
+        if let expiry = session.tokenExpiry, now > expiry + configuration.auth.leewaySeconds {
             logger.info("token expired, closing", metadata: session.metadata)
             disconnect(session, code: .tokenExpired, reason: "token expired: refresh it and reconnect")
             return
@@ -83,13 +84,13 @@ extension SyncServer {
     /// Puts the session's next rule deadline in the heap (the earliest that can fire).
     func scheduleCheck(_ session: Session) {
         let next: Double
-        if let identity = session.identity {
+        if session.identity != nil {
             var earliest = min(
                 session.lastPing + configuration.pingIntervalSeconds,
                 session.lastSeen + configuration.pingIntervalSeconds + configuration.pongTimeoutSeconds
             )
-            if let expiresAt = identity.expiresAt {
-                earliest = min(earliest, (expiresAt + configuration.auth.leewaySeconds).nextUp)
+            if let expiry = session.tokenExpiry {
+                earliest = min(earliest, (expiry + configuration.auth.leewaySeconds).nextUp)
             }
             next = earliest
         } else {

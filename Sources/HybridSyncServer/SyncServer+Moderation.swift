@@ -86,8 +86,8 @@ extension SyncServer {
                 "client": .string("\(session.id)"),
                 "name": session.clientName.map(JSONValue.string) ?? .null,
                 "remoteAddress": .string(session.remoteAddress),
-                "connectedAt": .double(session.connectedAt ?? session.openedAt),
-                "lastSeen": .double(session.lastSeen),
+                "connectedAt": .double(session.connectedAt ?? clock.wallTime(ofMonotonic: session.openedAt)),
+                "lastSeen": .double(clock.wallTime(ofMonotonic: session.lastSeen)),
                 "channels": .array(session.channels.map(\.rawValue).sorted().map(JSONValue.string)),
             ])
         }

@@ -53,8 +53,11 @@ extension SyncServer {
     /// The configuration in force (the API key and the API rate are the router's to apply).
     package var currentConfiguration: ServerConfiguration { configuration }
 
-    /// Wall-clock seconds since 1970, as the server reads them (ban `until`, rate buckets).
+    /// Wall-clock seconds since 1970, as the server reads them (a ban's `until`).
     package var now: Double { clock.now() }
+
+    /// The server clock's monotonic seconds (rate buckets).
+    package var monotonicNow: Double { clock.monotonic() }
 
     /// One publication on `name` (optionally a state change), validated: an unknown namespace, or a
     /// key on a namespace that does not retain state, is refused.

@@ -17,7 +17,8 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     private(set) var configuration: ServerConfiguration
     let transport: any ServerTransport
     let broker: any Broker
-    let clock: any WallClock
+    /// Monotonic time for every timing rule, wall time for dates (``ServerClock``).
+    let clock: any ServerClock
     let logger: Logger
     private(set) var authenticator: Authenticator
 
@@ -36,7 +37,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     /// to the transport's `start` next.
     public init(
         configuration: ServerConfiguration, transport: any ServerTransport, broker: any Broker = MemoryBroker(),
-        clock: any WallClock = SystemWallClock(), logger: Logger
+        clock: any ServerClock = SystemClock(), logger: Logger
     ) {
         var configuration = configuration
         configuration.ensureModerationNamespace()
@@ -83,7 +84,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
 
     public func connectionOpened(_ connection: ConnectionID, info: ConnectionInfo) {
         let session = Session(
-            id: connection, remoteAddress: info.remoteAddress, now: clock.now(),
+            id: connection, remoteAddress: info.remoteAddress, now: clock.monotonic(),
             rate: configuration.commandsPerSecond, burst: configuration.commandBurst
         )
         sessions[connection] = session
@@ -92,7 +93,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     }
 
     public func received(_ frame: [UInt8], from connection: ConnectionID) {
-        let now = clock.now()
+        let now = clock.monotonic()
         for line in FrameCodec.messages(in: frame) {
             guard let session = sessions[connection], !session.isClosing else { return }
             session.lastSeen = now

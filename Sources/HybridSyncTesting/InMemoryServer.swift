@@ -24,7 +24,7 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
     /// Mints client tokens this server accepts (for a server with an HS256 secret).
     public let tokens: TokenMinter
     /// The wall clock the server reads (token expiry, ban expiry, history TTL).
-    public let clock: any WallClock
+    public let clock: any ServerClock
     private let apiKey: String
     private let maxMessageBytes: Int
     private let maxQueuedBytes: Int
@@ -41,7 +41,7 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
     /// one turn works, such as the SQLite one). `maxQueuedBytes` is the daemon's
     /// `limits.maxQueuedBytes` (1 MiB by default).
     public init(
-        configuration: ServerConfiguration, broker: any Broker = MemoryBroker(), clock: any WallClock = ManualWallClock(),
+        configuration: ServerConfiguration, broker: any Broker = MemoryBroker(), clock: any ServerClock = ManualServerClock(),
         maxQueuedBytes: Int = 1024 * 1024,
         logger: Logger = Logger(label: "hybridsync.test", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
@@ -58,7 +58,7 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
 
     /// A server with the default namespaces (docs/CONFIGURATION.md) on the memory engine, whose
     /// time moves only when `clock` is advanced.
-    public convenience init(clock: ManualWallClock = ManualWallClock()) {
+    public convenience init(clock: ManualServerClock = ManualServerClock()) {
         self.init(configuration: ServerConfiguration(apiKey: "test-api-key", tokenSecret: "test-token-secret"), clock: clock)
     }
 
@@ -74,10 +74,10 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
     /// The server's clock.
     public func now() -> Double { clock.now() }
 
-    /// Moves a ``ManualWallClock`` `seconds` on, a second at a time, running the server's timed
+    /// Moves a ``ManualServerClock`` `seconds` on, a second at a time, running the server's timed
     /// work after each step; on another clock, waits that long and runs it once.
     public func passTime(_ seconds: Double) async throws {
-        guard let manual = clock as? ManualWallClock else {
+        guard let manual = clock as? ManualServerClock else {
             try await Task.sleep(for: .seconds(seconds))
             tick()
             return
@@ -105,7 +105,7 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
     }
 
     /// Runs the server's time-driven work (what the daemon does every 250 ms); call it after
-    /// advancing the ``ManualWallClock``.
+    /// advancing the ``ManualServerClock``.
     @discardableResult
     public func tick() -> Bool {
         withServer { $0.tick() }

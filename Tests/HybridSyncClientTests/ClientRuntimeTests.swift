@@ -8,7 +8,7 @@ import Testing
 /// The runtime against a real SyncServer over the in-memory transport.
 @Suite("Client runtime")
 struct ClientRuntimeTests {
-    let clock = ManualWallClock()
+    let clock = ManualServerClock()
     let server: InMemoryServer
     let tokens = TokenMinter(secret: "s")
 

@@ -59,7 +59,7 @@ final class Recorder<Value: Sendable>: Sendable {
 
 /// The client runtime against a real SyncServer in memory, with manual clocks on both sides.
 struct RuntimeHarness {
-    let serverClock = ManualWallClock()
+    let serverClock = ManualServerClock()
     let clock = ManualClock()
     let server: InMemoryServer
     let tokens = TokenMinter(secret: "s")

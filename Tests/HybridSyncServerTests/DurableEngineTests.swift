@@ -12,7 +12,7 @@ import Testing
 @Suite("SQLite engine across restarts")
 struct DurableEngineTests {
     let path = Engine.temporaryDatabasePath()
-    let clock = ManualWallClock()
+    let clock = ManualServerClock()
 
     private func open() throws -> Harness {
         Harness(broker: try Engine.sqlite.makeBroker(path: path), clock: clock)

@@ -45,7 +45,7 @@ enum Engine: String, CaseIterable, CustomTestStringConvertible {
 
 /// A SyncServer behind the in-memory transport, with a manual clock and small helpers.
 struct Harness {
-    let clock: ManualWallClock
+    let clock: ManualServerClock
     let secret = "unit-test-secret"
     let server: InMemoryServer
     var tokens: TokenMinter { TokenMinter(secret: secret) }
@@ -55,7 +55,7 @@ struct Harness {
 
     /// A harness on a given broker (a reopened SQLite file, for restarts) and clock.
     init(
-        broker: any Broker, clock: ManualWallClock = ManualWallClock(), maxQueuedBytes: Int = 1024 * 1024,
+        broker: any Broker, clock: ManualServerClock = ManualServerClock(), maxQueuedBytes: Int = 1024 * 1024,
         _ configure: (inout ServerConfiguration) -> Void = { _ in }
     ) {
         var configuration = ServerConfiguration(apiKey: "k", tokenSecret: "unit-test-secret")

@@ -10,7 +10,7 @@ import Testing
 @Suite("Sync server", .offTheCooperativePool)
 struct SyncServerTests {
     let h = Harness()
-    var clock: ManualWallClock { h.clock }
+    var clock: ManualServerClock { h.clock }
     var secret: String { h.secret }
     var server: InMemoryServer { h.server }
     var tokens: TokenMinter { h.tokens }

@@ -71,26 +71,6 @@ struct LifetimeTests {
         #expect(reason.contains("is not a ws:// or wss:// URL"))
     }
 
-    @Test("a token the server always finds expired: backoff between attempts, then start() fails after three")
-    func alwaysExpiredToken() async throws {
-        let h = RuntimeHarness()
-        let runtime = h.runtime(tokenTTL: -60)
-        let start = Task { try await runtime.start() }
-        for attempt in 1..<ConnectionStateMachine.maxExpiredTokenRefusals {
-            try await h.clock.waitForSleeper(dueWithin: .seconds(5))  // a backoff wait, not an immediate reconnect
-            #expect(await runtime.sentCommandCounts["connect"] == attempt)
-            h.clock.advance(by: .seconds(5))
-        }
-        let error = await #expect(throws: ClientRuntimeError.self) { try await start.value }
-        #expect(error?.code == .unauthorized)
-        #expect(error?.serverError?.code == .tokenExpired)
-        #expect(await runtime.sentCommandCounts["connect"] == ConnectionStateMachine.maxExpiredTokenRefusals)
-        #expect(h.tokenRequests.all.count == ConnectionStateMachine.maxExpiredTokenRefusals)
-        if case .closed(.tokenExpired?, _) = await runtime.connectionState {} else {
-            Issue.record("closed with 4002 expected, got \(await runtime.connectionState)")
-        }
-    }
-
     @Test("a cancelled offline publish is dropped from the queue and never sent after the reconnect")
     func offlinePublishCancelled() async throws {
         let h = RuntimeHarness()
@@ -105,39 +85,6 @@ struct LifetimeTests {
         }
         #expect(await runtime.sentCommandCounts["publish"] == nil)
         #expect(h.api("GET", "/api/channels/chat:room")["offset"] == 0)
-    }
-
-    @Test("after a ban closes the runtime, reads fail instead of serving defaults; after the unban start() works again")
-    func closedByBanThenRestart() async throws {
-        let h = RuntimeHarness()
-        let runtime = h.runtime(user: "42")
-        try await runtime.start()
-        let key = StateKey<[String: BanInfo]>(channelMap: "moderation:users")
-        let early = await runtime.mount("early")
-        let watching = try await early.observe(key)
-        h.api("POST", "/api/ban", ["user": "42", "reason": "spam"])
-        try await state(runtime, "closed by the ban") {
-            if case .closed(.banned?, _) = $0 { return true }
-            return false
-        }
-        let ended = await #expect(throws: ClientRuntimeError.self) { for try await _ in watching {} }
-        #expect(ended?.code == .banned, "the live observer ends with the ban, not silently")
-        let late = await runtime.mount("late")
-        let refused = await #expect(throws: ClientRuntimeError.self) { _ = try await late.observe(key) }
-        #expect(refused?.code == .banned)
-        #expect(refused?.ban?.reason == "spam")
-        let read = await #expect(throws: ClientRuntimeError.self) { _ = try await runtime.get(key) }
-        #expect(read?.code == .banned, "no default shown as 'nobody is banned'")
-        await #expect(throws: ClientRuntimeError.self) { _ = try await late.observe("moderation:users") }
-        await #expect(throws: ClientRuntimeError.self) { try await runtime.start() }
-
-        h.api("DELETE", "/api/ban/42")
-        try await runtime.start()
-        let again = await runtime.mount("again")
-        let current = try await again.observe(key).first(within: .seconds(5))
-        #expect(current == [:], "after the unban the map is current again, and empty")
-        _ = (early, late, again)
-        await runtime.close()
     }
 
     @Test("one malformed entry in a channel map is reported with its app and key; the other entries stay live")

@@ -1,4 +1,5 @@
 import HybridSyncClient
+import HybridSyncProtocol
 import HybridSyncDaemonTesting
 import Synchronization
 import Testing
@@ -119,6 +120,66 @@ struct BackendParityTests {
             try await server.passTime(3)
             try await eventually(.seconds(10), "the ban ended") { try await server.api.bans()["bans"] == [] }
             try await runtime.start()
+            await runtime.close()
+        }
+    }
+}
+
+/// The client lifetime scenarios that were written twice (in memory and against the daemon), now
+/// one body each on both servers.
+extension BackendParityTests {
+    private static func fastBackoff() -> ClientRuntime.Configuration {
+        var configuration = ClientRuntime.Configuration()
+        configuration.backoff = BackoffPolicy(initial: .milliseconds(50), maximum: .milliseconds(200))
+        return configuration
+    }
+
+    @Test("a token the server always finds expired: three connects with backoff, then start() fails with unauthorized and no socket is left", arguments: backends)
+    func alwaysExpiredToken(backend: TestBackend) async throws {
+        try await backend.withServer { server async throws in
+            let asked = Mutex(0)
+            let runtime = ClientRuntime(url: server.webSocketURL, configuration: Self.fastBackoff(), transport: server.clientTransport) {
+                asked.withLock { $0 += 1 }
+                return server.tokens.token(user: "7", expiresIn: -3600, now: server.now())
+            }
+            let error = await #expect(throws: ClientRuntimeError.self) {
+                try await withTimeout(.seconds(30), "start() with expired tokens") { try await runtime.start() }
+            }
+            #expect(error?.code == .unauthorized)
+            #expect(error?.serverError?.code == .tokenExpired)
+            #expect(await runtime.sentCommandCounts["connect"] == ConnectionStateMachine.maxExpiredTokenRefusals)
+            #expect(asked.withLock { $0 } == ConnectionStateMachine.maxExpiredTokenRefusals, "a fresh token each time")
+            try await eventually(.seconds(10), "no socket left") { try await server.api.health()["connections"] == 0 }
+        }
+    }
+
+    @Test("banned while running: live observers end with banned, a late micro-app and reads get an error instead of a default; after the unban start() works and the map is current", arguments: backends)
+    func banClosesTheRuntime(backend: TestBackend) async throws {
+        try await backend.withServer { server async throws in
+            let runtime = server.runtime(user: "42", configuration: Self.fastBackoff())
+            try await runtime.start()
+            let key = StateKey<[String: JSONValue]>(channelMap: "moderation:users")
+            let early = await runtime.mount("early")
+            let live = try await early.observe(key)
+            try await server.api.ban(user: "42", reason: "spam")
+            try await eventually(.seconds(10), "closed by the ban") { await runtime.connectionState.closeCode == .banned }
+            let ended = await #expect(throws: ClientRuntimeError.self) { for try await _ in live {} }
+            #expect(ended?.code == .banned, "the live observer ends with the ban, not silently")
+            let late = await runtime.mount("late")
+            let refused = await #expect(throws: ClientRuntimeError.self) {
+                _ = try await late.observe(StateKey<JSONValue?>(channel: "moderation:users", key: "42", default: nil))
+            }
+            #expect(refused?.code == .banned, "not 'in good standing'")
+            #expect(refused?.ban?.reason == "spam")
+            let read = await #expect(throws: ClientRuntimeError.self) { _ = try await runtime.get(key) }
+            #expect(read?.code == .banned, "no default shown as 'nobody is banned'")
+            await #expect(throws: ClientRuntimeError.self) { try await runtime.start() }
+
+            try await server.api.unban(user: "42")
+            try await runtime.start()
+            let again = try await late.observe(key).first(within: .seconds(10))
+            #expect(again == [:], "after the unban the map is current again, and empty")
+            _ = early
             await runtime.close()
         }
     }

@@ -37,22 +37,6 @@ struct ClientLifetimeTests {
         #expect(error?.code == .closed)
     }
 
-    @Test("a token the daemon always finds expired: three attempts with backoff, then unauthorized")
-    func alwaysExpiredToken() async throws {
-        let daemon = try await TestDaemon.start(engine: .memory)
-        let tokens = daemon.tokens
-        let runtime = ClientRuntime(url: daemon.webSocketURL, configuration: fastBackoff()) {
-            tokens.token(user: "7", expiresIn: -3600)
-        }
-        let error = await #expect(throws: ClientRuntimeError.self) {
-            try await withTimeout(.seconds(30), "start() with expired tokens") { try await runtime.start() }
-        }
-        #expect(error?.code == .unauthorized)
-        #expect(await runtime.sentCommandCounts["connect"] == ConnectionStateMachine.maxExpiredTokenRefusals)
-        try await eventually(.seconds(10), "no socket left") { try await daemon.api.health()["connections"] == 0 }
-        #expect(try await daemon.stop() == 0)
-    }
-
     @Test("after a restart of the in-memory engine the observer is told it resynced, and backfill brings the missed publication")
     func resyncedAfterRestart() async throws {
         let daemon = try await TestDaemon.start(engine: .memory)
@@ -136,35 +120,6 @@ struct ClientLifetimeTests {
         #expect(seen.withLock { $0 } == [["dark": true], ["dark": false]])
         token.cancel()
         observed.cancel()
-        await runtime.close()
-        #expect(try await daemon.stop() == 0)
-    }
-
-    @Test("banned while running: live observers end with banned, a late micro-app gets an error instead of a default")
-    func bannedRuntimeServesNoDefaults() async throws {
-        let daemon = try await TestDaemon.start()
-        let runtime = daemon.runtime(user: "42", configuration: fastBackoff())
-        try await runtime.start()
-        let key = StateKey<[String: JSONValue]>(channelMap: "moderation:users")
-        let chat = await runtime.mount("chat")
-        let live = try await chat.observe(key)
-        try await daemon.api.ban(user: "42", reason: "spam")
-        try await until(runtime, "closed by the ban") { if case .closed(.banned?, _) = $0 { return true } else { return false } }
-        let ended = await #expect(throws: ClientRuntimeError.self) { for try await _ in live {} }
-        #expect(ended?.code == .banned)
-        let late = await runtime.mount("profile")
-        let refused = await #expect(throws: ClientRuntimeError.self) {
-            _ = try await late.observe(StateKey<JSONValue?>(channel: "moderation:users", key: "42", default: nil))
-        }
-        #expect(refused?.code == .banned, "not 'in good standing'")
-        let read = await #expect(throws: ClientRuntimeError.self) { _ = try await runtime.get(key) }
-        #expect(read?.code == .banned)
-
-        try await daemon.api.unban(user: "42")
-        try await runtime.start()
-        let again = try await late.observe(key).first(within: .seconds(10))
-        #expect(again?["42"] == nil, "current again after the unban")
-        _ = chat
         await runtime.close()
         #expect(try await daemon.stop() == 0)
     }

@@ -14,16 +14,32 @@ enum Listener: Sendable {
 /// One accepted socket, owned by the service thread: HTTP/1.1 until a WebSocket upgrade, then
 /// RFC 6455 frames. Every byte in and out passes through here.
 final class EdgeConnection {
-    enum Phase {
+    /// Where the connection is. The transitions: `http` → `awaitingResponse` → `http` (an API
+    /// request answered, kept alive); `http` → `webSocket` (an upgrade); any → `closing`, and in
+    /// `closing` `flushing` → `halfClosed`.
+    enum Phase: Equatable {
         /// Reading HTTP requests with ``parser``.
         case http
-        /// An API request is with the server; input that arrives now is pipelining (the socket
-        /// closes after the answer).
-        case awaitingResponse
-        /// An upgraded WebSocket, read with ``decoder``.
-        case webSocket
-        /// Nothing more is read: the connection closes once its queue is written.
-        case closing
+        /// An API request is with the server; input that arrives now is pipelining (`pipelined`
+        /// then: the socket closes after the answer).
+        case awaitingResponse(pipelined: Bool)
+        /// An upgraded WebSocket, read with ``decoder``; `echo` for the conformance endpoint.
+        case webSocket(echo: Bool)
+        /// Nothing more is read; ``Closing`` says how the socket goes.
+        case closing(Closing)
+    }
+
+    /// How a closing connection goes.
+    enum Closing: Equatable {
+        /// lws drops it at once (an idle API connection evicted, a failed socket).
+        case dropped
+        /// Its queue is written first (an HTTP `Connection: close` answer, a close frame sent in
+        /// reply or on a protocol error), then our side is shut.
+        case flushing
+        /// Our side of the TCP connection is shut (FIN sent after the last byte); what the peer
+        /// still sends is read and dropped until it closes too, so unread input never turns our
+        /// close into a reset that destroys the answer before the peer reads it (a "lingering close").
+        case halfClosed
     }
 
     /// Queued output.
@@ -61,20 +77,11 @@ final class EdgeConnection {
     var writeDelayed = false
     /// In the transport's write queue for the end of this turn.
     var writeScheduled = false
-    /// Close the socket once the queue is written (an HTTP `Connection: close` answer, a close frame
-    /// sent in reply or on a protocol error).
-    var closeAfterFlush = false
-    /// Our side of the TCP connection is shut (FIN sent after the last byte); what the peer still
-    /// sends is read and dropped until it closes too, so unread input never turns our close into a
-    /// reset that destroys the answer before the peer reads it (a "lingering close").
-    var halfClosed = false
     /// The current deadline (monotonic seconds): when it passes, the socket is dropped.
     var deadline: Double?
     /// API connections kept alive after an answer: since when (monotonic seconds) it waits for
     /// its next request; nil before its first answer and while a request is read or answered.
     var idleSince: Double?
-    /// Bytes arrived while ``Phase/awaitingResponse``.
-    var receivedWhileAwaiting = false
     /// Whether the server was told about this WebSocket (and so must be told when it closes).
     var announced = false
     /// lws's own timeout may still be armed: a TLS socket gets one for its handshake, and lws 4.1
@@ -82,8 +89,6 @@ final class EdgeConnection {
     /// its HTTP roles clear, not the raw role used here). The first bytes read disarm it
     /// (``LWSServerTransport/disarmLWSTimeout(_:)``); HybridSync's own deadlines take over.
     var lwsTimeoutArmed = false
-    /// The upgrade was to the echo endpoint (conformance testing only).
-    var echo = false
     /// The HTTP parser (stored here, not in `phase`, so it is mutated in place, never copied).
     var parser: HTTPRequestParser
     /// The frame decoder once upgraded.
@@ -100,7 +105,12 @@ final class EdgeConnection {
         self.outbox = outbox
     }
 
-    var isWebSocket: Bool { phase == .webSocket }
+    var isWebSocket: Bool {
+        if case .webSocket = phase { true } else { false }
+    }
+
+    /// Its queue is to be written, then our side shut.
+    var closesAfterFlush: Bool { phase == .closing(.flushing) }
 
     /// A WebSocket close was started by this side: the close frame is queued, the peer's is awaited.
     var closeRequested: Bool { outbox.state == .closing }

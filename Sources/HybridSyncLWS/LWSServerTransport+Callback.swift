@@ -50,7 +50,7 @@ extension LWSServerTransport {
             case .awaitingResponse: pipelinedWhileAwaiting(edge)
             case .closing: 0  // nothing more is read
             }
-            if edge.wantsWriteNow || (edge.closeAfterFlush && !edge.halfClosed) { scheduleWrite(edge) }
+            if edge.wantsWriteNow || edge.closesAfterFlush { scheduleWrite(edge) }
             return result
         case LWS_CALLBACK_RAW_WRITEABLE:
             guard let edge = connection(user) else { return -1 }
@@ -127,7 +127,7 @@ extension LWSServerTransport {
         guard let victim = idle.sorted(by: { $0.since < $1.since }).map(\.edge).first(where: { !Self.hasInput($0.socket) }) else {
             return false
         }
-        victim.phase = .closing
+        victim.phase = .closing(.dropped)
         victim.deadline = nil
         lws_set_timeout(victim.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC)
         evictedAPIConnections += 1

@@ -78,10 +78,9 @@ extension LWSServerTransport {
             return
         }
         edge.enqueue(raw: (LWSFrame(accepted)))
-        edge.phase = .webSocket
+        edge.phase = .webSocket(echo: echo)
         edge.writesDirectly = lws_is_ssl(edge.wsi) == 0
         edge.decoder = WebSocketFrameDecoder(maxMessageBytes: configuration.maxMessageBytes)
-        edge.echo = echo
         edge.parser = HTTPRequestParser(limits: edge.parser.limits)  // its buffers are not needed any more
         edge.deadline = nil
         if !echo {
@@ -108,13 +107,13 @@ extension LWSServerTransport {
         guard let api else { return }
         // Nothing more is read until the answer is queued; the router always answers (an engine
         // failure is a 503), so no deadline runs meanwhile.
-        edge.phase = .awaitingResponse
+        edge.phase = .awaitingResponse(pipelined: false)
         edge.deadline = nil
         let id = edge.id
         let answer: (HTTPResponse) -> Void = { [weak self] response in
-            guard let self, let edge = connections[id], edge.phase == .awaitingResponse else { return }
+            guard let self, let edge = connections[id], case .awaitingResponse(let pipelinedMeanwhile) = edge.phase else { return }
             // Pipelined requests are not served: answer this one, then close (the client retries the rest).
-            let keepAlive = request.keepAlive && !pipelined && !edge.receivedWhileAwaiting
+            let keepAlive = request.keepAlive && !pipelined && !pipelinedMeanwhile
             edge.phase = .http
             respond(edge, response, keepAlive: keepAlive, headOnly: request.method == "HEAD")
             if keepAlive {
@@ -133,14 +132,13 @@ extension LWSServerTransport {
     /// Input while a request is with the server: pipelining, which is not served; it is dropped
     /// and the socket closes after the answer.
     func pipelinedWhileAwaiting(_ edge: EdgeConnection) -> Int32 {
-        edge.receivedWhileAwaiting = true
+        edge.phase = .awaitingResponse(pipelined: true)
         return 0
     }
 
     // MARK: Responses
 
     private func refuse(_ edge: EdgeConnection, _ response: HTTPResponse) {
-        edge.phase = .closing
         respond(edge, response, keepAlive: false)
     }
 
@@ -148,8 +146,7 @@ extension LWSServerTransport {
     func respond(_ edge: EdgeConnection, _ response: HTTPResponse, keepAlive: Bool, headOnly: Bool = false) {
         edge.enqueue(raw: (LWSFrame(response.serialized(keepAlive: keepAlive, headOnly: headOnly))))
         if !keepAlive {
-            edge.phase = .closing
-            edge.closeAfterFlush = true
+            edge.phase = .closing(.flushing)
             setDeadline(edge, in: Self.closeDeadlineSeconds)
         }
     }

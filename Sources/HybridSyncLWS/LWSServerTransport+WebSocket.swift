@@ -9,10 +9,9 @@ import Logging
 /// handshake in both directions.
 extension LWSServerTransport {
     func webSocketReceived(_ edge: EdgeConnection, _ bytes: UnsafeRawBufferPointer) -> Int32 {
-        guard edge.phase == .webSocket, edge.decoder != nil else { return 0 }
+        guard case .webSocket(let echo) = edge.phase, edge.decoder != nil else { return 0 }
         edge.decoder?.append(bytes)  // in place: optional chaining does not copy the decoder
-        let echo = edge.echo
-        while edge.phase == .webSocket {
+        while edge.isWebSocket {
             let event: WebSocketEvent
             do {
                 guard let next = try edge.decoder?.next() else { break }
@@ -88,9 +87,8 @@ extension LWSServerTransport {
     }
 
     private func finishAfterFlush(_ edge: EdgeConnection) {
-        edge.phase = .closing
+        edge.phase = .closing(.flushing)
         edge.decoder = nil
-        edge.closeAfterFlush = true
         setDeadline(edge, in: Self.closeDeadlineSeconds)
         scheduleWrite(edge)
     }

@@ -94,7 +94,7 @@ extension LWSServerTransport {
     }
 
     private func wantsWrite(_ edge: EdgeConnection) -> Bool {
-        edge.wantsWriteNow || (edge.closeAfterFlush && !edge.halfClosed)
+        edge.wantsWriteNow || edge.closesAfterFlush
     }
 
     /// Writes the next chunk: a raw one, or the pending messages packed into one frame. With the
@@ -102,8 +102,8 @@ extension LWSServerTransport {
     /// when the socket failed.
     private func writeChunk(_ edge: EdgeConnection) -> Bool {
         guard let first = edge.queue.first else {
-            if edge.closeAfterFlush, !edge.halfClosed {
-                edge.halfClosed = true
+            if edge.closesAfterFlush {
+                edge.phase = .closing(.halfClosed)
                 _ = Glibc.shutdown(edge.socket, Int32(SHUT_WR))
             }
             return true

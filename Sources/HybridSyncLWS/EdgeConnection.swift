@@ -87,7 +87,7 @@ final class EdgeConnection {
     /// lws's own timeout may still be armed: a TLS socket gets one for its handshake, and lws 4.1
     /// arms another when the handshake ends (`PENDING_TIMEOUT_ESTABLISH_WITH_SERVER`, which only
     /// its HTTP roles clear, not the raw role used here). The first bytes read disarm it
-    /// (``LWSServerTransport/disarmLWSTimeout(_:)``); HybridSync's own deadlines take over.
+    /// (``EdgeWorker/disarmLWSTimeout(_:)``); HybridSync's own deadlines take over.
     var lwsTimeoutArmed = false
     /// The HTTP parser (stored here, not in `phase`, so it is mutated in place, never copied).
     var parser: HTTPRequestParser

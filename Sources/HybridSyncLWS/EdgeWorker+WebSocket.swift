@@ -7,7 +7,7 @@ import Logging
 
 /// RFC 6455 after the upgrade: messages to the server, control frames answered here, the close
 /// handshake in both directions.
-extension LWSServerTransport {
+extension EdgeWorker {
     func webSocketReceived(_ edge: EdgeConnection, _ bytes: UnsafeRawBufferPointer) -> Int32 {
         guard case .webSocket(let echo) = edge.phase, edge.decoder != nil else { return 0 }
         edge.decoder?.append(bytes)  // in place: optional chaining does not copy the decoder
@@ -69,8 +69,8 @@ extension LWSServerTransport {
         edge.announced = false
         openWebSockets.subtract(1, ordering: .relaxed)
         let id = ConnectionID(edge.id)
-        if hub == nil {
-            loop.execute { [weak self] in self?.delegate?.connectionFailed(id, code: code) }
+        if isHub {
+            loop.execute { [weak self] in self?.transport.delegate?.connectionFailed(id, code: code) }
         } else {
             toHub { $0.connectionFailed(id, code: code) }  // already later: it is queued to another thread
         }

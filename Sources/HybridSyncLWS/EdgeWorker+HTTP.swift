@@ -7,7 +7,7 @@ import HybridSyncWebSocket
 import Logging
 
 /// HTTP/1.1 on both listeners: exactly one response per request, then keep-alive (API) or close.
-extension LWSServerTransport {
+extension EdgeWorker {
     func httpReceived(_ edge: EdgeConnection, _ bytes: UnsafeRawBufferPointer) -> Int32 {
         guard edge.phase == .http else { return 0 }
         edge.idleSince = nil
@@ -47,7 +47,7 @@ extension LWSServerTransport {
         let echo = configuration.echoPath.map { $0 == head.path } ?? false
         guard WebSocketHandshake.isUpgradeRequest(head) else {
             // One page per connection: the public listener keeps nothing alive but WebSockets.
-            if let publicPages, let page = publicPages(head) {
+            if let publicPages = transport.publicPages, let page = publicPages(head) {
                 respond(edge, page, keepAlive: false, headOnly: head.method == "HEAD")
             } else {
                 refuse(edge, Self.notAnAPIPort)
@@ -60,7 +60,7 @@ extension LWSServerTransport {
         }
         let origin = head.header("origin")
         if !configuration.allowedOrigins.isEmpty, let origin, !configuration.allowedOrigins.contains(origin) {
-            let (log, suppressed) = originLog.shouldLog(now: Self.monotonicSeconds())
+            let (log, suppressed) = logs.origins.shouldLog(now: Self.monotonicSeconds())
             if log {
                 logger.info("refused WebSocket from a disallowed origin", metadata: [
                     "origin": "\(origin.prefix(100))", "refused_since_last_line": "\(suppressed)",
@@ -104,7 +104,7 @@ extension LWSServerTransport {
             refuse(edge, HTTPError.badRequest("the API does not upgrade connections (no WebSocket, no h2c)").response)
             return
         }
-        guard let api else { return }
+        guard let api = transport.api else { return }
         // Nothing more is read until the answer is queued; the router always answers (an engine
         // failure is a 503), so no deadline runs meanwhile.
         edge.phase = .awaitingResponse(pipelined: false)
@@ -122,7 +122,7 @@ extension LWSServerTransport {
             }
             scheduleWrite(edge)
         }
-        if let apiPages, let page = apiPages(request) {
+        if let apiPages = transport.apiPages, let page = apiPages(request) {
             answer(page)
         } else {
             api(request, answer)

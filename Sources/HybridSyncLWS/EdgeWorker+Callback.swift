@@ -15,11 +15,11 @@ func lwsServerCallback(
     _ input: UnsafeMutableRawPointer?, _ length: Int
 ) -> Int32 {
     guard let wsi, let context = lws_get_context(wsi), let owner = lws_context_user(context) else { return 0 }
-    let transport = Unmanaged<LWSServerTransport>.fromOpaque(owner).takeUnretainedValue()
-    return transport.handle(wsi: wsi, reason: reason, user: user, input: input, length: length)
+    let worker = Unmanaged<EdgeWorker>.fromOpaque(owner).takeUnretainedValue()
+    return worker.handle(wsi: wsi, reason: reason, user: user, input: input, length: length)
 }
 
-extension LWSServerTransport {
+extension EdgeWorker {
     func handle(
         wsi: OpaquePointer, reason: lws_callback_reasons, user: UnsafeMutableRawPointer?,
         input: UnsafeMutableRawPointer?, length: Int
@@ -64,7 +64,7 @@ extension LWSServerTransport {
     }
 
     private func listener(of wsi: OpaquePointer) -> Listener {
-        lws_get_vhost(wsi) == apiVhost ? .api : .public
+        lws_get_vhost(wsi) == apiListener.vhost ? .api : .public
     }
 
     private func connection(_ user: UnsafeMutableRawPointer?) -> EdgeConnection? {
@@ -74,11 +74,11 @@ extension LWSServerTransport {
     /// Called before a socket is adopted into lws's table: refuses it over the listener's cap (the
     /// public one counts the sockets of every service thread).
     func admit(listener: Listener) -> Int32 {
-        let cap = listener == .api ? configuration.maxAPIConnections : maxConnections
-        let open = listener == .api ? apiSockets : publicSockets.value.load(ordering: .relaxed)
+        let cap = listener == .api ? configuration.maxAPIConnections : configuration.effectiveMaxConnections
+        let open = listener == .api ? apiListener.sockets : transport.publicSockets.value.load(ordering: .relaxed)
         guard open >= cap else { return 0 }
         if listener == .api, evictIdleAPIConnection() { return 0 }
-        let (log, suppressed) = refusalLog.shouldLog(now: Self.monotonicSeconds())
+        let (log, suppressed) = logs.refusals.shouldLog(now: Self.monotonicSeconds())
         if log {
             logger.info("connection cap reached, refusing new sockets", metadata: [
                 "listener": "\(listener)", "cap": "\(cap)", "refused_since_last_line": "\(suppressed)",
@@ -89,7 +89,7 @@ extension LWSServerTransport {
 
     private func adopted(wsi: OpaquePointer, user: UnsafeMutableRawPointer?) -> Int32 {
         guard user != nil else { return -1 }
-        let id = nextID * UInt64(threadCount) + UInt64(index)  // names its thread: id % threads
+        let id = nextID * UInt64(transport.threadCount) + UInt64(index)  // names its thread: id % threads
         nextID += 1
         hs_lws_pss_set(user, id)
         let listener = listener(of: wsi)
@@ -100,14 +100,14 @@ extension LWSServerTransport {
         let outbox = ConnectionOutbox(maxQueuedBytes: configuration.maxQueuedBytes, delaysWrites: configuration.writeDelayMillis > 0)
         let edge = EdgeConnection(id: id, wsi: wsi, listener: listener, parser: HTTPRequestParser(limits: limits), outbox: outbox)
         edge.lwsTimeoutArmed = lws_is_ssl(wsi) != 0
-        edge.peerAddress = acceptedPeerAddress
+        edge.peerAddress = publicListener.acceptedPeerAddress
         connections[id] = edge
         switch listener {
-        case .public: publicSockets.value.add(1, ordering: .relaxed)
+        case .public: transport.publicSockets.value.add(1, ordering: .relaxed)
         case .api:
-            apiSockets += 1
-            apiPollSet.append(pollfd(fd: edge.socket, events: Int16(POLLIN), revents: 0))
-            apiConnections.append(edge)
+            apiListener.sockets += 1
+            apiListener.pollSet.append(pollfd(fd: edge.socket, events: Int16(POLLIN), revents: 0))
+            apiListener.connections.append(edge)
         }
         setDeadline(edge, in: configuration.httpHeaderTimeoutSeconds)
         return 0
@@ -120,7 +120,7 @@ extension LWSServerTransport {
     /// may be closed at any time (RFC 9112 §9.6); the client opens a new one. False when no
     /// connection is idle so: then the new socket is refused.
     func evictIdleAPIConnection() -> Bool {
-        let idle = apiConnections.compactMap { edge -> (edge: EdgeConnection, since: Double)? in
+        let idle = apiListener.connections.compactMap { edge -> (edge: EdgeConnection, since: Double)? in
             guard let since = edge.idleSince, edge.phase == .http, edge.parser.isIdle, edge.queue.isEmpty, !edge.awaitsWriteable else { return nil }
             return (edge, since)
         }
@@ -130,11 +130,11 @@ extension LWSServerTransport {
         victim.phase = .closing(.dropped)
         victim.deadline = nil
         lws_set_timeout(victim.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC)
-        evictedAPIConnections += 1
-        let (log, suppressed) = refusalLog.shouldLog(now: Self.monotonicSeconds())
+        apiListener.evicted += 1
+        let (log, suppressed) = logs.refusals.shouldLog(now: Self.monotonicSeconds())
         if log {
             logger.info("API connection cap reached, closing the longest idle keep-alive connection", metadata: [
-                "cap": "\(configuration.maxAPIConnections)", "evicted_total": "\(evictedAPIConnections)",
+                "cap": "\(configuration.maxAPIConnections)", "evicted_total": "\(apiListener.evicted)",
                 "refused_since_last_line": "\(suppressed)",
             ])
         }
@@ -161,14 +161,14 @@ extension LWSServerTransport {
         guard let edge = connections.removeValue(forKey: id) else { return }
         edge.isOpen = false
         switch edge.listener {
-        case .public: publicSockets.value.subtract(1, ordering: .relaxed)
+        case .public: transport.publicSockets.value.subtract(1, ordering: .relaxed)
         case .api:
-            apiSockets -= 1
-            apiPollSet.removeAll { $0.fd == edge.socket }
-            apiConnections.removeAll { $0 === edge }
+            apiListener.sockets -= 1
+            apiListener.pollSet.removeAll { $0.fd == edge.socket }
+            apiListener.connections.removeAll { $0 === edge }
         }
-        closedSinceTrim += 1
-        lastCloseAt = Self.monotonicSeconds()
+        trim.closed += 1
+        trim.lastCloseAt = Self.monotonicSeconds()
         if edge.announced {
             openWebSockets.subtract(1, ordering: .relaxed)
             toHub { $0.connectionClosed(ConnectionID(id)) }

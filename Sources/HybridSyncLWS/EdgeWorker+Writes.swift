@@ -14,24 +14,24 @@ import HybridSyncWebSocket
 /// read and answered during a long fan-out, and what it publishes joins the frames of the sockets
 /// not written yet: under load a write carries several publications, and the poll (lws 4.1 polls
 /// every socket on each turn) stays a small part of the cost.
-extension LWSServerTransport {
+extension EdgeWorker {
     /// Queues `edge` for the end of this turn (API answers ahead of everything else).
     func scheduleWrite(_ edge: EdgeConnection) {
         guard !edge.writeScheduled else { return }
         edge.writeScheduled = true
-        if edge.listener == .api { answerQueue.append(edge) } else { writeQueue.append(edge) }
+        if edge.listener == .api { writes.answers.append(edge) } else { writes.scheduled.append(edge) }
     }
 
     /// End of a turn: writes what is queued; true when some is left for the next turn.
     /// `serviceSeconds` is what the turn's poll and callbacks took.
     func flushWriteQueue(serviceSeconds: Double) -> Bool {
-        while let edge = answerQueue.popFirst() { writeNow(edge) }
-        guard !writeQueue.isEmpty else { return false }
+        while let edge = writes.answers.popFirst() { writeNow(edge) }
+        guard !writes.scheduled.isEmpty else { return false }
         let start = Self.monotonicSeconds()
         let budget = max(Self.minimumWriteBudget, serviceSeconds * Self.writeBudgetPerServiceSecond)
         var written = 0
-        while let edge = writeQueue.popFirst() {
-            if written % Self.warmingBatch == 0, writeQueue.count >= Self.warmingBatch - 1 { warmSockets(after: edge) }
+        while let edge = writes.scheduled.popFirst() {
+            if written % Self.warmingBatch == 0, writes.scheduled.count >= Self.warmingBatch - 1 { warmSockets(after: edge) }
             writeNow(edge)
             written += 1
             if written % Self.writesBetweenChecks == 0,
@@ -39,7 +39,7 @@ extension LWSServerTransport {
                 break
             }
         }
-        return !writeQueue.isEmpty || !answerQueue.isEmpty
+        return !writes.scheduled.isEmpty || !writes.answers.isEmpty
     }
 
     /// Sockets polled together ahead of their writes (``warmSockets(after:)``), when that many are
@@ -54,12 +54,12 @@ extension LWSServerTransport {
     /// less this way. What the poll reports is not used: a full socket still shows as a short
     /// send.
     private func warmSockets(after first: EdgeConnection) {
-        warmingPollSet.removeAll(keepingCapacity: true)
-        warmingPollSet.append(pollfd(fd: first.socket, events: Int16(POLLOUT), revents: 0))
-        for edge in writeQueue.prefix(Self.warmingBatch - 1) {
-            warmingPollSet.append(pollfd(fd: edge.socket, events: Int16(POLLOUT), revents: 0))
+        writes.warmingPollSet.removeAll(keepingCapacity: true)
+        writes.warmingPollSet.append(pollfd(fd: first.socket, events: Int16(POLLOUT), revents: 0))
+        for edge in writes.scheduled.prefix(Self.warmingBatch - 1) {
+            writes.warmingPollSet.append(pollfd(fd: edge.socket, events: Int16(POLLOUT), revents: 0))
         }
-        _ = warmingPollSet.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t($0.count), 0) }
+        _ = writes.warmingPollSet.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t($0.count), 0) }
     }
 
     /// The write budget of a turn is at least this long.
@@ -174,8 +174,8 @@ extension LWSServerTransport {
     /// answer), or a request on an API socket.
     private func inputWaiting() -> Bool {
         if loop.hasQueuedWork { return true }
-        guard !apiPollSet.isEmpty else { return false }
-        return apiPollSet.withUnsafeMutableBufferPointer { fds in
+        guard !apiListener.pollSet.isEmpty else { return false }
+        return apiListener.pollSet.withUnsafeMutableBufferPointer { fds in
             Glibc.poll(fds.baseAddress, nfds_t(fds.count), 0) > 0
         }
     }

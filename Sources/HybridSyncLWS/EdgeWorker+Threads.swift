@@ -31,28 +31,15 @@ final class SharedCounter: Sendable {
     let value = Atomic<Int>(0)
 }
 
-extension LWSServerTransport {
-    /// The thread that owns `connection`.
-    func thread(of connection: UInt64) -> Int { Int(connection % UInt64(threadCount)) }
-
+extension EdgeWorker {
     /// Runs `call` with the delegate on the hub thread: now when this is the hub, else queued to it.
     func toHub(_ call: @escaping @Sendable (any ServerTransportDelegate) -> Void) {
-        guard let hub else {
-            if let delegate { call(delegate) }
+        guard !isHub else {
+            if let delegate = transport.delegate { call(delegate) }
             return
         }
-        hub.loop.execute { [hub] in
-            if let delegate = hub.delegate { call(delegate) }
-        }
-    }
-
-    /// Hub thread: hands each thread what was queued for it during this turn.
-    func flushOutboxes() {
-        for index in 1..<threadCount where !outboxes[index].isEmpty {
-            let operations = outboxes[index]
-            outboxes[index].removeAll(keepingCapacity: true)
-            let target = others[index - 1]
-            target.loop.execute { [target] in target.apply(operations) }
+        transport.hub.loop.execute { [transport] in
+            if let delegate = transport.delegate { call(delegate) }
         }
     }
 
@@ -76,7 +63,7 @@ extension LWSServerTransport {
 
     /// Debug builds: the caller is on this transport's service thread.
     func assertOnServiceThread(_ function: StaticString = #function) {
-        assert(loop.isCurrentThread, "LWSServerTransport.\(function) called off its service thread")
+        assert(loop.isCurrentThread, "EdgeWorker.\(function) called off its service thread")
     }
 
     // MARK: Listening with SO_REUSEPORT
@@ -101,7 +88,7 @@ extension LWSServerTransport {
             Glibc.close(fd)
             throw LWSServerError(description: "libwebsockets could not watch the listening socket")
         }
-        sharedListener = fd
+        publicListener.socket = fd
         return Int(bound)
     }
 
@@ -110,17 +97,17 @@ extension LWSServerTransport {
     func acceptPending() {
         var address = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         for _ in 0..<Self.acceptsPerRound {
-            let fd = hs_accept(sharedListener, &address, Int32(address.count))
+            let fd = hs_accept(publicListener.socket, &address, Int32(address.count))
             guard fd >= 0 else { return }
             if admit(listener: .public) != 0 {
                 Glibc.close(fd)
                 continue
             }
             // Read by the adoption callback, which lws calls inside the adoption.
-            acceptedPeerAddress = address[0] == 0 ? nil : String(cString: address)
+            publicListener.acceptedPeerAddress = address[0] == 0 ? nil : String(cString: address)
             // On failure lws has closed the socket already.
-            _ = hs_lws_adopt_accepted(publicVhost, fd, Self.protocolName, configuration.tls != nil ? 1 : 0)
-            acceptedPeerAddress = nil
+            _ = hs_lws_adopt_accepted(publicListener.vhost, fd, Self.protocolName, configuration.tls != nil ? 1 : 0)
+            publicListener.acceptedPeerAddress = nil
         }
         // More may be pending: the socket stays readable and the next turn takes the next batch.
     }

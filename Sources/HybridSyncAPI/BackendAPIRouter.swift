@@ -53,9 +53,11 @@ public final class BackendAPIRouter {
         }
         do throws(HTTPError) {
             guard let path = request.decodedPath else { throw HTTPError.badRequest("malformed percent-encoding in the path") }
+            // Under /api/ the rate and the key come first: without the key nothing says which
+            // routes or methods exist.
+            if path.hasPrefix("/api/") { try admit(request, id: id, path: path) }
             let (route, parameter) = try Self.route(request.method, path)
             label = route.label
-            if route.path.needsKey { try admit(request, id: id, path: path) }
             try route.handler(self, Call(request: request, parameter: parameter, finish: finish))
         } catch {
             finish(.failure(error))
@@ -95,7 +97,7 @@ public final class BackendAPIRouter {
                                 allow: allowed.joined(separator: ", "))
     }
 
-    /// `/api/<unknown>`: the key is checked first (so a scan learns nothing without it), then 404.
+    /// `/api/<unknown>`: 404 (after the key, like every `/api/` path).
     private static let notFoundRoute = Route(.unknownAPI, "") { _, call throws(HTTPError) in
         throw .notFound("no route \(call.request.method.prefix(20)) \(call.request.path.prefix(100)); see docs/API.md")
     }
@@ -122,7 +124,7 @@ struct Call {
 struct Route: Sendable {
     /// Where a route is.
     enum Path: Sendable {
-        /// Exactly this path, without the API key (`/health`, `/ready`, `/metrics`).
+        /// Exactly this path, outside `/api/`: no API key (`/health`, `/ready`, `/metrics`).
         case open(String)
         /// Exactly this path, with the API key.
         case exact(String)
@@ -141,7 +143,6 @@ struct Route: Sendable {
         }
 
         var hasParameter: Bool { if case .parameter = self { true } else { false } }
-        var needsKey: Bool { if case .open = self { false } else { true } }
     }
 
     let method: String

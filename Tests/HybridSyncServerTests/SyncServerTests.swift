@@ -137,6 +137,10 @@ struct SyncServerTests {
         let delete = server.handle(HTTPRequest(method: "POST", path: "/api/ban/42", headers: [("authorization", "Bearer k")]))
         #expect(delete.status == 405)
         #expect(delete.headers["Allow"] == "DELETE")
+        // Without the key, /api/ says nothing about its routes or methods.
+        for (method, path) in [("GET", "/api/publish"), ("POST", "/api/nothing"), ("DELETE", "/api/ban/42")] {
+            #expect(server.handle(HTTPRequest(method: method, path: path)).status == 401, "\(method) \(path)")
+        }
         for path in ["/health", "/ready", "/api/bans", "/api/channels/app:a", "/api/state/app:a", "/api/history/app:a"] {
             let get = server.handle(HTTPRequest(method: "GET", path: path, headers: [("authorization", "Bearer k")]))
             let head = server.handle(HTTPRequest(method: "HEAD", path: path, headers: [("authorization", "Bearer k")]))

@@ -3,7 +3,7 @@ import HybridSyncProtocol
 import HybridSyncDaemonTesting
 import Testing
 
-/// How the daemon writes a fan-out (`LWSServerTransport+Writes.swift`): at the end of each turn, in
+/// How the daemon writes a fan-out (`EdgeWorker+Writes.swift`): at the end of each turn, in
 /// order, answering the API between batches, so a publisher is not held up by a long fan-out.
 @Suite("Writes during a fan-out (real daemon)")
 struct FanOutWritesTests {

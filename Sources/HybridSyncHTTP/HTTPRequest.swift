@@ -53,7 +53,7 @@ public struct HTTPRequest: Sendable, Equatable {
     }
 
     /// `text` with its `%XX` escapes decoded, or nil when one is malformed or the result is not UTF-8.
-    package static func percentDecoded(_ text: some StringProtocol) -> String? {
+    private static func percentDecoded(_ text: some StringProtocol) -> String? {
         var bytes: [UInt8] = []
         var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {

@@ -35,12 +35,15 @@ struct WriteDelayTests {
         #expect(frames < 10, "publications within one window share frames (got \(frames) frames)")
 
         // A publication waits for the window, a reply does not: the reply takes it along, at once.
-        try await daemon.api.publish(channel: "chat:room", data: 11)
+        // Timed from before the publish: the window opens when the daemon takes publication 11, so
+        // a reply that waited for it would arrive 1 s or more after `started`, however fast or
+        // loaded the machine; one that did not takes two round trips.
         let started = ContinuousClock.now
+        try await daemon.api.publish(channel: "chat:room", data: 11)
         connection.send(Array(#"{"id":3,"op":"ping"}"#.utf8))
         let together = try await nextMessages()
         #expect(together.count == 2 && together.last == .reply(id: 3, .success(.object([:]))), "\(together)")
-        #expect(ContinuousClock.now - started < .milliseconds(800), "well before the 1 s window ends")
+        #expect(ContinuousClock.now - started < .seconds(1), "before the 1 s window ends")
         connection.close(code: .normal, reason: "done")
         #expect(try await daemon.stop() == 0)
     }

@@ -26,7 +26,7 @@ build() {
         || { grep -v "ld.gold: warning" "$out/build-$name.log"; exit 1; }
 }
 build frames HybridSyncWebSocket HybridSyncHTTP HybridSyncProtocol
-build http HybridSyncHTTP HybridSyncProtocol
+build http HybridSyncHTTP HybridSyncWebSocket HybridSyncProtocol
 build jwt HybridSyncProtocol HybridSyncCrypto
 status=0
 for name in frames http jwt; do

@@ -16,11 +16,12 @@ public func fuzzHTTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             return 0
         case .head(_, let length):
             precondition(length <= 512)
-        case .complete(let head, let body):
-            precondition(body.count <= 512)
-            _ = head.decodedPath
-            _ = head.keepAlive
-            if let response = try? WebSocketHandshake.accept(head, subprotocol: "hybridsync.v1") {
+        case .complete(let request):
+            precondition(request.body.count <= 512)
+            _ = request.decodedPath
+            _ = request.keepAlive
+            _ = request.queryParameters
+            if let response = try? WebSocketHandshake.accept(request, subprotocol: "hybridsync.v1") {
                 precondition(response.starts(with: Array("HTTP/1.1 101 ".utf8)))
             }
         }

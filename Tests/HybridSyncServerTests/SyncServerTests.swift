@@ -129,6 +129,22 @@ struct SyncServerTests {
         #expect(server.handle(HTTPRequest(method: "GET", path: "/api/nothing", headers: [("authorization", "Bearer k")])).status == 404)
     }
 
+    @Test("a reload (SIGHUP) that changes api.key and api.maxRequestsPerSecond applies to the next request")
+    func reloadedKeyAndRate() {
+        let publish = { (key: String) in
+            server.handle(HTTPRequest(method: "POST", path: "/api/publish", headers: [("authorization", "Bearer \(key)")],
+                                      body: Array(#"{"channel":"app:b","data":1}"#.utf8))).status
+        }
+        #expect(publish("k") == 200)
+        var reloaded = ServerConfiguration(apiKey: "k2", tokenSecret: "unit-test-secret")
+        reloaded.apiRequestsPerSecond = 2
+        let changed = server.withServer { $0.reconfigure(reloaded) }
+        #expect(changed.contains("api.key") && changed.contains("api.maxRequestsPerSecond"))
+        #expect(publish("k") == 401, "the old key is refused at once")
+        #expect(publish("k2") == 200)
+        #expect(publish("k2") == 429, "two per second from the reload on, the refused request counted too (the clock does not move)")
+    }
+
     @Test("a route asked with another method: 405 with Allow; HEAD is answered wherever GET is")
     func methods() {
         let wrong = server.handle(HTTPRequest(method: "GET", path: "/api/publish", headers: [("authorization", "Bearer k")]))

@@ -62,7 +62,7 @@ class Browser:
         self.socket = connect(address, max_size=64 * 1024 * 1024, open_timeout=10)
         self.next_id = 1
         self.sessions = {}
-        self.events = []  # load events that arrived while a reply was awaited
+        self.events = []  # load and new-context events that arrived while a reply was awaited
         self.version = self.call("Browser.getVersion")["product"]
 
     def _devtools_address(self, deadline):
@@ -100,7 +100,7 @@ class Browser:
         while True:
             reply = self._next_message(deadline, method)
             if reply.get("id") != ident:
-                if reply.get("method") == "Page.loadEventFired":  # the one event open() waits for
+                if reply.get("method") in ("Page.loadEventFired", "Runtime.executionContextCreated"):  # awaited later
                     self.events.append(reply)
                 continue
             if "error" in reply:
@@ -155,15 +155,20 @@ class Browser:
             f"  const timer = setTimeout(() => {{ observer.disconnect(); clearInterval(poll); reject(new Error({failure})); }}, {int(timeout * 1000)});"
             "  observer.observe(document.documentElement, { subtree: true, childList: true, attributes: true, characterData: true });"
             "})")
+        session = self.sessions[target]
         deadline = time.monotonic() + timeout
         while True:
+            # Contexts created before this attempt are not the one a navigation below brings.
+            self.events = [event for event in self.events
+                           if (event.get("sessionId"), event.get("method")) != (session, "Runtime.executionContextCreated")]
             try:
                 return self.evaluate(target, script, timeout=max(1, deadline - time.monotonic()))
             except RuntimeError as error:
-                # A navigation (Back, a link) ends the page the check ran in: check the next one.
+                # A navigation (Back, a link) ends the page the check ran in: check the next one
+                # once it has its context.
                 if "navigated or closed" not in str(error) or time.monotonic() >= deadline:
                     raise
-                time.sleep(0.05)
+                self._event("Runtime.executionContextCreated", session, timeout=max(0.1, deadline - time.monotonic()))
 
     def screenshot(self, target, path):
         data = base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"}, session=self.sessions[target])["data"])

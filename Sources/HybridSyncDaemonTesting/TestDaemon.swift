@@ -57,6 +57,7 @@ public final class TestDaemon: TestServer, Sendable {
 
     /// Why the daemon could not be started or stopped.
     public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// What went wrong, for the test's failure message.
         public let description: String
     }
 

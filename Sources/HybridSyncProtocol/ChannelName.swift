@@ -12,6 +12,7 @@ public struct ChannelName: Hashable, Sendable, CustomStringConvertible, Comparab
 
     /// Why a channel name was refused.
     public struct InvalidName: Error, Sendable, CustomStringConvertible {
+        /// The reason, for logs and failure messages.
         public let description: String
     }
 
@@ -35,8 +36,10 @@ public struct ChannelName: Hashable, Sendable, CustomStringConvertible, Comparab
         self.name = name
     }
 
+    /// The name as written.
     public var description: String { rawValue }
 
+    /// Ordered by the name's text.
     public static func < (lhs: ChannelName, rhs: ChannelName) -> Bool { lhs.rawValue < rhs.rawValue }
 
     private static let namespaceBytes: Set<UInt8> = Set("abcdefghijklmnopqrstuvwxyz0123456789_-".utf8)

@@ -1,6 +1,8 @@
 /// Error codes carried in command replies (`{"id":N,"error":{"code":...}}`).
 public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The number of docs/PROTOCOL.md's error table.
     public let rawValue: Int
+    /// The code numbered `rawValue`.
     public init(rawValue: Int) { self.rawValue = rawValue }
 
     /// 100: the server failed; retrying later may help.
@@ -38,6 +40,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         self == .internalError || self == .tooManyRequests || self == .tokenExpired
     }
 
+    /// The number.
     public var description: String { "\(rawValue)" }
 }
 
@@ -57,5 +60,6 @@ public struct ReplyError: Error, Sendable, Equatable, CustomStringConvertible {
         self.temporary = temporary ?? code.isTemporary
     }
 
+    /// `error <code>: <message>`.
     public var description: String { "error \(code.rawValue): \(message)" }
 }

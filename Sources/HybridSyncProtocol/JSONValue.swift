@@ -22,6 +22,7 @@ public enum JSONValue: Sendable, Hashable {
 }
 
 extension JSONValue {
+    /// Equal JSON values; an `int` and a `double` of the same number are equal.
     public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): true
@@ -36,6 +37,7 @@ extension JSONValue {
         }
     }
 
+    /// Hashes consistently with ``==`` (equal numbers hash alike).
     public func hash(into hasher: inout Hasher) {
         switch self {
         case .null: hasher.combine(0)
@@ -50,6 +52,7 @@ extension JSONValue {
 }
 
 extension JSONValue: Codable {
+    /// Any JSON value a `Decoder` holds.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
@@ -69,6 +72,7 @@ extension JSONValue: Codable {
         }
     }
 
+    /// Encodes the value as the JSON it is.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
@@ -107,6 +111,7 @@ extension JSONValue {
 
     /// Why a document is not JSON, in words a client developer can act on.
     public struct ParseError: Error, Sendable, CustomStringConvertible {
+        /// The reason, for logs and failure messages.
         public let description: String
     }
 

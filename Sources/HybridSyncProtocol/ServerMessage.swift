@@ -54,6 +54,7 @@ public struct StreamPosition: Sendable, Hashable, CustomStringConvertible {
         self.init(epoch: epoch, offset: UInt64(offset))
     }
 
+    /// `<epoch>/<offset>`.
     public var description: String { "\(epoch)/\(offset)" }
 }
 
@@ -293,6 +294,7 @@ extension ServerMessage {
 
     /// Why a server line could not be read.
     public struct DecodingError: Error, Sendable, CustomStringConvertible {
+        /// The reason, for logs and failure messages.
         public let description: String
     }
 

@@ -15,6 +15,7 @@ extension SyncServer {
     /// Sessions checked per tick at most.
     static let sessionChecksPerTick = 256
 
+    /// Runs what is due now; true when it stopped with more due (the transport calls again soon).
     @discardableResult
     public func tick() -> Bool {
         let now = clock.monotonic()

@@ -82,6 +82,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
 
     // MARK: ServerTransportDelegate
 
+    /// A socket opened: a session waiting for `connect` (its connect timeout starts).
     public func connectionOpened(_ connection: ConnectionID, info: ConnectionInfo) {
         let session = Session(
             id: connection, remoteAddress: info.remoteAddress, now: clock.monotonic(),
@@ -92,6 +93,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
         logger.debug("connection opened", metadata: ["connection": "\(connection)", "peer": "\(info.remoteAddress)"])
     }
 
+    /// A frame's commands, each admitted by the rate limit, run in order.
     public func received(_ frame: [UInt8], from connection: ConnectionID) {
         let now = clock.monotonic()
         for line in FrameCodec.messages(in: frame) {
@@ -138,6 +140,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
         sessions[session.id] === session && !session.isClosing
     }
 
+    /// The socket is gone: the session leaves its channels and is forgotten.
     public func connectionClosed(_ connection: ConnectionID) {
         forget(connection, failedWith: nil)
     }

@@ -6,7 +6,9 @@ public struct ConnectionID: Hashable, Sendable, Comparable, CustomStringConverti
     public let rawValue: UInt64
     /// The connection numbered `rawValue`.
     public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    /// Ordered by number (each thread's accept order).
     public static func < (lhs: ConnectionID, rhs: ConnectionID) -> Bool { lhs.rawValue < rhs.rawValue }
+    /// `c<number>`, as logs show it.
     public var description: String { "c\(rawValue)" }
 }
 

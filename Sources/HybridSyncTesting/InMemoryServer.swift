@@ -175,12 +175,14 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
 
     // MARK: ServerTransport (called with the lock held, from inside the server)
 
+    /// Delivers `message` to each connection through its outbox (called inside a server call).
     public func send(_ message: OutboundMessage, to ids: some Sequence<ConnectionID>) {
         for id in ids {
             if connections[id]?.offer(message) == .overflow { overflowed.append(id) }
         }
     }
 
+    /// Closes the connection with `code` after the server's current call; nothing is delivered to it after this.
     public func close(_ id: ConnectionID, code: CloseCode, reason: String) {
         guard connections[id]?.startClosing() == true else { return }
         pendingCloses.append((id, code, reason))
@@ -206,6 +208,7 @@ private final class WeakTransport: ServerTransport {
 public final class InMemoryConnection: ClientConnection, @unchecked Sendable {
     /// The server's id of this connection (for tests that drive the server as its transport).
     public let id: ConnectionID
+    /// Everything the server sends, then the close.
     public let events: AsyncStream<ClientConnectionEvent>
     private let continuation: AsyncStream<ClientConnectionEvent>.Continuation
     private weak var server: InMemoryServer?
@@ -266,11 +269,13 @@ public final class InMemoryConnection: ClientConnection, @unchecked Sendable {
         output.withLockedValue { $0.outbox.close() }
     }
 
+    /// Sends one text frame (a client message over `maxMessageBytes` closes the connection with 1009).
     public func send(_ frame: [UInt8]) { server?.clientSent(frame, on: id) }
 
     /// Sends one text frame.
     public func send(_ text: String) { send(Array(text.utf8)) }
 
+    /// Closes the connection from the client's side.
     public func close(code: CloseCode, reason: String) { server?.clientClosed(id, code: code, reason: reason) }
 
     /// Returns and forgets the messages the server sent so far (lines that do not decode are skipped).

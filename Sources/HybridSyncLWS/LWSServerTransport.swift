@@ -30,7 +30,6 @@ package final class LWSServerTransport: ServerTransport, @unchecked Sendable {
     let apiPages: HTTPPages?
     /// Sockets on the public listener over all threads (the connection cap is for the process).
     let publicSockets = SharedCounter()
-    let threadCount: Int
 
     // Hub-thread state.
     var delegate: (any ServerTransportDelegate)?
@@ -46,10 +45,13 @@ package final class LWSServerTransport: ServerTransport, @unchecked Sendable {
         self.logger = logger
         self.publicPages = publicPages
         self.apiPages = apiPages
-        self.threadCount = max(1, configuration.threads)
-        self.outboxes = Array(repeating: [], count: max(1, configuration.threads))
-        workers = (0..<threadCount).map { EdgeWorker(configuration: configuration, logger: logger, index: $0, transport: self) }
+        let threads = max(1, configuration.threads)
+        self.outboxes = Array(repeating: [], count: threads)
+        workers = (0..<threads).map { EdgeWorker(configuration: configuration, logger: logger, index: $0, transport: self) }
     }
+
+    /// Service threads, one worker each.
+    var threadCount: Int { workers.count }
 
     /// The first worker: it runs the delegate and the API listener.
     var hub: EdgeWorker { workers[0] }

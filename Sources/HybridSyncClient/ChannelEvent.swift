@@ -44,3 +44,15 @@ public struct Backfill: Sendable, Equatable {
     /// The channel's position when the server answered.
     public let position: StreamPosition
 }
+
+extension Backfill {
+    /// The part of a history answer after `position`; complete only when the epoch is the same and
+    /// every offset up to the answer's position is there.
+    init(_ result: HistoryResult, after position: StreamPosition) {
+        let sameEpoch = result.position.epoch == position.epoch
+        publications = result.publications.filter { !sameEpoch || $0.offset > position.offset }
+        let missing = Int64(result.position.offset) - Int64(position.offset)
+        complete = sameEpoch && missing >= 0 && Int64(publications.count) == missing
+        self.position = result.position
+    }
+}

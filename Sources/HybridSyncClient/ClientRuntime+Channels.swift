@@ -1,13 +1,6 @@
 import HybridSyncProtocol
 import Logging
 
-/// One live observer of a channel's events, owned by a micro-app.
-struct ChannelObserver {
-    let app: UInt64
-    let channel: ChannelName
-    let continuation: ClientRuntime.ChannelEvents.Continuation
-}
-
 extension ClientRuntime {
     // MARK: Holding channels
 
@@ -16,7 +9,7 @@ extension ClientRuntime {
         for action in actions {
             switch action {
             case .subscribe(let name, let since):
-                guard isOnline, let connection else { continue }
+                guard isOnline, let connection = link.socket else { continue }
                 let ticket = makeID()
                 connection.send(commands.transmit(.subscribe(channel: name, since: since),
                                                   .init(ticket: ticket, purpose: .subscribe(name, since: since))))
@@ -26,7 +19,7 @@ extension ClientRuntime {
             case .startLinger(let name):
                 schedule(.linger(name), after: configuration.subscriptionLinger)
             case .cancelLinger(let name):
-                deadlines.remove(.linger(name))
+                timer.remove(.linger(name))
             case .forget(let name):
                 store.forget(name)
                 logger.debug("channel released", metadata: ["channel": "\(name)"])
@@ -70,17 +63,17 @@ extension ClientRuntime {
                 answer = .refused(ReplyError(.internalError, "unreadable subscribe result"))
             }
         }
-        let ready = waiters.filter { $0.value.role == .ready(name) }.map(\.key)
+        let ready = waiters.tickets(for: .ready(name))
         switch subscriptions.answered(name, ticket: ticket, answer) {
         case .stale(let undo):
             if undo { fireAndForget(.unsubscribe(channel: name)) }
         case .ready(let snapshot, let resync, let retainsState):
             if retainsState {
-                channelsWithoutState.remove(name)
+                observers.channelsWithoutState.remove(name)
             } else {
                 // Its state observers would only ever see their defaults: end them, as hybridsync.js does.
-                channelsWithoutState.insert(name)
-                for (id, observer) in stateObservers where observer.channel == name {
+                observers.channelsWithoutState.insert(name)
+                for id in observers.stateObservers(of: name) {
                     removeObserver(id, error: ClientRuntimeError.stateNotRetained(name.rawValue))
                 }
             }
@@ -89,7 +82,7 @@ extension ClientRuntime {
                 logger.info("could not recover, applied the snapshot", metadata: [
                     "channel": "\(name)", "from": "\(resync.from)", "to": "\(resync.to)",
                 ])
-                for id in channelObserversByChannel[name] ?? [] { yield(.resynced(resync), to: id) }
+                for id in observers.channelObservers(of: name) { yield(.resynced(resync), to: id) }
             }
             for ticket in ready { resolve(ticket, .success(.null)) }
         case .refused(let refusal):
@@ -116,12 +109,12 @@ extension ClientRuntime {
             perform([.subscribe(publication.channel, since: since)])
         case .apply:
             notify(store.apply(publication))
-            for id in channelObserversByChannel[publication.channel] ?? [] { yield(.publication(publication), to: id) }
+            for id in observers.channelObservers(of: publication.channel) { yield(.publication(publication), to: id) }
         }
     }
 
     private func yield(_ event: ChannelEvent, to id: UInt64) {
-        guard let observer = channelObservers[id] else { return }
+        guard let observer = observers.channelObserver(id) else { return }
         if case .dropped = observer.continuation.yield(event) {
             let error = ClientRuntimeError.observerOverflow(configuration.observerBufferLimit)
             errorSink(RuntimeErrorReport(app: registry.name(of: observer.app), context: "observer of '\(observer.channel)'", error: error))
@@ -142,8 +135,7 @@ extension ClientRuntime {
         }
         let id = makeID()
         let (stream, continuation) = ChannelEvents.makeStream(bufferingPolicy: .bufferingOldest(configuration.observerBufferLimit))
-        channelObservers[id] = ChannelObserver(app: app, channel: name, continuation: continuation)
-        channelObserversByChannel[name, default: []].insert(id)
+        observers.add(id, ChannelObserver(app: app, channel: name, continuation: continuation))
         registry.addObserver(id, to: app)
         continuation.onTermination = { [weak self] _ in Task { await self?.removeObserver(id, error: nil) } }
         return stream
@@ -151,23 +143,24 @@ extension ClientRuntime {
 
     /// Ends every observer of a channel (the server refused it).
     func endObservers(of name: ChannelName, error: any Error) {
-        for id in channelObserversByChannel[name] ?? [] { removeObserver(id, error: error) }
-        for (id, observer) in stateObservers where observer.channel == name { removeObserver(id, error: error) }
+        for id in observers.channelObservers(of: name) { removeObserver(id, error: error) }
+        for id in observers.stateObservers(of: name) { removeObserver(id, error: error) }
     }
 
     /// Ends one observer (`error` nil: normally) and gives its hold back.
     func removeObserver(_ id: UInt64, error: (any Error)?) {
-        if let observer = stateObservers.removeValue(forKey: id) {
+        switch observers.remove(id) {
+        case .state(let observer):
             store.unwatch(observer.binding, by: id)
             registry.removeObserver(id, from: observer.app)
             observer.finish(error)
             if let channel = observer.channel { release(channel) }
-        } else if let observer = channelObservers.removeValue(forKey: id) {
-            channelObserversByChannel[observer.channel]?.remove(id)
-            if channelObserversByChannel[observer.channel]?.isEmpty == true { channelObserversByChannel[observer.channel] = nil }
+        case .channel(let observer):
             registry.removeObserver(id, from: observer.app)
             observer.continuation.finish(throwing: error)
             release(observer.channel)
+        case nil:
+            break
         }
     }
 }

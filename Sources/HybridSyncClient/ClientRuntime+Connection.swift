@@ -9,31 +9,24 @@ extension ClientRuntime {
         for action in actions {
             switch action {
             case .connect(let refresh):
-                generation += 1
-                let attempt = generation
-                deadlines.remove(.retry)
+                link.generation += 1
+                let attempt = link.generation
+                timer.remove(.retry)
                 schedule(.connectAttempt, after: configuration.connectTimeout)
                 Task { [weak self] in await self?.openConnection(generation: attempt, refreshedToken: refresh) }
             case .scheduleRetry(let delay):
-                deadlines.remove(.connectAttempt)
+                timer.remove(.connectAttempt)
                 schedule(.retry, after: delay)
             case .resubscribeAll:
                 perform(subscriptions.resubscribeAll())
             case .reportTerminal(let code, let reason):
                 logger.info("connection closed for good", metadata: ["code": "\(code.map { "\($0)" } ?? "-")", "reason": "\(reason)"])
-                stop(with: terminalError(code: code, reason: reason))
+                stop(with: status.terminalError(code: code, reason: reason))
             case .closeSocket:
-                generation += 1
-                connection?.close(code: .normal, reason: "client closed")
-                connection = nil
+                link.drop(reason: "client closed")
             }
         }
         announceState()
-    }
-
-    private func terminalError(code: CloseCode?, reason: String) -> ClientRuntimeError {
-        if let permanentFailure { return permanentFailure }
-        return ClientRuntimeError.terminal(code: code, reason: reason, refusal: lastRefusal, ban: lastBan)
     }
 
     /// The runtime stopped (terminal close or ``close()``): every wait, observer stream and queued
@@ -41,21 +34,21 @@ extension ClientRuntime {
     /// ever shown as current. Mounted apps stay (their event streams tell them), and so do their
     /// callback observers: they report the error and follow their keys again after ``start()``.
     func stop(with error: ClientRuntimeError) {
-        stoppedError = error
-        lastError = error.description
+        status.stoppedError = error
+        status.lastError = error.description
         for entry in commands.dropQueue() { resolve(entry.ticket, .failure(error)) }
         _ = commands.connectionLost()
-        for ticket in Array(waiters.keys) { resolve(ticket, .failure(error)) }
+        for ticket in waiters.tickets { resolve(ticket, .failure(error)) }
         subscriptions.removeAll()
         store.forgetChannels()
-        for id in Array(stateObservers.keys) + Array(channelObservers.keys) { removeObserver(id, error: error) }
-        deadlines = Deadlines()
+        for id in observers.ids { removeObserver(id, error: error) }
+        timer.removeAll()
     }
 
     func announceState() {
         let now = connectionState
-        guard now != announcedState else { return }
-        announcedState = now
+        guard now != status.announcedState else { return }
+        status.announcedState = now
         registry.broadcast(.connectionChanged(now))
     }
 
@@ -64,15 +57,15 @@ extension ClientRuntime {
     private func openConnection(generation attempt: Int, refreshedToken: Bool) async {
         do {
             let token = try await tokenProvider()
-            guard attempt == generation, case .connecting = machine.state else { return }
+            guard attempt == link.generation, case .connecting = machine.state else { return }
             let opened = try await transport.connect(to: url)
-            guard attempt == generation, case .connecting = machine.state else {
+            guard attempt == link.generation, case .connecting = machine.state else {
                 opened.close(code: .normal, reason: "superseded")
                 return
             }
-            connection = opened
-            lastHeard = elapsed()
-            readerTask = Task { [weak self] in
+            link.socket = opened
+            link.lastHeard = timer.now
+            link.reader = Task { [weak self] in
                 for await event in opened.events {
                     guard let self else { return }
                     await self.received(event, generation: attempt)
@@ -83,7 +76,7 @@ extension ClientRuntime {
             opened.send(frame)
             logger.debug("connect sent", metadata: ["token_refreshed": "\(refreshedToken)"])
         } catch {
-            guard attempt == generation else { return }
+            guard attempt == link.generation else { return }
             attemptFailed(error)
         }
     }
@@ -91,40 +84,38 @@ extension ClientRuntime {
     private func attemptFailed(_ error: any Error) {
         let permanent = (error as? ClientTransportError)?.isPermanent == true
         let reason = permanent ? "invalid URL: \(error)" : "\(error)"
-        if permanent { permanentFailure = ClientRuntimeError(.invalidURL, reason) }
-        lastError = reason
+        if permanent { status.permanentFailure = ClientRuntimeError(.invalidURL, reason) }
+        status.lastError = reason
         logger.debug("connect attempt failed", metadata: ["error": "\(error)"])
-        generation += 1
-        connection?.close(code: .normal, reason: "connect failed")
-        connection = nil
-        drive(machine.connectFailed(reason: reason, permanent: permanent, now: elapsed()))
+        link.drop(reason: "connect failed")
+        drive(machine.connectFailed(reason: reason, permanent: permanent, now: timer.now))
     }
 
     private func connectAnswered(_ result: Result<JSONValue, ReplyError>) {
-        deadlines.remove(.connectAttempt)
+        timer.remove(.connectAttempt)
         switch result {
         case .success(let json):
             guard let connected = ConnectResult(json) else {
                 return attemptFailed(ClientRuntimeError.protocolViolation("connect result without client/version"))
             }
-            clientID = connected.client
+            link.clientID = connected.client
             commands.maxMessageBytes = connected.limits?.maxMessageBytes
-            lastRefusal = nil
+            status.lastRefusal = nil
             let interval = connected.pingInterval + connected.pongTimeout
-            silenceLimit = connected.pingInterval > 0 ? .milliseconds(Int64(interval * 1000)) : nil
-            if let silenceLimit { schedule(.watchdog, after: silenceLimit) }
+            link.silenceLimit = connected.pingInterval > 0 ? .milliseconds(Int64(interval * 1000)) : nil
+            if let silenceLimit = link.silenceLimit { schedule(.watchdog, after: silenceLimit) }
             let actions = machine.connected()
             drive(actions)
             // Channels held before the first connect (observed while idle) subscribe now too.
             if !actions.contains(.resubscribeAll) { perform(subscriptions.resubscribeAll()) }
             let queued = commands.reconnected()
-            for frame in queued.frames { connection?.send(frame) }
+            for frame in queued.frames { link.socket?.send(frame) }
             for (entry, error) in queued.refused { resolve(entry.ticket, .failure(error)) }
-            for ticket in waiters.filter({ $0.value.role == .start }).keys { resolve(ticket, .success(.null)) }
+            for ticket in waiters.tickets(for: .start) { resolve(ticket, .success(.null)) }
             logger.debug("runtime connected", metadata: ["client": "\(connected.client)"])
         case .failure(let refusal):
-            lastRefusal = refusal
-            lastError = "connect refused: \(refusal)"
+            status.lastRefusal = refusal
+            status.lastError = "connect refused: \(refusal)"
             // unauthorized, expired and banned are followed by the close that decides what happens next.
             if refusal.code == .unauthorized || refusal.code == .tokenExpired || refusal.code == .banned { return }
             attemptFailed(ClientRuntimeError.serverRefused(refusal))
@@ -134,10 +125,10 @@ extension ClientRuntime {
     // MARK: Inbound
 
     private func received(_ event: ClientConnectionEvent, generation eventGeneration: Int) {
-        guard eventGeneration == generation else { return }
+        guard eventGeneration == link.generation else { return }
         switch event {
         case .frame(let frame):
-            lastHeard = elapsed()
+            link.lastHeard = timer.now
             for line in FrameCodec.messages(in: frame) {
                 do {
                     handle(try ServerMessage.decode(line))
@@ -173,7 +164,7 @@ extension ClientRuntime {
             fireAndForget(.ping)  // any command proves liveness; the reply is ignored
         case .push(.banned(let ban)):
             logger.info("this user is banned", metadata: ["reason": "\(ban.reason)"])
-            lastBan = ban
+            status.lastBan = ban
             registry.broadcast(.banned(ban))
         case .push(.disconnect(let code, let reason)):
             logger.debug("server is closing the connection", metadata: ["code": "\(code)", "reason": "\(reason)"])
@@ -182,20 +173,20 @@ extension ClientRuntime {
 
     /// The socket ended (`code` nil: dropped, or silent past the watchdog).
     func connectionClosed(code: CloseCode?, reason: String) {
-        guard connection != nil else { return }
-        connection = nil
-        lastClose = code
-        lastError = "connection closed (\(code.map { "\($0)" } ?? "no close code")): \(reason)"
+        guard link.socket != nil else { return }
+        link.socket = nil
+        status.lastClose = code
+        status.lastError = "connection closed (\(code.map { "\($0)" } ?? "no close code")): \(reason)"
         // Routine (the runtime reconnects by itself): debug; a stop for good is logged at info.
         logger.debug("connection closed", metadata: ["code": "\(code.map { "\($0)" } ?? "none")", "reason": "\(reason)"])
         lostConnection()
-        drive(machine.closed(code: code, reason: reason, now: elapsed()))
+        drive(machine.closed(code: code, reason: reason, now: timer.now))
     }
 
     /// What is on the wire is gone: waiting calls fail with `connectionLost`, subscriptions go
     /// offline (they resubscribe from their positions after reconnecting).
     func lostConnection() {
-        deadlines.remove(.watchdog)
+        timer.remove(.watchdog)
         for entry in commands.connectionLost() {
             switch entry.purpose {
             case .call: resolve(entry.ticket, .failure(ClientRuntimeError.connectionLost))
@@ -209,35 +200,25 @@ extension ClientRuntime {
     // MARK: Timers
 
     /// What a deadline is for.
-    enum TimerKey: Hashable {
+    enum TimerKey: Hashable, Sendable {
         case retry, connectAttempt, watchdog
         case linger(ChannelName)
         case wait(UInt64)
     }
 
     func schedule(_ key: TimerKey, after delay: Duration) {
-        deadlines.set(key, at: elapsed() + delay)
+        timer.set(key, after: delay)
         armTimer()
     }
 
-    /// One task sleeps until the earliest deadline (re-armed only when an earlier one appears).
     private func armTimer() {
-        guard !isDisposed, let next = deadlines.next else { return }
-        if let armed = timerArmedFor, armed <= next { return }
-        timerTask?.cancel()
-        timerArmedFor = next
-        let sleepUntil = self.sleepUntil
-        timerTask = Task { [weak self] in
-            guard (try? await sleepUntil(next)) != nil else { return }
-            await self?.timerFired()
-        }
+        guard !status.isDisposed else { return }
+        timer.arm { [weak self] in await self?.timerFired() }
     }
 
     private func timerFired() {
-        timerArmedFor = nil
-        timerTask = nil
-        let now = elapsed()
-        for key in deadlines.expired(at: now) { fire(key, now: now) }
+        let (now, due) = timer.takeExpired()
+        for key in due { fire(key, now: now) }
         armTimer()
     }
 
@@ -249,17 +230,17 @@ extension ClientRuntime {
             guard case .connecting = machine.state else { return }
             attemptFailed(ClientRuntimeError.timeout("the connection attempt", configuration.connectTimeout))
         case .watchdog:
-            guard case .connected = machine.state, let silenceLimit else { return }
-            let silent = now - lastHeard
+            guard case .connected = machine.state, let silenceLimit = link.silenceLimit else { return }
+            let silent = now - link.lastHeard
             guard silent >= silenceLimit else { return schedule(.watchdog, after: silenceLimit - silent) }
             logger.debug("no message from the server within the ping interval; reconnecting", metadata: ["silent": "\(silent)"])
-            connection?.close(code: .normal, reason: "no ping from the server")
+            link.socket?.close(code: .normal, reason: "no ping from the server")
             connectionClosed(code: nil, reason: "no message from the server for \(silent)")
         case .linger(let name):
             perform(subscriptions.lingerEnded(name))
         case .wait(let ticket):
-            guard let waiter = waiters[ticket] else { return }
-            resolve(ticket, .failure(ClientRuntimeError.timeout(waiter.role.what, waiter.role.bound(configuration))))
+            guard let role = waiters.role(of: ticket) else { return }
+            resolve(ticket, .failure(ClientRuntimeError.timeout(role.what, role.bound(configuration))))
         }
     }
 }

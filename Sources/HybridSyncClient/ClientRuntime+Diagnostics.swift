@@ -47,7 +47,7 @@ extension ClientRuntime {
     /// Per micro-app channels, per channel positions, reconnect count, last error, queue sizes.
     public func diagnostics() -> RuntimeDiagnostics {
         let apps = registry.apps.values.map { app in
-            let channels = Set(app.observers.compactMap { stateObservers[$0]?.channel ?? channelObservers[$0]?.channel })
+            let channels = Set(app.observers.compactMap { observers.channel(of: $0) })
             return RuntimeDiagnostics.App(name: app.name, channels: channels.map(\.rawValue).sorted(),
                                           observers: app.observers.count, tasks: app.tasks.count)
         }
@@ -60,7 +60,7 @@ extension ClientRuntime {
             return RuntimeDiagnostics.Channel(name: name.rawValue, holders: entry.holders, status: status, position: entry.position)
         }
         return RuntimeDiagnostics(
-            connection: connectionState, reconnects: machine.reconnectCount, lastError: lastError,
+            connection: connectionState, reconnects: machine.reconnectCount, lastError: status.lastError,
             offlineQueue: commands.queuedCount, inFlight: commands.inFlightCount,
             apps: apps.sorted { $0.name < $1.name }, channels: channels.sorted { $0.name < $1.name }
         )

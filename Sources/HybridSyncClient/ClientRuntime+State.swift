@@ -1,35 +1,6 @@
 import HybridSyncProtocol
 import Logging
 
-/// A change as one observer receives it.
-enum StateUpdate {
-    /// The binding's whole JSON (nil: absent; for a channel map, every entry).
-    case whole(JSONValue?)
-    /// Entries of a channel map that changed (nil: removed).
-    case entries([(key: String, json: JSONValue?)])
-}
-
-/// One live state observer, owned by a micro-app: `emit` decodes a change and yields the new
-/// value (skipping a value equal to the last one); `finish` ends its stream.
-struct StateObserver {
-    let app: UInt64
-    let binding: StateBinding
-    let channel: ChannelName?
-    let emit: (StateUpdate) -> Void
-    let finish: ((any Error)?) -> Void
-}
-
-/// The last JSON an observer emitted, so an equal value (after a snapshot) is not emitted twice.
-final class EmissionMemory {
-    private var last: JSONValue??
-
-    func changed(to json: JSONValue?) -> Bool {
-        if let last, last == json { return false }
-        last = .some(json)
-        return true
-    }
-}
-
 /// A loader in flight or done, per key.
 struct LoadState {
     var task: Task<Void, Never>?
@@ -71,7 +42,7 @@ extension ClientRuntime {
             } else {
                 update = .whole(store.value(of: change.binding))
             }
-            for id in watchers { stateObservers[id]?.emit(update) }
+            for id in watchers { observers.states[id]?.emit(update) }
         }
     }
 
@@ -87,7 +58,7 @@ extension ClientRuntime {
             let name = try ClientRuntimeError.channel(raw)
             try await hold(name)
             held = name
-            if channelsWithoutState.contains(name) {
+            if observers.channelsWithoutState.contains(name) {
                 release(name)
                 throw ClientRuntimeError.stateNotRetained(raw)
             }
@@ -98,9 +69,9 @@ extension ClientRuntime {
         }
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: Value.self, bufferingPolicy: .bufferingNewest(1))
         let id = makeID()
-        let emit = Self.emitter(for: key, app: appName, sink: errorSink) { continuation.yield($0) }
-        stateObservers[id] = StateObserver(app: app, binding: key.binding, channel: held, emit: emit,
-                                           finish: { continuation.finish(throwing: $0) })
+        let emit = StateEmitter.make(for: key, app: appName, sink: errorSink) { continuation.yield($0) }
+        observers.add(id, StateObserver(app: app, binding: key.binding, channel: held, emit: emit,
+                                        finish: { continuation.finish(throwing: $0) }))
         store.watch(key.binding, by: id)
         registry.addObserver(id, to: app)
         continuation.onTermination = { [weak self] _ in Task { await self?.removeObserver(id, error: nil) } }
@@ -108,42 +79,6 @@ extension ClientRuntime {
         // (while offline from the start, a default would be presented as the state).
         if store.isKnown(key.binding) { emit(.whole(store.value(of: key.binding))) }
         return stream
-    }
-
-    /// Decodes an observer's updates into values for `yield`: the first value always, later ones
-    /// only when they differ. A channel map keeps its decoded entries and decodes only the
-    /// entries that changed; entries (or a key) that do not decode are reported to `sink`.
-    private static func emitter<Value>(
-        for key: StateKey<Value>, app: String, sink: @escaping @Sendable (RuntimeErrorReport) -> Void,
-        yield: @escaping (Value) -> Void
-    ) -> (StateUpdate) -> Void {
-        let report: (String, any Error) -> Void = { what, error in
-            sink(RuntimeErrorReport(app: app, context: "decoding \(what)", error: error))
-        }
-        if let map = key.makeMapDecoder?() {
-            var first = true
-            return { update in
-                let result = switch update {
-                case .whole(let json):
-                    if case .object(let members)? = json { map.apply(members.map { ($0.key, $0.value) }, true) } else { map.apply([], true) }
-                case .entries(let entries):
-                    map.apply(entries, false)
-                }
-                for failure in result.failures { report("\(key.binding) entry '\(failure.key)'", failure.error) }
-                guard result.changed || first else { return }
-                first = false
-                yield(result.value)
-            }
-        }
-        let memory = EmissionMemory()
-        return { update in
-            guard case .whole(let json) = update, memory.changed(to: json) else { return }
-            do {
-                yield(try key.decode(json))
-            } catch {
-                report("\(key.binding)", error)
-            }
-        }
     }
 
     /// Calls `onChange` with the current value, then with every change, one call at a time, in
@@ -237,11 +172,11 @@ extension ClientRuntime {
         switch result {
         case .success(let json):
             loads[binding]?.loaded = true
-            if case .local(let name) = binding, stoppedError == nil, !isDisposed { notify(store.setLocal(name, json)) }
+            if case .local(let name) = binding, status.stoppedError == nil, !status.isDisposed { notify(store.setLocal(name, json)) }
         case .failure(let error):
             errorSink(RuntimeErrorReport(app: loads[binding]?.app, context: "loader of \(binding)", error: error))
         }
-        for ticket in waiters.filter({ $0.value.role == .load(binding) }).map(\.key) { resolve(ticket, result) }
+        for ticket in waiters.tickets(for: .load(binding)) { resolve(ticket, result) }
     }
 
     /// Marks a loaded key stale and runs its last loader again (observers see the new value).

@@ -27,6 +27,27 @@ enum WaitRole: Equatable {
     }
 }
 
+/// Tasks suspended in the runtime, by ticket.
+struct Waiters {
+    typealias Continuation = CheckedContinuation<JSONValue, any Error>
+    private var entries: [UInt64: (role: WaitRole, continuation: Continuation)] = [:]
+
+    var tickets: [UInt64] { Array(entries.keys) }
+
+    mutating func add(_ ticket: UInt64, _ role: WaitRole, _ continuation: Continuation) {
+        entries[ticket] = (role, continuation)
+    }
+
+    mutating func remove(_ ticket: UInt64) -> (role: WaitRole, continuation: Continuation)? {
+        entries.removeValue(forKey: ticket)
+    }
+
+    func role(of ticket: UInt64) -> WaitRole? { entries[ticket]?.role }
+
+    /// The tickets of every task waiting for `role`.
+    func tickets(for role: WaitRole) -> [UInt64] { entries.filter { $0.value.role == role }.map(\.key) }
+}
+
 extension ClientRuntime {
     /// Suspends until ``resolve(_:_:)`` is called for the wait's ticket: by the answer, by the
     /// timeout, by the task's cancellation (`CancellationError`) or when the runtime stops.
@@ -37,7 +58,7 @@ extension ClientRuntime {
         let ticket = makeID()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                waiters[ticket] = (role, continuation)
+                waiters.add(ticket, role, continuation)
                 if let timeout { schedule(.wait(ticket), after: timeout) }
                 register(ticket)
             }
@@ -49,20 +70,17 @@ extension ClientRuntime {
     /// Ends the wait of `ticket` (once; later calls do nothing). A command still queued or on the
     /// wire is abandoned: a cancelled offline publish is never sent.
     func resolve(_ ticket: UInt64, _ result: Result<JSONValue, any Error>) {
-        guard let waiter = waiters.removeValue(forKey: ticket) else { return }
-        deadlines.remove(.wait(ticket))
+        guard let waiter = waiters.remove(ticket) else { return }
+        timer.remove(.wait(ticket))
         if waiter.role == .command { commands.abandon(ticket) }
         waiter.continuation.resume(with: result)
     }
 
     /// Fails at once when the runtime is closed or stopped for good.
-    func checkUsable() throws {
-        if isDisposed { throw ClientRuntimeError.closed }
-        if let stoppedError { throw stoppedError }
-    }
+    func checkUsable() throws { try status.checkUsable() }
 
     var isOnline: Bool {
-        if case .connected = machine.state, connection != nil { return true }
+        if case .connected = machine.state, link.socket != nil { return true }
         return false
     }
 
@@ -74,7 +92,7 @@ extension ClientRuntime {
         try checkUsable()
         return try await wait(.command, timeout: configuration.commandTimeout, what: operation.name) { ticket in
             switch commands.submit(operation, .init(ticket: ticket, purpose: .call), online: isOnline, queueable: queueable) {
-            case .send(let frame): connection?.send(frame)
+            case .send(let frame): link.socket?.send(frame)
             case .queued: break
             case .refused(let error): resolve(ticket, .failure(error))
             }
@@ -84,7 +102,7 @@ extension ClientRuntime {
     /// Sends a command nobody waits for (when online; otherwise it is pointless).
     func fireAndForget(_ operation: ClientCommand.Operation) {
         guard isOnline else { return }
-        connection?.send(commands.transmit(operation, .init(ticket: makeID(), purpose: .fireAndForget)))
+        link.socket?.send(commands.transmit(operation, .init(ticket: makeID(), purpose: .fireAndForget)))
     }
 
     /// Publishes on a channel whose namespace lets clients publish, and returns its offset.
@@ -102,10 +120,6 @@ extension ClientRuntime {
     func backfill(_ name: ChannelName, after position: StreamPosition) async throws -> Backfill {
         let json = try await call(.history(channel: name, since: position), queueable: false)
         guard let result = HistoryResult(json) else { throw ClientRuntimeError.protocolViolation("history result") }
-        let sameEpoch = result.position.epoch == position.epoch
-        let publications = result.publications.filter { !sameEpoch || $0.offset > position.offset }
-        let missing = Int64(result.position.offset) - Int64(position.offset)
-        let complete = sameEpoch && missing >= 0 && Int64(publications.count) == missing
-        return Backfill(publications: publications, complete: complete, position: result.position)
+        return Backfill(result, after: position)
     }
 }

@@ -52,51 +52,24 @@ public actor ClientRuntime {
     let transport: any ClientTransport
     let logger: Logger
     let errorSink: @Sendable (RuntimeErrorReport) -> Void
-    /// Monotonic time since creation, and sleeping until such a time, from the injected clock.
-    /// Deadlines are absolute, so a timer fires once the clock passes it however late it was armed.
-    let elapsed: @Sendable () -> Duration
-    let sleepUntil: @Sendable (Duration) async throws -> Void
 
-    // Connection.
+    // The connection, and how the runtime stands.
     var machine: ConnectionStateMachine
-    var connection: (any ClientConnection)?
-    /// Bumped per attempt, so events from an old socket are ignored.
-    var generation = 0
-    var readerTask: Task<Void, Never>?
-    var clientID: String?
-    var lastClose: CloseCode?
-    /// The server's refusal of the last `connect`, and its last `banned` push.
-    var lastRefusal: ReplyError?
-    var lastBan: Ban?
-    /// Set while stopped (terminal close) or closed: what reads and waits fail with.
-    var stoppedError: ClientRuntimeError?
-    /// Set when the transport said retrying cannot help (reported instead of the close).
-    var permanentFailure: ClientRuntimeError?
-    var isDisposed = false
-    var lastError: String?
-    /// When the last frame arrived, and how long a silence means the connection is dead.
-    var lastHeard: Duration = .zero
-    var silenceLimit: Duration?
-    var announcedState: ConnectionState = .idle
+    var link = ConnectionLink()
+    var status = RuntimeStatus()
+    var timer: DeadlineTimer<TimerKey>
 
     // Pure parts.
     var commands: CommandChannel
     var subscriptions = SubscriptionTable()
     var store = StateStore()
     var registry = AppRegistry()
-    var deadlines = Deadlines<TimerKey>()
 
-    // Waiting tasks and observers.
-    var waiters: [UInt64: (role: WaitRole, continuation: CheckedContinuation<JSONValue, any Error>)] = [:]
-    var stateObservers: [UInt64: StateObserver] = [:]
-    var channelObservers: [UInt64: ChannelObserver] = [:]
-    var channelObserversByChannel: [ChannelName: Set<UInt64>] = [:]
-    /// Channels whose namespace keeps no state (their subscribe result had none).
-    var channelsWithoutState: Set<ChannelName> = []
+    // Waiting tasks, observers and loaders.
+    var waiters = Waiters()
+    var observers = ObserverTable()
     var loads: [StateBinding: LoadState] = [:]
     var nextID: UInt64 = 1
-    var timerTask: Task<Void, Never>?
-    var timerArmedFor: Duration?
 
     /// Creates a runtime over any transport and clock (tests use in-memory ones).
     public init<C: Clock<Duration>>(
@@ -111,9 +84,7 @@ public actor ClientRuntime {
         self.transport = transport
         self.logger = logger
         self.tokenProvider = token
-        let start = clock.now
-        self.elapsed = { start.duration(to: clock.now) }
-        self.sleepUntil = { try await clock.sleep(until: start.advanced(by: $0), tolerance: nil) }
+        self.timer = DeadlineTimer(clock: clock)
         self.machine = ConnectionStateMachine(backoff: configuration.backoff, generator: random)
         self.commands = CommandChannel(queueLimit: configuration.offlineQueueLimit)
         self.errorSink = onError ?? { [logger] report in
@@ -148,9 +119,9 @@ public actor ClientRuntime {
 
     /// A runtime released without ``close()`` still lets go of its socket and tasks.
     deinit {
-        readerTask?.cancel()
-        timerTask?.cancel()
-        connection?.close(code: .normal, reason: "client runtime released")
+        link.reader?.cancel()
+        timer.cancel()
+        link.socket?.close(code: .normal, reason: "client runtime released")
     }
 
     // MARK: Lifetime
@@ -165,19 +136,16 @@ public actor ClientRuntime {
     public func start() async throws {
         try begin()
         if case .connected = machine.state { return }
-        if let stoppedError { throw stoppedError }
+        if let stoppedError = status.stoppedError { throw stoppedError }
         _ = try await wait(.start, timeout: configuration.startTimeout, what: "start()")
     }
 
     /// Starts connecting when idle or stopped by the server (forgetting why it stopped).
     private func begin() throws {
-        if isDisposed { throw ClientRuntimeError.closed }
+        if status.isDisposed { throw ClientRuntimeError.closed }
         switch machine.state {
         case .idle, .closed:
-            stoppedError = nil
-            permanentFailure = nil
-            lastRefusal = nil
-            lastBan = nil
+            status.startOver()
             drive(machine.start())
         default:
             break
@@ -189,9 +157,9 @@ public actor ClientRuntime {
     /// server ends it for good. Its signature is ServiceLifecycle's `Service.run()`, so
     /// `extension ClientRuntime: Service {}` puts it in a `ServiceGroup`.
     public func run() async throws {
-        if isDisposed { return }
+        if status.isDisposed { return }
         try begin()
-        if let stoppedError { throw stoppedError }
+        if let stoppedError = status.stoppedError { throw stoppedError }
         do {
             _ = try await wait(.run, timeout: nil, what: "run()")
         } catch is CancellationError {
@@ -204,14 +172,13 @@ public actor ClientRuntime {
     /// Closes the connection and ends every wait, stream and observer with `closed`. Mounted
     /// micro-apps are ended too. The runtime cannot be started again; create a new one.
     public func close() {
-        guard !isDisposed else { return }
-        isDisposed = true
+        guard !status.isDisposed else { return }
+        status.isDisposed = true
         drive(machine.stop())
         stop(with: .closed)
         for id in registry.apps.keys { unmount(app: id) }
-        timerTask?.cancel()
-        timerTask = nil
-        readerTask?.cancel()
+        timer.cancel()
+        link.reader?.cancel()
         logger.debug("runtime closed")
     }
 
@@ -219,7 +186,7 @@ public actor ClientRuntime {
     /// and position. Commands wait in the offline queue. ``resume()`` reconnects and recovers.
     public func suspend() {
         let actions = machine.suspend()
-        if case .suspended = machine.state { deadlines.remove(.retry) }
+        if case .suspended = machine.state { timer.remove(.retry) }
         drive(actions)
         lostConnection()
         logger.debug("runtime suspended")
@@ -251,7 +218,7 @@ public actor ClientRuntime {
     /// Mounted micro-apps, live observers, channels held, and tasks run for callback observers:
     /// all return to 0 once everything is unmounted (and lingering channels released).
     public var counts: (apps: Int, observers: Int, channels: Int, tasks: Int) {
-        (registry.apps.count, stateObservers.count + channelObservers.count, subscriptions.entries.count, registry.taskCount)
+        (registry.apps.count, observers.count, subscriptions.entries.count, registry.taskCount)
     }
 
     /// The connection state now.
@@ -259,8 +226,8 @@ public actor ClientRuntime {
         switch machine.state {
         case .idle: .idle
         case .connecting: .connecting
-        case .connected: .connected(client: clientID ?? "")
-        case .reconnecting(let attempt, _): .reconnecting(attempt: attempt, lastCode: lastClose)
+        case .connected: .connected(client: link.clientID ?? "")
+        case .reconnecting(let attempt, _): .reconnecting(attempt: attempt, lastCode: status.lastClose)
         case .suspended: .suspended
         case .closed(let code, let reason): .closed(code: code, reason: reason)
         }

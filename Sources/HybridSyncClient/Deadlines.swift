@@ -1,6 +1,6 @@
 /// Pending deadlines by key, on the runtime's monotonic time: the runtime sleeps until ``next``
 /// and fires what ``expired(at:)`` returns. Pure; tested without a clock.
-struct Deadlines<Key: Hashable> {
+struct Deadlines<Key: Hashable & Sendable>: Sendable {
     private var entries: [Key: Duration] = [:]
 
     /// Sets (or moves) the deadline of `key`.

@@ -4,8 +4,12 @@ import HybridSyncServer
 import HybridSyncDaemonTesting
 import Testing
 
-@Suite("Ban as one operation", .offTheCooperativePool)
-struct BanTests {
+/// Not `.offTheCooperativePool`: the moderator is a `ClientRuntime` (a default actor), and under a
+/// task executor preference this test crashed the Swift 6.3.1 runtime in 3 of 3 runs with one
+/// stored-property layout of `ClientRuntime` and passed with another (docs/RELIABILITY.md). It
+/// blocks only briefly (the shared Redis, started once).
+@Suite("Ban seen by client runtimes")
+struct BanAcrossContextsTests {
     @Test("ban: both contexts of the user get 'banned' then 4501; reconnect refused; moderators observe it; until and unban restore", arguments: Engine.allCases)
     func banAcrossContexts(_ engine: Engine) async throws {
         let h = Harness(engine)
@@ -85,6 +89,10 @@ struct BanTests {
         }
     }
 
+}
+
+@Suite("Ban as one operation", .offTheCooperativePool)
+struct BanTests {
     @Test("a configuration without a moderation namespace, or one that keeps no state, still bans: the namespace is structural")
     func moderationNamespaceIsStructural() throws {
         for change in [{ (c: inout ServerConfiguration) in c.namespaces["moderation"] = nil },

@@ -69,27 +69,11 @@ extension EdgeWorker {
     // MARK: Listening with SO_REUSEPORT
 
     /// Opens this thread's listening socket on the public port (the hub's first, so port 0 resolves
-    /// once) and watches it in a vhost of its own (the public vhost applies its raw-socket accept
-    /// role to everything adopted into it, which a file descriptor cannot take). Before the
-    /// service thread starts.
+    /// once); before the service thread starts. Returns the port bound.
     func listenShared(in context: OpaquePointer, port: Int) throws(LWSServerError) -> Int {
-        var info = vhostInfo(name: "listener", host: configuration.publicHost, port: Int(CONTEXT_PORT_NO_LISTEN_SERVER))
-        info.options = hs_lws_server_options(0)
-        guard let vhost = lws_create_vhost(context, &info) else {
-            throw LWSServerError(description: "libwebsockets could not create the listener's vhost")
-        }
-        var bound: Int32 = 0
-        let fd = hs_listen_shared(configuration.publicHost, Int32(port), index == 0 ? 1 : 0, &bound)
-        guard fd >= 0 else {
-            throw LWSServerError(description: "cannot listen on \(configuration.publicHost):\(port) for WebSockets "
-                + "(port in use, or address not on this host): \(String(cString: strerror(errno)))")
-        }
-        guard hs_lws_adopt_listener(vhost, fd, Self.protocolName) != nil else {
-            Glibc.close(fd)
-            throw LWSServerError(description: "libwebsockets could not watch the listening socket")
-        }
-        publicListener.socket = fd
-        return Int(bound)
+        let listening = try contextBuilder.listenShared(in: context, port: port, first: isHub)
+        publicListener.socket = listening.socket
+        return listening.port
     }
 
     /// The listening socket is readable: accept what is pending (a bounded batch per turn), refuse
@@ -104,9 +88,10 @@ extension EdgeWorker {
                 continue
             }
             // Read by the adoption callback, which lws calls inside the adoption.
-            publicListener.acceptedPeerAddress = address[0] == 0 ? nil : String(cString: address)
+            publicListener.acceptedPeerAddress = address[0] == 0 ? nil
+                : String(decoding: address.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             // On failure lws has closed the socket already.
-            _ = hs_lws_adopt_accepted(publicListener.vhost, fd, Self.protocolName, configuration.tls != nil ? 1 : 0)
+            _ = hs_lws_adopt_accepted(publicListener.vhost, fd, EdgeContextBuilder.protocolName, configuration.tls != nil ? 1 : 0)
             publicListener.acceptedPeerAddress = nil
         }
         // More may be pending: the socket stays readable and the next turn takes the next batch.

@@ -1,11 +1,11 @@
 import CLibWebSockets
 import DequeModule
 import Foundation
-package import HybridSyncHTTP
-package import HybridSyncProtocol
-package import HybridSyncServerTransport
+import HybridSyncHTTP
+import HybridSyncProtocol
+import HybridSyncServerTransport
 import HybridSyncWebSocket
-package import Logging
+import Logging
 import Synchronization
 
 /// One service thread of the ``LWSServerTransport``: its lws context and event loop, the sockets
@@ -46,8 +46,8 @@ final class EdgeWorker: @unchecked Sendable {
     var writes = WriteQueues()
     let coalescing = FramePacker(capacity: 32 * 1024, headroom: LWSFrame.headroom)
 
-    /// Memory lws borrows for the context's lifetime.
-    private var borrowed = BorrowedMemory()
+    /// Builds this thread's lws context and vhosts, and holds the memory lws borrows from them.
+    var contextBuilder: EdgeContextBuilder
 
     init(configuration: LWSServerConfiguration, logger: Logger, index: Int, transport: LWSServerTransport) {
         self.configuration = configuration
@@ -55,6 +55,7 @@ final class EdgeWorker: @unchecked Sendable {
         self.index = index
         self.transport = transport
         self.loop = ServiceLoop(name: index == 0 ? "hybridsync-lws" : "hybridsync-lws-\(index)")
+        self.contextBuilder = EdgeContextBuilder(configuration: configuration)
     }
 
     /// The hub runs the server: its delegate's calls, the API listener and the other workers' batches.
@@ -70,14 +71,8 @@ final class EdgeWorker: @unchecked Sendable {
             // of ours (`listenShared`), where `accept4` hands over the peer's address and the
             // socket flags; lws's accept loop costs a poll, two more fcntl and a later getpeername
             // per connection.
-            publicListener.vhost = try makePublicVhost(context, port: Int(CONTEXT_PORT_NO_LISTEN_SERVER))
-            var apiInfo = vhostInfo(name: "api", host: configuration.apiHost, port: configuration.apiPort)
-            apiInfo.options &= ~UInt64(LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT)
-            guard let apiVhost = lws_create_vhost(context, &apiInfo) else {
-                throw LWSServerError(description:
-                    "cannot listen on \(configuration.apiHost):\(configuration.apiPort) for the HTTP API "
-                    + "(port in use or address not on this host)")
-            }
+            publicListener.vhost = try contextBuilder.makePublicVhost(context)
+            let apiVhost = try contextBuilder.makeAPIVhost(context)
             apiListener.vhost = apiVhost
             let publicPort = try listenShared(in: context, port: configuration.publicPort)
             return (context, publicPort, Int(lws_get_vhost_listen_port(apiVhost)))
@@ -115,7 +110,7 @@ final class EdgeWorker: @unchecked Sendable {
     func startOther(port: Int) throws(LWSServerError) {
         let context = try makeContext()
         do {
-            publicListener.vhost = try makePublicVhost(context, port: Int(CONTEXT_PORT_NO_LISTEN_SERVER))
+            publicListener.vhost = try contextBuilder.makePublicVhost(context)
             _ = try listenShared(in: context, port: port)
         } catch {
             loop.destroy(context)
@@ -133,52 +128,7 @@ final class EdgeWorker: @unchecked Sendable {
     }
 
     private func makeContext() throws(LWSServerError) -> OpaquePointer {
-        var contextInfo = lws_context_creation_info()
-        contextInfo.options = hs_lws_server_options(configuration.tls != nil ? 1 : 0)
-        contextInfo.port = CONTEXT_PORT_NO_LISTEN
-        contextInfo.user = Unmanaged.passUnretained(self).toOpaque()
-        // lws's own timeouts only cover the TLS handshake here; HybridSync times everything else.
-        contextInfo.timeout_secs = UInt32(max(1, configuration.httpHeaderTimeoutSeconds.rounded(.up)))
-        // fd_limit_per_thread stays unset on purpose: below the open-file limit, lws 4.1 looks every
-        // fd up by a linear scan (15k sockets: 3.5 ms per close). The caps in `admit` keep sockets
-        // below the limit less the reserve instead, so accept() never meets EMFILE.
-        contextInfo.pt_serv_buf_size = 16 * 1024
-        // On libev's epoll loop (lws's libev plugin): a turn then costs what is ready instead of a
-        // poll of every socket. Where the plugin is missing, lws's own poll loop.
-        if let eventLoop = loop.makeEventLoop() {
-            var loops: [UnsafeMutableRawPointer?] = [eventLoop]
-            let options = contextInfo.options
-            contextInfo.options |= UInt64(LWS_SERVER_OPTION_LIBEV)
-            let context = loops.withUnsafeMutableBufferPointer { foreign in
-                contextInfo.foreign_loops = foreign.baseAddress
-                defer { contextInfo.foreign_loops = nil }
-                return lws_create_context(&contextInfo)
-            }
-            if let context { return context }
-            loop.destroy(nil)
-            contextInfo.options = options
-            logger.warning("libwebsockets' libev plugin is not usable (Debian: libwebsockets-evlib-ev); polling every socket on every turn instead")
-        }
-        guard let context = lws_create_context(&contextInfo) else {
-            throw LWSServerError(description: "libwebsockets could not create its context (see the lws error above)")
-        }
-        return context
-    }
-
-    private func makePublicVhost(_ context: OpaquePointer, port: Int) throws(LWSServerError) -> OpaquePointer {
-        var publicInfo = vhostInfo(name: "public", host: configuration.publicHost, port: port)
-        if let files = configuration.tls {
-            publicInfo.ssl_cert_filepath = UnsafePointer(cString(files.certificatePath))
-            publicInfo.ssl_private_key_filepath = UnsafePointer(cString(files.privateKeyPath))
-            publicInfo.ssl_options_set = hs_lws_tls12_min_options()
-            publicInfo.alpn = UnsafePointer(cString("http/1.1"))
-        }
-        guard let publicVhost = lws_create_vhost(context, &publicInfo) else {
-            throw LWSServerError(description:
-                "cannot listen on \(configuration.publicHost):\(configuration.publicPort) for WebSockets "
-                + "(port in use, address not on this host, or unreadable TLS files)")
-        }
-        return publicVhost
+        try contextBuilder.makeContext(user: Unmanaged.passUnretained(self).toOpaque(), loop: loop, logger: logger)
     }
 
     /// Ticks ride on the turns the thread makes anyway (``tickIfDue()`` after each); this timer wakes
@@ -339,41 +289,6 @@ final class EdgeWorker: @unchecked Sendable {
 
     // MARK: Helpers
 
-    private func cString(_ string: String) -> UnsafeMutablePointer<CChar> {
-        let box = CStringBox(string)
-        borrowed.strings.append(box)
-        return box.pointer
-    }
-
-    private func makeProtocols() -> UnsafeMutablePointer<lws_protocols> {
-        let array = UnsafeMutablePointer<lws_protocols>.allocate(capacity: 2)
-        var proto = hs_lws_protocol_terminator()
-        proto.name = UnsafePointer(cString(Self.protocolName))
-        proto.callback = lwsServerCallback
-        proto.per_session_data_size = MemoryLayout<UInt64>.size
-        proto.rx_buffer_size = 16 * 1024
-        proto.tx_packet_size = 64 * 1024
-        array[0] = proto
-        array[1] = hs_lws_protocol_terminator()
-        borrowed.protocols.append(array)
-        return array
-    }
-
-    static let protocolName = "hybridsync-edge"
-
-    /// A vhost whose accepted sockets are bound to lws's raw role and our one protocol.
-    func vhostInfo(name: String, host: String, port: Int) -> lws_context_creation_info {
-        var info = lws_context_creation_info()
-        info.vhost_name = UnsafePointer(cString(name))
-        info.port = Int32(port)
-        info.iface = UnsafePointer(cString(host))
-        info.protocols = UnsafePointer(makeProtocols())
-        info.options = hs_lws_server_options(configuration.tls != nil ? 1 : 0) | UInt64(LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG)
-        info.listen_accept_role = UnsafePointer(cString("raw-skt"))
-        info.listen_accept_protocol = UnsafePointer(cString(Self.protocolName))
-        return info
-    }
-
     /// After the context is gone (its sockets closed): what was still queued for them goes too.
     /// A close frame queued during shutdown for a peer that never answered outlived the service
     /// thread, and LeakSanitizer reported it at exit: presumably it finds no pointer to the frame
@@ -386,10 +301,7 @@ final class EdgeWorker: @unchecked Sendable {
         connections.removeAll()
     }
 
-    private func freeBorrowedMemory() {
-        for array in borrowed.protocols { array.deallocate() }
-        borrowed = BorrowedMemory()
-    }
+    private func freeBorrowedMemory() { contextBuilder.free() }
 
 }
 
@@ -444,10 +356,4 @@ struct HeapTrim {
     var closed = 0
     /// When this thread last closed a socket (monotonic seconds).
     var lastCloseAt = 0.0
-}
-
-/// Memory lws borrows for a context's lifetime: protocol tables and C strings.
-struct BorrowedMemory {
-    var protocols: [UnsafeMutablePointer<lws_protocols>] = []
-    var strings: [CStringBox] = []
 }

@@ -174,3 +174,24 @@ extension ServerConfiguration: CustomStringConvertible, CustomDebugStringConvert
     /// The same redacted text as ``description``.
     public var debugDescription: String { description }
 }
+
+extension ServerConfiguration {
+    /// The names of the settings that differ from `old`, as a reload logs them (`auth` whenever
+    /// public keys are configured, since keys are not compared).
+    func settingsChanged(from old: ServerConfiguration) -> [String] {
+        var changed: [String] = []
+        if namespaces != old.namespaces { changed.append("namespaces") }
+        if apiKey != old.apiKey { changed.append("api.key") }
+        if auth.hmacSecret != old.auth.hmacSecret || auth.audience != old.auth.audience || auth.issuer != old.auth.issuer
+            || auth.leewaySeconds != old.auth.leewaySeconds || !auth.publicKeys.isEmpty || !old.auth.publicKeys.isEmpty {
+            changed.append("auth")
+        }
+        if maxChannelsPerConnection != old.maxChannelsPerConnection { changed.append("limits.maxChannelsPerConnection") }
+        if connectTimeoutSeconds != old.connectTimeoutSeconds { changed.append("limits.connectTimeoutSeconds") }
+        if pingIntervalSeconds != old.pingIntervalSeconds || pongTimeoutSeconds != old.pongTimeoutSeconds { changed.append("ping") }
+        if commandsPerSecond != old.commandsPerSecond || commandBurst != old.commandBurst { changed.append("limits.commands") }
+        if apiRequestsPerSecond != old.apiRequestsPerSecond { changed.append("api.maxRequestsPerSecond") }
+        if idempotencyWindowSeconds != old.idempotencyWindowSeconds { changed.append("api.idempotencyWindowSeconds") }
+        return changed
+    }
+}

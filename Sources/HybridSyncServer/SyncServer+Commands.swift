@@ -12,7 +12,7 @@ extension SyncServer {
     func execute(_ command: ClientCommand, in session: Session) {
         session.busy = true
         let finish: Finish = { [self] result, followUps in
-            guard sessions[session.id] === session else { return }
+            guard sessions.holds(session) else { return }
             session.busy = false
             if !session.isClosing {
                 reply(to: session.id, ServerMessage.reply(id: command.id, result).encoded())
@@ -90,7 +90,7 @@ extension SyncServer {
                 // The token's `exp` is a wall-clock date; its deadline runs on the monotonic clock.
                 session.tokenExpiry = identity.expiresAt.map { clock.monotonic(atWallTime: $0) }
                 scheduleCheck(session)
-                sessionsByUser[identity.userID, default: []].insert(session.id)
+                sessions.authenticated(session, as: identity.userID)
                 // Built inside the log call: only when info is logged (a connect storm logs nothing).
                 logger.info("client connected", metadata: session.metadata.merging(
                     clientName.map { ["client_name": "\($0.prefix(64))"] } ?? [:]

@@ -34,7 +34,7 @@ extension SyncServer {
     /// Sends each of `user`'s sessions here the `banned` push and closes it with 4501; returns how many.
     func closeBanned(_ user: String, _ ban: Ban) -> Int {
         let push = OutboundMessage(ServerMessage.push(.banned(ban)).encoded())
-        let closed = sessionsOf(user)
+        let closed = sessions.open(of: user)
         for session in closed {
             transport.send(push, to: session.id)
             disconnect(session, code: .banned, reason: "banned: \(ban.reason)")
@@ -74,14 +74,14 @@ extension SyncServer {
 
     /// Closes `user`'s sessions on this node with `code`; returns how many.
     func disconnectHere(user: String, code: CloseCode, reason: String) -> Int {
-        let closed = sessionsOf(user)
+        let closed = sessions.open(of: user)
         for session in closed { disconnect(session, code: code, reason: reason) }
         return closed.count
     }
 
     /// `GET /api/sessions/<user>`: the user's live sessions on this node, oldest first.
     func sessionsJSON(of user: String) -> [JSONValue] {
-        sessionsOf(user).map { session in
+        sessions.open(of: user).map { session in
             .object([
                 "client": .string("\(session.id)"),
                 "name": session.clientName.map(JSONValue.string) ?? .null,
@@ -91,10 +91,6 @@ extension SyncServer {
                 "channels": .array(session.channels.map(\.rawValue).sorted().map(JSONValue.string)),
             ])
         }
-    }
-
-    private func sessionsOf(_ user: String) -> [Session] {
-        (sessionsByUser[user] ?? []).sorted().compactMap { sessions[$0] }.filter { !$0.isClosing }
     }
 
     /// The channel that carries ban state.

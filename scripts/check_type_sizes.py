@@ -11,7 +11,25 @@ import sys
 MAX_LINES = 500
 MAX_STORED = 20
 EXCEPTIONS = {
-    # name: (lines allowed, stored properties allowed, why)
+    # name: (lines allowed, stored properties allowed, why). The allowance is today's size rounded
+    # up: an exception may shrink, never grow without a new decision here.
+    "EdgeWorker": (930, MAX_STORED,
+        "owns one lws service thread: lws calls one C callback per context, and every per-thread "
+        "table (connections, listeners, deadlines, write queues) is reached from it without locks. "
+        "Its concerns are split by file (+Callback, +HTTP, +WebSocket, +Writes, +Threads), its "
+        "logic into EdgeConnection, ConnectionOutbox, HTTPRequestParser, WebSocketFrameDecoder and "
+        "EdgeContextBuilder; more objects would pass the same per-thread state among themselves."),
+    "ClientRuntime": (900, MAX_STORED,
+        "the client's one isolation domain (an actor): a subscribe answer is applied before the "
+        "next message and an observer is registered before its first update, which two actors "
+        "could not promise without re-ordering. Its state lives in pure parts (ConnectionStateMachine, "
+        "CommandChannel, SubscriptionTable, StateStore, AppRegistry, DeadlineTimer, ObserverTable, "
+        "Waiters, RuntimeStatus, ConnectionLink); what remains is the glue and the public API."),
+    "SyncServer": (840, MAX_STORED,
+        "the server's single-threaded core: as the transport's delegate, the broker's listener and "
+        "the backend operations it touches the same sessions and hub on one thread, with no locks. "
+        "Split by file (+Commands, +Operations, +Moderation, +Housekeeping) and into SessionTable, "
+        "Hub, Session, Authenticator and the broker."),
 }
 
 root = pathlib.Path(__file__).resolve().parent.parent
@@ -86,6 +104,9 @@ for name in rows:
 if "--report" in sys.argv:
     for name in rows[:25]:
         print(f"{lines_of.get(name, 0):6} lines {stored_of.get(name, 0):4} stored  {name}")
+for name, (lines, stored, why) in EXCEPTIONS.items():
+    if "--report" in sys.argv:
+        print(f"type-sizes: exception {name}: up to {lines} lines: {why}")
 for failure in failures:
     print(f"type-sizes: over {MAX_LINES} lines or {MAX_STORED} stored properties: {failure}")
 stale = [name for name in EXCEPTIONS if name not in lines_of]

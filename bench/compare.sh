@@ -12,7 +12,10 @@
 # limits.writeDelayMillis N, -t<N> runs N service threads (server.threads; 1 without it, so the
 # pinned comparison is one thread against lws's one), -free pins neither the server nor the load
 # generator (for several threads: hybridsyncd-memory-t2-free), -alt runs the daemon at $ALT_BIN instead
-# of this checkout's (an earlier commit's release build, to measure a change in one run). SQLite runs on a fresh database file in $OUT for every
+# of this checkout's (an earlier commit's release build, to measure a change in one run), -tls serves
+# wss:// (lws and hybridsyncd*: a throwaway ECDSA P-256 certificate made in $OUT, TLS 1.3 negotiated,
+# the load generator built with -DWSBENCH_TLS; hybridsyncd's API port stays plain http, the lws
+# peer's publish endpoint becomes https). SQLite runs on a fresh database file in $OUT for every
 # run; Scenarios: S1 S2 S2L S3 as in ../shared/bench/README.md, and BAN (hybridsyncd only): 10,000
 # sockets subscribed to moderation:users, 10 bans at 1/s through POST /api/ban, each a state change
 # every socket gets (the reason carries the harness's marker), so the latency is the daemon's fan-out
@@ -29,11 +32,13 @@ PORT=${PORT:-9400}
 mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)"
 
-cc -O2 -Wall -o "$OUT/wsbench" "$SHARED/loadgen/wsbench.c" -lm
+cc -O2 -Wall -DWSBENCH_TLS -o "$OUT/wsbench" "$SHARED/loadgen/wsbench.c" -lm -lssl -lcrypto
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$OUT/key.pem" \
+  -out "$OUT/cert.pem" -days 1 -subj /CN=127.0.0.1 2>"$OUT/openssl.log" || { cat "$OUT/openssl.log"; exit 1; }
 sed 's|Sec-WebSocket-Version: 13\\r\\n\\r\\n|Sec-WebSocket-Version: 13\\r\\nSec-WebSocket-Protocol: hybridsync.v1\\r\\n\\r\\n|' \
     "$SHARED/loadgen/wsbench.c" > "$OUT/wsbench_hs.c"
 grep -q 'hybridsync.v1' "$OUT/wsbench_hs.c" || { echo "could not add the subprotocol header to wsbench"; exit 1; }
-cc -O2 -Wall -o "$OUT/wsbench_hs" "$OUT/wsbench_hs.c" -lm
+cc -O2 -Wall -DWSBENCH_TLS -o "$OUT/wsbench_hs" "$OUT/wsbench_hs.c" -lm -lssl -lcrypto
 cc -O2 -Wall -o "$OUT/lws_peer" "$SHARED/peers/lws/lws_peer.c" -lwebsockets
 if [[ " ${PEERS:-} " == *" nio"* ]] && [ ! -x "$OUT/swiftpeers/release/NIOPeer" ]; then
   (cd "$SHARED/peers/swift" && swift build -c release --product NIOPeer --scratch-path "$OUT/swiftpeers" >"$OUT/niopeer-build.log" 2>&1) \
@@ -57,6 +62,12 @@ for peer in ${PEERS:-lws hybridsyncd}; do
     threads=1; [[ $peer =~ -t([0-9]+) ]] && threads=${BASH_REMATCH[1]}
     server_cpu=(taskset -c 1); loadgen_cpu=(taskset -c 0)
     case $peer in *-free*) server_cpu=(); loadgen_cpu=() ;; esac
+    ws=ws; http=http; peer_tls=(); daemon_tls=()
+    if [[ $peer == *-tls* ]]; then
+      ws=wss; http=https
+      peer_tls=(--tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem")
+      daemon_tls=(--server-tls-certificate "$OUT/cert.pem" --server-tls-private-key "$OUT/key.pem")
+    fi
     daemon=$BIN/hybridsyncd
     case $peer in *-alt*) daemon=${ALT_BIN:?"-alt needs ALT_BIN=path/to/hybridsyncd"} ;; esac
     [[ $peer =~ ^(lws|node|nio|hybridsyncd(-memory|-sqlite|-redis)?) ]] && base=${BASH_REMATCH[1]}
@@ -72,16 +83,17 @@ for peer in ${PEERS:-lws hybridsyncd}; do
     esac
     if [[ $base != hybridsyncd* ]]; then
       case $base in
-        lws) "${server_cpu[@]}" "$OUT/lws_peer" "$PORT" >"$OUT/lws.log" 2>&1 & pid=$! ;;
+        lws) "${server_cpu[@]}" "$OUT/lws_peer" "${peer_tls[@]}" "$PORT" >"$OUT/lws.log" 2>&1 & pid=$! ;;
         node) NODE_PATH=/usr/share/nodejs "${server_cpu[@]}" node "$SHARED/peers/node/node_peer.js" "$PORT" >"$OUT/node.log" 2>&1 & pid=$! ;;
         nio) "${server_cpu[@]}" "$OUT/swiftpeers/release/NIOPeer" "$PORT" >"$OUT/nio.log" 2>&1 & pid=$! ;;
       esac
-      common=(--url "ws://127.0.0.1:$PORT/ws" --pub-http "http://127.0.0.1:$PORT/publish")
+      [[ $base == lws || $ws == ws ]] || { echo "-tls: lws and hybridsyncd only"; exit 1; }
+      common=(--url "$ws://127.0.0.1:$PORT/ws" --pub-http "$http://127.0.0.1:$PORT/publish")
       loadgen=$OUT/wsbench
     else
       "${server_cpu[@]}" "$daemon" --config "$OUT/hybridsyncd.yaml" --server-port "$PORT" --api-port $((PORT + 1)) --server-threads "$threads" \
         --api-key bench --auth-token-secret benchsecret --limits-connect-timeout-seconds 120 \
-        --ping-interval-seconds 600 --api-max-requests-per-second 100000 "${engine[@]}" "${delay[@]}" >"$OUT/hybridsyncd.log" 2>&1 & pid=$!
+        --ping-interval-seconds 600 --api-max-requests-per-second 100000 "${engine[@]}" "${delay[@]}" "${daemon_tls[@]}" >"$OUT/hybridsyncd.log" 2>&1 & pid=$!
       if [ "$scenario" = BAN ]; then
         common=(--sub-msg "$BAN_SUB" --pub-http "http://127.0.0.1:$((PORT + 1))/api/ban"
                 --template '{"user":"bench-banned","reason":"{}"}')
@@ -89,7 +101,7 @@ for peer in ${PEERS:-lws hybridsyncd}; do
         common=(--sub-msg "$SUB" --pub-http "http://127.0.0.1:$((PORT + 1))/api/publish"
                 --template '{"channel":"app:bench","data":"{}"}')
       fi
-      common+=(--url "ws://127.0.0.1:$PORT/" --sub-ack '"id":2' --pub-header 'Authorization: Bearer bench')
+      common+=(--url "$ws://127.0.0.1:$PORT/" --sub-ack '"id":2' --pub-header 'Authorization: Bearer bench')
       loadgen=$OUT/wsbench_hs
     fi
     sleep 1

@@ -82,8 +82,8 @@ struct EdgeContextBuilder {
     /// Opens a listening socket on the public port with SO_REUSEPORT (`first`: the hub's, so port 0
     /// resolves once) and watches it in a vhost of its own (the public vhost applies its
     /// raw-socket accept role to everything adopted into it, which a file descriptor cannot take).
-    /// Returns the socket and the port it is bound to.
-    mutating func listenShared(in context: OpaquePointer, port: Int, first: Bool) throws(LWSServerError) -> (socket: Int32, port: Int) {
+    /// Returns the socket, the port it is bound to and lws's handle of it (to pause accepting).
+    mutating func listenShared(in context: OpaquePointer, port: Int, first: Bool) throws(LWSServerError) -> (socket: Int32, port: Int, wsi: OpaquePointer) {
         var info = vhostInfo(name: "listener", host: configuration.publicHost, port: Int(CONTEXT_PORT_NO_LISTEN_SERVER))
         info.options = hs_lws_server_options(0)
         guard let vhost = lws_create_vhost(context, &info) else {
@@ -95,11 +95,11 @@ struct EdgeContextBuilder {
             throw LWSServerError(description: "cannot listen on \(configuration.publicHost):\(port) for WebSockets "
                 + "(port in use, or address not on this host): \(String(cString: strerror(errno)))")
         }
-        guard hs_lws_adopt_listener(vhost, fd, Self.protocolName) != nil else {
+        guard let wsi = hs_lws_adopt_listener(vhost, fd, Self.protocolName) else {
             Glibc.close(fd)
             throw LWSServerError(description: "libwebsockets could not watch the listening socket")
         }
-        return (fd, Int(bound))
+        return (fd, Int(bound), wsi)
     }
 
     /// Frees what lws borrowed; only once its context is destroyed.

@@ -43,6 +43,7 @@ extension EdgeWorker {
         case LWS_CALLBACK_RAW_RX:
             guard let edge = connection(user), let input, length > 0 else { return 0 }
             if edge.lwsTimeoutArmed { disarmLWSTimeout(edge) }
+            if case .http = edge.phase { publicListener.gate.finished(edge.id) }  // request bytes: connected
             let bytes = UnsafeRawBufferPointer(start: input, count: length)
             let result: Int32 = switch edge.phase {
             case .http: httpReceived(edge, bytes)
@@ -102,6 +103,7 @@ extension EdgeWorker {
         edge.lwsTimeoutArmed = lws_is_ssl(wsi) != 0
         edge.peerAddress = publicListener.acceptedPeerAddress
         connections[id] = edge
+        if listener == .public { publicListener.gate.admitted(id, now: Self.monotonicSeconds()) }
         switch listener {
         case .public: transport.publicSockets.value.add(1, ordering: .relaxed)
         case .api:
@@ -160,6 +162,7 @@ extension EdgeWorker {
         let id = hs_lws_pss_get(user)
         guard let edge = connections.removeValue(forKey: id) else { return }
         edge.isOpen = false
+        publicListener.gate.finished(id)
         switch edge.listener {
         case .public: transport.publicSockets.value.subtract(1, ordering: .relaxed)
         case .api:

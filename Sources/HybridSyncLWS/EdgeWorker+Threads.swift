@@ -2,6 +2,7 @@ import CLibWebSockets
 import Glibc
 import HybridSyncProtocol
 import HybridSyncServerTransport
+import HybridSyncWebSocket
 import Logging
 import Synchronization
 
@@ -73,14 +74,16 @@ extension EdgeWorker {
     func listenShared(in context: OpaquePointer, port: Int) throws(LWSServerError) -> Int {
         let listening = try contextBuilder.listenShared(in: context, port: port, first: isHub)
         publicListener.socket = listening.socket
+        publicListener.wsi = listening.wsi
         return listening.port
     }
 
-    /// The listening socket is readable: accept what is pending (a bounded batch per turn), refuse
-    /// over the cap, adopt the rest as raw sockets of our protocol.
+    /// The listening socket is readable: accept what is pending (a bounded batch per turn, while
+    /// the connect gate is open), refuse over the cap, adopt the rest as raw sockets of our protocol.
     func acceptPending() {
         var address = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         for _ in 0..<Self.acceptsPerRound {
+            guard publicListener.mayAccept(now: Self.monotonicSeconds(), logger: logger) else { return }
             let fd = hs_accept(publicListener.socket, &address, Int32(address.count))
             guard fd >= 0 else { return }
             if admit(listener: .public) != 0 {

@@ -56,6 +56,7 @@ final class EdgeWorker: @unchecked Sendable {
         self.transport = transport
         self.loop = ServiceLoop(name: index == 0 ? "hybridsync-lws" : "hybridsync-lws-\(index)")
         self.contextBuilder = EdgeContextBuilder(configuration: configuration)
+        self.publicListener.gate = ConnectGate(capacity: configuration.maxConnectingPerThread, slotSeconds: PublicListenerState.connectSlotSeconds)
     }
 
     /// The hub runs the server: its delegate's calls, the API listener and the other workers' batches.
@@ -160,6 +161,7 @@ final class EdgeWorker: @unchecked Sendable {
     func tickIfDue() {
         if Self.monotonicSeconds() - ticks.last.seconds >= tickSeconds { tick() }
         var due = deadlines.nextDeadline ?? .infinity
+        if publicListener.paused, let expiry = publicListener.resumeIfOpen(now: Self.monotonicSeconds()) { due = min(due, expiry) }
         if trim.closed > 0 { due = min(due, trim.lastCloseAt + Self.trimQuietSeconds) }  // the end-of-wave trim
         if isHub {  // this thread runs the delegate's tick too
             if let seconds = transport.delegate?.secondsUntilTickDue() {
@@ -313,16 +315,6 @@ final class SharedTime: Sendable {
         get { Double(bitPattern: bits.load(ordering: .relaxed)) }
         set { bits.store(newValue.bitPattern, ordering: .relaxed) }
     }
-}
-
-/// A worker's share of the public listener.
-struct PublicListenerState {
-    /// The public vhost of this thread's context.
-    var vhost: OpaquePointer?
-    /// This thread's SO_REUSEPORT listening socket on the public port, or -1 before `start`.
-    var socket: Int32 = -1
-    /// The peer address `accept` gave the socket being adopted (the adoption callback takes it).
-    var acceptedPeerAddress: String?
 }
 
 /// The API listener, on the hub's thread.

@@ -55,6 +55,11 @@ package struct LWSServerConfiguration: Sendable, Equatable {
     /// Open sockets on the API listener; more are refused at accept.
     /// In hybridsyncd: `limits.maxApiConnections` (docs/CONFIGURATION.md).
     package var maxAPIConnections: Int
+    /// Sockets one service thread may have connecting at once (accepted, no request byte read yet:
+    /// the TLS handshake); over it the thread stops accepting until one finishes or has taken
+    /// half a second, so a connect storm is served in arrival order (``ConnectGate``). 0: no limit.
+    /// In hybridsyncd: `limits.maxConnectingPerThread` (docs/CONFIGURATION.md).
+    package var maxConnectingPerThread: Int = 256
     /// File descriptors kept free for everything that is not a client socket (logs, files, the
     /// service pipe), so `accept` never fails with EMFILE.
     package var fileDescriptorReserve: Int

@@ -100,7 +100,7 @@ extension HybridSyncCLI {
         )
         @OptionGroup var options: BenchOptions
         @Option(help: "The user to ban (lifted again at the end).") var user = "bench-banned-user"
-        @Option(help: "Bench processes to spread the clients over (each has its own lws client context and thread).")
+        @Option(help: "Bench processes to spread the clients over (each with its own event loops and open-file limit).")
         var processes = 1
 
         func run() async throws {
@@ -153,7 +153,7 @@ extension HybridSyncCLI {
         @Option(help: "The command that starts the daemon again (run with /bin/sh -c, in the background).") var restart: String
         @Option(help: "Seconds to wait for every client after the restart.") var timeout = 120.0
         @Option(help: "Channel of the state key.") var channel = "app:bench-avalanche"
-        @Option(help: "Bench processes to spread the clients over (each has its own lws client context and thread).")
+        @Option(help: "Bench processes to spread the clients over (each with its own event loops and open-file limit).")
         var processes = 1
 
         func run() async throws {

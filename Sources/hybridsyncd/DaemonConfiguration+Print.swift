@@ -33,6 +33,7 @@ extension DaemonConfiguration {
             "limits.maxHeaderBytes": "\(transport.maxHeaderBytes)",
             "limits.maxConnections": transport.maxConnections.map { "\($0)" } ?? "0 (from the open-file limit: \(transport.effectiveMaxConnections))",
             "limits.maxApiConnections": "\(transport.maxAPIConnections)",
+            "limits.maxConnectingPerThread": "\(transport.maxConnectingPerThread)",
             "ping.intervalSeconds": "\(server.pingIntervalSeconds)", "ping.pongTimeoutSeconds": "\(server.pongTimeoutSeconds)",
             "shutdown.graceSeconds": "\(shutdownGraceSeconds)",
             "log.level": logLevel, "log.format": logFormat.rawValue,

@@ -87,6 +87,7 @@ struct DaemonConfiguration {
         let maxConnections = config.int(forKey: "limits.maxConnections", default: 0)
         transport.maxConnections = maxConnections > 0 ? maxConnections : nil
         transport.maxAPIConnections = config.int(forKey: "limits.maxApiConnections", default: transport.maxAPIConnections)
+        transport.maxConnectingPerThread = config.int(forKey: "limits.maxConnectingPerThread", default: transport.maxConnectingPerThread)
         transport.echoPath = config.string(forKey: "debug.echoPath").flatMap { $0.isEmpty ? nil : $0 }
         let threads = config.int(forKey: "server.threads", default: 0)
         guard (0...64).contains(threads) else {
@@ -104,6 +105,9 @@ struct DaemonConfiguration {
         }
         guard maxConnections >= 0, transport.maxAPIConnections >= 1 else {
             throw Invalid(description: "limits.maxConnections must be >= 0 (0: from the open-file limit) and limits.maxApiConnections >= 1")
+        }
+        guard transport.maxConnectingPerThread >= 0 else {
+            throw Invalid(description: "limits.maxConnectingPerThread must be >= 0 (0: no limit), got \(transport.maxConnectingPerThread)")
         }
         guard transport.maxHeaderBytes >= 1024 else {
             throw Invalid(description: "limits.maxHeaderBytes must be at least 1024, got \(transport.maxHeaderBytes)")

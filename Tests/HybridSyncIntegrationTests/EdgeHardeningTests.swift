@@ -149,6 +149,35 @@ struct EdgeHardeningTests {
         try await daemon.stop()
     }
 
+    @Test("a connect storm waits in the accept queue (limits.maxConnectingPerThread); sockets that send nothing cannot keep it there")
+    func connectGate() async throws {
+        let daemon = try await TestDaemon.start(
+            arguments: ["--server-threads", "1", "--limits-max-connecting-per-thread", "2"], engine: .memory)
+        // Ten sockets that connect and never send a byte: two slots, each freed after 0.5 s.
+        let idle = try (0..<10).map { _ in try connectedSocket(port: daemon.webSocketPort) }
+        defer { for socket in idle { close(socket) } }
+        let client = try await RawClient.open(daemon.webSocketURL)
+        #expect(try await client.connect(token: daemon.tokens.token(user: "after-the-idle-ones")).isSuccess)
+        let log = try String(contentsOf: daemon.logFile, encoding: .utf8)
+        #expect(log.contains("connect storm: accepting paused while this thread's sockets connect"), "the gate was shut meanwhile")
+        #expect(log.contains("limit=2"))
+        try await daemon.stop()
+    }
+
+    /// A TCP connection to loopback `port` (the kernel completes it; the daemon may accept it later).
+    private func connectedSocket(port: Int) throws -> Int32 {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard socket >= 0, result == 0 else { throw ProbeFailed(output: "connect to 127.0.0.1:\(port): errno \(errno)") }
+        return socket
+    }
+
     @Test("h2c is refused on both ports")
     func noHTTP2() async throws {
         let daemon = try await TestDaemon.start()

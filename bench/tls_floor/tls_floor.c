@@ -10,27 +10,15 @@
  *   ./tls_floor cert.pem key.pem 2000 1.3 [release-buffers 1|0] [session-cache-off 0|1]   # and 1.2
  */
 #include <malloc.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tls_pair.h"
 
 static size_t heap_in_use(void) {
     malloc_trim(0);
     struct mallinfo2 info = mallinfo2();
     return info.uordblks + info.hblkhd;
-}
-
-/* Moves what one side wrote to the other side's read BIO. */
-static int pump(BIO *from, BIO *to) {
-    char buffer[16384];
-    int moved = 0, n;
-    while ((n = BIO_read(from, buffer, sizeof buffer)) > 0) {
-        BIO_write(to, buffer, n);
-        moved += n;
-    }
-    return moved;
 }
 
 int main(int argc, char **argv) {
@@ -43,18 +31,8 @@ int main(int argc, char **argv) {
     int release = argc > 5 ? atoi(argv[5]) : 1;
     int cache_off = argc > 6 ? atoi(argv[6]) : 0;
 
-    SSL_CTX *server_ctx = SSL_CTX_new(TLS_server_method());
-    SSL_CTX *client_ctx = SSL_CTX_new(TLS_client_method());
-    if (SSL_CTX_use_certificate_chain_file(server_ctx, argv[1]) != 1 ||
-        SSL_CTX_use_PrivateKey_file(server_ctx, argv[2], SSL_FILETYPE_PEM) != 1) {
-        ERR_print_errors_fp(stderr);
-        return 1;
-    }
-    SSL_CTX_set_min_proto_version(server_ctx, version);
-    SSL_CTX_set_max_proto_version(server_ctx, version);
-    SSL_CTX_set_min_proto_version(client_ctx, version);
-    SSL_CTX_set_max_proto_version(client_ctx, version);
-    if (release) SSL_CTX_set_mode(server_ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX *server_ctx, *client_ctx;
+    if (make_contexts(argv[1], argv[2], version, release, &server_ctx, &client_ctx)) return 1;
     if (cache_off) SSL_CTX_set_session_cache_mode(server_ctx, SSL_SESS_CACHE_OFF);
 
     /* A bare SSL object, before any handshake. */
@@ -74,33 +52,11 @@ int main(int argc, char **argv) {
     size_t before = 0;
     for (int i = 0; i <= count; i++) {
         if (i == 1) before = heap_in_use();
-        SSL *server = SSL_new(server_ctx), *client = SSL_new(client_ctx);
-        BIO *s_in = BIO_new(BIO_s_mem()), *s_out = BIO_new(BIO_s_mem());
-        BIO *c_in = BIO_new(BIO_s_mem()), *c_out = BIO_new(BIO_s_mem());
-        SSL_set_bio(server, s_in, s_out);
-        SSL_set_bio(client, c_in, c_out);
-        SSL_set_accept_state(server);
-        SSL_set_connect_state(client);
-        for (int round = 0; round < 20; round++) {
-            SSL_do_handshake(client);
-            pump(c_out, s_in);
-            SSL_do_handshake(server);
-            pump(s_out, c_in);
-            if (SSL_is_init_finished(server) && SSL_is_init_finished(client)) {
-                /* TLS 1.3 tickets are sent after the handshake: let the client read them. */
-                char byte;
-                SSL_read(client, &byte, 1);
-                pump(c_out, s_in);
-                SSL_read(server, &byte, 1);
-                if (round > 3) break;
-            }
-        }
-        if (!SSL_is_init_finished(server)) {
+        SSL *server = handshake(server_ctx, client_ctx, NULL);
+        if (!server) {
             fprintf(stderr, "handshake %d did not finish\n", i);
-            ERR_print_errors_fp(stderr);
             return 1;
         }
-        SSL_free(client);
         /* What stays per idle socket: the server's SSL and a socket-sized BIO. */
         BIO *idle = BIO_new(BIO_s_null());
         SSL_set_bio(server, idle, idle);

@@ -9,12 +9,11 @@
  *   cc -O2 -Wall -o tls_record_cost tls_record_cost.c -lssl -lcrypto
  *   ./tls_record_cost cert.pem key.pem 1.3 [bytes 120] [writes 1000000] [release-buffers 1|0] [connections 1]
  */
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "tls_pair.h"
 
 static double cpu_seconds(void) {
     struct timespec t;
@@ -22,15 +21,9 @@ static double cpu_seconds(void) {
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static void pump(BIO *from, BIO *to) {
-    char buffer[16384];
-    int n;
-    while ((n = BIO_read(from, buffer, sizeof buffer)) > 0) BIO_write(to, buffer, n);
-}
-
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s cert.pem key.pem 1.2|1.3 [bytes] [writes] [release-buffers 1|0]\n", argv[0]);
+        fprintf(stderr, "usage: %s cert.pem key.pem 1.2|1.3 [bytes] [writes] [release-buffers 1|0] [connections]\n", argv[0]);
         return 2;
     }
     int version = strcmp(argv[3], "1.2") == 0 ? TLS1_2_VERSION : TLS1_3_VERSION;
@@ -39,39 +32,15 @@ int main(int argc, char **argv) {
     int release = argc > 6 ? atoi(argv[6]) : 1;
     int count = argc > 7 ? atoi(argv[7]) : 1;
 
-    SSL_CTX *server_ctx = SSL_CTX_new(TLS_server_method());
-    SSL_CTX *client_ctx = SSL_CTX_new(TLS_client_method());
-    if (SSL_CTX_use_certificate_chain_file(server_ctx, argv[1]) != 1 ||
-        SSL_CTX_use_PrivateKey_file(server_ctx, argv[2], SSL_FILETYPE_PEM) != 1) {
-        ERR_print_errors_fp(stderr);
-        return 1;
-    }
-    SSL_CTX_set_min_proto_version(server_ctx, version);
-    SSL_CTX_set_max_proto_version(server_ctx, version);
-    if (release) SSL_CTX_set_mode(server_ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX *server_ctx, *client_ctx;
+    if (make_contexts(argv[1], argv[2], version, release, &server_ctx, &client_ctx)) return 1;
 
     SSL **servers = calloc((size_t)count, sizeof *servers);
     BIO **outputs = calloc((size_t)count, sizeof *outputs);
     for (int i = 0; i < count; i++) {
-        SSL *server = SSL_new(server_ctx), *client = SSL_new(client_ctx);
-        BIO *s_in = BIO_new(BIO_s_mem()), *s_out = BIO_new(BIO_s_mem());
-        BIO *c_in = BIO_new(BIO_s_mem()), *c_out = BIO_new(BIO_s_mem());
-        SSL_set_bio(server, s_in, s_out);
-        SSL_set_bio(client, c_in, c_out);
-        SSL_set_accept_state(server);
-        SSL_set_connect_state(client);
-        for (int round = 0; round < 20 && !(SSL_is_init_finished(server) && SSL_is_init_finished(client)); round++) {
-            SSL_do_handshake(client);
-            pump(c_out, s_in);
-            SSL_do_handshake(server);
-            pump(s_out, c_in);
-        }
-        if (!SSL_is_init_finished(server)) {
-            ERR_print_errors_fp(stderr);
-            return 1;
-        }
-        SSL_free(client);
-        (void)BIO_reset(s_out);
+        BIO *s_out;
+        SSL *server = handshake(server_ctx, client_ctx, &s_out);
+        if (!server) return 1;
         servers[i] = server;
         outputs[i] = s_out;
     }

@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
-# Where a BAN tail comes from: compare.sh's BAN scenario (hybridsyncd-memory, one service thread on
-# CPU 1, the load generator on CPU 0, 10,000 sockets on moderation:users, 10 bans at 1/s), run R
-# times with a copy of ../shared/bench's wsbench that also prints each ban's worst latency, so a
-# round's p99 can be read as one stalled ban or a slow fan-out of every ban.
+# Where a BAN tail comes from: bench/compare.sh's BAN scenario for hybridsyncd-memory (one service
+# thread on CPU 1, the load generator on CPU 0, 10,000 sockets on moderation:users, 10 bans at 1/s),
+# R rounds, with a copy of ../shared/bench's wsbench that also prints each ban's worst latency, so
+# a round's p99 reads as one stalled ban or a slow fan-out of every ban.
 #
 #   make release && R=10 bench/ban_tails.sh        (about 20 s a round; stops by itself)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${SHARED:-$HERE/../shared/bench}
 OUT=${OUT:-${TMPDIR:-/tmp}/hybridsync-ban-tails}
-PORT=${PORT:-9600}
 mkdir -p "$OUT"
-ulimit -n "$(ulimit -Hn)"
 # The copy: a worst latency per message sequence number, printed at the end; and the subprotocol header.
 python3 - "$SHARED/loadgen/wsbench.c" "$OUT/wsbench_seq.c" <<'PY'
 import sys
@@ -38,20 +36,4 @@ sub("Sec-WebSocket-Version: 13\\r\\n\\r\\n", "Sec-WebSocket-Version: 13\\r\\nSec
 open(sys.argv[2], "w").write(src)
 PY
 cc -O2 -Wall -o "$OUT/wsbench_seq" "$OUT/wsbench_seq.c" -lm
-BIN=$(cd "$HERE" && swift build -c release --show-bin-path)
-[ -x "$BIN/hybridsyncd" ] || { echo "build first: make release"; exit 1; }
-TOKEN=$("$BIN/hybridsync" token --user bench --secret benchsecret --ttl 86400)
-BAN_SUB=$'{"id":1,"op":"connect","token":"'"$TOKEN"$'"}\n{"id":2,"op":"subscribe","channel":"moderation:users"}'
-printf 'log: {level: warning}\n' > "$OUT/hybridsyncd.yaml"
-for round in $(seq "${R:-10}"); do
-  taskset -c 1 "$BIN/hybridsyncd" --config "$OUT/hybridsyncd.yaml" --server-port "$PORT" --api-port $((PORT + 1)) \
-    --server-threads 1 --api-key bench --auth-token-secret benchsecret --limits-connect-timeout-seconds 120 \
-    --ping-interval-seconds 600 --api-max-requests-per-second 100000 --engine-kind memory >"$OUT/hybridsyncd.log" 2>&1 & pid=$!
-  sleep 1
-  echo "== round $round"
-  taskset -c 0 "$OUT/wsbench_seq" --url "ws://127.0.0.1:$PORT/" --sub-msg "$BAN_SUB" --sub-ack '"id":2' \
-    --pub-http "http://127.0.0.1:$((PORT + 1))/api/ban" --pub-header 'Authorization: Bearer bench' \
-    --template '{"user":"bench-banned","reason":"{}"}' -n 10000 -m 10 --rate 1 --settle 1 --drain 10 \
-    --pid "$pid" --timeout 60 --label ban-tails --scenario BAN 2>&1 >/dev/null | grep -E 'latency :|per-message' || true
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-done
+LOADGEN_HS=$OUT/wsbench_seq OUT=$OUT PEERS=hybridsyncd-memory SCENARIOS=BAN ROUNDS=${R:-10} "$HERE/bench/compare.sh"

@@ -23,7 +23,8 @@
 # for the run and stopped after it, sharing CPU 1 with the server (the VM has two cores).
 # wsbench sends no Sec-WebSocket-Protocol header and hybridsyncd requires `hybridsync.v1`, so for
 # hybridsyncd a copy of wsbench.c gets that one header line added (sed, below); the lws peer uses
-# the unmodified load generator. Server on CPU 1, load generator on CPU 0. Results: $OUT/results.jsonl.
+# the unmodified load generator (LOADGEN_HS=path runs another build of it for hybridsyncd, as
+# bench/ban_tails.sh does). Server on CPU 1, load generator on CPU 0. Results: $OUT/results.jsonl.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${SHARED:-$HERE/../shared/bench}
@@ -102,7 +103,7 @@ for peer in ${PEERS:-lws hybridsyncd}; do
                 --template '{"channel":"app:bench","data":"{}"}')
       fi
       common+=(--url "$ws://127.0.0.1:$PORT/" --sub-ack '"id":2' --pub-header 'Authorization: Bearer bench')
-      loadgen=$OUT/wsbench_hs
+      loadgen=${LOADGEN_HS:-$OUT/wsbench_hs}
     fi
     sleep 1
     case $scenario in
@@ -114,7 +115,7 @@ for peer in ${PEERS:-lws hybridsyncd}; do
     esac
     echo "== round $round: $peer $scenario"
     "${loadgen_cpu[@]}" "$loadgen" "${common[@]}" "${args[@]}" --pid "$pid" --timeout 60 --label "$peer" \
-      --scenario "$scenario" --json "$OUT/results.jsonl" 2>&1 >/dev/null | grep -E 'connect :|memory  :|deliver :|latency :|cpu     :' || true
+      --scenario "$scenario" --json "$OUT/results.jsonl" 2>&1 >/dev/null | grep -E 'connect :|memory  :|deliver :|latency :|cpu     :|per-message' || true
     kill "$pid"; wait "$pid" 2>/dev/null || true
     if [ -n "${redis_pid:-}" ]; then kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=; fi
   done

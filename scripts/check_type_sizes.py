@@ -25,11 +25,11 @@ EXCEPTIONS = {
         "could not promise without re-ordering. Its state lives in pure parts (ConnectionStateMachine, "
         "CommandChannel, SubscriptionTable, StateStore, AppRegistry, DeadlineTimer, ObserverTable, "
         "Waiters, RuntimeStatus, ConnectionLink); what remains is the glue and the public API."),
-    "SyncServer": (840, MAX_STORED,
+    "SyncServer": (835, MAX_STORED,
         "the server's single-threaded core: as the transport's delegate, the broker's listener and "
         "the backend operations it touches the same sessions and hub on one thread, with no locks. "
-        "Split by file (+Commands, +Operations, +Moderation, +Housekeeping) and into SessionTable, "
-        "Hub, Session, Authenticator and the broker."),
+        "Split by file (+Commands, +Operations, +Moderation, +Housekeeping, +Presence) and into "
+        "SessionTable, Hub, Session, Authenticator, PresenceDesk and the broker."),
 }
 
 root = pathlib.Path(__file__).resolve().parent.parent

@@ -137,6 +137,12 @@ extension BackendAPIRouter {
                 ["publications": .array(stream.history.map(\.publication.json))]
             }
         },
+        Route(.parameter(prefix: "/api/presence/", name: "channel"), "GET") { router, call throws(HTTPError) in
+            try router.readPresence(call, stats: false)
+        },
+        Route(.parameter(prefix: "/api/presence_stats/", name: "channel"), "GET") { router, call throws(HTTPError) in
+            try router.readPresence(call, stats: true)
+        },
     ]
 
     /// Publishes through the server, once per `idempotencyKey` when the body has one: keys are
@@ -159,6 +165,16 @@ extension BackendAPIRouter {
                 guard error.reason == .idempotencyConflict else { return error.httpError }
                 return .idempotencyConflict("idempotencyKey '\(given.prefix(64))' was used on this route and channel with a different body; use a new key")
             })
+        }
+    }
+
+    /// Answers a presence read of the route's channel.
+    private func readPresence(_ call: Call, stats: Bool) throws(HTTPError) {
+        let name = try Body.channelName(call.parameter)
+        try operation { () throws(OperationError) in
+            try server.readPresence(name, stats: stats) { result in
+                call.finish(result.map { HTTPResponse(status: 200, json: $0) }.mapError(\.httpError))
+            }
         }
     }
 
@@ -196,6 +212,7 @@ extension OperationError {
         switch reason {
         case .invalidChannel: .invalidChannel(message)
         case .stateNotRetained: .stateNotRetained(message)
+        case .presenceDisabled: .presenceDisabled(message)
         case .invalidArgument: .badRequest(message)
         case .idempotencyConflict: .idempotencyConflict(message)
         case .engineUnavailable: .engineUnavailable(message)

@@ -22,7 +22,7 @@ public import HybridSyncServerTransport
 ///   sequences, before the completion of the write. An engine shared by several nodes delivers the
 ///   channels the server ``follow(_:after:)``s; there a write's publication may reach the hub after
 ///   its completion, when publications of other nodes come before it and have not arrived yet.
-public protocol Broker: AnyObject {
+public protocol Broker: PresenceEngine {
     /// The server that receives deliveries and node commands (held weakly).
     func attach(_ listener: any BrokerListener)
 
@@ -80,6 +80,8 @@ public protocol BrokerListener: AnyObject {
     func broker(lost channel: ChannelName)
     /// A command another node announced.
     func broker(received command: NodeCommand)
+    /// Presence changes made on any node (``PresenceEngine``), in the order they were made.
+    func broker(presence changes: [PresenceChange])
 }
 
 /// What one node asks every other node to do to the sessions it holds.

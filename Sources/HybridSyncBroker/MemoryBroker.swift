@@ -5,6 +5,7 @@ public import HybridSyncProtocol
 /// Completions run before each call returns.
 public final class MemoryBroker: Broker {
     private let store: StreamStore
+    private var presence = PresenceTable()
     private weak var listener: (any BrokerListener)?
 
     /// An empty engine; its epochs start with a random prefix, so they never match an earlier process's.
@@ -63,4 +64,32 @@ public final class MemoryBroker: Broker {
 
     /// Nothing to commit: every write completed when it was made.
     public func flush() {}
+
+    // MARK: Presence (in this process: the one node)
+
+    /// See ``PresenceEngine/presenceJoin(_:user:connection:info:maxUsers:completion:)``; delivers the changes before completing.
+    public func presenceJoin(
+        _ channel: ChannelName, user: String, connection: UInt64, info: JSONValue?, maxUsers: Int,
+        completion: @escaping (Result<PresenceJoin, BrokerError>) -> Void
+    ) {
+        let (outcome, changes) = presence.join(channel, user: user, connection: connection, info: info, maxUsers: maxUsers)
+        if !changes.isEmpty { listener?.broker(presence: changes) }
+        completion(.success(outcome))
+    }
+
+    /// See ``PresenceEngine/presenceLeave(_:connection:)``.
+    public func presenceLeave(_ channels: [ChannelName], connection: UInt64) {
+        let changes = presence.leave(channels, connection: connection)
+        if !changes.isEmpty { listener?.broker(presence: changes) }
+    }
+
+    /// See ``PresenceEngine/presence(of:completion:)``.
+    public func presence(of channel: ChannelName, completion: @escaping (Result<[PresenceMember], BrokerError>) -> Void) {
+        completion(.success(presence.members(of: channel)))
+    }
+
+    /// See ``PresenceEngine/presenceStats(of:completion:)``.
+    public func presenceStats(of channel: ChannelName, completion: @escaping (Result<PresenceStats, BrokerError>) -> Void) {
+        completion(.success(presence.stats(of: channel)))
+    }
 }

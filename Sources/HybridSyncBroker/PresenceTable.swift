@@ -1,13 +1,13 @@
 package import HybridSyncProtocol
 
 /// Who is present on each channel, per **user**, across every context (one WebSocket) of that user
-/// on every node; without I/O, on the caller's clock. The first step of #36's presence: the rules
-/// every engine will keep (the memory and SQLite engines through this table, Redis in its scripts).
+/// on every node; without I/O, on the caller's clock: the rules every engine keeps (the memory and SQLite engines through this
+/// table, Redis in ``RedisScripts``' presence scripts).
 ///
 /// The rules are the ones presence users complain about elsewhere when they are missing:
 /// - a user joins when their **first** context joins and leaves when their **last** one leaves: a
 ///   second tab is not a join, closing one of two tabs is not a leave;
-/// - a change of a present user's info is one ``Change/update(_:user:info:)``, never a leave and a
+/// - a change of a present user's info is one ``PresenceChange/update(_:user:info:)``, never a leave and a
 ///   join; a user's info is that of their most recently joined or updated context;
 /// - a node's contexts stay until its lease passes (``renew(node:until:)``, ``expire(now:)``), so a
 ///   node that dies takes its contexts with it, and a restarted node (a new incarnation) whose
@@ -37,33 +37,6 @@ package struct PresenceTable: Sendable {
         }
     }
 
-    /// A present user.
-    package struct Member: Equatable, Sendable {
-        /// The user's id.
-        package var user: String
-        /// Their live contexts on the channel, on every node.
-        package var contexts: Int
-        /// The info of their most recently joined or updated context, if it has any.
-        package var info: JSONValue?
-
-        /// A member.
-        package init(user: String, contexts: Int, info: JSONValue?) {
-            self.user = user
-            self.contexts = contexts
-            self.info = info
-        }
-    }
-
-    /// What a call changed, to push to the channel's presence subscribers.
-    package enum Change: Equatable, Sendable {
-        /// `user`'s first context joined `channel`.
-        case join(ChannelName, user: String, info: JSONValue?)
-        /// `user`'s last context left `channel`.
-        case leave(ChannelName, user: String)
-        /// A present user's info changed.
-        case update(ChannelName, user: String, info: JSONValue?)
-    }
-
     private struct Presence: Sendable {
         /// Each context's info, and when it joined or was updated (a counter: the latest wins).
         var contexts: [Context: (info: JSONValue?, stamp: UInt64)] = [:]
@@ -87,11 +60,11 @@ package struct PresenceTable: Sendable {
     /// the channel before) that user's leave first.
     package mutating func join(
         _ channel: ChannelName, user: String, context: Context, info: JSONValue?, maxUsers: Int
-    ) throws(PresenceLimitReached) -> [Change] {
+    ) throws(PresenceLimitReached) -> [PresenceChange] {
         if channels[channel]?[user] == nil, (channels[channel]?.count ?? 0) >= maxUsers {
             throw PresenceLimitReached(channel: channel, maxUsers: maxUsers)
         }
-        var changes: [Change] = []
+        var changes: [PresenceChange] = []
         if let present = places[context]?[channel], present != user, let left = leave(channel, context: context) {
             changes.append(left)
         }
@@ -110,7 +83,7 @@ package struct PresenceTable: Sendable {
     }
 
     /// `context` sets new info for its user on `channel` (a refreshed token, say).
-    package mutating func update(_ channel: ChannelName, context: Context, info: JSONValue?) -> Change? {
+    package mutating func update(_ channel: ChannelName, context: Context, info: JSONValue?) -> PresenceChange? {
         guard let user = places[context]?[channel], var presence = channels[channel]?[user] else { return nil }
         let before = presence.info
         stamp += 1
@@ -120,7 +93,7 @@ package struct PresenceTable: Sendable {
     }
 
     /// `context` leaves `channel` (it unsubscribed, or closed). Returns the change to push, if any.
-    package mutating func leave(_ channel: ChannelName, context: Context) -> Change? {
+    package mutating func leave(_ channel: ChannelName, context: Context) -> PresenceChange? {
         guard let user = places[context]?.removeValue(forKey: channel) else { return nil }
         if places[context]?.isEmpty == true { places[context] = nil }
         guard var presence = channels[channel]?[user] else { return nil }
@@ -136,22 +109,22 @@ package struct PresenceTable: Sendable {
     }
 
     /// `context` closed: it leaves every channel it was on.
-    package mutating func closed(_ context: Context) -> [Change] {
+    package mutating func closed(_ context: Context) -> [PresenceChange] {
         let channelsOfContext = (places[context] ?? [:]).keys.sorted()
         return channelsOfContext.compactMap { leave($0, context: context) }
     }
 
     /// Who is present on `channel`, sorted by user.
-    package func members(of channel: ChannelName) -> [Member] {
+    package func members(of channel: ChannelName) -> [PresenceMember] {
         (channels[channel] ?? [:]).map { user, presence in
-            Member(user: user, contexts: presence.contexts.count, info: presence.info)
+            PresenceMember(user: user, contexts: presence.contexts.count, info: presence.info)
         }.sorted { $0.user < $1.user }
     }
 
     /// How many users, and how many contexts of theirs, are present on `channel`.
-    package func stats(of channel: ChannelName) -> (users: Int, contexts: Int) {
+    package func stats(of channel: ChannelName) -> PresenceStats {
         let users = channels[channel] ?? [:]
-        return (users.count, users.values.reduce(0) { $0 + $1.contexts.count })
+        return PresenceStats(users: users.count, contexts: users.values.reduce(0) { $0 + $1.contexts.count })
     }
 
     /// `node`'s lease now ends at `until` (a node renews it while it lives).
@@ -161,13 +134,13 @@ package struct PresenceTable: Sendable {
 
     /// The contexts of every node whose lease ended by `now` leave (a node that died, or an old
     /// incarnation of a restarted one); returns the changes, channel by channel.
-    package mutating func expire(now: Double) -> [Change] {
+    package mutating func expire(now: Double) -> [PresenceChange] {
         let ended = leases.filter { $0.value <= now }.keys.sorted()
         return ended.flatMap { dropNode($0) }
     }
 
     /// Every context of `node` leaves, and its lease is forgotten.
-    package mutating func dropNode(_ node: String) -> [Change] {
+    package mutating func dropNode(_ node: String) -> [PresenceChange] {
         leases[node] = nil
         let contexts = places.keys.filter { $0.node == node }.sorted { $0.connection < $1.connection }
         return contexts.flatMap { closed($0) }
@@ -191,5 +164,28 @@ package struct PresenceLimitReached: Error, Equatable, Sendable, CustomStringCon
     /// What happened and what to do.
     package var description: String {
         "presence on \(channel) is full (\(maxUsers) users): a new user cannot join until one leaves; raise the namespace's presenceMaxUsers or use narrower channels"
+    }
+}
+
+extension PresenceTable {
+    /// The node of engines that have only one (memory, SQLite): no lease, since the table lives
+    /// and dies with the process that holds every context.
+    private static let localNode = "local"
+
+    /// ``join(_:user:context:info:maxUsers:)`` for a connection of the one local node.
+    package mutating func join(
+        _ channel: ChannelName, user: String, connection: UInt64, info: JSONValue?, maxUsers: Int
+    ) -> (PresenceJoin, [PresenceChange]) {
+        do {
+            let changes = try join(channel, user: user, context: Context(node: Self.localNode, connection: connection), info: info, maxUsers: maxUsers)
+            return (.joined, changes)
+        } catch {
+            return (.full(maxUsers: error.maxUsers), [])
+        }
+    }
+
+    /// ``leave(_:context:)`` of each of `channels` for a connection of the one local node.
+    package mutating func leave(_ channels: [ChannelName], connection: UInt64) -> [PresenceChange] {
+        channels.compactMap { leave($0, context: Context(node: Self.localNode, connection: connection)) }
     }
 }

@@ -168,6 +168,7 @@ extension ClientRuntime {
             registry.broadcast(.banned(ban))
         case .push(.disconnect(let code, let reason)):
             logger.debug("server is closing the connection", metadata: ["code": "\(code)", "reason": "\(reason)"])
+        case .push(.presence): break  // not followed by the runtime yet; `call` sends `presence` and `presence_stats`
         }
     }
 

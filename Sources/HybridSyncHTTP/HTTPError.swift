@@ -8,13 +8,13 @@ import HybridSyncProtocol
 /// the guides' tables.
 public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
     private enum Kind: CaseIterable, Sendable {
-        case badRequest, invalidChannel, stateNotRetained, unauthorized, originNotAllowed, notFound, methodNotAllowed
+        case badRequest, invalidChannel, stateNotRetained, presenceDisabled, unauthorized, originNotAllowed, notFound, methodNotAllowed
         case idempotencyConflict, payloadTooLarge, upgradeRequired, rateLimited, headersTooLarge
         case notImplemented, engineUnavailable, shuttingDown, httpVersionNotSupported
 
         var status: Int {
             switch self {
-            case .badRequest, .invalidChannel, .stateNotRetained: 400
+            case .badRequest, .invalidChannel, .stateNotRetained, .presenceDisabled: 400
             case .unauthorized: 401
             case .originNotAllowed: 403
             case .notFound: 404
@@ -35,6 +35,7 @@ public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
             case .badRequest: "bad_request"
             case .invalidChannel: "invalid_channel"
             case .stateNotRetained: "state_not_retained"
+            case .presenceDisabled: "presence_disabled"
             case .unauthorized: "unauthorized"
             case .originNotAllowed: "origin_not_allowed"
             case .notFound: "not_found"
@@ -84,6 +85,8 @@ public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func invalidChannel(_ message: String) -> HTTPError { HTTPError(.invalidChannel, message) }
     /// 400 `state_not_retained`: retained state asked of a namespace that keeps none.
     public static func stateNotRetained(_ message: String) -> HTTPError { HTTPError(.stateNotRetained, message) }
+    /// 400 `presence_disabled`: presence asked of a namespace that keeps none.
+    public static func presenceDisabled(_ message: String) -> HTTPError { HTTPError(.presenceDisabled, message) }
     /// 401 `unauthorized`: no API key, or a wrong one.
     public static func unauthorized(_ message: String) -> HTTPError { HTTPError(.unauthorized, message) }
     /// 403 `origin_not_allowed`: a browser origin not in `server.allowedOrigins` asked to upgrade.

@@ -29,6 +29,10 @@ public struct ClientCommand: Sendable, Equatable {
         case history(channel: ChannelName, since: StreamPosition?)
         /// Application-level liveness check (and the answer to a server `ping` push); the reply is empty.
         case ping
+        /// Who is present on a channel the connection is subscribed to (a namespace with presence).
+        case presence(channel: ChannelName)
+        /// How many users, and contexts of theirs, are present on a subscribed channel.
+        case presenceStats(channel: ChannelName)
 
         /// The wire name of the operation.
         public var name: String {
@@ -39,6 +43,8 @@ public struct ClientCommand: Sendable, Equatable {
             case .publish: "publish"
             case .history: "history"
             case .ping: "ping"
+            case .presence: "presence"
+            case .presenceStats: "presence_stats"
             }
         }
     }
@@ -55,7 +61,7 @@ extension ClientCommand {
         case .subscribe(let channel, let since):
             members["channel"] = .string(channel.rawValue)
             if let since { members["since"] = since.json }
-        case .unsubscribe(let channel):
+        case .unsubscribe(let channel), .presence(let channel), .presenceStats(let channel):
             members["channel"] = .string(channel.rawValue)
         case .publish(let channel, let data):
             members["channel"] = .string(channel.rawValue)
@@ -115,7 +121,7 @@ extension ClientCommand {
             return member
         }
         guard let op = value["op"]?.stringValue else {
-            return fail(.badRequest, "every command needs an 'op' string (connect, subscribe, unsubscribe, publish, history, ping)")
+            return fail(.badRequest, "every command needs an 'op' string (connect, subscribe, unsubscribe, publish, history, presence, presence_stats, ping)")
         }
         func channel() -> Result<ChannelName, DecodingError> {
             guard let raw = value["channel"]?.stringValue else {
@@ -151,10 +157,14 @@ extension ClientCommand {
             return channel().map { ClientCommand(id: id, .publish(channel: $0, data: data)) }
         case "unsubscribe":
             return channel().map { ClientCommand(id: id, .unsubscribe(channel: $0)) }
+        case "presence":
+            return channel().map { ClientCommand(id: id, .presence(channel: $0)) }
+        case "presence_stats":
+            return channel().map { ClientCommand(id: id, .presenceStats(channel: $0)) }
         case "ping":
             return .success(ClientCommand(id: id, .ping))
         default:
-            return fail(.unknownCommand, "unknown op '\(op.prefix(40))': expected connect, subscribe, unsubscribe, publish, history or ping")
+            return fail(.unknownCommand, "unknown op '\(op.prefix(40))': expected connect, subscribe, unsubscribe, publish, history, presence, presence_stats or ping")
         }
     }
 }

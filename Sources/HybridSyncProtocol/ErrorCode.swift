@@ -34,10 +34,15 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
 
     /// 113: the user is banned.
     public static let banned = ErrorCode(rawValue: 113)
+    /// 114: the channel's namespace does not keep presence.
+    public static let presenceDisabled = ErrorCode(rawValue: 114)
+    /// 115: the channel holds its namespace's `presenceMaxUsers` present users; a new one cannot
+    /// subscribe until one leaves.
+    public static let presenceFull = ErrorCode(rawValue: 115)
 
     /// Whether retrying the same command later can succeed.
     public var isTemporary: Bool {
-        self == .internalError || self == .tooManyRequests || self == .tokenExpired
+        self == .internalError || self == .tooManyRequests || self == .tokenExpired || self == .presenceFull
     }
 
     /// The number.

@@ -29,5 +29,5 @@ package enum HybridSyncWire {
     /// The WebSocket subprotocol every client must request.
     package static let subprotocol = "hybridsync.v1"
     /// The version string the server reports in `connect` results and `/health`.
-    package static let serverVersion = "0.2.0"
+    package static let serverVersion = "0.3.0"
 }

@@ -16,6 +16,9 @@ public enum Push: Sendable, Equatable {
     case ping
     /// The server is about to close the connection with this code.
     case disconnect(code: CloseCode, reason: String)
+    /// Who is present changed on a subscribed channel of a namespace with presence (`join`,
+    /// `leave`, `presence_update`).
+    case presence(PresenceChange)
 }
 
 /// What a `banned` push (and the `moderation:users` state value) says about a ban.
@@ -255,6 +258,8 @@ extension ServerMessage {
                 "push": .string("disconnect"), "code": .int(Int64(code.rawValue)), "reason": .string(reason),
                 "reconnect": .bool(code.shouldReconnect),
             ]).jsonBytes
+        case .push(.presence(let change)):
+            return change.pushJSON.jsonBytes
         }
     }
 
@@ -355,6 +360,9 @@ extension ServerMessage {
                 throw DecodingError(description: "disconnect push without a valid code")
             }
             return .push(.disconnect(code: CloseCode(rawValue: raw), reason: value["reason"]?.stringValue ?? ""))
+        case "join", "leave", "presence_update":
+            guard let change = PresenceChange(pushJSON: value) else { throw DecodingError(description: "presence push without channel or user") }
+            return .push(.presence(change))
         case let other?:
             throw DecodingError(description: "unknown push '\(other.prefix(40))'")
         case nil:

@@ -84,11 +84,13 @@ extension RedisBroker {
         deliver(publications, on: channel, fromTail: true)
     }
 
-    /// A control-stream entry: a command from another node.
+    /// A control-stream entry: a command from another node, or presence changes from any node.
     func received(_ entry: RedisValue) {
         guard let fields = entry.elements?.last?.elements, fields.count >= 4, fields[1].text != nodeID,
               case .string(let raw) = fields[3], case .object(let object)? = try? JSONValue.parse(raw),
-              case .string(let type)? = object["type"], case .string(let user)? = object["user"] else { return }
+              case .string(let type)? = object["type"] else { return }
+        if type == "presence" { return presence.received(object) }
+        guard case .string(let user)? = object["user"] else { return }
         switch type {
         case "ban":
             guard case .string(let reason)? = object["reason"] else { return }

@@ -85,6 +85,7 @@ extension RedisBroker {
         completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void
     ) {
         verifyFollowsIfDue(now: now)
+        presence.tick()
         guard let banPolicy = policy(banChannel) else { return completion(.success([])) }
         var arguments = header(now: now, mode: "l", idempotency: nil)
         arguments += fields(of: PublishRequest(channel: banChannel, policy: banPolicy, data: .null, change: .remove(key: ""), denyList: .lift(user: "")))

@@ -31,9 +31,13 @@ package final class RedisBroker: Broker {
         /// raised to a namespace's `history.size` where that is larger. It bounds how far behind a
         /// node may fall (a Redis outage, a slow tail) and still catch up without a re-sync.
         package var historySize: Int
+        /// `engine.redis.presenceLeaseSeconds`: how long a node's presence outlives its last renewal
+        /// (it renews about once a second). A node that dies takes its contexts with it after this
+        /// long; a restarted node whose clients are back within it makes nobody blink.
+        package var presenceLeaseSeconds: Double
 
         /// A configuration from `host:port` (`[v6 address]:port` for IPv6).
-        package init(address: String, prefix: String = "hybridsync", historySize: Int = 1000) throws(BrokerError) {
+        package init(address: String, prefix: String = "hybridsync", historySize: Int = 1000, presenceLeaseSeconds: Double = 15) throws(BrokerError) {
             guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
                 throw BrokerError("engine.redis.address must be host:port (for example 127.0.0.1:6379), got '\(address)'")
             }
@@ -44,6 +48,10 @@ package final class RedisBroker: Broker {
                 throw BrokerError("engine.redis.prefix must be a non-empty word without spaces, got '\(prefix)'")
             }
             guard historySize > 0 else { throw BrokerError("engine.redis.historySize must be greater than 0, got \(historySize)") }
+            guard presenceLeaseSeconds >= 3, presenceLeaseSeconds <= 3600 else {
+                throw BrokerError("engine.redis.presenceLeaseSeconds must be from 3 to 3600 (a node renews its lease about once a second), got \(presenceLeaseSeconds)")
+            }
+            self.presenceLeaseSeconds = presenceLeaseSeconds
             self.host = host
             self.port = port
             self.prefix = prefix
@@ -75,6 +83,8 @@ package final class RedisBroker: Broker {
     var nextGeneration: UInt64 = 1
     /// When the followed streams are next checked (epochs) and kept alive.
     var nextVerify = 0.0
+    /// This node's half of presence.
+    private(set) lazy var presence = RedisPresence(broker: self)
     weak var listener: (any BrokerListener)?
 
     /// Starts the engine's two threads; it connects to Redis in the background (a Redis that is

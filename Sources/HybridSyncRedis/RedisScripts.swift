@@ -14,7 +14,8 @@
 /// - `P:bans` hash: user → ban JSON; `P:bans:until` sorted set: user → when the ban ends.
 /// - `P:i:K` string: an idempotency record (body, receipts, expiry), expiring with it; `P:i`
 ///   sorted set: keys by expiry (the oldest go first past the key limit).
-/// - `P:control` stream: commands from one node to the others (bans, disconnects).
+/// - `P:control` stream: commands from one node to the others (bans, disconnects), and presence
+///   changes for every node (layout of presence: ``RedisScripts`` in `RedisScripts+Presence.swift`).
 enum RedisScripts {
     /// Shared by the scripts: the helpers that keep a channel's keys alive or let them expire.
     private static let helpers = """
@@ -220,5 +221,8 @@ enum RedisScripts {
     return lost
     """
 
-    static let all: [(name: String, source: String)] = [("write", write), ("read", read), ("verify", verify)]
+    static let all: [(name: String, source: String)] = [
+        ("write", write), ("read", read), ("verify", verify),
+        ("presence_join", presenceJoin), ("presence_leave", presenceLeave), ("presence_tick", presenceTick), ("presence_read", presenceRead),
+    ]
 }

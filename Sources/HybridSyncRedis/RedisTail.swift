@@ -22,6 +22,8 @@ final class RedisTail: @unchecked Sendable {
     private(set) var clientID: Int64?
     // Owned by the tail thread.
     private var controlCursor: String?
+    /// When this tail was made (monotonic seconds): its first read of the control stream starts there.
+    private let createdAt = ProcessInfo.processInfo.systemUptime
     private let blockMillis = 1000
     private let retryMillis = 500
 
@@ -98,9 +100,14 @@ final class RedisTail: @unchecked Sendable {
         )
         let id = try connection.command("CLIENT", "ID").int
         if controlCursor == nil {
-            // The first connect starts the control stream at its end: older commands are history.
-            let last = try connection.command("XREVRANGE", "\(prefix):control", "+", "-", "COUNT", "1")
-            controlCursor = last.elements?.first?.elements?.first?.text ?? "0-0"
+            // The first connect starts the control stream where this node started, on Redis's
+            // clock (ids are milliseconds), with a second to spare: older entries are history,
+            // and what this node's own first calls added (presence) is not missed however late
+            // this connection comes up.
+            let time = try connection.command("TIME").elements?.compactMap(\.int) ?? []
+            let redisNow = time.count == 2 ? time[0] * 1000 + time[1] / 1000 : 0
+            let elapsed = Int64((ProcessInfo.processInfo.systemUptime - createdAt) * 1000)
+            controlCursor = "\(max(0, redisNow - elapsed - 1000))-0"
         }
         condition.lock()
         clientID = id

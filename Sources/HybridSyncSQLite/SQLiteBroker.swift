@@ -38,6 +38,8 @@ package final class SQLiteBroker: Broker {
     private let lock: DatabaseFileLock
     private let logger: Logger
     private var store: StreamStore
+    /// Presence is not written to the file: every context closes with the process (one node).
+    private var presence = PresenceTable()
     private weak var listener: (any BrokerListener)?
     private var pending: Deque<Pending> = []
     /// Set when the database became unusable: every call fails with it.
@@ -154,6 +156,39 @@ package final class SQLiteBroker: Broker {
             pending.removeFirst()
             next.succeed()
         }
+    }
+
+    // MARK: Presence (in this process: the one node; in call order like the reads)
+
+    /// See ``PresenceEngine/presenceJoin(_:user:connection:info:maxUsers:completion:)``: applied
+    /// now, its changes delivered just before its completion runs.
+    package func presenceJoin(
+        _ channel: ChannelName, user: String, connection: UInt64, info: JSONValue?, maxUsers: Int,
+        completion: @escaping (Result<PresenceJoin, BrokerError>) -> Void
+    ) {
+        if let broken { return completion(.failure(broken)) }
+        let (outcome, changes) = presence.join(channel, user: user, connection: connection, info: info, maxUsers: maxUsers)
+        answer(outcome) { [weak self] result in
+            if case .success = result, !changes.isEmpty { self?.listener?.broker(presence: changes) }
+            completion(result)
+        }
+    }
+
+    /// See ``PresenceEngine/presenceLeave(_:connection:)``: the changes are delivered in call order.
+    package func presenceLeave(_ channels: [ChannelName], connection: UInt64) {
+        let changes = presence.leave(channels, connection: connection)
+        guard !changes.isEmpty else { return }
+        answer(()) { [weak self] _ in self?.listener?.broker(presence: changes) }
+    }
+
+    /// See ``PresenceEngine/presence(of:completion:)``.
+    package func presence(of channel: ChannelName, completion: @escaping (Result<[PresenceMember], BrokerError>) -> Void) {
+        answer(presence.members(of: channel), completion)
+    }
+
+    /// See ``PresenceEngine/presenceStats(of:completion:)``.
+    package func presenceStats(of channel: ChannelName, completion: @escaping (Result<PresenceStats, BrokerError>) -> Void) {
+        answer(presence.stats(of: channel), completion)
     }
 
     // MARK: Internals

@@ -1,5 +1,5 @@
 public import HybridSyncCrypto
-import HybridSyncProtocol
+public import HybridSyncProtocol
 
 /// How client tokens are verified: which keys (each bound to one algorithm) and which claims.
 public struct TokenPolicy: Sendable {
@@ -36,6 +36,8 @@ public struct Identity: Sendable, Equatable {
     /// The JWT `channels` claim: channel names or `prefix*` patterns this user may subscribe to
     /// in namespaces with the `claim` rule.
     public var channels: [String]
+    /// The JWT `info` claim (any JSON but `null`): what presence shows of this user.
+    public var info: JSONValue?
 
     /// Whether the `channels` claim allows `channel`.
     func claims(_ channel: ChannelName) -> Bool {
@@ -108,7 +110,8 @@ struct Authenticator {
             else { return .failure(.invalid("token 'channels' must be an array of strings")) }
             channels = names
         }
-        return .success(Identity(userID: subject, expiresAt: expiresAt, channels: channels))
+        let info = jwt.claims["info"].flatMap { $0 == .null ? JSONValue?.none : $0 }
+        return .success(Identity(userID: subject, expiresAt: expiresAt, channels: channels, info: info))
     }
 }
 

@@ -22,6 +22,8 @@ final class Hub {
         /// Whether the broker was asked to follow the channel for this node.
         var followed = false
         var count: Int { live.count + joining.count + catchingUp.count }
+        /// The subscribers that have their subscribe answer (live or catching up).
+        var answered: Set<ConnectionID> { live.union(catchingUp.keys) }
         /// Every subscriber, whatever its stage.
         var all: [ConnectionID] { Array(live) + Array(joining.keys) + Array(catchingUp.keys) }
     }

@@ -1,4 +1,5 @@
 import HybridSyncBroker
+import HybridSyncProtocol
 
 /// What the HybridSync server needs to know, independent of where the values came from.
 public struct ServerConfiguration: Sendable {
@@ -143,17 +144,26 @@ public struct NamespacePolicy: Sendable, Equatable {
     /// Whether publications with a `key` maintain a retained key/value state sent on subscribe.
     /// In hybridsyncd: `namespaces.<ns>.retainState` (docs/CONFIGURATION.md).
     public var retainState: Bool
+    /// Whether subscribers are present (per user, across their contexts and nodes) and may ask
+    /// `presence` and `presence_stats`; joins and leaves are pushed to the channel's subscribers.
+    /// In hybridsyncd: `namespaces.<ns>.presence` (docs/CONFIGURATION.md).
+    public var presence: Bool
+    /// Present users per channel at most; a subscribe of one more is refused (error 115).
+    /// In hybridsyncd: `namespaces.<ns>.presenceMaxUsers` (docs/CONFIGURATION.md).
+    public var presenceMaxUsers: Int
 
     /// A namespace's rules; the defaults are docs/CONFIGURATION.md's.
     public init(
         subscribe: Access = .authenticated, clientPublish: Bool = false, historySize: Int = 100,
-        historyTTLSeconds: Double = 300, retainState: Bool = false
+        historyTTLSeconds: Double = 300, retainState: Bool = false, presence: Bool = false, presenceMaxUsers: Int = 1000
     ) {
         self.subscribe = subscribe
         self.clientPublish = clientPublish
         self.historySize = historySize
         self.historyTTLSeconds = historyTTLSeconds
         self.retainState = retainState
+        self.presence = presence
+        self.presenceMaxUsers = presenceMaxUsers
     }
 }
 
@@ -176,6 +186,12 @@ extension ServerConfiguration: CustomStringConvertible, CustomDebugStringConvert
 }
 
 extension ServerConfiguration {
+    /// The error for a channel whose namespace is not configured, naming the ones that are.
+    func unknownNamespace(_ name: ChannelName) -> ReplyError {
+        let known = namespaces.keys.sorted().joined(separator: ", ")
+        return ReplyError(.invalidChannel, "namespace '\(name.namespace)' is not configured on this server (configured: \(known))")
+    }
+
     /// The names of the settings that differ from `old`, as a reload logs them (`auth` whenever
     /// public keys are configured, since keys are not compared).
     func settingsChanged(from old: ServerConfiguration) -> [String] {

@@ -14,6 +14,14 @@ struct ServerMetrics {
     let engineErrors = Counter(label: "hybridsync_engine_errors_total")
     let queueOverflows = Counter(label: "hybridsync_queue_overflows_total")
 
+    /// Brings the gauges up to date (before `/metrics` is exported).
+    func refresh(_ sessions: SessionTable, _ hub: Hub) {
+        connections.record(sessions.count)
+        self.sessions.record(sessions.all.count { $0.identity != nil })
+        subscriptions.record(sessions.all.reduce(0) { $0 + $1.channels.count })
+        channels.record(hub.channels.count)
+    }
+
     /// A connection closed by the server, by close code.
     func disconnected(_ code: CloseCode) {
         Counter(label: "hybridsync_disconnects_total", dimensions: [("code", "\(code.rawValue)")]).increment()

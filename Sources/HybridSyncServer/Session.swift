@@ -18,6 +18,8 @@ final class Session {
     /// When `connect` succeeded (wall clock, seconds since 1970).
     var connectedAt: Double?
     var channels: Set<ChannelName> = []
+    /// The channels where this session is present (a subset of ``channels``).
+    var presence: Set<ChannelName> = []
     /// A close was requested; further commands are ignored.
     var isClosing = false
     /// When the last message arrived from the client (any message proves liveness).
@@ -61,6 +63,20 @@ final class Session {
         var metadata: Logger.Metadata = ["connection": "\(id)", "peer": "\(remoteAddress)"]
         if let identity { metadata["user"] = "\(identity.userID)" }
         return metadata
+    }
+}
+
+extension Session {
+    /// The session as `GET /api/sessions/<user>` lists it (dates on the wall clock).
+    func json(clock: any ServerClock) -> JSONValue {
+        .object([
+            "client": .string("\(id)"),
+            "name": clientName.map(JSONValue.string) ?? .null,
+            "remoteAddress": .string(remoteAddress),
+            "connectedAt": .double(connectedAt ?? clock.wallTime(ofMonotonic: openedAt)),
+            "lastSeen": .double(clock.wallTime(ofMonotonic: lastSeen)),
+            "channels": .array(channels.map(\.rawValue).sorted().map(JSONValue.string)),
+        ])
     }
 }
 

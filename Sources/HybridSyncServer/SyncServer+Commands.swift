@@ -17,7 +17,7 @@ extension SyncServer {
             if !session.isClosing {
                 reply(to: session.id, ServerMessage.reply(id: command.id, result).encoded())
                 for message in followUps { transport.send(message, to: session.id) }
-                if case .failure(let error) = result, let code = Self.closeCode(after: error) {
+                if case .failure(let error) = result, let code = error.closeCode {
                     disconnect(session, code: code, reason: error.message)
                 }
             }
@@ -36,22 +36,11 @@ extension SyncServer {
             history(session, of: channel, since: since, finish)
         case .ping:
             finish(.success(.object([:])), [])
+        case .presence(let channel):
+            readPresence(session, of: channel, stats: false, finish)
+        case .presenceStats(let channel):
+            readPresence(session, of: channel, stats: true, finish)
         }
-    }
-
-    /// Errors after which the connection cannot go on.
-    static func closeCode(after error: ReplyError) -> CloseCode? {
-        switch error.code {
-        case .unauthorized: .invalidToken
-        case .tokenExpired: .tokenExpired
-        case .banned: .banned
-        default: nil
-        }
-    }
-
-    /// The reply when the engine failed: temporary, the client may retry.
-    static func engineFailure(_ error: BrokerError) -> ReplyError {
-        ReplyError(.internalError, "the server's engine is unavailable; retry shortly", temporary: true)
     }
 
     private func connect(_ session: Session, token: String, clientName: String?, _ finish: @escaping Finish) {
@@ -76,7 +65,7 @@ extension SyncServer {
             switch result {
             case .failure(let error):
                 logger.info("connect refused: engine unavailable", metadata: session.metadata.merging(["error": "\(error.message)"]) { $1 })
-                finish(.failure(Self.engineFailure(error)), [])
+                finish(.failure(ReplyError.engineUnavailable), [])
             case .success(let ban?):
                 metrics.authFailed("banned")
                 logger.info("connect refused: user is banned", metadata: session.metadata.merging(["user": "\(identity.userID)"]) { $1 })
@@ -108,11 +97,11 @@ extension SyncServer {
     }
 
     /// Whether this session may subscribe to (and, where allowed, publish on) `name`; its policy if so.
-    private func authorize(_ session: Session, _ name: ChannelName) -> Result<NamespacePolicy, ReplyError> {
+    func authorize(_ session: Session, _ name: ChannelName) -> Result<NamespacePolicy, ReplyError> {
         guard let identity = session.identity else {
             return .failure(ReplyError(.notConnected, "send 'connect' with a token first"))
         }
-        guard let policy = policy(name) else { return .failure(unknownNamespace(name)) }
+        guard let policy = policy(name) else { return .failure(configuration.unknownNamespace(name)) }
         switch policy.subscribe {
         case .authenticated:
             break
@@ -142,6 +131,15 @@ extension SyncServer {
                 .limitExceeded, "a connection may hold \(configuration.maxChannelsPerConnection) channels; unsubscribe from one first"
             )), [])
         }
+        guard policy.presence else { return startSubscription(session, to: name, since: since, policy: policy, finish) }
+        presenceDesk.join(session, name, maxUsers: policy.presenceMaxUsers, isOpen: { [self] in isOpen(session) }) { [self] refusal in
+            guard let refusal else { return startSubscription(session, to: name, since: since, policy: policy, finish) }
+            finish(.failure(refusal), [])
+        }
+    }
+
+    /// Joins the hub, reads the snapshot (or what was missed) and answers the subscribe.
+    private func startSubscription(_ session: Session, to name: ChannelName, since: StreamPosition?, policy: NamespacePolicy, _ finish: @escaping Finish) {
         // Joined before the read: what completes meanwhile is held, then sent if newer than the snapshot.
         session.channels.insert(name)
         hub.join(session.id, name)
@@ -151,9 +149,10 @@ extension SyncServer {
             guard case .success(let read) = result, let position = read.position else {
                 session.channels.remove(name)
                 leave(session.id, name)
+                presenceDesk.leave(session, [name])
                 if case .failure(let error) = result {
                     logger.info("subscribe failed: engine unavailable", metadata: session.metadata.merging(["error": "\(error.message)"]) { $1 })
-                    return finish(.failure(Self.engineFailure(error)), [])
+                    return finish(.failure(ReplyError.engineUnavailable), [])
                 }
                 return finish(.failure(ReplyError(.internalError, "the engine returned no stream; retry")), [])
             }
@@ -191,7 +190,7 @@ extension SyncServer {
             guard isOpen(session) else { return finish(.failure(ReplyError(.internalError, "closed")), []) }
             switch result {
             case .failure(let error):
-                finish(.failure(Self.engineFailure(error)), [])
+                finish(.failure(ReplyError.engineUnavailable), [])
             case .success(let read):
                 let position = read.position ?? StreamPosition(epoch: "", offset: 0)
                 let after = since.flatMap { $0.epoch == position.epoch ? $0.offset : nil } ?? 0
@@ -209,6 +208,7 @@ extension SyncServer {
             return .failure(ReplyError(.notSubscribed, "not subscribed to '\(name)'"))
         }
         leave(session.id, name)
+        presenceDesk.leave(session, [name])
         logger.debug("unsubscribed", metadata: session.metadata.merging(["channel": "\(name)"]) { $1 })
         return .success(.object([:]))
     }
@@ -227,7 +227,7 @@ extension SyncServer {
             case .success(let publications):
                 finish(.success(.object(["offset": .int(Int64(publications[0].publication.offset))])), [])
             case .failure(let error):
-                finish(.failure(Self.engineFailure(error)), [])
+                finish(.failure(ReplyError.engineUnavailable), [])
             }
         }
     }

@@ -79,20 +79,6 @@ extension SyncServer {
         return closed.count
     }
 
-    /// `GET /api/sessions/<user>`: the user's live sessions on this node, oldest first.
-    func sessionsJSON(of user: String) -> [JSONValue] {
-        sessions.open(of: user).map { session in
-            .object([
-                "client": .string("\(session.id)"),
-                "name": session.clientName.map(JSONValue.string) ?? .null,
-                "remoteAddress": .string(session.remoteAddress),
-                "connectedAt": .double(session.connectedAt ?? clock.wallTime(ofMonotonic: session.openedAt)),
-                "lastSeen": .double(clock.wallTime(ofMonotonic: session.lastSeen)),
-                "channels": .array(session.channels.map(\.rawValue).sorted().map(JSONValue.string)),
-            ])
-        }
-    }
-
     /// The channel that carries ban state.
     var moderationUsers: ChannelName { Self.moderationUsersName }
 

@@ -15,6 +15,8 @@ package struct OperationError: Error, Sendable, Equatable {
         case idempotencyConflict
         /// The storage engine failed; nothing was applied.
         case engineUnavailable
+        /// Presence asked of a namespace that keeps none.
+        case presenceDisabled
     }
 
     package let reason: Reason
@@ -161,7 +163,7 @@ extension SyncServer {
     /// no exporter is installed.
     package func exportMetrics() -> [UInt8]? {
         guard let metricsExporter else { return nil }
-        refreshGauges()
+        metrics.refresh(sessions, hub)
         return metricsExporter()
     }
 
@@ -182,12 +184,12 @@ extension SyncServer {
     }
 
     /// The user's live sessions on this node, oldest first.
-    package func sessions(of user: String) -> [JSONValue] { sessionsJSON(of: user) }
+    package func sessions(of user: String) -> [JSONValue] { sessions.open(of: user).map { $0.json(clock: clock) } }
 
     // MARK: Helpers
 
-    private func configuredPolicy(_ name: ChannelName) throws(OperationError) -> NamespacePolicy {
-        guard let policy = policy(name) else { throw OperationError(.invalidChannel, unknownNamespace(name).message) }
+    func configuredPolicy(_ name: ChannelName) throws(OperationError) -> NamespacePolicy {
+        guard let policy = policy(name) else { throw OperationError(.invalidChannel, configuration.unknownNamespace(name).message) }
         return policy
     }
 

@@ -24,6 +24,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
 
     var sessions = SessionTable()
     let hub = Hub()
+    let presenceDesk: PresenceDesk
     /// One deadline per session (connect timeout, ping, pong, token expiry), checked in ``tick()``.
     var sessionDeadlines = DeadlineQueue<Double, ConnectionID>()
     /// When channels and the idempotency cache are next swept (once a second).
@@ -46,6 +47,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
         self.clock = clock
         self.logger = logger
         self.authenticator = Authenticator(policy: configuration.auth, clock: clock)
+        presenceDesk = PresenceDesk(broker: broker, hub: hub, transport: transport)
         broker.attach(self)
     }
 
@@ -105,7 +107,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
         case .failure(let failure):
             logger.debug("bad command", metadata: ["connection": "\(session.id)", "error": "\(failure.error.message)"])
             reply(to: session.id, ServerMessage.encodeError(id: failure.id ?? 0, failure.error))
-            if let code = Self.closeCode(after: failure.error) {
+            if let code = failure.error.closeCode {
                 disconnect(session, code: code, reason: failure.error.message)
             }
         }
@@ -140,6 +142,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     private func forget(_ connection: ConnectionID, failedWith code: CloseCode?) {
         guard let session = sessions.remove(connection) else { return }
         for name in session.channels { leave(connection, name) }
+        presenceDesk.leave(session, session.presence)
         guard let code else {
             logger.info("connection closed", metadata: session.metadata)
             return
@@ -153,14 +156,6 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     /// Counts the overflow (its 4001 close is counted by ``connectionFailed(_:code:)``).
     public func outboundQueueOverflowed(_ connection: ConnectionID) {
         metrics.queueOverflows.increment()
-    }
-
-    /// Brings the gauges up to date (before `/metrics` is exported).
-    func refreshGauges() {
-        metrics.connections.record(sessions.count)
-        metrics.sessions.record(sessions.all.count { $0.identity != nil })
-        metrics.subscriptions.record(sessions.all.reduce(0) { $0 + $1.channels.count })
-        metrics.channels.record(hub.channels.count)
     }
 
     /// Sends every session a `disconnect` push and closes it with `code` (SIGTERM: 4000).
@@ -276,11 +271,5 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     /// Commit point: the transport finished a round of I/O.
     public func endOfTurn() {
         broker.flush()
-    }
-
-    /// The error for a channel whose namespace is not configured.
-    func unknownNamespace(_ name: ChannelName) -> ReplyError {
-        let known = configuration.namespaces.keys.sorted().joined(separator: ", ")
-        return ReplyError(.invalidChannel, "namespace '\(name.namespace)' is not configured on this server (configured: \(known))")
     }
 }

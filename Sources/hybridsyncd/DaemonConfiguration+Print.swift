@@ -51,6 +51,7 @@ extension DaemonConfiguration {
             entries["engine.redis.address"] = redis.address
             entries["engine.redis.prefix"] = redis.prefix
             entries["engine.redis.historySize"] = "\(redis.historySize)"
+            entries["engine.redis.presenceLeaseSeconds"] = "\(redis.presenceLeaseSeconds)"
         }
         for (name, policy) in server.namespaces {
             entries["namespaces.\(name).subscribe"] = policy.subscribe.rawValue
@@ -58,6 +59,8 @@ extension DaemonConfiguration {
             entries["namespaces.\(name).historySize"] = "\(policy.historySize)"
             entries["namespaces.\(name).historyTTLSeconds"] = "\(policy.historyTTLSeconds)"
             entries["namespaces.\(name).retainState"] = "\(policy.retainState)"
+            entries["namespaces.\(name).presence"] = "\(policy.presence)"
+            entries["namespaces.\(name).presenceMaxUsers"] = "\(policy.presenceMaxUsers)"
         }
         return entries.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")
     }

@@ -198,10 +198,11 @@ struct DaemonConfiguration {
         let address = config.string(forKey: "engine.redis.address", default: "127.0.0.1:6379")
         let prefix = config.string(forKey: "engine.redis.prefix", default: "hybridsync")
         let historySize = config.int(forKey: "engine.redis.historySize", default: 1000)
+        let lease = config.double(forKey: "engine.redis.presenceLeaseSeconds", default: 15)
         switch kind {
         case "redis":
             do {
-                return .redis(try RedisBroker.Configuration(address: address, prefix: prefix, historySize: historySize))
+                return .redis(try RedisBroker.Configuration(address: address, prefix: prefix, historySize: historySize, presenceLeaseSeconds: lease))
             } catch {
                 throw Invalid(description: error.message)
             }
@@ -275,8 +276,13 @@ struct DaemonConfiguration {
             policy.historySize = scoped.int(forKey: "historySize", default: policy.historySize)
             policy.historyTTLSeconds = scoped.double(forKey: "historyTTLSeconds", default: policy.historyTTLSeconds)
             policy.retainState = scoped.bool(forKey: "retainState", default: policy.retainState)
+            policy.presence = scoped.bool(forKey: "presence", default: policy.presence)
+            policy.presenceMaxUsers = scoped.int(forKey: "presenceMaxUsers", default: policy.presenceMaxUsers)
             guard policy.historySize >= 0, policy.historyTTLSeconds >= 0 else {
                 throw Invalid(description: "namespaces.\(name): historySize and historyTTLSeconds must be >= 0")
+            }
+            guard policy.presenceMaxUsers >= 1 else {
+                throw Invalid(description: "namespaces.\(name).presenceMaxUsers must be >= 1, got \(policy.presenceMaxUsers)")
             }
             result[name] = policy
         }

@@ -53,3 +53,22 @@ struct ServerMessageTests {
         #expect(((try? ChannelName(name)) != nil) == valid)
     }
 }
+
+@Suite("Presence pushes and results on the wire")
+struct PresenceWireTests {
+    @Test("join, leave and presence_update encode as PROTOCOL.md says and decode back")
+    func pushes() throws {
+        let room = try ChannelName("room:1")
+        let changes: [PresenceChange] = [
+            .join(room, user: "42", info: ["name": "Ada"]), .leave(room, user: "42"), .update(room, user: "7", info: nil),
+        ]
+        let lines = changes.map { String(decoding: ServerMessage.push(.presence($0)).encoded(), as: UTF8.self) }
+        #expect(lines == [
+            #"{"channel":"room:1","info":{"name":"Ada"},"push":"join","user":"42"}"#,
+            #"{"channel":"room:1","push":"leave","user":"42"}"#,
+            #"{"channel":"room:1","info":null,"push":"presence_update","user":"7"}"#,
+        ])
+        #expect(try lines.map { try ServerMessage.decode(Array($0.utf8)) } == changes.map { .push(.presence($0)) })
+    }
+}
+

@@ -1,3 +1,4 @@
+import Foundation
 import HybridSyncBroker
 import HybridSyncDaemonTesting
 import HybridSyncProtocol
@@ -99,6 +100,42 @@ struct BrokerContractTests {
         PublishRequest(channel: chat, policy: keeping, data: .int(value), change: .set(key: key))
     }
 
+    @Test("presence: two contexts of a user are one join, one leave when both are gone; info changes are updates; a full channel refuses a new user", arguments: Engine.allCases)
+    func presence(_ engine: Engine) throws {
+        let (broker, listener) = try attached(engine)
+        let room = try ChannelName("presence:room")
+        func join(_ user: String, _ connection: UInt64, info: JSONValue? = nil, maxUsers: Int = 2) throws -> PresenceJoin {
+            try call(broker) { broker.presenceJoin(room, user: user, connection: connection, info: info, maxUsers: maxUsers, completion: $0) }
+        }
+        #expect(try join("42", 1) == .joined)
+        #expect(try join("42", 2, info: ["tab": 2]) == .joined)
+        #expect(try join("7", 3) == .joined)
+        #expect(try join("8", 4) == .full(maxUsers: 2), "a third user is refused")
+        #expect(try join("42", 5) == .joined, "a present user's next context is never refused")
+        #expect(try call(broker) { broker.presenceStats(of: room, completion: $0) } == PresenceStats(users: 2, contexts: 4))
+        broker.presenceLeave([room], connection: 1)
+        broker.presenceLeave([room], connection: 5)
+        broker.presenceLeave([room], connection: 3)
+        #expect(try call(broker) { broker.presence(of: room, completion: $0) } == [PresenceMember(user: "42", contexts: 1, info: ["tab": 2])])
+        broker.presenceLeave([room], connection: 2)
+        let expected: [PresenceChange] = [
+            .join(room, user: "42", info: nil), .update(room, user: "42", info: ["tab": 2]), .join(room, user: "7", info: nil),
+            .update(room, user: "42", info: nil), .update(room, user: "42", info: ["tab": 2]), .leave(room, user: "7"), .leave(room, user: "42"),
+        ]
+        try awaitTurns(broker) { listener.presence.count >= expected.count }
+        #expect(listener.presence == expected, "every change once, in the order made")
+        #expect(try call(broker) { broker.presence(of: room, completion: $0) } == [])
+    }
+
+    /// Runs service turns until `done` (changes a networked engine hands over from its tail), for at most 10 s.
+    private func awaitTurns(_ broker: any Broker, until done: () -> Bool) throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !done(), ContinuousClock.now < deadline {
+            broker.flush()
+            if !done() { usleep(5_000) }
+        }
+    }
+
     private func attached(_ engine: Engine) throws -> (any Broker, Listener) {
         let broker = try engine.makeBroker()
         let listener = Listener()
@@ -121,8 +158,10 @@ struct BrokerContractTests {
 private final class Listener: BrokerListener {
     var delivered: [SequencedPublication] = []
     var lost: [ChannelName] = []
+    var presence: [PresenceChange] = []
 
     func broker(delivered publications: [SequencedPublication]) { delivered += publications }
     func broker(lost channel: ChannelName) { lost.append(channel) }
     func broker(received command: NodeCommand) {}
+    func broker(presence changes: [PresenceChange]) { presence += changes }
 }

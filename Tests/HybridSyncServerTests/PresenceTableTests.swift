@@ -14,7 +14,7 @@ struct PresenceTableTests {
         var presence = PresenceTable()
         #expect(try presence.join(room, user: "42", context: tab1, info: nil, maxUsers: 10) == [.join(room, user: "42", info: nil)])
         #expect(try presence.join(room, user: "42", context: tab2, info: nil, maxUsers: 10) == [])
-        #expect(presence.stats(of: room) == (users: 1, contexts: 2))
+        #expect(presence.stats(of: room) == PresenceStats(users: 1, contexts: 2))
         #expect(presence.leave(room, context: tab1) == nil)
         #expect(presence.members(of: room) == [.init(user: "42", contexts: 1, info: nil)])
         #expect(presence.leave(room, context: tab2) == .leave(room, user: "42"))
@@ -58,7 +58,7 @@ struct PresenceTableTests {
         presence.renew(node: "a#2", until: 60)
         #expect(try presence.join(room, user: "42", context: .init(node: "a#2", connection: 1), info: nil, maxUsers: 10) == [])
         #expect(presence.expire(now: 31) == [], "the old incarnation's context goes, the user stays")
-        #expect(presence.stats(of: room) == (users: 1, contexts: 1))
+        #expect(presence.stats(of: room) == PresenceStats(users: 1, contexts: 1))
     }
 
     @Test("past maxUsers a new user is refused with a typed error; a present user's second context is not")

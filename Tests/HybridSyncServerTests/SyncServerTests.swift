@@ -237,4 +237,9 @@ final class UnavailableBroker: Broker {
     func sweep(now: Double, banChannel: ChannelName, policy: (ChannelName) -> StreamPolicy?, inUse: (ChannelName) -> Bool,
                completion: @escaping (Result<[SequencedPublication], BrokerError>) -> Void) { completion(.failure(error)) }
     func flush() {}
+    func presenceJoin(_ channel: ChannelName, user: String, connection: UInt64, info: JSONValue?, maxUsers: Int,
+                      completion: @escaping (Result<PresenceJoin, BrokerError>) -> Void) { completion(.failure(error)) }
+    func presenceLeave(_ channels: [ChannelName], connection: UInt64) {}
+    func presence(of channel: ChannelName, completion: @escaping (Result<[PresenceMember], BrokerError>) -> Void) { completion(.failure(error)) }
+    func presenceStats(of channel: ChannelName, completion: @escaping (Result<PresenceStats, BrokerError>) -> Void) { completion(.failure(error)) }
 }

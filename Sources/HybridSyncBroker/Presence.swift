@@ -1,0 +1,34 @@
+public import HybridSyncProtocol
+
+/// Presence: who is on a channel, per **user**, across every context (one WebSocket) of that user
+/// on every node. An engine keeps it where it keeps everything it shares between nodes (memory
+/// and SQLite: in this process, the one node; Redis: in Redis, with node leases), and hands its
+/// changes to every node's server through ``BrokerListener/broker(presence:)``, in the order they
+/// were made. The rules are ``PresenceTable``'s.
+public protocol PresenceEngine: AnyObject {
+    /// `connection` (on this node) of `user` is present on `channel` with `info`; a connection
+    /// already present there only updates its info. Refused, without a change, when the channel
+    /// holds `maxUsers` users already and `user` is not one of them.
+    func presenceJoin(
+        _ channel: ChannelName, user: String, connection: UInt64, info: JSONValue?, maxUsers: Int,
+        completion: @escaping (Result<PresenceJoin, BrokerError>) -> Void
+    )
+
+    /// `connection` left `channels` (it unsubscribed or closed). An engine that cannot store it
+    /// now keeps trying; until then, and if this node dies, the node's lease bounds the ghost.
+    func presenceLeave(_ channels: [ChannelName], connection: UInt64)
+
+    /// Who is present on `channel`, sorted by user.
+    func presence(of channel: ChannelName, completion: @escaping (Result<[PresenceMember], BrokerError>) -> Void)
+
+    /// How many users, and contexts of theirs, are present on `channel`.
+    func presenceStats(of channel: ChannelName, completion: @escaping (Result<PresenceStats, BrokerError>) -> Void)
+}
+
+/// The answer to ``PresenceEngine/presenceJoin(_:user:connection:info:maxUsers:completion:)``.
+public enum PresenceJoin: Sendable, Equatable {
+    /// The connection is present.
+    case joined
+    /// The channel holds `maxUsers` present users already; nothing changed.
+    case full(maxUsers: Int)
+}

@@ -1,0 +1,142 @@
+/// Presence in Redis (``PresenceTable``'s rules, kept by scripts so every node sees one table).
+///
+/// Layout under the prefix `P`, for channel `C`, user `U`, node incarnation `N` (a process: its
+/// ``RedisBroker/nodeID``) and context `X` = `N|<connection>`:
+/// - `P:pc:C` hash: context → user.
+/// - `P:pu:C` hash: user → their number of contexts on C.
+/// - `P:pi:C:U` hash: context → `<stamp>|<info JSON>`; the user's info is that of the highest
+///   stamp (`P:pstamp`, a counter), so the newest context's info wins and a context that leaves
+///   gives the user the next newest's back.
+/// - `P:pn:N` set: `<connection>\n<channel>` for each context of N (what N's death removes).
+/// - `P:nodes` sorted set: N → when its lease ends (Redis's clock, `TIME`). A node renews it
+///   about once a second; any node's tick removes the contexts of a node whose lease ended.
+/// - Every change is appended to `P:control` with an empty node field (every node, the one that
+///   made it included, reads it from there, so all nodes push changes in the one order they were
+///   made): `{"type":"presence","changes":[<push>, …]}`, each change as its push (PROTOCOL.md).
+extension RedisScripts {
+    private static let presenceHelpers = """
+    local P = ARGV[1]
+    local function clock()
+      local t = redis.call('TIME')
+      return tonumber(t[1]) + tonumber(t[2]) / 1000000
+    end
+    -- The info of the user's newest context ('null' when it has none).
+    local function latest(pi)
+      local best, stamp = 'null', -1
+      local all = redis.call('HGETALL', pi)
+      for i = 1, #all, 2 do
+        local v = all[i + 1]
+        local bar = string.find(v, '|', 1, true)
+        local s = tonumber(string.sub(v, 1, bar - 1))
+        if s > stamp then stamp = s; best = string.sub(v, bar + 1) end
+      end
+      return best
+    end
+    local function change(t, ch, user, info)
+      local j = '{"push":"' .. t .. '","channel":' .. cjson.encode(ch) .. ',"user":' .. cjson.encode(user)
+      if info then j = j .. ',"info":' .. info end
+      return j .. '}'
+    end
+    -- Context `node|conn` leaves `ch`; appends the change, if any, to `out`.
+    local function leave(ch, node, conn, out)
+      local pc, pu = P .. ':pc:' .. ch, P .. ':pu:' .. ch
+      local ctx = node .. '|' .. conn
+      local user = redis.call('HGET', pc, ctx)
+      redis.call('SREM', P .. ':pn:' .. node, conn .. '\\n' .. ch)
+      if not user then return end
+      redis.call('HDEL', pc, ctx)
+      local pi = P .. ':pi:' .. ch .. ':' .. user
+      local before = latest(pi)
+      redis.call('HDEL', pi, ctx)
+      if redis.call('HINCRBY', pu, user, -1) <= 0 then
+        redis.call('HDEL', pu, user)
+        out[#out + 1] = change('leave', ch, user)
+      else
+        local after = latest(pi)
+        if after ~= before then out[#out + 1] = change('presence_update', ch, user, after) end
+      end
+    end
+    local function publish(out)
+      if #out == 0 then return end
+      redis.call('XADD', P .. ':control', 'MAXLEN', '~', '10000', '*', 'n', '', 'c',
+        '{"type":"presence","changes":[' .. table.concat(out, ',') .. ']}')
+    end
+    """
+
+    /// A context joins a channel (or updates its info there). ARGV: prefix, node, connection,
+    /// channel, user, info JSON (`null`: none), the channel's user limit, the lease in seconds.
+    /// Returns `full`, or `joined` (`joined new` when the node had no lease: see ``presenceTick``).
+    static let presenceJoin = presenceHelpers + "\n" + """
+    local node, conn, ch, user, info = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+    local pc, pu = P .. ':pc:' .. ch, P .. ':pu:' .. ch
+    local ctx = node .. '|' .. conn
+    local out = {}
+    local prev = redis.call('HGET', pc, ctx)
+    if prev ~= user then
+      if redis.call('HEXISTS', pu, user) == 0 and redis.call('HLEN', pu) >= tonumber(ARGV[7]) then return 'full' end
+      if prev then leave(ch, node, conn, out) end
+    end
+    local pi = P .. ':pi:' .. ch .. ':' .. user
+    local present = redis.call('HEXISTS', pu, user) == 1
+    local before = present and latest(pi)
+    if prev ~= user then redis.call('HINCRBY', pu, user, 1) end
+    redis.call('HSET', pi, ctx, redis.call('INCR', P .. ':pstamp') .. '|' .. info)
+    redis.call('HSET', pc, ctx, user)
+    redis.call('SADD', P .. ':pn:' .. node, conn .. '\\n' .. ch)
+    local added = redis.call('ZADD', P .. ':nodes', 'GT', clock() + tonumber(ARGV[8]), node)
+    if not present then
+      out[#out + 1] = change('join', ch, user, info)
+    else
+      local after = latest(pi)
+      if after ~= before then out[#out + 1] = change('presence_update', ch, user, after) end
+    end
+    publish(out)
+    if added == 1 then return 'joined new' end
+    return 'joined'
+    """
+
+    /// A context leaves channels. ARGV: prefix, node, connection, then the channels.
+    static let presenceLeave = presenceHelpers + "\n" + """
+    local out = {}
+    for i = 4, #ARGV do leave(ARGV[i], ARGV[2], ARGV[3], out) end
+    publish(out)
+    return #out
+    """
+
+    /// A node's tick: renews its lease and removes the contexts of every node whose lease ended
+    /// (their changes go to the control stream). ARGV: prefix, node, lease in seconds. Returns
+    /// 1 when this node had no lease (new, or lost while it could not reach Redis: it must join
+    /// its contexts again), else 0.
+    static let presenceTick = presenceHelpers + "\n" + """
+    local now = clock()
+    local nodes = P .. ':nodes'
+    local added = redis.call('ZADD', nodes, now + tonumber(ARGV[3]), ARGV[2])
+    local out = {}
+    for _, dead in ipairs(redis.call('ZRANGEBYSCORE', nodes, '-inf', now)) do
+      for _, entry in ipairs(redis.call('SMEMBERS', P .. ':pn:' .. dead)) do
+        local nl = string.find(entry, '\\n', 1, true)
+        leave(string.sub(entry, nl + 1), dead, string.sub(entry, 1, nl - 1), out)
+      end
+      redis.call('DEL', P .. ':pn:' .. dead)
+      redis.call('ZREM', nodes, dead)
+    end
+    publish(out)
+    return added
+    """
+
+    /// Reads a channel's presence. ARGV: prefix, channel, `m` (members) or `s` (stats). Members:
+    /// a flat array of user, contexts, info JSON; stats: users, contexts.
+    static let presenceRead = presenceHelpers + "\n" + """
+    local ch = ARGV[2]
+    local pu = P .. ':pu:' .. ch
+    if ARGV[3] == 's' then return {redis.call('HLEN', pu), redis.call('HLEN', P .. ':pc:' .. ch)} end
+    local out = {}
+    local all = redis.call('HGETALL', pu)
+    for i = 1, #all, 2 do
+      out[#out + 1] = all[i]
+      out[#out + 1] = tonumber(all[i + 1])
+      out[#out + 1] = latest(P .. ':pi:' .. ch .. ':' .. all[i])
+    end
+    return out
+    """
+}

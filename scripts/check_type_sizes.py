@@ -25,7 +25,7 @@ EXCEPTIONS = {
         "could not promise without re-ordering. Its state lives in pure parts (ConnectionStateMachine, "
         "CommandChannel, SubscriptionTable, StateStore, AppRegistry, DeadlineTimer, ObserverTable, "
         "Waiters, RuntimeStatus, ConnectionLink); what remains is the glue and the public API."),
-    "SyncServer": (835, MAX_STORED,
+    "SyncServer": (840, MAX_STORED,
         "the server's single-threaded core: as the transport's delegate, the broker's listener and "
         "the backend operations it touches the same sessions and hub on one thread, with no locks. "
         "Split by file (+Commands, +Operations, +Moderation, +Housekeeping, +Presence) and into "

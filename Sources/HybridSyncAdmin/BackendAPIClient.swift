@@ -149,6 +149,16 @@ extension BackendAPIClient {
         try await request("GET", "/api/history/\(Self.pathSegment(channel))")
     }
 
+    /// `GET /api/presence/<channel>`: who is present, on every node (a namespace with presence).
+    public func presence(channel: String) async throws -> JSONValue {
+        try await request("GET", "/api/presence/\(Self.pathSegment(channel))")
+    }
+
+    /// `GET /api/presence_stats/<channel>`: how many users and connections are present.
+    public func presenceStats(channel: String) async throws -> JSONValue {
+        try await request("GET", "/api/presence_stats/\(Self.pathSegment(channel))")
+    }
+
     /// `GET /api/channels/<channel>`: subscribers and position.
     public func channelInfo(_ channel: String) async throws -> JSONValue {
         try await request("GET", "/api/channels/\(Self.pathSegment(channel))")

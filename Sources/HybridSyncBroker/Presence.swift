@@ -23,6 +23,24 @@ public protocol PresenceEngine: AnyObject {
 
     /// How many users, and contexts of theirs, are present on `channel`.
     func presenceStats(of channel: ChannelName, completion: @escaping (Result<PresenceStats, BrokerError>) -> Void)
+
+    /// `user` has one more live session on this node (it authenticated) or one fewer (`opened`
+    /// false: it closed), for ``sessionsElsewhere(of:completion:)``. Engines of one node ignore it.
+    func sessionCounted(user: String, opened: Bool)
+
+    /// How many live sessions `user` has on the other nodes whose lease holds (0 for engines of
+    /// one node): what a ban there closes, so `POST /api/ban` can report every node's.
+    func sessionsElsewhere(of user: String, completion: @escaping (Result<Int, BrokerError>) -> Void)
+}
+
+extension PresenceEngine {
+    /// One node: nothing to count for others.
+    public func sessionCounted(user: String, opened: Bool) {}
+
+    /// One node: there is no elsewhere.
+    public func sessionsElsewhere(of user: String, completion: @escaping (Result<Int, BrokerError>) -> Void) {
+        completion(.success(0))
+    }
 }
 
 /// The answer to ``PresenceEngine/presenceJoin(_:user:connection:info:maxUsers:completion:)``.

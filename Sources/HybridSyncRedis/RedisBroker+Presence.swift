@@ -23,4 +23,12 @@ extension RedisBroker {
     package func presenceStats(of channel: ChannelName, completion: @escaping (Result<PresenceStats, BrokerError>) -> Void) {
         presence.stats(of: channel, completion: completion)
     }
+
+    /// See ``PresenceEngine/sessionCounted(user:opened:)``.
+    package func sessionCounted(user: String, opened: Bool) { presence.count(user: user, opened: opened) }
+
+    /// See ``PresenceEngine/sessionsElsewhere(of:completion:)``.
+    package func sessionsElsewhere(of user: String, completion: @escaping (Result<Int, BrokerError>) -> Void) {
+        presence.sessionsElsewhere(of: user, completion: completion)
+    }
 }

@@ -67,6 +67,23 @@ final class RedisPresence {
         }
     }
 
+    /// See ``PresenceEngine/sessionCounted(user:opened:)``.
+    func count(user: String, opened: Bool) {
+        let arguments = [prefix, broker.nodeID, user, opened ? "1" : "-1"]
+        broker.submit(script: "session_count", arguments.map { Array($0.utf8) }) { [broker] result in
+            if case .failure(let error) = result {
+                broker.logger.debug("session count not stored; a ban's sessionsClosed may miss it", metadata: ["error": "\(error.message)"])
+            }
+        }
+    }
+
+    /// See ``PresenceEngine/sessionsElsewhere(of:completion:)``.
+    func sessionsElsewhere(of user: String, completion: @escaping (Result<Int, BrokerError>) -> Void) {
+        broker.submit(script: "sessions_elsewhere", [prefix, broker.nodeID, user].map { Array($0.utf8) }) { result in
+            completion(result.map { Int($0.int ?? 0) })
+        }
+    }
+
     /// About once a second (from the sweep): renews this node's lease, removes the contexts of
     /// nodes whose lease ended, sends the leaves Redis did not take, and joins this node's
     /// contexts again when its lease was gone (Redis was unreachable for longer than the lease,

@@ -10,6 +10,8 @@
 /// - `P:pn:N` set: `<connection>\n<channel>` for each context of N (what N's death removes).
 /// - `P:nodes` sorted set: N → when its lease ends (Redis's clock, `TIME`). A node renews it
 ///   about once a second; any node's tick removes the contexts of a node whose lease ended.
+/// - `P:sc:U` hash: node → the user's live sessions there; `P:sn:N` set: the users with sessions
+///   on N (what N's death removes). Read by a ban to report every node's closed sessions.
 /// - Every change is appended to `P:control` with an empty node field (every node, the one that
 ///   made it included, reads it from there, so all nodes push changes in the one order they were
 ///   made): `{"type":"presence","changes":[<push>, …]}`, each change as its push (PROTOCOL.md).
@@ -118,10 +120,36 @@ extension RedisScripts {
         leave(string.sub(entry, nl + 1), dead, string.sub(entry, 1, nl - 1), out)
       end
       redis.call('DEL', P .. ':pn:' .. dead)
+      for _, user in ipairs(redis.call('SMEMBERS', P .. ':sn:' .. dead)) do redis.call('HDEL', P .. ':sc:' .. user, dead) end
+      redis.call('DEL', P .. ':sn:' .. dead)
       redis.call('ZREM', nodes, dead)
     end
     publish(out)
     return added
+    """
+
+    /// A session of a user opened (`1`) or closed (`-1`) on a node. ARGV: prefix, node, user, delta.
+    static let sessionCount = presenceHelpers + "\n" + """
+    local sc, sn = P .. ':sc:' .. ARGV[3], P .. ':sn:' .. ARGV[2]
+    if redis.call('HINCRBY', sc, ARGV[2], tonumber(ARGV[4])) <= 0 then
+      redis.call('HDEL', sc, ARGV[2])
+      redis.call('SREM', sn, ARGV[3])
+    else
+      redis.call('SADD', sn, ARGV[3])
+    end
+    return 1
+    """
+
+    /// A user's live sessions on the nodes other than one, counting only nodes whose lease holds.
+    /// ARGV: prefix, the node not to count, user.
+    static let sessionsElsewhere = presenceHelpers + "\n" + """
+    local now, total = clock(), 0
+    local all = redis.call('HGETALL', P .. ':sc:' .. ARGV[3])
+    for i = 1, #all, 2 do
+      local lease = redis.call('ZSCORE', P .. ':nodes', all[i])
+      if all[i] ~= ARGV[2] and lease and tonumber(lease) > now then total = total + tonumber(all[i + 1]) end
+    end
+    return total
     """
 
     /// Reads a channel's presence. ARGV: prefix, channel, `m` (members) or `s` (stats). Members:

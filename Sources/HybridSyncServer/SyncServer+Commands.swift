@@ -80,6 +80,7 @@ extension SyncServer {
                 session.tokenExpiry = identity.expiresAt.map { clock.monotonic(atWallTime: $0) }
                 scheduleCheck(session)
                 sessions.authenticated(session, as: identity.userID)
+                broker.sessionCounted(user: identity.userID, opened: true)
                 // Built inside the log call: only when info is logged (a connect storm logs nothing).
                 logger.info("client connected", metadata: session.metadata.merging(
                     clientName.map { ["client_name": "\($0.prefix(64))"] } ?? [:]

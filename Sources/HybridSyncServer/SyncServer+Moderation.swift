@@ -8,8 +8,8 @@ import Logging
 extension SyncServer {
     /// Bans `user`: deny-list entry and `moderation:users/<user>` state set in one broker write
     /// (every observer sees it); once stored, a `banned` push to each of the user's sockets,
-    /// flushed before a 4501 close. Completes with how many live sessions were closed and the
-    /// state version of the ban.
+    /// flushed before a 4501 close, here and (through the broker) on every other node. Completes
+    /// with how many live sessions were closed on every node and the state version of the ban.
     func ban(user: String, reason: String, until: Double?, completion: @escaping (Result<(sessionsClosed: Int, version: UInt64), BrokerError>) -> Void) {
         let ban = Ban(reason: reason, until: until)
         var value: [String: JSONValue] = ["banned": true, "reason": .string(reason)]
@@ -20,14 +20,18 @@ extension SyncServer {
         )
         sequence([request]) { [self] result in
             guard case .success(let publications) = result else { return completion(result.map { _ in (0, 0) }) }
-            let closed = closeBanned(user, ban)
-            broker.announce(.ban(user: user, ban))
+            let closedHere = closeBanned(user, ban)
             let version = publications[0].publication.offset
-            logger.info("user banned", metadata: [
-                "user": "\(user)", "reason": "\(reason)", "until": "\(until.map { "\($0)" } ?? "lifted by hand")",
-                "sessions_closed": "\(closed)", "version": "\(version)",
-            ])
-            completion(.success((closed, version)))
+            // Counted before the other nodes hear of the ban (the engine answers in call order).
+            broker.sessionsElsewhere(of: user) { [self] elsewhere in
+                let closed = closedHere + ((try? elsewhere.get()) ?? 0)
+                logger.info("user banned", metadata: [
+                    "user": "\(user)", "reason": "\(reason)", "until": "\(until.map { "\($0)" } ?? "lifted by hand")",
+                    "sessions_closed": "\(closed)", "version": "\(version)",
+                ])
+                completion(.success((closed, version)))
+            }
+            broker.announce(.ban(user: user, ban))
         }
     }
 

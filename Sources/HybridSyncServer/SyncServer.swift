@@ -143,6 +143,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
         guard let session = sessions.remove(connection) else { return }
         for name in session.channels { leave(connection, name) }
         presenceDesk.leave(session, session.presence)
+        if let user = session.identity?.userID { broker.sessionCounted(user: user, opened: false) }
         guard let code else {
             logger.info("connection closed", metadata: session.metadata)
             return

@@ -146,6 +146,29 @@ extension HybridSyncCLI {
         }
     }
 
+    struct Presence: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List who is present on a channel, on every node (a namespace with presence).")
+        @OptionGroup var options: APIOptions
+        @Argument(help: "Channel, for example room:7.") var channel: String
+        @Flag(help: "Only the counts of users and connections.") var stats = false
+
+        func run() async throws {
+            if stats {
+                let answer = try await options.client.presenceStats(channel: channel)
+                return options.show(answer) { "\($0[text: "users"]) user(s), \($0[text: "contexts"]) connection(s) on \(channel)" }
+            }
+            let answer = try await options.client.presence(channel: channel)
+            options.show(answer) { answer in
+                let members = answer["members"]?.arrayValue ?? []
+                guard !members.isEmpty else { return "(nobody is present on \(channel))" }
+                return members.map { member in
+                    let info = member["info"].flatMap { $0 == .null ? nil : $0.description } ?? "-"
+                    return "\(member[text: "user"])\t\(member[text: "contexts"])\t\(info)"
+                }.joined(separator: "\n")
+            }
+        }
+    }
+
     struct Disconnect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Close every socket of a user.")
         @OptionGroup var options: APIOptions

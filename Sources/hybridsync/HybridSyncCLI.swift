@@ -16,7 +16,7 @@ struct HybridSyncCLI: AsyncParsableCommand {
         abstract: "Talk to a running hybridsyncd through its backend API, and mint development tokens.",
         discussion: "Exit codes: 0 done, 1 the API refused, 2 usage error, 3 the API could not be reached.",
         subcommands: [
-            Publish.self, Broadcast.self, State.self, Ban.self, Unban.self, Bans.self, Sessions.self, Disconnect.self,
+            Publish.self, Broadcast.self, State.self, Ban.self, Unban.self, Bans.self, Sessions.self, Presence.self, Disconnect.self,
             History.self, Channel.self, Tail.self, Health.self, Token.self, Config.self, Bench.self,
         ]
     )

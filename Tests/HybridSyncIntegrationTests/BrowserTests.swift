@@ -122,10 +122,10 @@ struct BrowserTests {
         try await daemon.stop()
     }
 
-    @Test("the console shows the API's counts; its ban form reaches a connected client; bans sorted and searchable; a channel's subscribers and history; a user's sessions; no key, no API")
+    @Test("the console shows the API's counts; its ban form reaches a connected client; bans sorted and searchable; a channel's subscribers, presence and history; a user's sessions; no key, no API")
     func console() async throws {
         guard let browser = try await Browser.start() else { return }
-        let daemon = try await TestDaemon.start(engine: .memory)
+        let daemon = try await TestDaemon.start(arguments: ["--namespaces-chat-presence", "true"], engine: .memory)
         let runtime = daemon.runtime(user: "5", configuration: .init())
         try await runtime.start()
         let app = await runtime.mount("watcher")
@@ -179,6 +179,8 @@ struct BrowserTests {
         #expect(try await browser.evaluate(console, "document.querySelector('#channel-info').dataset.subscribers") == "1")
         #expect(try await browser.evaluate(console, "document.querySelector('#history li').textContent") == #"{"text":"second"}"#)
         #expect(try await browser.evaluate(console, "document.querySelector('#state-view').textContent") == "(this namespace keeps no state)")
+        try await browser.wait(console, until: "document.querySelector('#presence-list').dataset.count === '1'")
+        #expect(try await browser.evaluate(console, "document.querySelector('#presence-list li').textContent") == "8: 1 connection(s)")
         try await browser.evaluate(console, "document.querySelector('#sessions [name=user]').value = '8'; document.querySelector('#sessions button').click()")
         try await browser.wait(console, until: "document.querySelector('#session-list').dataset.count === '1'")
         #expect(try await browser.evaluate(console, "document.querySelector('#session-list li').textContent.includes('chat:lobby')") == true)

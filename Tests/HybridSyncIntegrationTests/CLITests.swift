@@ -55,9 +55,9 @@ struct CLITests {
         #expect(try await daemon.stop() == 0)
     }
 
-    @Test("ban, bans, unban, disconnect, health and token; a wrong key exits 1, no daemon exits 3")
+    @Test("ban, bans, unban, sessions, presence, disconnect, health and token; a wrong key exits 1, no daemon exits 3")
     func userCommands() async throws {
-        let daemon = try await TestDaemon.start(engine: .memory)
+        let daemon = try await TestDaemon.start(arguments: ["--namespaces-chat-presence", "true"], engine: .memory)
         let api = daemon.apiURL
         let key = daemon.api.apiKey
         func run(_ arguments: String...) async throws -> ExecutableRun { try await hybridsync(arguments, api: api, key: key) }
@@ -80,6 +80,9 @@ struct CLITests {
         _ = try await watcher.observe("chat:lobby")
         let listed = try await run("sessions", "42").output.split(separator: "\t").map(String.init)
         #expect(listed.count == 5 && listed[1] == "cli test" && listed[2] == "127.0.0.1" && listed[4] == "chat:lobby\n", "\(listed)")
+        #expect(try await run("presence", "chat:lobby").output == "42\t1\t-\n")
+        #expect(try await run("presence", "chat:lobby", "--stats").output == "1 user(s), 1 connection(s) on chat:lobby\n")
+        #expect(try await run("presence", "app:flags").status == 1, "a namespace without presence: the API refuses")
         await runtime.close()
         #expect(try await run("disconnect", "42", "--code", "4005").output == "closed 0 session(s) of 42\n")
         #expect(try await run("disconnect", "42", "--code", "1000").status == 2)

@@ -2,6 +2,7 @@ import Foundation
 import HybridSyncClient
 import HybridSyncProtocol
 import HybridSyncDaemonTesting
+import HybridSyncTesting
 import Synchronization
 import Testing
 
@@ -100,6 +101,103 @@ struct MultiNodeTests {
         #expect(try await back.connect(token: a.tokens.token(user: "42")).isSuccess, "unbanned through B, admitted by A")
         #expect(try await a.stop() == 0)
         #expect(try await b.stop() == 0)
+    }
+
+    /// The next presence push `client` gets about another user than `observer` (its own join may
+    /// come or not, by timing: PROTOCOL.md) and other messages are skipped; nil at a close or after `timeout`.
+    private func presencePush(_ client: RawClient, within timeout: Duration = .seconds(10)) async throws -> PresenceChange? {
+        while true {
+            switch try await client.next(within: timeout) {
+            case .message(.push(.presence(let change))) where change.user != "observer": return change
+            case .closed: return nil
+            case .message: continue
+            }
+        }
+    }
+
+    @Test("presence across nodes: one user's tabs on A and B are one join, closing one is no leave, an info change is one update; a ban reports the sessions closed on both nodes; kill -9 of a node makes its users leave within the lease")
+    func presenceAcrossNodes() async throws {
+        let redis = try TestRedis()
+        let flags = [
+            "--namespaces-enabled", "moderation,room", "--namespaces-room-presence", "true", "--engine-redis-presence-lease-seconds", "3",
+        ]
+        let (a, b) = try await nodes(redis, flags)
+        let room = try ChannelName("room:1")
+        func joined(_ daemon: TestDaemon, _ user: String, info: JSONValue? = nil) async throws -> RawClient {
+            let client = try await RawClient.open(daemon.webSocketURL)
+            let token = daemon.tokens.token(user: user, extraClaims: info.map { ["info": $0] } ?? [:])
+            #expect(try await client.connect(token: token).isSuccess)
+            #expect(try await subscribe(client, "room:1") != nil)
+            return client
+        }
+        let watcher = try await joined(a, "observer")
+        let tabOnA = try await joined(a, "42", info: ["name": "Ada"])
+        #expect(try await presencePush(watcher) == .join(room, user: "42", info: ["name": "Ada"]))
+        let tabOnB = try await joined(b, "42", info: ["name": "Ada"])
+        let other = try await joined(b, "7")
+        #expect(try await presencePush(watcher) == .join(room, user: "7", info: nil), "42's second tab (on B) was no join")
+        #expect(try await b.api.request("GET", "/api/presence_stats/room:1") == ["channel": "room:1", "users": 3, "contexts": 4])
+
+        tabOnA.close()
+        let phone = try await joined(b, "42", info: ["name": "Ada (phone)"])
+        #expect(try await presencePush(watcher) == .update(room, user: "42", info: ["name": "Ada (phone)"]),
+                "closing one of two tabs was no leave; a new tab with other info is one update, not a leave and a join")
+        let members = try await a.api.request("GET", "/api/presence/room:1")
+        #expect(members["members"] == [
+            ["user": "42", "contexts": 2, "info": ["name": "Ada (phone)"]], ["user": "7", "contexts": 1, "info": nil],
+            ["user": "observer", "contexts": 1, "info": nil],
+        ])
+
+        let extra = try await RawClient.open(a.webSocketURL)
+        #expect(try await extra.connect(token: a.tokens.token(user: "42")).isSuccess)
+        let ban = try await a.api.ban(user: "42", reason: "spam")
+        #expect(ban["sessionsClosed"] == 3, "one session on A, two on B")
+        #expect(try await tabOnB.closeCode() == .banned)
+        #expect(try await phone.closeCode() == .banned)
+        // B closes 42's two tabs one after the other: if the newer closes first, the older one's
+        // info shows for a moment (an update); then one leave, never a join.
+        var change = try await presencePush(watcher)
+        if change?.kind == .update { change = try await presencePush(watcher) }
+        #expect(change == .leave(room, user: "42"))
+
+        let killed = ContinuousClock.now
+        b.kill()
+        #expect(try await presencePush(watcher, within: .seconds(20)) == .leave(room, user: "7"), "B's users leave when its lease (3 s) ends")
+        let took = ContinuousClock.now - killed
+        #expect(took < .seconds(10), "gone within the lease and the next tick, not \(took)")
+        _ = other
+        #expect(try await a.api.request("GET", "/api/presence_stats/room:1") == ["channel": "room:1", "users": 1, "contexts": 1])
+        #expect(try await a.stop() == 0)
+    }
+
+    @Test("a node killed and restarted: its user reconnecting within the lease does not leave and join again")
+    func presenceThroughRestart() async throws {
+        let redis = try TestRedis()
+        let flags = [
+            "--namespaces-enabled", "moderation,room", "--namespaces-room-presence", "true", "--engine-redis-presence-lease-seconds", "5",
+        ]
+        let (a, b) = try await nodes(redis, flags)
+        let room = try ChannelName("room:1")
+        func joined(_ daemon: TestDaemon, _ user: String) async throws -> RawClient {
+            let client = try await RawClient.open(daemon.webSocketURL)
+            #expect(try await client.connect(token: daemon.tokens.token(user: user)).isSuccess)
+            #expect(try await subscribe(client, "room:1") != nil)
+            return client
+        }
+        let watcher = try await joined(a, "observer")
+        _ = try await joined(b, "5")
+        #expect(try await presencePush(watcher) == .join(room, user: "5", info: nil))
+        b.kill()
+        let restarted = try await TestDaemon.start(arguments: flags, engine: .redis(address: redis.address), nodeOf: a)
+        _ = try await joined(restarted, "5")
+        // The dead incarnation's context goes when its lease ends (2 contexts, then 1), with no push.
+        try await eventually(.seconds(20), "the dead node's context removed") {
+            try await a.api.request("GET", "/api/presence_stats/room:1")["contexts"] == 2
+        }
+        _ = try await joined(restarted, "6")
+        #expect(try await presencePush(watcher) == .join(room, user: "6", info: nil), "no leave of 5 came before")
+        #expect(try await restarted.stop() == 0)
+        #expect(try await a.stop() == 0)
     }
 
     @Test("a publish retried through another node with the same idempotency key is stored once and answered with the first response")

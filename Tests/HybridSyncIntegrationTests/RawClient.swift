@@ -23,6 +23,9 @@ final class RawClient: Sendable {
 
     func send(_ text: String) { connection.send(Array(text.utf8)) }
 
+    /// Closes the WebSocket (a tab closing).
+    func close() { connection.close(code: .normal, reason: "closed by the test") }
+
     /// The next message or the close, waiting at most `timeout`.
     func next(within timeout: Duration = .seconds(10)) async throws -> Event {
         if let event = pending.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { return event }

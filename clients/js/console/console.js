@@ -82,7 +82,7 @@ $('#key').addEventListener('submit', (event) => {
   refreshBans();
 });
 
-/** A channel's subscribers and position, its retained state (where kept) and its history. */
+/** A channel's subscribers and position, its retained state (where kept), who is present (where kept) and its history. */
 $('#channel').addEventListener('submit', async (event) => {
   event.preventDefault();
   const channel = event.target.elements.channel.value.trim();
@@ -95,6 +95,20 @@ $('#channel').addEventListener('submit', async (event) => {
     $('#state-view').textContent = JSON.stringify((await api('GET', `/api/state/${path}`)).state, null, 2);
   } catch (error) {
     $('#state-view').textContent = error.message.includes('state_not_retained') ? '(this namespace keeps no state)' : error.message;
+  }
+  try {
+    const presence = await api('GET', `/api/presence/${path}`);
+    $('#presence-list').dataset.count = String(presence.members.length);
+    $('#presence-list').replaceChildren(...presence.members.map((member) => {
+      const item = document.createElement('li');
+      item.textContent = `${member.user}: ${member.contexts} connection(s)${member.info === null ? '' : ` · ${JSON.stringify(member.info)}`}`;
+      return item;
+    }));
+  } catch (error) {
+    $('#presence-list').dataset.count = '';
+    const item = document.createElement('li');
+    item.textContent = error.message.includes('presence_disabled') ? '(this namespace keeps no presence)' : error.message;
+    $('#presence-list').replaceChildren(item);
   }
   const history = await act(`history of ${channel}`, () => api('GET', `/api/history/${path}`));
   $('#history').replaceChildren(...(history?.publications ?? []).slice().reverse().map((publication) => {

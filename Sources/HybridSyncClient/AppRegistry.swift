@@ -4,6 +4,8 @@ import HybridSyncProtocol
 struct AppRegistry {
     struct App {
         let name: String
+        /// The micro-app's provider of subscription tokens, if it has one.
+        let subscriptionToken: SubscriptionTokenProvider?
         var observers: Set<UInt64> = []
         var tasks: [UInt64: Task<Void, Never>] = [:]
         var events: [UInt64: AsyncStream<RuntimeEvent>.Continuation] = [:]
@@ -15,7 +17,9 @@ struct AppRegistry {
 
     func name(of id: UInt64?) -> String? { id.flatMap { apps[$0]?.name } }
 
-    mutating func mount(_ id: UInt64, name: String) { apps[id] = App(name: name) }
+    mutating func mount(_ id: UInt64, name: String, subscriptionToken: SubscriptionTokenProvider?) {
+        apps[id] = App(name: name, subscriptionToken: subscriptionToken)
+    }
 
     /// Forgets the app and returns what it owned, for the runtime to end.
     mutating func unmount(_ id: UInt64) -> App? { apps.removeValue(forKey: id) }

@@ -9,11 +9,10 @@ extension ClientRuntime {
         for action in actions {
             switch action {
             case .subscribe(let name, let since):
-                guard isOnline, let connection = link.socket else { continue }
+                guard isOnline, link.socket != nil else { continue }
                 let ticket = makeID()
-                connection.send(commands.transmit(.subscribe(channel: name, since: since),
-                                                  .init(ticket: ticket, purpose: .subscribe(name, since: since))))
                 subscriptions.sent(name, ticket: ticket, since: since)
+                sendSubscribe(name, since: since, ticket: ticket)
             case .unsubscribe(let name):
                 fireAndForget(.unsubscribe(channel: name))
             case .startLinger(let name):
@@ -22,6 +21,8 @@ extension ClientRuntime {
                 timer.remove(.linger(name))
             case .forget(let name):
                 store.forget(name)
+                tokens.forget(name)
+                timer.remove(.tokenRefresh(name))
                 logger.debug("channel released", metadata: ["channel": "\(name)"])
             }
         }
@@ -30,8 +31,9 @@ extension ClientRuntime {
     /// Takes a hold on `name`, subscribing if needed. Returns once the subscription is active, or
     /// at once while offline (it activates after reconnecting). Throws when the server refuses it,
     /// after ``Configuration/commandTimeout``, or when the task is cancelled.
-    func hold(_ name: ChannelName) async throws {
+    func hold(_ name: ChannelName, app: UInt64) async throws {
         try checkUsable()
+        tokens.adopt(name, registry[app]?.subscriptionToken)
         perform(subscriptions.hold(name, online: isOnline))
         guard case .pending? = subscriptions[name]?.status else { return }
         do {
@@ -78,6 +80,7 @@ extension ClientRuntime {
                 }
             }
             if let snapshot { notify(store.replace(name, with: snapshot)) }
+            if let ttl = result.flatMap({ try? $0.get() }).flatMap(SubscribeResult.init)?.ttl { scheduleTokenRefresh(name, ttl: ttl) }
             if let resync {
                 logger.info("could not recover, applied the snapshot", metadata: [
                     "channel": "\(name)", "from": "\(resync.from)", "to": "\(resync.to)",
@@ -87,12 +90,16 @@ extension ClientRuntime {
             for ticket in ready { resolve(ticket, .success(.null)) }
         case .refused(let refusal):
             logger.info("subscribe refused", metadata: ["channel": "\(name)", "error": "\(refusal)"])
-            let error = ClientRuntimeError.serverRefused(refusal)
-            for ticket in ready { resolve(ticket, .failure(error)) }
-            endObservers(of: name, error: error)
+            subscribeFailed(name, ClientRuntimeError.serverRefused(refusal), waiting: ready)
         case .offline:
             for ticket in ready { resolve(ticket, .success(.null)) }
         }
+    }
+
+    /// A subscribe failed (refused, or its token could not be had): its waiters and observers end with `error`.
+    func subscribeFailed(_ name: ChannelName, _ error: ClientRuntimeError, waiting ready: [UInt64]) {
+        for ticket in ready { resolve(ticket, .failure(error)) }
+        endObservers(of: name, error: error)
     }
 
     /// Applies one live publication: in order, or the gap is repaired by resubscribing from the
@@ -128,7 +135,7 @@ extension ClientRuntime {
     func observeChannel(_ name: ChannelName, app: UInt64) async throws -> ChannelEvents {
         try checkUsable()
         guard registry[app] != nil else { throw ClientRuntimeError.unmounted }
-        try await hold(name)
+        try await hold(name, app: app)
         guard registry[app] != nil else {
             release(name)
             throw ClientRuntimeError.unmounted

@@ -169,6 +169,7 @@ extension ClientRuntime {
         case .push(.disconnect(let code, let reason)):
             logger.debug("server is closing the connection", metadata: ["code": "\(code)", "reason": "\(reason)"])
         case .push(.presence): break  // not followed by the runtime yet; `call` sends `presence` and `presence_stats`
+        case .push(.unsubscribed(let name, let error)): subscriptionEnded(name, error)
         }
     }
 
@@ -205,6 +206,7 @@ extension ClientRuntime {
         case retry, connectAttempt, watchdog
         case linger(ChannelName)
         case wait(UInt64)
+        case tokenRefresh(ChannelName)
     }
 
     func schedule(_ key: TimerKey, after delay: Duration) {
@@ -239,6 +241,8 @@ extension ClientRuntime {
             connectionClosed(code: nil, reason: "no message from the server for \(silent)")
         case .linger(let name):
             perform(subscriptions.lingerEnded(name))
+        case .tokenRefresh(let name):
+            refreshToken(name)
         case .wait(let ticket):
             guard let role = waiters.role(of: ticket) else { return }
             resolve(ticket, .failure(ClientRuntimeError.timeout(role.what, role.bound(configuration))))

@@ -56,7 +56,7 @@ extension ClientRuntime {
         var held: ChannelName?
         if let raw = key.binding.channel {
             let name = try ClientRuntimeError.channel(raw)
-            try await hold(name)
+            try await hold(name, app: app)
             held = name
             if observers.channelsWithoutState.contains(name) {
                 release(name)

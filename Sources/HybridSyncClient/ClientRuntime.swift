@@ -64,6 +64,8 @@ public actor ClientRuntime {
     var subscriptions = SubscriptionTable()
     var store = StateStore()
     var registry = AppRegistry()
+    /// Which micro-app's provider serves each held channel's subscription token.
+    var tokens = SubscriptionTokens()
 
     // Waiting tasks, observers and loaders.
     var waiters = Waiters()
@@ -199,9 +201,11 @@ public actor ClientRuntime {
     }
 
     /// Mounts a micro-app: a scope that owns its observations and tasks until ``MicroApp/unmount()``.
-    public func mount(_ name: String) -> MicroApp {
+    /// `subscriptionToken` asks the micro-app's backend for a subscription token for each channel it
+    /// holds (where the namespace asks for one; nil: none), before subscribing and before the token expires.
+    public func mount(_ name: String, subscriptionToken: SubscriptionTokenProvider? = nil) -> MicroApp {
         let id = makeID()
-        registry.mount(id, name: name)
+        registry.mount(id, name: name, subscriptionToken: subscriptionToken)
         logger.debug("mounted", metadata: ["app": "\(name)"])
         return MicroApp(name: name, id: id, runtime: self)
     }

@@ -53,11 +53,15 @@ public struct ClientRuntimeError: Error, Sendable, Equatable, CustomStringConver
         public static let stateNotRetained = Code("stateNotRetained")
         /// The server sent something this client cannot read.
         public static let protocolViolation = Code("protocolViolation")
+        /// The micro-app's subscription token provider failed for the channel (nothing was sent):
+        /// the observation ends; observe again once the provider can answer.
+        public static let subscriptionToken = Code("subscriptionToken")
 
         /// Every code above (the behaviour spec checks it against this file and the docs).
         package static let all: [Code] = [
             closed, banned, unauthorized, disconnected, invalidURL, timeout, serverRefused, invalidChannel, observerOverflow,
             connectionLost, notConnected, offlineQueueFull, messageTooBig, unmounted, readOnly, stateNotRetained, protocolViolation,
+            subscriptionToken,
         ]
     }
 
@@ -100,6 +104,10 @@ public struct ClientRuntimeError: Error, Sendable, Equatable, CustomStringConver
     /// The server refused a command.
     public static func serverRefused(_ error: ReplyError) -> ClientRuntimeError {
         ClientRuntimeError(.serverRefused, "server refused: \(error)", serverError: error)
+    }
+    /// The micro-app's subscription token provider failed for `channel`.
+    static func subscriptionToken(_ channel: String, _ error: any Error) -> ClientRuntimeError {
+        ClientRuntimeError(.subscriptionToken, "the subscription token provider failed for \(channel): \(error)")
     }
     /// A wait ran out.
     public static func timeout(_ what: String, _ bound: Duration) -> ClientRuntimeError {

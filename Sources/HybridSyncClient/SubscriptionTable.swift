@@ -150,6 +150,11 @@ struct SubscriptionTable {
         return .apply
     }
 
+    /// The server ended the subscription of `name` (it stays held until its holders let go).
+    mutating func ended(_ name: ChannelName) {
+        entries[name]?.status = .offline
+    }
+
     /// The connection dropped: nothing is subscribed on the server any more.
     mutating func connectionLost() {
         for name in entries.keys { entries[name]?.status = .offline }

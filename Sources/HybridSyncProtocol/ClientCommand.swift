@@ -19,7 +19,8 @@ public struct ClientCommand: Sendable, Equatable {
         case connect(token: String, name: String?)
         /// Start receiving publications of a channel. With `since`, ask for exactly the publications
         /// missed after that position (recovery); the server falls back to a snapshot when it cannot.
-        case subscribe(channel: ChannelName, since: StreamPosition? = nil)
+        /// `token`: a subscription token (a JWT for this user and channel) where the namespace asks for one.
+        case subscribe(channel: ChannelName, since: StreamPosition? = nil, token: String? = nil)
         /// Stop receiving publications of a channel.
         case unsubscribe(channel: ChannelName)
         /// Publish from the client, where the channel's namespace allows it.
@@ -33,6 +34,9 @@ public struct ClientCommand: Sendable, Equatable {
         case presence(channel: ChannelName)
         /// How many users, and contexts of theirs, are present on a subscribed channel.
         case presenceStats(channel: ChannelName)
+        /// A fresh subscription token for a subscribed channel, before the one it holds expires
+        /// (the subscription goes on; nothing is re-sent).
+        case subscriptionRefresh(channel: ChannelName, token: String)
 
         /// The wire name of the operation.
         public var name: String {
@@ -45,6 +49,7 @@ public struct ClientCommand: Sendable, Equatable {
             case .ping: "ping"
             case .presence: "presence"
             case .presenceStats: "presence_stats"
+            case .subscriptionRefresh: "sub_refresh"
             }
         }
     }
@@ -58,9 +63,13 @@ extension ClientCommand {
         case .connect(let token, let name):
             members["token"] = .string(token)
             if let name { members["name"] = .string(name) }
-        case .subscribe(let channel, let since):
+        case .subscribe(let channel, let since, let token):
             members["channel"] = .string(channel.rawValue)
             if let since { members["since"] = since.json }
+            if let token { members["token"] = .string(token) }
+        case .subscriptionRefresh(let channel, let token):
+            members["channel"] = .string(channel.rawValue)
+            members["token"] = .string(token)
         case .unsubscribe(let channel), .presence(let channel), .presenceStats(let channel):
             members["channel"] = .string(channel.rawValue)
         case .publish(let channel, let data):
@@ -121,7 +130,7 @@ extension ClientCommand {
             return member
         }
         guard let op = value["op"]?.stringValue else {
-            return fail(.badRequest, "every command needs an 'op' string (connect, subscribe, unsubscribe, publish, history, presence, presence_stats, ping)")
+            return fail(.badRequest, "every command needs an 'op' string (connect, subscribe, sub_refresh, unsubscribe, publish, history, presence, presence_stats, ping)")
         }
         func channel() -> Result<ChannelName, DecodingError> {
             guard let raw = value["channel"]?.stringValue else {
@@ -148,7 +157,17 @@ extension ClientCommand {
                 since = position
             }
             if op == "history" { return channel().map { ClientCommand(id: id, .history(channel: $0, since: since)) } }
-            return channel().map { ClientCommand(id: id, .subscribe(channel: $0, since: since)) }
+            var token: String?
+            if let raw = optional("token") {
+                guard let text = raw.stringValue, !text.isEmpty else { return fail(.badRequest, "'token' must be a non-empty string (a subscription token)") }
+                token = text
+            }
+            return channel().map { ClientCommand(id: id, .subscribe(channel: $0, since: since, token: token)) }
+        case "sub_refresh":
+            guard let token = value["token"]?.stringValue, !token.isEmpty else {
+                return fail(.badRequest, "'sub_refresh' needs a 'token' string holding a subscription token")
+            }
+            return channel().map { ClientCommand(id: id, .subscriptionRefresh(channel: $0, token: token)) }
         case "publish":
             guard let data = value["data"] else { return fail(.badRequest, "'publish' needs 'data' (any JSON value)") }
             guard optional("key") == nil else {
@@ -164,7 +183,7 @@ extension ClientCommand {
         case "ping":
             return .success(ClientCommand(id: id, .ping))
         default:
-            return fail(.unknownCommand, "unknown op '\(op.prefix(40))': expected connect, subscribe, unsubscribe, publish, history, presence, presence_stats or ping")
+            return fail(.unknownCommand, "unknown op '\(op.prefix(40))': expected connect, subscribe, sub_refresh, unsubscribe, publish, history, presence, presence_stats or ping")
         }
     }
 }

@@ -39,10 +39,15 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// 115: the channel holds its namespace's `presenceMaxUsers` present users; a new one cannot
     /// subscribe until one leaves.
     public static let presenceFull = ErrorCode(rawValue: 115)
+    /// 116: the subscription token is missing where the namespace asks for one, or it cannot be
+    /// valid for this subscription (signature, user, channel, no `exp`): ask the backend for another.
+    public static let subscriptionTokenInvalid = ErrorCode(rawValue: 116)
+    /// 117: the subscription token has expired: ask the backend for a fresh one.
+    public static let subscriptionTokenExpired = ErrorCode(rawValue: 117)
 
     /// Whether retrying the same command later can succeed.
     public var isTemporary: Bool {
-        self == .internalError || self == .tooManyRequests || self == .tokenExpired || self == .presenceFull
+        self == .internalError || self == .tooManyRequests || self == .tokenExpired || self == .presenceFull || self == .subscriptionTokenExpired
     }
 
     /// The number.

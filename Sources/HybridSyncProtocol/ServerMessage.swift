@@ -19,6 +19,9 @@ public enum Push: Sendable, Equatable {
     /// Who is present changed on a subscribed channel of a namespace with presence (`join`,
     /// `leave`, `presence_update`).
     case presence(PresenceChange)
+    /// The server ended one subscription (its subscription token expired): the connection and its
+    /// other subscriptions go on. `error` says why (code 117 for an expired token).
+    case unsubscribed(channel: ChannelName, error: ReplyError)
 }
 
 /// What a `banned` push (and the `moderation:users` state value) says about a ban.
@@ -196,13 +199,18 @@ public struct SubscribeResult: Sendable, Equatable {
     public var recovered: Bool?
     /// The retained state at `position`, for namespaces that retain state (unless `recovered`).
     public var state: [String: StateEntry]?
+    /// Seconds until the subscription ends unless refreshed (`sub_refresh`), for subscriptions held
+    /// with a subscription token (its `exp`, counted on the server's clock: no clock skew).
+    public var ttl: Double?
 
-    /// A subscribe result at `position`; `recovered` when the subscriber's `since` was served from history, `state` for a namespace that retains state.
-    public init(channel: ChannelName, position: StreamPosition, recovered: Bool? = nil, state: [String: StateEntry]? = nil) {
+    /// A subscribe result at `position`; `recovered` when the subscriber's `since` was served from history, `state` for a namespace that retains state,
+    /// `ttl` for a subscription held with a subscription token.
+    public init(channel: ChannelName, position: StreamPosition, recovered: Bool? = nil, state: [String: StateEntry]? = nil, ttl: Double? = nil) {
         self.channel = channel
         self.position = position
         self.recovered = recovered
         self.state = state
+        self.ttl = ttl
     }
 
     /// The result object of the reply, as the protocol writes it.
@@ -213,6 +221,7 @@ public struct SubscribeResult: Sendable, Equatable {
         ]
         if let recovered { members["recovered"] = .bool(recovered) }
         if let state { members["state"] = .object(state.mapValues(\.json)) }
+        if let ttl { members["ttl"] = .double(ttl) }
         return .object(members)
     }
 
@@ -230,7 +239,7 @@ public struct SubscribeResult: Sendable, Equatable {
             }
             state = entries
         }
-        self.init(channel: channel, position: position, recovered: json["recovered"]?.boolValue, state: state)
+        self.init(channel: channel, position: position, recovered: json["recovered"]?.boolValue, state: state, ttl: json["ttl"]?.doubleValue)
     }
 }
 
@@ -260,6 +269,11 @@ extension ServerMessage {
             ]).jsonBytes
         case .push(.presence(let change)):
             return change.pushJSON.jsonBytes
+        case .push(.unsubscribed(let channel, let error)):
+            return JSONValue.object([
+                "push": .string("unsubscribed"), "channel": .string(channel.rawValue), "code": .int(Int64(error.code.rawValue)),
+                "message": .string(error.message), "temporary": .bool(error.temporary),
+            ]).jsonBytes
         }
     }
 
@@ -360,6 +374,12 @@ extension ServerMessage {
                 throw DecodingError(description: "disconnect push without a valid code")
             }
             return .push(.disconnect(code: CloseCode(rawValue: raw), reason: value["reason"]?.stringValue ?? ""))
+        case "unsubscribed":
+            guard let raw = value["channel"]?.stringValue, let channel = try? ChannelName(raw), let code = value["code"]?.intValue else {
+                throw DecodingError(description: "unsubscribed push without channel or code")
+            }
+            let error = ReplyError(ErrorCode(rawValue: Int(code)), value["message"]?.stringValue ?? "", temporary: value["temporary"]?.boolValue)
+            return .push(.unsubscribed(channel: channel, error: error))
         case "join", "leave", "presence_update":
             guard let change = PresenceChange(pushJSON: value) else { throw DecodingError(description: "presence push without channel or user") }
             return .push(.presence(change))

@@ -38,6 +38,8 @@ public struct Identity: Sendable, Equatable {
     public var channels: [String]
     /// The JWT `info` claim (any JSON but `null`): what presence shows of this user.
     public var info: JSONValue?
+    /// The JWT `channel` claim: the one channel a subscription token is for.
+    public var channel: String?
 
     /// Whether the `channels` claim allows `channel`.
     func claims(_ channel: ChannelName) -> Bool {
@@ -65,6 +67,42 @@ struct Authenticator {
         case invalid(String)
         /// The token was valid but has expired: refresh it.
         case expired(String)
+    }
+
+    /// What a subscription token grants: the subscription until `expiresAt` (wall clock), and the
+    /// user's presence info on that channel (its `info` claim), if it has one.
+    struct SubscriptionGrant: Equatable {
+        let expiresAt: Double
+        let info: JSONValue?
+    }
+
+    /// Verifies a subscription token: a token as for `connect` (same keys and claims) whose `sub`
+    /// is `user`, whose `channel` claim is `channel`, and which has an `exp`.
+    func authorizeSubscription(_ token: String, user: String, channel: ChannelName) -> Result<SubscriptionGrant, Failure> {
+        authenticate(token).flatMap { identity in
+            guard identity.userID == user else {
+                return .failure(.invalid("the subscription token is for user '\(identity.userID)', this connection is '\(user)'"))
+            }
+            guard identity.channel == channel.rawValue else {
+                return .failure(.invalid("the subscription token is for channel '\(identity.channel ?? "none")', not '\(channel)'"))
+            }
+            guard let expiresAt = identity.expiresAt else { return .failure(.invalid("a subscription token needs an 'exp' claim")) }
+            return .success(SubscriptionGrant(expiresAt: expiresAt, info: identity.info))
+        }
+    }
+
+    /// A `subscribe`'s or `sub_refresh`'s token as the reply sees it: nil where none was sent and
+    /// none is `required`; 116 when one is missing or cannot be valid, 117 when it expired.
+    func subscriptionGrant(_ token: String?, user: String, channel: ChannelName, required: Bool) -> Result<SubscriptionGrant?, ReplyError> {
+        guard let token else {
+            guard required else { return .success(nil) }
+            return .failure(ReplyError(.subscriptionTokenInvalid, "namespace '\(channel.namespace)' needs a subscription token for '\(channel)': ask your backend for one and send it as 'token'"))
+        }
+        switch authorizeSubscription(token, user: user, channel: channel) {
+        case .success(let grant): return .success(grant)
+        case .failure(.invalid(let why)): return .failure(ReplyError(.subscriptionTokenInvalid, why))
+        case .failure(.expired(let why)): return .failure(ReplyError(.subscriptionTokenExpired, "\(why): ask your backend for a fresh subscription token"))
+        }
     }
 
     func authenticate(_ token: String) -> Result<Identity, Failure> {
@@ -111,7 +149,7 @@ struct Authenticator {
             channels = names
         }
         let info = jwt.claims["info"].flatMap { $0 == .null ? JSONValue?.none : $0 }
-        return .success(Identity(userID: subject, expiresAt: expiresAt, channels: channels, info: info))
+        return .success(Identity(userID: subject, expiresAt: expiresAt, channels: channels, info: info, channel: jwt.claims["channel"]?.stringValue))
     }
 }
 

@@ -18,12 +18,14 @@ final class PresenceDesk {
         self.transport = transport
     }
 
-    /// Makes `session` (authenticated) present on `name` before it subscribes. Completes with nil
+    /// Makes `session` (authenticated) present on `name` with `info` before it subscribes. Completes with nil
     /// once present, or with the subscribe's refusal: 115 when the channel is full, 100 when the
     /// engine fails. A session that closed meanwhile (`isOpen` false) leaves again at once.
-    func join(_ session: Session, _ name: ChannelName, maxUsers: Int, isOpen: @escaping () -> Bool, completion: @escaping (ReplyError?) -> Void) {
+    func join(
+        _ session: Session, _ name: ChannelName, info: JSONValue?, maxUsers: Int, isOpen: @escaping () -> Bool, completion: @escaping (ReplyError?) -> Void
+    ) {
         guard let identity = session.identity else { return completion(ReplyError(.notConnected, "send 'connect' with a token first")) }
-        broker.presenceJoin(name, user: identity.userID, connection: session.id.rawValue, info: identity.info, maxUsers: maxUsers) { [self] result in
+        broker.presenceJoin(name, user: identity.userID, connection: session.id.rawValue, info: info, maxUsers: maxUsers) { [self] result in
             switch result {
             case .success(.joined):
                 guard isOpen() else {
@@ -38,6 +40,13 @@ final class PresenceDesk {
                 completion(ReplyError.engineUnavailable)
             }
         }
+    }
+
+    /// `session`, present on `name`, shows `info` from now on (a refreshed subscription token):
+    /// one `presence_update` where that changes what the user shows.
+    func update(_ session: Session, _ name: ChannelName, info: JSONValue?, maxUsers: Int) {
+        guard let user = session.identity?.userID else { return }
+        broker.presenceJoin(name, user: user, connection: session.id.rawValue, info: info, maxUsers: maxUsers) { _ in }
     }
 
     /// `session` is no longer present on those of `names` it was present on.

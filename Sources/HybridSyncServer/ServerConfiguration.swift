@@ -151,11 +151,16 @@ public struct NamespacePolicy: Sendable, Equatable {
     /// Present users per channel at most; a subscribe of one more is refused (error 115).
     /// In hybridsyncd: `namespaces.<ns>.presenceMaxUsers` (docs/CONFIGURATION.md).
     public var presenceMaxUsers: Int
+    /// Whether a `subscribe` must carry a subscription token (a JWT for the user and the channel,
+    /// with `exp`), refreshed with `sub_refresh`; past its expiry the subscription ends (117).
+    /// In hybridsyncd: `namespaces.<ns>.subscriptionToken` (docs/CONFIGURATION.md).
+    public var subscriptionToken: Bool
 
     /// A namespace's rules; the defaults are docs/CONFIGURATION.md's.
     public init(
         subscribe: Access = .authenticated, clientPublish: Bool = false, historySize: Int = 100,
-        historyTTLSeconds: Double = 300, retainState: Bool = false, presence: Bool = false, presenceMaxUsers: Int = 1000
+        historyTTLSeconds: Double = 300, retainState: Bool = false, presence: Bool = false, presenceMaxUsers: Int = 1000,
+        subscriptionToken: Bool = false
     ) {
         self.subscribe = subscribe
         self.clientPublish = clientPublish
@@ -164,6 +169,7 @@ public struct NamespacePolicy: Sendable, Equatable {
         self.retainState = retainState
         self.presence = presence
         self.presenceMaxUsers = presenceMaxUsers
+        self.subscriptionToken = subscriptionToken
     }
 }
 

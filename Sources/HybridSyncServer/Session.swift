@@ -20,6 +20,8 @@ final class Session {
     var channels: Set<ChannelName> = []
     /// The channels where this session is present (a subset of ``channels``).
     var presence: Set<ChannelName> = []
+    /// When each subscription held with a subscription token ends (monotonic; `exp` plus leeway).
+    var subscriptionDeadlines: [ChannelName: Double] = [:]
     /// A close was requested; further commands are ignored.
     var isClosing = false
     /// When the last message arrived from the client (any message proves liveness).

@@ -26,8 +26,10 @@ extension SyncServer {
         switch command.operation {
         case .connect(let token, let name):
             connect(session, token: token, clientName: name, finish)
-        case .subscribe(let channel, let since):
-            subscribe(session, to: channel, since: since, finish)
+        case .subscribe(let channel, let since, let token):
+            subscribe(session, to: channel, since: since, token: token, finish)
+        case .subscriptionRefresh(let channel, let token):
+            refreshSubscription(session, channel, token: token, finish)
         case .unsubscribe(let channel):
             finish(unsubscribe(session, from: channel), [])
         case .publish(let channel, let data):
@@ -118,7 +120,7 @@ extension SyncServer {
         return .success(policy)
     }
 
-    private func subscribe(_ session: Session, to name: ChannelName, since: StreamPosition?, _ finish: @escaping Finish) {
+    private func subscribe(_ session: Session, to name: ChannelName, since: StreamPosition?, token: String?, _ finish: @escaping Finish) {
         let policy: NamespacePolicy
         switch authorize(session, name) {
         case .failure(let error): return finish(.failure(error), [])
@@ -132,15 +134,27 @@ extension SyncServer {
                 .limitExceeded, "a connection may hold \(configuration.maxChannelsPerConnection) channels; unsubscribe from one first"
             )), [])
         }
-        guard policy.presence else { return startSubscription(session, to: name, since: since, policy: policy, finish) }
-        presenceDesk.join(session, name, maxUsers: policy.presenceMaxUsers, isOpen: { [self] in isOpen(session) }) { [self] refusal in
-            guard let refusal else { return startSubscription(session, to: name, since: since, policy: policy, finish) }
+        let grant: Authenticator.SubscriptionGrant?
+        switch authenticator.subscriptionGrant(token, user: session.identity?.userID ?? "", channel: name, required: policy.subscriptionToken) {
+        case .failure(let refusal): return finish(.failure(refusal), [])
+        case .success(let granted): grant = granted
+        }
+        let start = { [self] in
+            hold(session, name, until: grant)
+            startSubscription(session, to: name, since: since, policy: policy, ttl: grant.map { $0.expiresAt - clock.now() }, finish)
+        }
+        guard policy.presence else { return start() }
+        let info = grant?.info ?? session.identity?.info
+        presenceDesk.join(session, name, info: info, maxUsers: policy.presenceMaxUsers, isOpen: { [self] in isOpen(session) }) { refusal in
+            guard let refusal else { return start() }
             finish(.failure(refusal), [])
         }
     }
 
     /// Joins the hub, reads the snapshot (or what was missed) and answers the subscribe.
-    private func startSubscription(_ session: Session, to name: ChannelName, since: StreamPosition?, policy: NamespacePolicy, _ finish: @escaping Finish) {
+    private func startSubscription(
+        _ session: Session, to name: ChannelName, since: StreamPosition?, policy: NamespacePolicy, ttl: Double?, _ finish: @escaping Finish
+    ) {
         // Joined before the read: what completes meanwhile is held, then sent if newer than the snapshot.
         session.channels.insert(name)
         hub.join(session.id, name)
@@ -149,6 +163,7 @@ extension SyncServer {
             guard isOpen(session) else { return finish(.failure(ReplyError(.internalError, "closed")), []) }
             guard case .success(let read) = result, let position = read.position else {
                 session.channels.remove(name)
+                session.subscriptionDeadlines[name] = nil
                 leave(session.id, name)
                 presenceDesk.leave(session, [name])
                 if case .failure(let error) = result {
@@ -157,7 +172,7 @@ extension SyncServer {
                 }
                 return finish(.failure(ReplyError(.internalError, "the engine returned no stream; retry")), [])
             }
-            var result = SubscribeResult(channel: name, position: position)
+            var result = SubscribeResult(channel: name, position: position, ttl: ttl)
             var followUps: [OutboundMessage] = []
             if since != nil {
                 if let missed = read.missed {
@@ -208,6 +223,7 @@ extension SyncServer {
         guard session.channels.remove(name) != nil else {
             return .failure(ReplyError(.notSubscribed, "not subscribed to '\(name)'"))
         }
+        session.subscriptionDeadlines[name] = nil
         leave(session.id, name)
         presenceDesk.leave(session, [name])
         logger.debug("unsubscribed", metadata: session.metadata.merging(["channel": "\(name)"]) { $1 })

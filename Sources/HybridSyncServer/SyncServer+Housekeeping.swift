@@ -56,47 +56,31 @@ extension SyncServer {
 
     /// Applies the session's timing rules at `now` (monotonic) and schedules its next check.
     private func check(_ session: Session, now: Double) {
-        guard session.identity != nil else {
-            if now - session.openedAt >= configuration.connectTimeoutSeconds {
-                logger.info("no connect in time, closing", metadata: session.metadata)
-                disconnect(session, code: .connectTimeout, reason: "send 'connect' within \(configuration.connectTimeoutSeconds) s")
-            } else {
-                scheduleCheck(session)
-            }
-            return
-        }
-        if let expiry = session.tokenExpiry, now > expiry + configuration.auth.leewaySeconds {
+        let due = session.due(now: now, configuration)
+        switch due.close {
+        case .connectTimeout?:
+            logger.info("no connect in time, closing", metadata: session.metadata)
+            return disconnect(session, code: .connectTimeout, reason: "send 'connect' within \(configuration.connectTimeoutSeconds) s")
+        case .tokenExpired?:
             logger.info("token expired, closing", metadata: session.metadata)
-            disconnect(session, code: .tokenExpired, reason: "token expired: refresh it and reconnect")
-            return
-        }
-        if now - session.lastSeen >= configuration.pingIntervalSeconds + configuration.pongTimeoutSeconds {
+            return disconnect(session, code: .tokenExpired, reason: "token expired: refresh it and reconnect")
+        case let code?:
             logger.info("no pong, closing", metadata: session.metadata)
-            disconnect(session, code: .noPong, reason: "no message within \(configuration.pongTimeoutSeconds) s of a ping")
-            return
+            return disconnect(session, code: code, reason: "no message within \(configuration.pongTimeoutSeconds) s of a ping")
+        case nil:
+            break
         }
-        if now - session.lastPing >= configuration.pingIntervalSeconds {
+        if due.ping {
             session.lastPing = now
             reply(to: session.id, ServerMessage.push(.ping).encoded())
         }
+        for name in due.expiredSubscriptions { endSubscription(session, name, ReplyError(.subscriptionTokenExpired, "the subscription token of '\(name)' expired: subscribe again with a fresh one")) }
         scheduleCheck(session)
     }
 
     /// Puts the session's next rule deadline in the heap (the earliest that can fire).
     func scheduleCheck(_ session: Session) {
-        let next: Double
-        if session.identity != nil {
-            var earliest = min(
-                session.lastPing + configuration.pingIntervalSeconds,
-                session.lastSeen + configuration.pingIntervalSeconds + configuration.pongTimeoutSeconds
-            )
-            if let expiry = session.tokenExpiry {
-                earliest = min(earliest, (expiry + configuration.auth.leewaySeconds).nextUp)
-            }
-            next = earliest
-        } else {
-            next = session.openedAt + configuration.connectTimeoutSeconds
-        }
+        let next = session.nextDeadline(configuration)
         session.nextCheck = next
         sessionDeadlines.schedule(session.id, at: next)
     }

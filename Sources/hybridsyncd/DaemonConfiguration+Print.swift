@@ -61,6 +61,7 @@ extension DaemonConfiguration {
             entries["namespaces.\(name).retainState"] = "\(policy.retainState)"
             entries["namespaces.\(name).presence"] = "\(policy.presence)"
             entries["namespaces.\(name).presenceMaxUsers"] = "\(policy.presenceMaxUsers)"
+            entries["namespaces.\(name).subscriptionToken"] = "\(policy.subscriptionToken)"
         }
         return entries.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")
     }

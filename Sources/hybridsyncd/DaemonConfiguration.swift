@@ -278,6 +278,7 @@ struct DaemonConfiguration {
             policy.retainState = scoped.bool(forKey: "retainState", default: policy.retainState)
             policy.presence = scoped.bool(forKey: "presence", default: policy.presence)
             policy.presenceMaxUsers = scoped.int(forKey: "presenceMaxUsers", default: policy.presenceMaxUsers)
+            policy.subscriptionToken = scoped.bool(forKey: "subscriptionToken", default: policy.subscriptionToken)
             guard policy.historySize >= 0, policy.historyTTLSeconds >= 0 else {
                 throw Invalid(description: "namespaces.\(name): historySize and historyTTLSeconds must be >= 0")
             }

@@ -66,9 +66,10 @@ struct RuntimeHarness {
     let tokenRequests = Recorder<String>()
     let errors = Recorder<String>()
 
-    init(history: Int = 100, leeway: Double = 0) {
+    init(history: Int = 100, leeway: Double = 0, _ configure: (inout ServerConfiguration) -> Void = { _ in }) {
         var configuration = ServerConfiguration(apiKey: "k", tokenSecret: "s", tokenLeewaySeconds: leeway)
         configuration.namespaces["app"]?.historySize = history
+        configure(&configuration)
         server = InMemoryServer(configuration: configuration, clock: serverClock)
     }
 

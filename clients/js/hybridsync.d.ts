@@ -14,6 +14,7 @@ export type ErrorCodeName =
   | 'invalidChannel'
   | 'serverRefused'
   | 'stateNotRetained'
+  | 'subscriptionToken'
   | 'connectionLost'
   | 'offlineQueueFull'
   | 'notConnected'
@@ -179,6 +180,12 @@ export interface Diagnostics {
   channels: { name: string; holders: number; status: 'active' | 'pending' | 'offline'; position: Position | null; lingering: boolean }[];
 }
 
+/**
+ * A micro-app's backend's subscription tokens: a JWT for this user and `channel` (claims `sub`,
+ * `channel`, `exp`), or null where the channel needs none (docs/PROTOCOL.md "Subscription tokens").
+ */
+export type SubscriptionTokenProvider = (channel: string) => string | null | Promise<string | null>;
+
 /** What micro-apps mount into. */
 /** Where the connection lives: this tab's own, a SharedWorker's, or the leader tab's. */
 export type RuntimeMode = 'local' | 'shared-worker' | 'leader-tab';
@@ -186,8 +193,11 @@ export type RuntimeMode = 'local' | 'shared-worker' | 'leader-tab';
 export interface Runtime {
   readonly mode: RuntimeMode;
   readonly status: Status;
-  /** `onError`: this micro-app's own error channel. */
-  mount(name: string, options?: { onError?: (report: ErrorReport) => void }): MicroApp;
+  /**
+   * `onError`: this micro-app's own error channel. `subscriptionToken`: asked before each subscribe
+   * of a channel this micro-app observes and before its token expires (`sub_refresh`).
+   */
+  mount(name: string, options?: { onError?: (report: ErrorReport) => void; subscriptionToken?: SubscriptionTokenProvider }): MicroApp;
   diagnostics(): Promise<Diagnostics>;
   onStatus(callback: (status: Status) => void): () => void;
   publish(channel: string, data: JSONValue): Promise<{ offset: number }>;

@@ -51,6 +51,7 @@ export const ErrorCode = Object.freeze({
   invalidChannel: 'invalidChannel', // the channel name breaks the protocol's rules (nothing was sent)
   serverRefused: 'serverRefused', // the server answered with an error; see serverError.code
   stateNotRetained: 'stateNotRetained', // observe() on a namespace that keeps no state
+  subscriptionToken: 'subscriptionToken', // the micro-app's subscriptionToken provider failed for the channel
   connectionLost: 'connectionLost', // the connection dropped before the reply: it may or may not have applied
   offlineQueueFull: 'offlineQueueFull', // more than offlineQueueLimit publishes wait for a connection
   notConnected: 'notConnected', // a backfill while there is no connection (it is not queued): try after reconnecting
@@ -182,10 +183,15 @@ class Runtime {
    * A micro-app scope: what it observes ends with `unmount()`. `onError` (optional) is this
    * micro-app's own error channel: failures inside its callbacks and observations that end
    * without an `onError` of their own go there instead of the runtime's `onError`.
+   * `subscriptionToken` (optional): `async (channel) => token or null`, this micro-app's backend's
+   * subscription tokens, asked before each subscribe of a channel it observes and before expiry.
    */
-  mount(name, { onError } = {}) {
+  mount(name, { onError, subscriptionToken } = {}) {
+    if (subscriptionToken !== undefined && typeof subscriptionToken !== 'function') {
+      throw new TypeError('subscriptionToken must be a function (channel) => token, or a promise of one');
+    }
     const options = typeof onError === 'function' ? { ...this.#options, onError } : this.#options;
-    const app = new MicroApp(this.#engine, String(name), options, () => this.#apps.delete(app));
+    const app = new MicroApp(this.#engine, String(name), options, () => this.#apps.delete(app), subscriptionToken ?? null);
     this.#apps.add(app);
     return app;
   }
@@ -223,11 +229,14 @@ class MicroApp {
   #removed;
   #mounted = true;
 
-  constructor(engine, name, options, removed) {
+  #subscriptionToken;
+
+  constructor(engine, name, options, removed, subscriptionToken) {
     this.#engine = engine;
     this.name = name;
     this.#options = options;
     this.#removed = removed;
+    this.#subscriptionToken = subscriptionToken;
   }
 
   /**
@@ -239,7 +248,7 @@ class MicroApp {
   observe(key, callback, onError) {
     if (!key || typeof key.channel !== 'string') throw new TypeError('observe needs stateKey(channel, key) or {channel}');
     return this.#track(key.channel, onError, (end) => this.#engine.observeState(key.channel, key.key, key.default,
-      guard(this.#options, this.name, `state of ${key.channel}`, callback), end));
+      guard(this.#options, this.name, `state of ${key.channel}`, callback), end, this.#subscriptionToken));
   }
 
   /**
@@ -249,7 +258,7 @@ class MicroApp {
    */
   observeChannel(channel, callback, onError) {
     return this.#track(channel, onError, (end) => this.#engine.observeChannel(channel,
-      guard(this.#options, this.name, `events of ${channel}`, callback), end));
+      guard(this.#options, this.name, `events of ${channel}`, callback), end, { subscriptionToken: this.#subscriptionToken }));
   }
 
   /** `callback(status)` now and at every change, until unmount. */
@@ -360,8 +369,8 @@ class Engine {
     return () => this.#statusListeners.delete(callback);
   }
 
-  observeState(name, key, defaultValue, callback, end) {
-    const channel = this.#channel(name, end);
+  observeState(name, key, defaultValue, callback, end, subscriptionToken = null) {
+    const channel = this.#channel(name, end, subscriptionToken);
     if (!channel) return null;
     const observer = { key, defaultValue, callback, end, last: undefined };
     channel.stateObservers.add(observer);
@@ -373,9 +382,10 @@ class Engine {
    * `since` (`{epoch, offset}`, optional): the position this observer last saw; once the channel
    * is current, a different position is signalled to it as `resynced` (what it missed is not
    * replayed). `onReady(position)` (optional) runs once the channel is current.
+   * `subscriptionToken` (optional): the observing micro-app's provider (the first one serves the channel).
    */
-  observeChannel(name, callback, end, { since = null, onReady = null } = {}) {
-    const channel = this.#channel(name, end);
+  observeChannel(name, callback, end, { since = null, onReady = null, subscriptionToken = null } = {}) {
+    const channel = this.#channel(name, end, subscriptionToken);
     if (!channel) return null;
     const observer = { callback, end, since, onReady };
     channel.eventObservers.add(observer);
@@ -456,7 +466,7 @@ class Engine {
 
   // MARK: Channels
 
-  #channel(name, end) {
+  #channel(name, end, subscriptionToken = null) {
     if (!CHANNEL.test(name)) {
       end(invalidChannel(name));
       return null;
@@ -468,10 +478,11 @@ class Engine {
     let channel = this.#channels.get(name);
     if (!channel) {
       channel = { name, stateObservers: new Set(), eventObservers: new Set(), position: null, state: null,
-        ready: false, subscribed: false, linger: null };
+        ready: false, subscribed: false, linger: null, provider: subscriptionToken, refresh: null };
       this.#channels.set(name, channel);
       if (this.#connected) this.#subscribe(channel);
     }
+    channel.provider ??= subscriptionToken;
     if (channel.linger) {
       this.#timers.clearTimeout(channel.linger);
       channel.linger = null;
@@ -487,6 +498,7 @@ class Engine {
       channel.linger = null;
       if (channel.stateObservers.size + channel.eventObservers.size > 0) return;
       this.#channels.delete(channel.name);
+      this.#timers.clearTimeout(channel.refresh);
       if (this.#connected && channel.subscribed) this.#send({ op: 'unsubscribe', channel: channel.name });
     }, this.#config.linger);
   }
@@ -496,16 +508,54 @@ class Engine {
     const command = { op: 'subscribe', channel: channel.name };
     if (since) command.since = { epoch: since.epoch, offset: since.offset };
     channel.subscribed = false;
-    this.#send(command, {
+    this.#timers.clearTimeout(channel.refresh);
+    const send = () => this.#send(command, {
       lostOnClose: false,
       resolve: (result) => this.#subscribed(channel, since, result),
       reject: (error) => this.#refused(channel, error),
     });
+    if (!channel.provider) return send();
+    const generation = this.#generation;
+    this.#subscriptionToken(channel).then((token) => {
+      if (generation !== this.#generation || this.#channels.get(channel.name) !== channel || !this.#connected) return;
+      if (token) command.token = token;
+      send();
+    }, (error) => {
+      if (generation !== this.#generation) return;
+      this.#refused(channel, new HybridSyncError(ErrorCode.subscriptionToken,
+        `the subscriptionToken provider failed for ${channel.name}: ${error?.message ?? error}`));
+    });
+  }
+
+  /** A token from the channel's provider (a function returning a token, null, or a promise of one). */
+  #subscriptionToken(channel) {
+    return Promise.resolve().then(() => channel.provider(channel.name));
+  }
+
+  /**
+   * A subscription that ends in `ttl` seconds (held with a subscription token): the token is
+   * refreshed with `sub_refresh` at 90 % of its life, at least 5 s before; a failure is retried every 5 s.
+   */
+  #scheduleRefresh(channel, ttl) {
+    this.#timers.clearTimeout(channel.refresh);
+    const delay = Math.max(0, Math.min(ttl * 0.9, ttl - 5)) * 1000;
+    channel.refresh = this.#timers.setTimeout(() => {
+      channel.refresh = null;
+      if (this.#channels.get(channel.name) !== channel || !channel.subscribed || !channel.provider) return;
+      this.#subscriptionToken(channel)
+        .then((token) => token && this.#command({ op: 'sub_refresh', channel: channel.name, token }, { queueable: false }))
+        .then((result) => { if (typeof result?.ttl === 'number') this.#scheduleRefresh(channel, result.ttl); },
+          (error) => {
+            report(this.#options, 'runtime', `subscription token refresh for ${channel.name} failed; retrying in 5 s`, error);
+            this.#scheduleRefresh(channel, 10);
+          });
+    }, delay);
   }
 
   #subscribed(channel, since, result) {
     if (this.#channels.get(channel.name) !== channel) return;
     channel.subscribed = true;
+    if (typeof result.ttl === 'number') this.#scheduleRefresh(channel, result.ttl);
     const now = { epoch: result.epoch, offset: result.offset };
     if (since && result.recovered === true) {
       // The missed publications follow as pushes; the state held is the state at `since`.
@@ -538,6 +588,7 @@ class Engine {
   #refused(channel, error) {
     if (this.#channels.get(channel.name) !== channel) return;
     this.#channels.delete(channel.name);
+    this.#timers.clearTimeout(channel.refresh);
     for (const observer of [...channel.stateObservers, ...channel.eventObservers]) observer.end(error);
   }
 
@@ -702,6 +753,12 @@ class Engine {
       case 'publication': return this.#publication(message);
       case 'ping': return this.#connected && this.#send({ op: 'ping' });
       case 'banned': this.#ban = { reason: message.reason ?? '', until: message.until ?? null }; return;
+      case 'unsubscribed': { // the server ended one subscription (its subscription token expired)
+        const channel = this.#channels.get(message.channel);
+        const error = { code: message.code, message: message.message ?? '', temporary: message.temporary ?? false };
+        if (channel) this.#refused(channel, new HybridSyncError(ErrorCode.serverRefused, `server ended the subscription: ${error.message} (${error.code})`, { serverError: error }));
+        return;
+      }
       default: return; // `disconnect`: the close that follows carries the same code
     }
   }
@@ -905,12 +962,12 @@ class SharedEngine {
     };
   }
 
-  observeState(channel, key, defaultValue, callback, end) {
-    return this.#observe({ kind: 'state', channel, key, defaultValue }, callback, end);
+  observeState(channel, key, defaultValue, callback, end, subscriptionToken = null) {
+    return this.#observe({ kind: 'state', channel, key, defaultValue }, callback, end, subscriptionToken);
   }
 
-  observeChannel(channel, callback, end) {
-    return this.#observe({ kind: 'channel', channel }, callback, end);
+  observeChannel(channel, callback, end, { subscriptionToken = null } = {}) {
+    return this.#observe({ kind: 'channel', channel }, callback, end, subscriptionToken);
   }
 
   publish(channel, data) {
@@ -1032,10 +1089,12 @@ class SharedEngine {
     this.#beat = null;
   }
 
-  #observe(request, callback, end) {
-    if (this.#fallback) return observeOn(this.#fallback, request, callback, end);
+  /** `provider`: the micro-app's subscription tokens; the worker asks this tab for them (`subToken?`). */
+  #observe(request, callback, end, provider) {
+    if (this.#fallback) return observeOn(this.#fallback, request, callback, end, { subscriptionToken: provider });
+    if (provider) request.token = true;
     const id = this.#nextId++;
-    const call = { request, callback, end, last: undefined, position: null };
+    const call = { request, callback, end, last: undefined, position: null, provider };
     this.#calls.set(id, call);
     this.#post({ t: 'observe', id, ...request });
     return () => {
@@ -1065,7 +1124,7 @@ class SharedEngine {
     for (const listener of this.#statusListeners.keys()) this.#statusListeners.set(listener, engine.onStatus(listener));
     for (const [id, call] of this.#calls) {
       if (call.request) {
-        call.stop = observeOn(engine, call.request, call.callback, call.end);
+        call.stop = observeOn(engine, call.request, call.callback, call.end, { subscriptionToken: call.provider });
       } else {
         this.#calls.delete(id);
         call.reject(new HybridSyncError(ErrorCode.connectionLost, 'the shared worker failed before the reply; it may or may not have been applied'));
@@ -1139,6 +1198,16 @@ class SharedEngine {
         }
         return;
       }
+      case 'subToken?': { // the worker asks for a subscription token from one of this tab's micro-apps
+        const provider = this.#calls.get(message.observation)?.provider;
+        try {
+          if (!provider) throw new Error(`this tab no longer observes ${message.channel}`);
+          this.#post({ t: 'subToken', id: message.id, token: (await provider(message.channel)) ?? null });
+        } catch (error) {
+          this.#post({ t: 'subToken', id: message.id, error: String(error?.message ?? error) });
+        }
+        return;
+      }
     }
   }
 }
@@ -1148,9 +1217,9 @@ const WORKER_BEAT_MS = 5000;
 /** A worker that does not answer a tab's `hello` within this is started again. */
 const WORKER_ANSWER_MS = 3000;
 
-function observeOn(engine, request, callback, end, channelOptions) {
+function observeOn(engine, request, callback, end, channelOptions = {}) {
   return request.kind === 'state'
-    ? engine.observeState(request.channel, request.key, request.defaultValue, callback, end)
+    ? engine.observeState(request.channel, request.key, request.defaultValue, callback, end, channelOptions.subscriptionToken ?? null)
     : engine.observeChannel(request.channel, callback, end, channelOptions);
 }
 
@@ -1181,6 +1250,25 @@ function createHost(engineOptions = {}) {
   const tabs = new Map(); // port -> {observations: Map(id -> stop), heard, visible, focused, generation}
   const tokenRequests = new Map();
   let nextToken = 1;
+
+  // A channel's subscription tokens come from a tab that observes it with a provider (any live one:
+  // the one that observed first may be gone), within WORKER_ANSWER_MS * 3.
+  const subscriptionTokenFor = (channel) => () => new Promise((resolve, reject) => {
+    const holder = [...tabs.entries()].map(([port, tab]) => [port, [...tab.tokenObservations].find(([, name]) => name === channel)])
+      .find(([, found]) => found);
+    if (!holder) return reject(new Error(`no tab observes ${channel} with a subscriptionToken provider any more`));
+    const [port, [observation]] = holder;
+    const id = nextToken++;
+    const timer = setTimeout(() => {
+      tokenRequests.delete(id);
+      reject(new Error(`the tab did not answer for a subscription token for ${channel}`));
+    }, WORKER_ANSWER_MS * 3);
+    tokenRequests.set(id, (reply) => {
+      clearTimeout(timer);
+      return reply.error ? reject(new Error(reply.error)) : resolve(reply.token);
+    });
+    port.postMessage({ t: 'subToken?', id, observation, channel });
+  });
 
   // The tab the user is most likely looking at: focused, then visible, then the latest heartbeat.
   const askToken = () => new Promise((resolve, reject) => {
@@ -1223,7 +1311,7 @@ function createHost(engineOptions = {}) {
           if (tab) leave(port);
           engine ??= new Engine({ ...message.options, ...engineOptions, getToken: askToken });
           const generation = message.generation ?? 1;
-          const joined = { observations: new Map(), heard: Date.now(), visible: message.visible ?? true,
+          const joined = { observations: new Map(), tokenObservations: new Map(), heard: Date.now(), visible: message.visible ?? true,
             focused: message.focused ?? false, generation, stopStatus: () => {} };
           tabs.set(port, joined);
           joined.stopStatus = engine.onStatus((status) => port.postMessage({ t: 'status', generation, state: status.state,
@@ -1231,7 +1319,8 @@ function createHost(engineOptions = {}) {
           return;
         }
         case 'bye': return leave(port);
-        case 'token': {
+        case 'token':
+        case 'subToken': {
           const settle = tokenRequests.get(message.id);
           tokenRequests.delete(message.id);
           return settle?.(message);
@@ -1247,17 +1336,21 @@ function createHost(engineOptions = {}) {
             position: message.kind === 'channel' ? engine.position(message.channel) : undefined });
           const end = (error) => {
             tab.observations.delete(id);
+            tab.tokenObservations.delete(id);
             port.postMessage({ t: 'end', id, error: HybridSyncError.from(error).toJSON() });
           };
           const onReady = (position) => port.postMessage({ t: 'ready', id, position });
           tab.observations.set(id, null);
-          const stop = observeOn(engine, message, send, end, { since: message.since ?? null, onReady });
+          if (message.token) tab.tokenObservations.set(id, message.channel);
+          const subscriptionToken = message.token ? subscriptionTokenFor(message.channel) : null;
+          const stop = observeOn(engine, message, send, end, { since: message.since ?? null, onReady, subscriptionToken });
           if (tab.observations.has(id)) tab.observations.set(id, stop);
           return;
         }
         case 'cancel': {
           const stop = tab.observations.get(message.id);
           tab.observations.delete(message.id);
+          tab.tokenObservations.delete(message.id);
           return stop?.();
         }
         case 'publish':

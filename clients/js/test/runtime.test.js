@@ -592,3 +592,53 @@ test('diagnostics: apps with their channels, channels with holders, status, posi
   assert.equal(await publishing, ErrorCode.connectionLost);
   runtime.close();
 });
+
+test('subscription tokens: the micro-app provider is asked before the subscribe and before expiry (sub_refresh, no reconnect); a failing provider ends only that observation', async () => {
+  const runtime = makeRuntime();
+  const asked = [];
+  const billing = runtime.mount('billing', { subscriptionToken: async (channel) => { asked.push(channel); return `sub-${asked.length}`; } });
+  const events = [];
+  billing.observeChannel('billing:invoices', (event) => events.push(event));
+  runtime.mount('chat').observeChannel('chat:lobby', () => {});
+  const socket = await accept();
+  await settle();
+  const subscribe = socket.commands('subscribe').find((c) => c.channel === 'billing:invoices');
+  assert.equal(subscribe.token, 'sub-1');
+  assert.equal(socket.commands('subscribe').find((c) => c.channel === 'chat:lobby').token, undefined, 'no provider, no token');
+  socket.receive({ id: subscribe.id, result: { channel: 'billing:invoices', epoch: 'E', offset: 0, ttl: 20 } });
+
+  await timers.advance(14_000);
+  assert.equal(socket.commands('sub_refresh').length, 0, 'not before 5 s before expiry (90 % of 20 s would be later)');
+  await timers.advance(1_000);
+  await settle();
+  const refresh = socket.commands('sub_refresh')[0];
+  assert.deepEqual(refresh, { id: refresh.id, op: 'sub_refresh', channel: 'billing:invoices', token: 'sub-2' });
+  socket.receive({ id: refresh.id, result: { channel: 'billing:invoices', ttl: 60 } });
+  socket.receive({ push: 'publication', channel: 'billing:invoices', offset: 1, data: 'invoice 1' });
+  assert.equal(events.length, 1, 'the subscription lives on');
+  assert.equal(FakeSocket.all.length, 1, 'no reconnect');
+
+  let ended;
+  runtime.mount('broken', { subscriptionToken: () => { throw new Error('backend down'); } })
+    .observeChannel('billing:reports', () => assert.fail('no events'), (error) => { ended = error; });
+  await settle();
+  assert.equal(ended.code, ErrorCode.subscriptionToken);
+  assert.equal(socket.commands('subscribe').filter((c) => c.channel === 'billing:reports').length, 0, 'nothing was sent');
+  assert.equal(runtime.status.state, 'connected');
+});
+
+test('an unsubscribed push (the token expired) ends that channel\'s observers with serverRefused 117; the connection stays', async () => {
+  const runtime = makeRuntime();
+  let ended;
+  runtime.mount('billing', { subscriptionToken: (channel) => `sub-for-${channel}` })
+    .observeChannel('billing:invoices', () => {}, (error) => { ended = error; });
+  const socket = await accept();
+  await settle();
+  socket.reply('subscribe', { channel: 'billing:invoices', epoch: 'E', offset: 0, ttl: 1 });
+  socket.receive({ push: 'unsubscribed', channel: 'billing:invoices', code: 117, message: 'the subscription token expired', temporary: true });
+  assert.equal(ended.code, ErrorCode.serverRefused);
+  assert.equal(ended.serverError.code, 117);
+  assert.equal(runtime.status.state, 'connected');
+  await timers.advance(5_000);
+  assert.equal(socket.commands('sub_refresh').length, 0, 'no refresh for a subscription that ended');
+});

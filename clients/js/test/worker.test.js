@@ -70,3 +70,30 @@ test('the worker: a tab it does not know is told to rejoin; since on a rejoined 
   for (const port of [tab, background]) port.send({ t: 'bye' });
   await timers.advance(2000);
 });
+
+test('the worker asks the observing tab for subscription tokens (subToken?), for the subscribe and the refresh', async () => {
+  const tab = new TabPort();
+  tab.send({ t: 'hello', generation: 1, options, visible: true, focused: true });
+  tab.send({ t: 'observe', id: 1, kind: 'channel', channel: 'billing:invoices', token: true });
+  // The worker's connection (left reconnecting by the test before) asks this, the only tab, for a token.
+  for (let waited = 0; tab.got('token?').length === 0 && waited < 60_000; waited += 500) await timers.advance(500);
+  tab.send({ t: 'token', id: tab.got('token?').at(-1).id, token: 't1' });
+  await settle();
+  const socket = FakeSocket.last;
+  socket.open();
+  socket.reply('connect', { client: 'c1', version: '0.3.0', ping: 25, pong: 10 });
+  await settle();
+  const ask = tab.got('subToken?')[0];
+  assert.deepEqual({ ...ask, id: 0 }, { t: 'subToken?', id: 0, observation: 1, channel: 'billing:invoices' });
+  tab.send({ t: 'subToken', id: ask.id, token: 'sub-1' });
+  await settle();
+  assert.equal(socket.commands('subscribe').at(-1).token, 'sub-1');
+  socket.reply('subscribe', { channel: 'billing:invoices', epoch: 'E', offset: 0, ttl: 10 });
+  await timers.advance(5_000);
+  await settle();
+  const again = tab.got('subToken?')[1];
+  tab.send({ t: 'subToken', id: again.id, token: 'sub-2' });
+  await settle();
+  assert.equal(socket.commands('sub_refresh').at(-1).token, 'sub-2');
+  tab.send({ t: 'bye' });
+});

@@ -17,3 +17,6 @@ import { useHybridState, useChannel } from '../../react.js';
 const state = useHybridState(stateKey<Ban>('moderation:users', '42', { reason: '', until: null }));
 const reason: string = state.value.reason; // error TS2532
 useChannel('chat:lobby', { limit: 'all' }); // error TS2322
+
+// A subscription token provider must be a function.
+runtime.mount('billing', { subscriptionToken: 'jwt' }); // error TS2322

@@ -58,3 +58,8 @@ function Standing(): JSX.Element | null {
   return createElement('p', null, text);
 }
 createElement(HybridSyncProvider, { runtime, name: 'profile' }, createElement(Standing));
+
+// A micro-app with its own backend's subscription tokens (null: the channel needs none).
+const billing = runtime.mount('billing', { subscriptionToken: async (channel: string) => (channel.startsWith('billing:') ? 'jwt' : null) });
+billing.observeChannel('billing:invoices', () => {});
+const codeOfTokens: ErrorCodeName = ErrorCode.subscriptionToken;

@@ -203,6 +203,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The app backend's connect and subscribe proxies over HTTP, on SwiftNIO's threads.
+        .target(
+            name: "HybridSyncHooks",
+            dependencies: [
+                "HybridSyncProtocol",
+                "HybridSyncServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The backend HTTP API: the route table in front of the server's typed operations.
         .target(
             name: "HybridSyncAPI",
@@ -282,6 +297,7 @@ let package = Package(
                 "HybridSyncWeb",
                 "HybridSyncGzip",
                 "HybridSyncAdmin",
+                "HybridSyncHooks",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -349,7 +365,7 @@ let package = Package(
             name: "HybridSyncServerTests",
             dependencies: [
                 "HybridSyncServer", "HybridSyncServerTransport", "HybridSyncBroker", "HybridSyncSQLite", "HybridSyncRedis",
-                "HybridSyncCrypto", "HybridSyncHTTP",
+                "HybridSyncCrypto", "HybridSyncHTTP", "HybridSyncHooks",
                 "HybridSyncDaemonTesting",
             ],
             swiftSettings: swiftSettings

@@ -116,8 +116,8 @@ extension ClientRuntime {
         case .failure(let refusal):
             status.lastRefusal = refusal
             status.lastError = "connect refused: \(refusal)"
-            // unauthorized, expired and banned are followed by the close that decides what happens next.
-            if refusal.code == .unauthorized || refusal.code == .tokenExpired || refusal.code == .banned { return }
+            // These are followed by the close that decides what happens next (a backend's refusal: 4503).
+            if [.unauthorized, .tokenExpired, .banned, .refusedByBackend].contains(refusal.code) { return }
             attemptFailed(ClientRuntimeError.serverRefused(refusal))
         }
     }

@@ -44,10 +44,14 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let subscriptionTokenInvalid = ErrorCode(rawValue: 116)
     /// 117: the subscription token has expired: ask the backend for a fresh one.
     public static let subscriptionTokenExpired = ErrorCode(rawValue: 117)
+    /// 118: the app backend (a connect or subscribe proxy) did not answer in time; retry shortly.
+    public static let backendUnavailable = ErrorCode(rawValue: 118)
+    /// 119: the app backend (the connect proxy) refused the connection; a close with 4503 follows.
+    public static let refusedByBackend = ErrorCode(rawValue: 119)
 
     /// Whether retrying the same command later can succeed.
     public var isTemporary: Bool {
-        self == .internalError || self == .tooManyRequests || self == .tokenExpired || self == .presenceFull || self == .subscriptionTokenExpired
+        self == .internalError || self == .tooManyRequests || self == .tokenExpired || self == .presenceFull || self == .subscriptionTokenExpired || self == .backendUnavailable
     }
 
     /// The number.

@@ -36,7 +36,7 @@ final class PresenceDesk {
                 completion(nil)
             case .success(.full(let maxUsers)):
                 completion(ReplyError(.presenceFull, "'\(name)' has \(maxUsers) present users, its namespace's presenceMaxUsers: retry when one has left"))
-            case .failure(let error):
+            case .failure:
                 completion(ReplyError.engineUnavailable)
             }
         }

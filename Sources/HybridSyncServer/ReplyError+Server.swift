@@ -7,6 +7,7 @@ extension ReplyError {
         case .unauthorized: .invalidToken
         case .tokenExpired: .tokenExpired
         case .banned: .banned
+        case .refusedByBackend: .permissionDenied
         default: nil
         }
     }

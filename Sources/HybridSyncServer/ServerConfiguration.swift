@@ -155,12 +155,15 @@ public struct NamespacePolicy: Sendable, Equatable {
     /// with `exp`), refreshed with `sub_refresh`; past its expiry the subscription ends (117).
     /// In hybridsyncd: `namespaces.<ns>.subscriptionToken` (docs/CONFIGURATION.md).
     public var subscriptionToken: Bool
+    /// Whether a `subscribe` asks the app backend first (the subscribe proxy, `hooks.subscribeURL`).
+    /// In hybridsyncd: `namespaces.<ns>.subscribeProxy` (docs/CONFIGURATION.md).
+    public var subscribeProxy: Bool
 
     /// A namespace's rules; the defaults are docs/CONFIGURATION.md's.
     public init(
         subscribe: Access = .authenticated, clientPublish: Bool = false, historySize: Int = 100,
         historyTTLSeconds: Double = 300, retainState: Bool = false, presence: Bool = false, presenceMaxUsers: Int = 1000,
-        subscriptionToken: Bool = false
+        subscriptionToken: Bool = false, subscribeProxy: Bool = false
     ) {
         self.subscribe = subscribe
         self.clientPublish = clientPublish
@@ -170,6 +173,7 @@ public struct NamespacePolicy: Sendable, Equatable {
         self.presence = presence
         self.presenceMaxUsers = presenceMaxUsers
         self.subscriptionToken = subscriptionToken
+        self.subscribeProxy = subscribeProxy
     }
 }
 

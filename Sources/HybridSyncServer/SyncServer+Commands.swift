@@ -74,29 +74,40 @@ extension SyncServer {
                 reply(to: session.id, ServerMessage.push(.banned(ban)).encoded())
                 finish(.failure(ReplyError(.banned, "user is banned: \(ban.reason)")), [])
             case .success(nil):
-                session.identity = identity
-                session.clientName = clientName.map { String($0.prefix(64)) }
-                session.connectedAt = clock.now()
-                session.lastPing = clock.monotonic()
-                // The token's `exp` is a wall-clock date; its deadline runs on the monotonic clock.
-                session.tokenExpiry = identity.expiresAt.map { clock.monotonic(atWallTime: $0) }
-                scheduleCheck(session)
-                sessions.authenticated(session, as: identity.userID)
-                broker.sessionCounted(user: identity.userID, opened: true)
-                // Built inside the log call: only when info is logged (a connect storm logs nothing).
-                logger.info("client connected", metadata: session.metadata.merging(
-                    clientName.map { ["client_name": "\($0.prefix(64))"] } ?? [:]
-                ) { $1 })
-                finish(.success(ConnectResult(
-                    client: "\(session.id)", version: HybridSyncWire.serverVersion,
-                    pingInterval: configuration.pingIntervalSeconds, pongTimeout: configuration.pongTimeoutSeconds,
-                    limits: ConnectionLimits(
-                        maxMessageBytes: configuration.maxMessageBytes, commandsPerSecond: configuration.commandsPerSecond,
-                        commandBurst: configuration.commandBurst
-                    )
-                ).json), [])
+                hookDesk.ask(\.connects, session, identity, channel: nil, isOpen: { [self] in isOpen(session) }) { [self] answer in
+                    guard case .success(let grant) = answer else { return finish(answer.map { _ in [:] }, []) }
+                    var identity = identity
+                    identity.info = grant.info ?? identity.info
+                    identity.channels += grant.channels
+                    admit(session, as: identity, clientName: clientName, finish)
+                }
             }
         }
+    }
+
+    /// The connection is authenticated as `identity`: its timing rules start and `connect` is answered.
+    private func admit(_ session: Session, as identity: Identity, clientName: String?, _ finish: @escaping Finish) {
+        session.identity = identity
+        session.clientName = clientName.map { String($0.prefix(64)) }
+        session.connectedAt = clock.now()
+        session.lastPing = clock.monotonic()
+        // The token's `exp` is a wall-clock date; its deadline runs on the monotonic clock.
+        session.tokenExpiry = identity.expiresAt.map { clock.monotonic(atWallTime: $0) }
+        scheduleCheck(session)
+        sessions.authenticated(session, as: identity.userID)
+        broker.sessionCounted(user: identity.userID, opened: true)
+        // Built inside the log call: only when info is logged (a connect storm logs nothing).
+        logger.info("client connected", metadata: session.metadata.merging(
+            clientName.map { ["client_name": "\($0.prefix(64))"] } ?? [:]
+        ) { $1 })
+        finish(.success(ConnectResult(
+            client: "\(session.id)", version: HybridSyncWire.serverVersion,
+            pingInterval: configuration.pingIntervalSeconds, pongTimeout: configuration.pongTimeoutSeconds,
+            limits: ConnectionLimits(
+                maxMessageBytes: configuration.maxMessageBytes, commandsPerSecond: configuration.commandsPerSecond,
+                commandBurst: configuration.commandBurst
+            )
+        ).json), [])
     }
 
     /// Whether this session may subscribe to (and, where allowed, publish on) `name`; its policy if so.
@@ -143,11 +154,18 @@ extension SyncServer {
             hold(session, name, until: grant)
             startSubscription(session, to: name, since: since, policy: policy, ttl: grant.map { $0.expiresAt - clock.now() }, finish)
         }
-        guard policy.presence else { return start() }
+        let join = { [self] (info: JSONValue?) in
+            guard policy.presence else { return start() }
+            presenceDesk.join(session, name, info: info, maxUsers: policy.presenceMaxUsers, isOpen: { [self] in isOpen(session) }) { refusal in
+                guard let refusal else { return start() }
+                finish(.failure(refusal), [])
+            }
+        }
         let info = grant?.info ?? session.identity?.info
-        presenceDesk.join(session, name, info: info, maxUsers: policy.presenceMaxUsers, isOpen: { [self] in isOpen(session) }) { refusal in
-            guard let refusal else { return start() }
-            finish(.failure(refusal), [])
+        guard policy.subscribeProxy, let identity = session.identity else { return join(info) }
+        hookDesk.ask(\.subscribes, session, identity, channel: name, isOpen: { [self] in isOpen(session) }) { answer in
+            guard case .success(let grant) = answer else { return finish(answer.map { _ in [:] }, []) }
+            join(grant.info ?? info)
         }
     }
 

@@ -25,6 +25,8 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     var sessions = SessionTable()
     let hub = Hub()
     let presenceDesk: PresenceDesk
+    /// The app backend's connect and subscribe proxies (none configured: every question is allowed).
+    let hookDesk: HookDesk
     /// One deadline per session (connect timeout, ping, pong, token expiry), checked in ``tick()``.
     var sessionDeadlines = DeadlineQueue<Double, ConnectionID>()
     /// When channels and the idempotency cache are next swept (once a second).
@@ -37,13 +39,14 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     /// to the transport's `start` next.
     public init(
         configuration: ServerConfiguration, transport: any ServerTransport, broker: any Broker = MemoryBroker(),
-        clock: any ServerClock = SystemClock(), logger: Logger
+        hooks: (any BackendHooks)? = nil, clock: any ServerClock = SystemClock(), logger: Logger
     ) {
         var configuration = configuration
         configuration.ensureModerationNamespace()
         self.configuration = configuration
         self.transport = transport
         self.broker = broker
+        hookDesk = HookDesk(hooks: hooks, logger: logger)
         self.clock = clock
         self.logger = logger
         self.authenticator = Authenticator(policy: configuration.auth, clock: clock)

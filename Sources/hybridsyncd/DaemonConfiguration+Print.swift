@@ -1,3 +1,4 @@
+import HybridSyncHooks
 import HybridSyncLWS
 import HybridSyncServer
 import HybridSyncRedis
@@ -36,6 +37,10 @@ extension DaemonConfiguration {
             "limits.maxConnectingPerThread": "\(transport.maxConnectingPerThread)",
             "ping.intervalSeconds": "\(server.pingIntervalSeconds)", "ping.pongTimeoutSeconds": "\(server.pongTimeoutSeconds)",
             "shutdown.graceSeconds": "\(shutdownGraceSeconds)",
+            "hooks.connectURL": hooks.connectURL ?? "(none)", "hooks.subscribeURL": hooks.subscribeURL ?? "(none)",
+            "hooks.secret": hooks.secret.map(Self.redacted) ?? "(none)", "hooks.timeoutMillis": "\(hooks.timeoutMillis)",
+            "hooks.maxConcurrent": "\(hooks.maxConcurrent)", "hooks.breakerFailures": "\(hooks.breakerFailures)",
+            "hooks.breakerSeconds": "\(hooks.breakerSeconds)",
             "log.level": logLevel, "log.format": logFormat.rawValue,
             "debug.echoPath": transport.echoPath ?? "(none)",
         ]
@@ -62,6 +67,7 @@ extension DaemonConfiguration {
             entries["namespaces.\(name).presence"] = "\(policy.presence)"
             entries["namespaces.\(name).presenceMaxUsers"] = "\(policy.presenceMaxUsers)"
             entries["namespaces.\(name).subscriptionToken"] = "\(policy.subscriptionToken)"
+            entries["namespaces.\(name).subscribeProxy"] = "\(policy.subscribeProxy)"
         }
         return entries.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")
     }

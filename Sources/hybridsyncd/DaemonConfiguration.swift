@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import HybridSyncCrypto
+import HybridSyncHooks
 import HybridSyncBroker
 import HybridSyncProtocol
 import HybridSyncLWS
@@ -30,6 +31,8 @@ struct DaemonConfiguration {
     var demo: Bool
     /// `api.console`: the web console on the API listener.
     var console: Bool
+    /// `hooks.*`: the app backend's connect and subscribe proxies.
+    var hooks: HTTPBackendHooks.Configuration
 
     /// `engine.*`: where streams, retained state and the deny-list live.
     enum Engine: Equatable {
@@ -185,6 +188,19 @@ struct DaemonConfiguration {
         self.logFormat = logFormat
         self.console = config.bool(forKey: "api.console", default: true)
         self.demo = config.bool(forKey: "server.demo", default: false)
+        do {
+            hooks = try HTTPBackendHooks.Configuration(
+                connectURL: config.string(forKey: "hooks.connectURL"), subscribeURL: config.string(forKey: "hooks.subscribeURL"),
+                secret: config.string(forKey: "hooks.secret", isSecret: true),
+                timeoutMillis: config.int(forKey: "hooks.timeoutMillis", default: 1000), maxConcurrent: config.int(forKey: "hooks.maxConcurrent", default: 64),
+                breakerFailures: config.int(forKey: "hooks.breakerFailures", default: 5), breakerSeconds: config.double(forKey: "hooks.breakerSeconds", default: 10)
+            )
+        } catch {
+            throw Invalid(description: error.description)
+        }
+        if hooks.subscribeURL == nil, let name = server.namespaces.first(where: { $0.value.subscribeProxy })?.key {
+            throw Invalid(description: "namespaces.\(name).subscribeProxy needs hooks.subscribeURL (the app backend to ask)")
+        }
     }
 
     static let loopback: Set<String> = ["127.0.0.1", "::1", "localhost"]
@@ -279,6 +295,7 @@ struct DaemonConfiguration {
             policy.presence = scoped.bool(forKey: "presence", default: policy.presence)
             policy.presenceMaxUsers = scoped.int(forKey: "presenceMaxUsers", default: policy.presenceMaxUsers)
             policy.subscriptionToken = scoped.bool(forKey: "subscriptionToken", default: policy.subscriptionToken)
+            policy.subscribeProxy = scoped.bool(forKey: "subscribeProxy", default: policy.subscribeProxy)
             guard policy.historySize >= 0, policy.historyTTLSeconds >= 0 else {
                 throw Invalid(description: "namespaces.\(name): historySize and historyTTLSeconds must be >= 0")
             }

@@ -4,6 +4,7 @@ import HybridSyncAPI
 import HybridSyncBroker
 import HybridSyncGzip
 import HybridSyncHTTP
+import HybridSyncHooks
 import HybridSyncLWS
 import HybridSyncProtocol
 import HybridSyncServer
@@ -33,7 +34,14 @@ struct DaemonService: Service, CustomStringConvertible {
             publicPages: Self.publicPages(configuration), apiPages: Self.apiPages(configuration)
         )
         let broker = try makeBroker(resultsOn: transport)
-        let server = SyncServer(configuration: configuration.server, transport: transport, broker: broker, logger: logger)
+        let clock = SystemClock()
+        let hooks = HTTPBackendHooks(configuration: configuration.hooks, logger: logger, monotonic: { clock.monotonic() }) { work in
+            transport.onServiceThread(work)
+        }
+        let server = SyncServer(
+            configuration: configuration.server, transport: transport, broker: broker, hooks: hooks.connects || hooks.subscribes ? hooks : nil,
+            clock: clock, logger: logger
+        )
         let metrics = metrics
         server.metricsExporter = { metrics.emitToBuffer() }
         if configuration.usesDevelopmentSecrets {

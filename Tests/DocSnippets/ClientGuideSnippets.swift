@@ -80,6 +80,13 @@ for try await event in try await chat.observe("chat:room-7") {
 try await runtime.publish("chat:room-7", data: ["text": "hi"])   // where the namespace allows it
 }
 
+func subscriptionTokens(runtime: ClientRuntime) async throws {
+let billing = await runtime.mount("billing", subscriptionToken: { channel in
+    try await billingBackend.subscriptionToken(for: channel)   // a JWT: sub, channel, exp; nil: none needed
+})
+for try await event in try await billing.observe("billing:invoices") { show(event) }
+}
+
 func loaders(runtime: ClientRuntime, shop: MicroApp) async throws {
 let catalog = StateKey<[Item]>(local: "catalog", default: [])
 let items = try await shop.load(catalog) { try await api.fetchCatalog() }   // one run for concurrent callers

@@ -9,6 +9,12 @@ struct Backend: Sendable {
 }
 
 let backend = Backend()
+
+struct BillingBackend: Sendable {
+    func subscriptionToken(for channel: String) async throws -> String? { "token for \(channel)" }
+}
+
+let billingBackend = BillingBackend()
 let myBackend = Backend()
 let url = "ws://127.0.0.1:1/"
 let logger = Logger(label: "snippets")

@@ -207,6 +207,8 @@ let package = Package(
         .target(
             name: "HybridSyncHooks",
             dependencies: [
+                "HybridSyncBroker",
+                "HybridSyncCrypto",
                 "HybridSyncProtocol",
                 "HybridSyncServer",
                 .product(name: "Logging", package: "swift-log"),

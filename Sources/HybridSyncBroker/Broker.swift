@@ -80,8 +80,9 @@ public protocol BrokerListener: AnyObject {
     func broker(lost channel: ChannelName)
     /// A command another node announced.
     func broker(received command: NodeCommand)
-    /// Presence changes made on any node (``PresenceEngine``), in the order they were made.
-    func broker(presence changes: [PresenceChange])
+    /// Presence changes made on any node (``PresenceEngine``), in the order they were made;
+    /// `madeHere` when this node made them (its webhooks report them, so each is reported once).
+    func broker(presence changes: [PresenceChange], madeHere: Bool)
 }
 
 /// What one node asks every other node to do to the sessions it holds.

@@ -73,14 +73,14 @@ public final class MemoryBroker: Broker {
         completion: @escaping (Result<PresenceJoin, BrokerError>) -> Void
     ) {
         let (outcome, changes) = presence.join(channel, user: user, connection: connection, info: info, maxUsers: maxUsers)
-        if !changes.isEmpty { listener?.broker(presence: changes) }
+        if !changes.isEmpty { listener?.broker(presence: changes, madeHere: true) }
         completion(.success(outcome))
     }
 
     /// See ``PresenceEngine/presenceLeave(_:connection:)``.
     public func presenceLeave(_ channels: [ChannelName], connection: UInt64) {
         let changes = presence.leave(channels, connection: connection)
-        if !changes.isEmpty { listener?.broker(presence: changes) }
+        if !changes.isEmpty { listener?.broker(presence: changes, madeHere: true) }
     }
 
     /// See ``PresenceEngine/presence(of:completion:)``.

@@ -31,9 +31,16 @@ public protocol PresenceEngine: AnyObject {
     /// How many live sessions `user` has on the other nodes whose lease holds (0 for engines of
     /// one node): what a ban there closes, so `POST /api/ban` can report every node's.
     func sessionsElsewhere(of user: String, completion: @escaping (Result<Int, BrokerError>) -> Void)
+
+    /// Whether several nodes share this engine (the Redis engine): a node's first or last
+    /// subscriber of a channel is then not the channel's, so no `channel_occupied`/`vacated`.
+    var isShared: Bool { get }
 }
 
 extension PresenceEngine {
+    /// One node.
+    public var isShared: Bool { false }
+
     /// One node: nothing to count for others.
     public func sessionCounted(user: String, opened: Bool) {}
 

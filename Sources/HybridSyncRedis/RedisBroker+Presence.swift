@@ -24,6 +24,9 @@ extension RedisBroker {
         presence.stats(of: channel, completion: completion)
     }
 
+    /// Several nodes share Redis.
+    package var isShared: Bool { true }
+
     /// See ``PresenceEngine/sessionCounted(user:opened:)``.
     package func sessionCounted(user: String, opened: Bool) { presence.count(user: user, opened: opened) }
 

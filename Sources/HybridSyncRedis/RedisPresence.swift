@@ -109,7 +109,7 @@ final class RedisPresence {
     func received(_ object: [String: JSONValue]) {
         guard case .array(let items)? = object["changes"] else { return }
         let changes = items.compactMap(PresenceChange.init(pushJSON:))
-        if !changes.isEmpty { broker.listener?.broker(presence: changes) }
+        if !changes.isEmpty { broker.listener?.broker(presence: changes, madeHere: object["origin"]?.stringValue == broker.nodeID) }
     }
 
     private func submitJoin(_ channel: ChannelName, _ seat: Seat, connection: UInt64, completion: @escaping (Result<PresenceJoin, BrokerError>) -> Void) {

@@ -14,7 +14,8 @@
 ///   on N (what N's death removes). Read by a ban to report every node's closed sessions.
 /// - Every change is appended to `P:control` with an empty node field (every node, the one that
 ///   made it included, reads it from there, so all nodes push changes in the one order they were
-///   made): `{"type":"presence","changes":[<push>, …]}`, each change as its push (PROTOCOL.md).
+///   made): `{"type":"presence","origin":N,"changes":[<push>, …]}`, each change as its push
+///   (PROTOCOL.md); `origin`, the node that made them, reports them in its webhooks.
 extension RedisScripts {
     private static let presenceHelpers = """
     local P = ARGV[1]
@@ -58,10 +59,11 @@ extension RedisScripts {
         if after ~= before then out[#out + 1] = change('presence_update', ch, user, after) end
       end
     end
-    local function publish(out)
+    -- Appends the changes `origin` made (it reports them in its webhooks) to the control stream.
+    local function publish(out, origin)
       if #out == 0 then return end
       redis.call('XADD', P .. ':control', 'MAXLEN', '~', '10000', '*', 'n', '', 'c',
-        '{"type":"presence","changes":[' .. table.concat(out, ',') .. ']}')
+        '{"type":"presence","origin":' .. cjson.encode(origin) .. ',"changes":[' .. table.concat(out, ',') .. ']}')
     end
     """
 
@@ -92,7 +94,7 @@ extension RedisScripts {
       local after = latest(pi)
       if after ~= before then out[#out + 1] = change('presence_update', ch, user, after) end
     end
-    publish(out)
+    publish(out, node)
     if added == 1 then return 'joined new' end
     return 'joined'
     """
@@ -101,7 +103,7 @@ extension RedisScripts {
     static let presenceLeave = presenceHelpers + "\n" + """
     local out = {}
     for i = 4, #ARGV do leave(ARGV[i], ARGV[2], ARGV[3], out) end
-    publish(out)
+    publish(out, ARGV[2])
     return #out
     """
 
@@ -124,7 +126,7 @@ extension RedisScripts {
       redis.call('DEL', P .. ':sn:' .. dead)
       redis.call('ZREM', nodes, dead)
     end
-    publish(out)
+    publish(out, ARGV[2])
     return added
     """
 

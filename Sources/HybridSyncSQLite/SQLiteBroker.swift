@@ -169,7 +169,7 @@ package final class SQLiteBroker: Broker {
         if let broken { return completion(.failure(broken)) }
         let (outcome, changes) = presence.join(channel, user: user, connection: connection, info: info, maxUsers: maxUsers)
         answer(outcome) { [weak self] result in
-            if case .success = result, !changes.isEmpty { self?.listener?.broker(presence: changes) }
+            if case .success = result, !changes.isEmpty { self?.listener?.broker(presence: changes, madeHere: true) }
             completion(result)
         }
     }
@@ -178,7 +178,7 @@ package final class SQLiteBroker: Broker {
     package func presenceLeave(_ channels: [ChannelName], connection: UInt64) {
         let changes = presence.leave(channels, connection: connection)
         guard !changes.isEmpty else { return }
-        answer(()) { [weak self] _ in self?.listener?.broker(presence: changes) }
+        answer(()) { [weak self] _ in self?.listener?.broker(presence: changes, madeHere: true) }
     }
 
     /// See ``PresenceEngine/presence(of:completion:)``.

@@ -29,9 +29,12 @@ final class Hub {
     }
 
     private(set) var channels: [ChannelName: Subscribers] = [:]
+    /// Told when a channel gets its first subscriber here (true) and loses its last (false).
+    var occupancy: ((ChannelName, Bool) -> Void)?
 
     func join(_ connection: ConnectionID, _ channel: ChannelName) {
         let subscribers = channels[channel] ?? Subscribers()
+        if channels[channel] == nil { occupancy?(channel, true) }
         channels[channel] = subscribers
         subscribers.joining[connection] = []
     }
@@ -57,6 +60,7 @@ final class Hub {
         subscribers.catchingUp[connection] = nil
         guard subscribers.count == 0 else { return nil }
         channels[channel] = nil
+        occupancy?(channel, false)
         return subscribers
     }
 

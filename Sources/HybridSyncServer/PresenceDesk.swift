@@ -11,11 +11,13 @@ final class PresenceDesk {
     private let broker: any Broker
     private let hub: Hub
     private let transport: any ServerTransport
+    private let webhooks: (any WebhookSink)?
 
-    init(broker: any Broker, hub: Hub, transport: any ServerTransport) {
+    init(broker: any Broker, hub: Hub, transport: any ServerTransport, webhooks: (any WebhookSink)?) {
         self.broker = broker
         self.hub = hub
         self.transport = transport
+        self.webhooks = webhooks
     }
 
     /// Makes `session` (authenticated) present on `name` with `info` before it subscribes. Completes with nil
@@ -55,9 +57,15 @@ final class PresenceDesk {
         if !leaving.isEmpty { broker.presenceLeave(leaving, connection: session.id.rawValue) }
     }
 
-    /// Pushes each change to the channel's subscribers here that have their subscribe answer.
-    func push(_ changes: [PresenceChange]) {
+    /// Pushes each change to the channel's subscribers here that have their subscribe answer;
+    /// the joins and leaves this node made (`madeHere`) go to the webhooks too.
+    func push(_ changes: [PresenceChange], madeHere: Bool) {
         for change in changes {
+            if madeHere, let webhooks, change.kind != .update {
+                var data: JSONValue = ["channel": .string(change.channel.rawValue), "user": .string(change.user)]
+                if change.kind == .join { data = ["channel": .string(change.channel.rawValue), "user": .string(change.user), "info": change.info ?? .null] }
+                webhooks.record(change.kind == .join ? "presence_join" : "presence_leave", data)
+            }
             guard let audience = hub.channels[change.channel]?.answered, !audience.isEmpty else { continue }
             transport.send(OutboundMessage(ServerMessage.push(.presence(change)).encoded()), to: audience)
         }

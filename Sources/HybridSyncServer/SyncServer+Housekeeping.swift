@@ -39,6 +39,7 @@ extension SyncServer {
                 case .success(let lifted):
                     for publication in lifted {
                         logger.info("ban ended", metadata: ["user": "\(publication.publication.key ?? "")", "why": "expired"])
+                        webhooks?.record("unban", ["user": .string(publication.publication.key ?? ""), "why": "expired"])
                     }
                 case .failure(let error):
                     logger.info("engine housekeeping failed", metadata: ["error": "\(error.message)"])

@@ -21,6 +21,7 @@ extension SyncServer {
         sequence([request]) { [self] result in
             guard case .success(let publications) = result else { return completion(result.map { _ in (0, 0) }) }
             let closedHere = closeBanned(user, ban)
+            webhooks?.record("ban", ["user": .string(user), "reason": .string(reason), "until": until.map { .double($0) } ?? .null])
             let version = publications[0].publication.offset
             // Counted before the other nodes hear of the ban (the engine answers in call order).
             broker.sessionsElsewhere(of: user) { [self] elsewhere in
@@ -60,7 +61,10 @@ extension SyncServer {
                     channel: moderationUsers, policy: moderationPolicy, data: .null, change: .remove(key: user), denyList: .lift(user: user)
                 )
                 sequence([request]) { [self] result in
-                    if case .success = result { logger.info("ban lifted", metadata: ["user": "\(user)"]) }
+                    if case .success = result {
+                        logger.info("ban lifted", metadata: ["user": "\(user)"])
+                        webhooks?.record("unban", ["user": .string(user), "why": "lifted"])
+                    }
                     completion(result.map { _ in true })
                 }
             }

@@ -4,7 +4,7 @@ public import HybridSyncProtocol
 /// Presence's glue: the subscribe joins, the commands and reads go to the ``PresenceDesk``.
 extension SyncServer {
     /// Pushes presence changes made on any node to the subscribers here.
-    public func broker(presence changes: [PresenceChange]) { presenceDesk.push(changes) }
+    public func broker(presence changes: [PresenceChange], madeHere: Bool) { presenceDesk.push(changes, madeHere: madeHere) }
 
     /// The `presence` (`stats` false) and `presence_stats` commands: 108, 102, 114, 112, or the answer.
     func readPresence(_ session: Session, of name: ChannelName, stats: Bool, _ finish: @escaping Finish) {

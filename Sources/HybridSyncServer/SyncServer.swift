@@ -27,6 +27,8 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     let presenceDesk: PresenceDesk
     /// The app backend's connect and subscribe proxies (none configured: every question is allowed).
     let hookDesk: HookDesk
+    /// Where webhook events go (none configured: nowhere).
+    let webhooks: (any WebhookSink)?
     /// One deadline per session (connect timeout, ping, pong, token expiry), checked in ``tick()``.
     var sessionDeadlines = DeadlineQueue<Double, ConnectionID>()
     /// When channels and the idempotency cache are next swept (once a second).
@@ -39,7 +41,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
     /// to the transport's `start` next.
     public init(
         configuration: ServerConfiguration, transport: any ServerTransport, broker: any Broker = MemoryBroker(),
-        hooks: (any BackendHooks)? = nil, clock: any ServerClock = SystemClock(), logger: Logger
+        hooks: (any BackendHooks)? = nil, webhooks: (any WebhookSink)? = nil, clock: any ServerClock = SystemClock(), logger: Logger
     ) {
         var configuration = configuration
         configuration.ensureModerationNamespace()
@@ -50,7 +52,9 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
         self.clock = clock
         self.logger = logger
         self.authenticator = Authenticator(policy: configuration.auth, clock: clock)
-        presenceDesk = PresenceDesk(broker: broker, hub: hub, transport: transport)
+        self.webhooks = webhooks
+        presenceDesk = PresenceDesk(broker: broker, hub: hub, transport: transport, webhooks: webhooks)
+        hub.occupancy = broker.isShared ? nil : webhooks.map { sink in { sink.record($1 ? "channel_occupied" : "channel_vacated", ["channel": .string($0.rawValue)]) } }
         broker.attach(self)
     }
 
@@ -144,8 +148,8 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
 
     private func forget(_ connection: ConnectionID, failedWith code: CloseCode?) {
         guard let session = sessions.remove(connection) else { return }
-        for name in session.channels { leave(connection, name) }
         presenceDesk.leave(session, session.presence)
+        for name in session.channels { leave(connection, name) }
         if let user = session.identity?.userID { broker.sessionCounted(user: user, opened: false) }
         guard let code else {
             logger.info("connection closed", metadata: session.metadata)

@@ -39,10 +39,11 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
 
     /// A server on `broker` (the memory engine by default; any engine whose results arrive within
     /// one turn works, such as the SQLite one). `maxQueuedBytes` is the daemon's
-    /// `limits.maxQueuedBytes` (1 MiB by default). `hooks` stands in for the app backend's proxies.
+    /// `limits.maxQueuedBytes` (1 MiB by default). `hooks` stands in for the app backend's proxies,
+    /// `webhooks` for the webhook outbox.
     public init(
         configuration: ServerConfiguration, broker: any Broker = MemoryBroker(), hooks: (any BackendHooks)? = nil,
-        clock: any ServerClock = ManualServerClock(), maxQueuedBytes: Int = 1024 * 1024,
+        webhooks: (any WebhookSink)? = nil, clock: any ServerClock = ManualServerClock(), maxQueuedBytes: Int = 1024 * 1024,
         logger: Logger = Logger(label: "hybridsync.test", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         apiKey = configuration.apiKey
@@ -51,7 +52,7 @@ public final class InMemoryServer: ServerTransport, TestServer, @unchecked Senda
         tokens = TokenMinter(secret: String(decoding: configuration.auth.hmacSecret ?? [], as: UTF8.self))
         self.clock = clock
         let transport = WeakTransport()
-        server = SyncServer(configuration: configuration, transport: transport, broker: broker, hooks: hooks, clock: clock, logger: logger)
+        server = SyncServer(configuration: configuration, transport: transport, broker: broker, hooks: hooks, webhooks: webhooks, clock: clock, logger: logger)
         router = BackendAPIRouter(server: server, logger: logger)
         transport.target = self
     }

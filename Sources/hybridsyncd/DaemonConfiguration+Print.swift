@@ -41,6 +41,10 @@ extension DaemonConfiguration {
             "hooks.secret": hooks.secret.map(Self.redacted) ?? "(none)", "hooks.timeoutMillis": "\(hooks.timeoutMillis)",
             "hooks.maxConcurrent": "\(hooks.maxConcurrent)", "hooks.breakerFailures": "\(hooks.breakerFailures)",
             "hooks.breakerSeconds": "\(hooks.breakerSeconds)",
+            "webhooks.url": webhooks?.url ?? "(none)", "webhooks.secret": webhooks.map { Self.redacted($0.secret) } ?? "(none)",
+            "webhooks.events": "\(webhooks?.events.sorted() ?? [])", "webhooks.batchSize": "\(webhooks?.batchSize ?? 100)",
+            "webhooks.maxBacklog": "\(webhooks?.maxBacklog ?? 100_000)", "webhooks.maxBackoffSeconds": "\(webhooks?.maxBackoffSeconds ?? 60)",
+            "webhooks.timeoutMillis": "\(webhooks?.timeoutMillis ?? 5000)",
             "log.level": logLevel, "log.format": logFormat.rawValue,
             "debug.echoPath": transport.echoPath ?? "(none)",
         ]

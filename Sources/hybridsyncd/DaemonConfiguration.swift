@@ -33,6 +33,8 @@ struct DaemonConfiguration {
     var console: Bool
     /// `hooks.*`: the app backend's connect and subscribe proxies.
     var hooks: HTTPBackendHooks.Configuration
+    /// `webhooks.*`: signed, batched event deliveries (nil without `webhooks.url`).
+    var webhooks: WebhookOutbox.Configuration?
 
     /// `engine.*`: where streams, retained state and the deny-list live.
     enum Engine: Equatable {
@@ -195,6 +197,23 @@ struct DaemonConfiguration {
                 timeoutMillis: config.int(forKey: "hooks.timeoutMillis", default: 1000), maxConcurrent: config.int(forKey: "hooks.maxConcurrent", default: 64),
                 breakerFailures: config.int(forKey: "hooks.breakerFailures", default: 5), breakerSeconds: config.double(forKey: "hooks.breakerSeconds", default: 10)
             )
+        } catch {
+            throw Invalid(description: error.description)
+        }
+        do {
+            let url = config.string(forKey: "webhooks.url")
+            let secret = config.string(forKey: "webhooks.secret", isSecret: true)
+            let events = Set(config.stringArray(forKey: "webhooks.events", default: WebhookOutbox.Configuration.allEvents.sorted()))
+            let batchSize = config.int(forKey: "webhooks.batchSize", default: 100)
+            let maxBacklog = config.int(forKey: "webhooks.maxBacklog", default: 100_000)
+            let maxBackoff = config.double(forKey: "webhooks.maxBackoffSeconds", default: 60)
+            let timeout = config.int(forKey: "webhooks.timeoutMillis", default: 5000)
+            if let url {
+                webhooks = try WebhookOutbox.Configuration(url: url, secret: secret ?? "", events: events, batchSize: batchSize, maxBacklog: maxBacklog,
+                                                           maxBackoffSeconds: maxBackoff, timeoutMillis: timeout)
+            } else {
+                webhooks = nil
+            }
         } catch {
             throw Invalid(description: error.description)
         }

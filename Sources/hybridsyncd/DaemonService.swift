@@ -38,9 +38,10 @@ struct DaemonService: Service, CustomStringConvertible {
         let hooks = HTTPBackendHooks(configuration: configuration.hooks, logger: logger, monotonic: { clock.monotonic() }) { work in
             transport.onServiceThread(work)
         }
+        let webhooks = try makeWebhooks(resultsOn: transport)
         let server = SyncServer(
             configuration: configuration.server, transport: transport, broker: broker, hooks: hooks.connects || hooks.subscribes ? hooks : nil,
-            clock: clock, logger: logger
+            webhooks: webhooks, clock: clock, logger: logger
         )
         let metrics = metrics
         server.metricsExporter = { metrics.emitToBuffer() }
@@ -132,6 +133,22 @@ struct DaemonService: Service, CustomStringConvertible {
         kept.transport = running.transport
         kept.engine = running.engine
         return kept
+    }
+
+    /// The webhook outbox (`webhooks.*`), durable beside the SQLite engine's file (`<path>.webhooks`).
+    private func makeWebhooks(resultsOn transport: LWSServerTransport) throws -> WebhookOutbox? {
+        guard let webhooks = configuration.webhooks else { return nil }
+        let store: any WebhookStore
+        if case .sqlite(let path, _) = configuration.engine {
+            do {
+                store = try SQLiteWebhookStore(path: path + ".webhooks")
+            } catch {
+                throw DaemonConfiguration.Invalid(description: error.message)
+            }
+        } else {
+            store = MemoryWebhookStore()
+        }
+        return WebhookOutbox(configuration: webhooks, store: store, logger: logger) { work in transport.onServiceThread(work) }
     }
 
     /// The configured engine; a networked one hands its results to `transport`'s service thread.

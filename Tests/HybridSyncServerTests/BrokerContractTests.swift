@@ -163,5 +163,5 @@ private final class Listener: BrokerListener {
     func broker(delivered publications: [SequencedPublication]) { delivered += publications }
     func broker(lost channel: ChannelName) { lost.append(channel) }
     func broker(received command: NodeCommand) {}
-    func broker(presence changes: [PresenceChange]) { presence += changes }
+    func broker(presence changes: [PresenceChange], madeHere: Bool) { presence += changes }
 }

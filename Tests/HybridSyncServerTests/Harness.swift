@@ -55,13 +55,13 @@ struct Harness {
 
     /// A harness on a given broker (a reopened SQLite file, for restarts) and clock.
     init(
-        broker: any Broker, hooks: (any BackendHooks)? = nil, clock: ManualServerClock = ManualServerClock(), maxQueuedBytes: Int = 1024 * 1024,
+        broker: any Broker, hooks: (any BackendHooks)? = nil, webhooks: (any WebhookSink)? = nil, clock: ManualServerClock = ManualServerClock(), maxQueuedBytes: Int = 1024 * 1024,
         _ configure: (inout ServerConfiguration) -> Void = { _ in }
     ) {
         var configuration = ServerConfiguration(apiKey: "k", tokenSecret: "unit-test-secret")
         configure(&configuration)
         self.clock = clock
-        server = InMemoryServer(configuration: configuration, broker: broker, hooks: hooks, clock: clock, maxQueuedBytes: maxQueuedBytes)
+        server = InMemoryServer(configuration: configuration, broker: broker, hooks: hooks, webhooks: webhooks, clock: clock, maxQueuedBytes: maxQueuedBytes)
     }
 
     func token(_ user: String, expiresIn: Double? = 3600, claims: [String: JSONValue] = [:]) -> String {

@@ -132,3 +132,41 @@ struct ProxyTests {
         #expect(h.command(client, #"{"id":2,"op":"connect","token":"\#(h.token("42"))"}"#).errorCode(id: 2) == nil, "the retry connects")
     }
 }
+
+/// Records the server's webhook events.
+final class RecordingSink: WebhookSink {
+    private(set) var events: [(type: String, data: JSONValue)] = []
+    func record(_ type: String, _ data: JSONValue) { events.append((type, data)) }
+    var types: [String] { events.map(\.type) }
+}
+
+@Suite("Webhook events the server records", .offTheCooperativePool)
+struct WebhookEventTests {
+    @Test("ban and unban (by hand and by expiry), presence join and leave (not updates), channel occupied and vacated; each once")
+    func events() throws {
+        let sink = RecordingSink()
+        let h = Harness(broker: MemoryBroker(), webhooks: sink) { $0.namespaces["room"] = NamespacePolicy(presence: true) }
+        #expect(h.api("POST", "/api/ban", ["user": "5", "reason": "spam"]).status == 200)
+        #expect(h.api("DELETE", "/api/ban/5").status == 200)
+        #expect(h.api("POST", "/api/ban", ["user": "6", "until": .double(h.clock.now() + 5)]).status == 200)
+        h.clock.advance(by: 6)
+        h.server.tick()
+        let tab1 = try h.connected("7", claims: ["info": ["name": "Ada"]])
+        _ = try h.subscribe(tab1, "room:1")
+        let tab2 = try h.connected("7")
+        _ = try h.subscribe(tab2, "room:1")  // a second tab: no join, only an update (not reported)
+        tab1.close(code: .normal, reason: "")
+        tab2.close(code: .normal, reason: "")
+        #expect(sink.types == ["ban", "unban", "ban", "unban", "presence_join", "channel_occupied", "presence_leave", "channel_vacated"])
+        #expect(sink.events[1].data == ["user": "5", "why": "lifted"])
+        #expect(sink.events[3].data == ["user": "6", "why": "expired"])
+        #expect(sink.events[4].data == ["channel": "room:1", "user": "7", "info": ["name": "Ada"]])
+        #expect(sink.events[7].data == ["channel": "room:1"])
+    }
+
+    @Test("the signature: v1= and the hex HMAC-SHA256 of the timestamp, a dot and the body")
+    func signature() {
+        #expect(WebhookOutbox.signature(secret: "key", timestamp: 1_767_225_600, body: Array(#"{"events":[]}"#.utf8))
+            == "v1=38a9ac8dd76b2aca4f8b04aedc51665fd5491210f6613af0f3b6083734faf74e", "the value Python computes: hmac.new(key, b\"1767225600.\" + body, sha256)")
+    }
+}

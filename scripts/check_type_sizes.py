@@ -27,7 +27,7 @@ EXCEPTIONS = {
         "Waiters, RuntimeStatus, ConnectionLink, SubscriptionTokens); what remains is the glue and the "
         "public API. Raised from 900 for subscription tokens (#36): fetching a token and sending the "
         "subscribe or sub_refresh must see the subscription's state in the same isolation domain."),
-    "SyncServer": (905, MAX_STORED,
+    "SyncServer": (910, MAX_STORED,
         "the server's single-threaded core: as the transport's delegate, the broker's listener and "
         "the backend operations it touches the same sessions and hub on one thread, with no locks. "
         "Split by file (+Commands, +Operations, +Moderation, +Housekeeping, +Presence) and into "

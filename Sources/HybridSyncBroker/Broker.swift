@@ -83,6 +83,9 @@ public protocol BrokerListener: AnyObject {
     /// Presence changes made on any node (``PresenceEngine``), in the order they were made;
     /// `madeHere` when this node made them (its webhooks report them, so each is reported once).
     func broker(presence changes: [PresenceChange], madeHere: Bool)
+    /// Channels left without subscribers on every node because the node that held them died
+    /// (its lease ended), noticed by this node (see ``PresenceEngine/occupancy(_:occupied:completion:)``).
+    func broker(vacated channels: [ChannelName])
 }
 
 /// What one node asks every other node to do to the sessions it holds.

@@ -32,14 +32,17 @@ public protocol PresenceEngine: AnyObject {
     /// one node): what a ban there closes, so `POST /api/ban` can report every node's.
     func sessionsElsewhere(of user: String, completion: @escaping (Result<Int, BrokerError>) -> Void)
 
-    /// Whether several nodes share this engine (the Redis engine): a node's first or last
-    /// subscriber of a channel is then not the channel's, so no `channel_occupied`/`vacated`.
-    var isShared: Bool { get }
+    /// This node's first subscriber of `channel` arrived (`occupied`) or its last one left:
+    /// `completion(true)` when that made the channel occupied or vacated on every node together
+    /// (the first node, or the last), so the `channel_occupied`/`channel_vacated` webhook is sent
+    /// once. A node that dies vacates its channels when its lease ends
+    /// (``BrokerListener/broker(vacated:)`` on the node that noticed).
+    func occupancy(_ channel: ChannelName, occupied: Bool, completion: @escaping (Bool) -> Void)
 }
 
 extension PresenceEngine {
-    /// One node.
-    public var isShared: Bool { false }
+    /// One node: its first subscriber is the channel's first.
+    public func occupancy(_ channel: ChannelName, occupied: Bool, completion: @escaping (Bool) -> Void) { completion(true) }
 
     /// One node: nothing to count for others.
     public func sessionCounted(user: String, opened: Bool) {}

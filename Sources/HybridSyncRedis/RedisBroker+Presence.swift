@@ -24,8 +24,10 @@ extension RedisBroker {
         presence.stats(of: channel, completion: completion)
     }
 
-    /// Several nodes share Redis.
-    package var isShared: Bool { true }
+    /// See ``PresenceEngine/occupancy(_:occupied:completion:)``: one script on the channel's set of nodes.
+    package func occupancy(_ channel: ChannelName, occupied: Bool, completion: @escaping (Bool) -> Void) {
+        presence.occupancy(channel, occupied: occupied, completion: completion)
+    }
 
     /// See ``PresenceEngine/sessionCounted(user:opened:)``.
     package func sessionCounted(user: String, opened: Bool) { presence.count(user: user, opened: opened) }

@@ -67,6 +67,14 @@ final class RedisPresence {
         }
     }
 
+    /// See ``PresenceEngine/occupancy(_:occupied:completion:)``.
+    func occupancy(_ channel: ChannelName, occupied: Bool, completion: @escaping (Bool) -> Void) {
+        let arguments = [prefix, broker.nodeID, channel.rawValue, occupied ? "1" : "0"]
+        broker.submit(script: "occupancy", arguments.map { Array($0.utf8) }) { result in
+            completion((try? result.get())?.int == 1)
+        }
+    }
+
     /// See ``PresenceEngine/sessionCounted(user:opened:)``.
     func count(user: String, opened: Bool) {
         let arguments = [prefix, broker.nodeID, user, opened ? "1" : "-1"]
@@ -97,10 +105,11 @@ final class RedisPresence {
             switch result {
             case .failure(let error):
                 broker.logger.debug("presence lease not renewed", metadata: ["error": "\(error.message)"])
-            case .success(let added) where added.int == 1:
-                rejoinSeats()
-            case .success:
-                break
+            case .success(let answer):
+                let parts = answer.elements ?? []
+                if parts.first?.int == 1 { rejoinSeats() }
+                let vacated = parts.dropFirst().compactMap { $0.text.flatMap { try? ChannelName($0) } }
+                if !vacated.isEmpty { broker.listener?.broker(vacated: vacated) }
             }
         }
     }

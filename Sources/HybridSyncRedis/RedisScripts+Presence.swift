@@ -12,6 +12,8 @@
 ///   about once a second; any node's tick removes the contexts of a node whose lease ended.
 /// - `P:sc:U` hash: node → the user's live sessions there; `P:sn:N` set: the users with sessions
 ///   on N (what N's death removes). Read by a ban to report every node's closed sessions.
+/// - `P:oc:C` set: the nodes with subscribers of C; `P:on:N` set: the channels N has subscribers
+///   of. The first node in (the last out) reports `channel_occupied` (`channel_vacated`).
 /// - Every change is appended to `P:control` with an empty node field (every node, the one that
 ///   made it included, reads it from there, so all nodes push changes in the one order they were
 ///   made): `{"type":"presence","origin":N,"changes":[<push>, …]}`, each change as its push
@@ -107,15 +109,16 @@ extension RedisScripts {
     return #out
     """
 
-    /// A node's tick: renews its lease and removes the contexts of every node whose lease ended
-    /// (their changes go to the control stream). ARGV: prefix, node, lease in seconds. Returns
-    /// 1 when this node had no lease (new, or lost while it could not reach Redis: it must join
-    /// its contexts again), else 0.
+    /// A node's tick: renews its lease and removes the contexts, session counts and occupancy of
+    /// every node whose lease ended (their presence changes go to the control stream). ARGV:
+    /// prefix, node, lease in seconds. Returns `{added, vacated channels…}`: `added` 1 when this
+    /// node had no lease (new, or lost while it could not reach Redis: it must join its contexts
+    /// again), then the channels the dead nodes' end left without subscribers anywhere.
     static let presenceTick = presenceHelpers + "\n" + """
     local now = clock()
     local nodes = P .. ':nodes'
     local added = redis.call('ZADD', nodes, now + tonumber(ARGV[3]), ARGV[2])
-    local out = {}
+    local out, vacated = {}, {}
     for _, dead in ipairs(redis.call('ZRANGEBYSCORE', nodes, '-inf', now)) do
       for _, entry in ipairs(redis.call('SMEMBERS', P .. ':pn:' .. dead)) do
         local nl = string.find(entry, '\\n', 1, true)
@@ -124,10 +127,14 @@ extension RedisScripts {
       redis.call('DEL', P .. ':pn:' .. dead)
       for _, user in ipairs(redis.call('SMEMBERS', P .. ':sn:' .. dead)) do redis.call('HDEL', P .. ':sc:' .. user, dead) end
       redis.call('DEL', P .. ':sn:' .. dead)
+      for _, ch in ipairs(redis.call('SMEMBERS', P .. ':on:' .. dead)) do
+        if redis.call('SREM', P .. ':oc:' .. ch, dead) == 1 and redis.call('SCARD', P .. ':oc:' .. ch) == 0 then vacated[#vacated + 1] = ch end
+      end
+      redis.call('DEL', P .. ':on:' .. dead)
       redis.call('ZREM', nodes, dead)
     end
     publish(out, ARGV[2])
-    return added
+    return {added, unpack(vacated)}
     """
 
     /// A session of a user opened (`1`) or closed (`-1`) on a node. ARGV: prefix, node, user, delta.
@@ -152,6 +159,21 @@ extension RedisScripts {
       if all[i] ~= ARGV[2] and lease and tonumber(lease) > now then total = total + tonumber(all[i + 1]) end
     end
     return total
+    """
+
+    /// This node's first subscriber of a channel arrived (`1`) or its last left (`0`). ARGV:
+    /// prefix, node, channel, 1|0. Returns 1 when that made the channel occupied (the first node)
+    /// or vacated (the last), else 0.
+    static let occupancy = presenceHelpers + "\n" + """
+    local oc, on = P .. ':oc:' .. ARGV[3], P .. ':on:' .. ARGV[2]
+    if ARGV[4] == '1' then
+      redis.call('SADD', on, ARGV[3])
+      if redis.call('SADD', oc, ARGV[2]) == 1 and redis.call('SCARD', oc) == 1 then return 1 end
+    else
+      redis.call('SREM', on, ARGV[3])
+      if redis.call('SREM', oc, ARGV[2]) == 1 and redis.call('SCARD', oc) == 0 then return 1 end
+    end
+    return 0
     """
 
     /// Reads a channel's presence. ARGV: prefix, channel, `m` (members) or `s` (stats). Members:

@@ -6,6 +6,9 @@ extension SyncServer {
     /// Pushes presence changes made on any node to the subscribers here.
     public func broker(presence changes: [PresenceChange], madeHere: Bool) { presenceDesk.push(changes, madeHere: madeHere) }
 
+    /// Reports channels a dead node's end left empty everywhere (`channel_vacated`).
+    public func broker(vacated channels: [ChannelName]) { for name in channels { webhooks?.record("channel_vacated", ["channel": .string(name.rawValue)]) } }
+
     /// The `presence` (`stats` false) and `presence_stats` commands: 108, 102, 114, 112, or the answer.
     func readPresence(_ session: Session, of name: ChannelName, stats: Bool, _ finish: @escaping Finish) {
         guard session.identity != nil else { return finish(.failure(ReplyError(.notConnected, "send 'connect' with a token first")), []) }

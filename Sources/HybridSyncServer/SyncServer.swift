@@ -54,7 +54,7 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
         self.authenticator = Authenticator(policy: configuration.auth, clock: clock)
         self.webhooks = webhooks
         presenceDesk = PresenceDesk(broker: broker, hub: hub, transport: transport, webhooks: webhooks)
-        hub.occupancy = broker.isShared ? nil : webhooks.map { sink in { sink.record($1 ? "channel_occupied" : "channel_vacated", ["channel": .string($0.rawValue)]) } }
+        hub.reportOccupancy(to: webhooks, through: broker)
         broker.attach(self)
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import HybridSyncBroker
 import HybridSyncDaemonTesting
 import HybridSyncProtocol
+import HybridSyncRedis
 import Testing
 
 /// The Broker contract (Broker.swift) on every engine, through the Broker API alone: what the
@@ -127,6 +128,38 @@ struct BrokerContractTests {
         #expect(try call(broker) { broker.presence(of: room, completion: $0) } == [])
     }
 
+    @Test("occupancy across nodes (Redis): the first node in reports occupied, the last out vacated; a dead node's channels are vacated by a live node when its lease ends")
+    func occupancyAcrossNodes() throws {
+        let nodes = try Engine.redisNodes(2, lease: 3)
+        let (a, b) = (nodes[0], nodes[1])
+        let listener = Listener()
+        b.attach(listener)
+        func occupancy(_ broker: RedisBroker, _ occupied: Bool) throws -> Bool {
+            var answer: Bool?
+            broker.occupancy(chat, occupied: occupied) { answer = $0 }
+            broker.flush()
+            return try #require(answer)
+        }
+        #expect(try occupancy(a, true), "the first node in: occupied")
+        #expect(try !occupancy(b, true))
+        #expect(try !occupancy(a, false))
+        #expect(try occupancy(b, false), "the last node out: vacated")
+
+        #expect(try occupancy(a, true))
+        let sweep = { (broker: RedisBroker) in
+            broker.sweep(now: now, banChannel: try! ChannelName("moderation:users"), policy: { _ -> StreamPolicy? in nil }, inUse: { _ in false }) { _ in }
+            broker.flush()
+        }
+        sweep(a)  // a takes its lease (3 s), then dies: it never renews it
+        sweep(b)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while listener.vacated.isEmpty, ContinuousClock.now < deadline {
+            usleep(200_000)
+            sweep(b)
+        }
+        #expect(listener.vacated == [chat], "b noticed a's end and reports the channel vacated")
+    }
+
     /// Runs service turns until `done` (changes a networked engine hands over from its tail), for at most 10 s.
     private func awaitTurns(_ broker: any Broker, until done: () -> Bool) throws {
         let deadline = ContinuousClock.now + .seconds(10)
@@ -159,9 +192,11 @@ private final class Listener: BrokerListener {
     var delivered: [SequencedPublication] = []
     var lost: [ChannelName] = []
     var presence: [PresenceChange] = []
+    var vacated: [ChannelName] = []
 
     func broker(delivered publications: [SequencedPublication]) { delivered += publications }
     func broker(lost channel: ChannelName) { lost.append(channel) }
     func broker(received command: NodeCommand) {}
     func broker(presence changes: [PresenceChange], madeHere: Bool) { presence += changes }
+    func broker(vacated channels: [ChannelName]) { vacated += channels }
 }

@@ -38,6 +38,15 @@ enum Engine: String, CaseIterable, CustomTestStringConvertible {
     /// nothing on disk; it goes when the process ends.
     private static let sharedRedis = Result { try TestRedis(durable: false) }
 
+    /// Nodes of one cluster: `count` Redis brokers under one new prefix, with a presence lease of `lease` seconds.
+    static func redisNodes(_ count: Int, lease: Double) throws -> [RedisBroker] {
+        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let configuration = try RedisBroker.Configuration(
+            address: try sharedRedis.get().address, prefix: "test-\(UUID().uuidString)", presenceLeaseSeconds: lease
+        )
+        return (0..<count).map { _ in RedisBroker(configuration: configuration, logger: quiet, schedule: nil) }
+    }
+
     static func temporaryDatabasePath() -> String {
         try! makeTemporaryDirectory("hybridsync-test").appendingPathComponent("hybridsync.db").path
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import HybridSyncDaemonTesting
 import HybridSyncProtocol
 import Testing
@@ -66,6 +67,26 @@ struct WebhookTests {
         #expect(allVerified, "every request's signature verifies with the documented recipe")
         let ids = received.compactMap { $0["id"]?.stringValue }
         #expect(ids.count == received.count && !ids.isEmpty, "every event has an id")
+        #expect(try await daemon.stop() == 0)
+    }
+}
+
+@Suite("Webhook backlog (real daemon)", .offTheCooperativePool)
+struct WebhookBacklogTests {
+    @Test("past webhooks.maxBacklog an event is dropped and counted in /metrics, never silently; the backlog gauge shows what waits")
+    func overflowIsCounted() async throws {
+        // A receiver that is never there: a port nobody listens on (a listener bound, then closed).
+        let closed = try #require(loopbackListener(on: "127.0.0.1"))
+        _ = Glibc.close(closed.fd)
+        let daemon = try await TestDaemon.start(arguments: [
+            "--webhooks-url", "http://127.0.0.1:\(closed.port)/", "--webhooks-secret", "webhook-secret-0123456789",
+            "--webhooks-max-backlog", "2", "--webhooks-events", "ban",
+        ], engine: .memory)
+        for user in ["1", "2", "3", "4", "5"] { _ = try await daemon.api.ban(user: user, reason: "spam") }
+        let response = try await daemon.api.send(method: "GET", path: "/metrics", authorization: "")
+        let metrics = try PrometheusText(String(decoding: response.body, as: UTF8.self))
+        #expect(metrics[#"hybridsync_webhook_events_dropped_total{why="backlog"}"#] == 3)
+        #expect(metrics["hybridsync_webhook_backlog"] == 2)
         #expect(try await daemon.stop() == 0)
     }
 }

@@ -111,7 +111,7 @@ extension SyncServer {
     }
 
     /// Whether this session may subscribe to (and, where allowed, publish on) `name`; its policy if so.
-    func authorize(_ session: Session, _ name: ChannelName) -> Result<NamespacePolicy, ReplyError> {
+    private func authorize(_ session: Session, _ name: ChannelName) -> Result<NamespacePolicy, ReplyError> {
         guard let identity = session.identity else {
             return .failure(ReplyError(.notConnected, "send 'connect' with a token first"))
         }

@@ -25,8 +25,8 @@ extension SyncServer {
             hold(session, name, until: grant)
             if session.presence.contains(name) { presenceDesk.update(session, name, info: grant.info ?? session.identity?.info, maxUsers: policy.presenceMaxUsers) }
             finish(.success(["channel": .string(name.rawValue), "ttl": .double(grant.expiresAt - clock.now())]), [])
-        case .success(nil):
-            break  // not with a token and `required`
+        case .success(nil):  // cannot happen with a token given, but never leave a command unanswered
+            finish(.failure(ReplyError(.subscriptionTokenInvalid, "'sub_refresh' needs a subscription token")), [])
         }
     }
 

@@ -77,7 +77,8 @@ public final class WebhookOutbox: WebhookSink {
     private var lastDropLog = -Double.infinity
     private let backlog = Gauge(label: "hybridsync_webhook_backlog")
 
-    /// An outbox on `store`; what it holds from before (a restart) is sent first.
+    /// An outbox on `store`; call ``start()`` on the server's thread once it runs: what the store
+    /// holds from before (a restart) is sent first.
     public init(
         configuration: Configuration, store: any WebhookStore, logger: Logger,
         schedule: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void
@@ -87,10 +88,13 @@ public final class WebhookOutbox: WebhookSink {
         self.store = store
         self.logger = logger
         self.schedule = schedule
-        if store.count > 0 { logger.info("webhook events from before the restart are sent again", metadata: ["events": "\(store.count)"]) }
         backlog.record(store.count)
-        let box = UncheckedBox(self)
-        schedule { box.value.pump() }
+    }
+
+    /// Starts sending (on the server's thread): what the store holds from before a restart first.
+    public func start() {
+        if store.count > 0 { logger.info("webhook events from before the restart are sent again", metadata: ["events": "\(store.count)"]) }
+        pump()
     }
 
     /// See ``WebhookSink/record(_:_:)``.

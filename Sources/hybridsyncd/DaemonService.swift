@@ -50,6 +50,10 @@ struct DaemonService: Service, CustomStringConvertible {
         }
         let router = BackendAPIRouter(server: server, logger: logger)
         let bound = try transport.start(delegate: server, api: router.handle)
+        if let webhooks {
+            let outbox = UncheckedServer.Box(webhooks)
+            transport.onServiceThread { outbox.value.start() }
+        }
         logger.info("hybridsyncd listening", metadata: ["websocket": "\(bound.publicURL)", "api": "\(bound.apiURL)"])
         // One machine-readable line on stdout, for scripts and the TestDaemon harness.
         FileHandle.standardOutput.write(Data("hybridsyncd ready ws=\(bound.publicURL) api=\(bound.apiURL)\n".utf8))
@@ -176,4 +180,10 @@ struct DaemonService: Service, CustomStringConvertible {
 struct UncheckedServer: @unchecked Sendable {
     let value: SyncServer
     init(_ value: SyncServer) { self.value = value }
+
+    /// Another object of the service thread, handed over the same way (the webhook outbox).
+    struct Box<Value: AnyObject>: @unchecked Sendable {
+        let value: Value
+        init(_ value: Value) { self.value = value }
+    }
 }

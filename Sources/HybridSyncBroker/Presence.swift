@@ -3,8 +3,8 @@ public import HybridSyncProtocol
 /// Presence: who is on a channel, per **user**, across every context (one WebSocket) of that user
 /// on every node. An engine keeps it where it keeps everything it shares between nodes (memory
 /// and SQLite: in this process, the one node; Redis: in Redis, with node leases), and hands its
-/// changes to every node's server through ``BrokerListener/broker(presence:)``, in the order they
-/// were made. The rules are ``PresenceTable``'s.
+/// changes to every node's server through ``BrokerListener/broker(presence:madeHere:)``, in the
+/// order they were made. The rules are ``PresenceTable``'s.
 public protocol PresenceEngine: AnyObject {
     /// `connection` (on this node) of `user` is present on `channel` with `info`; a connection
     /// already present there only updates its info. Refused, without a change, when the channel

@@ -62,9 +62,9 @@ final class PresenceDesk {
     func push(_ changes: [PresenceChange], madeHere: Bool) {
         for change in changes {
             if madeHere, let webhooks, change.kind != .update {
-                var data: JSONValue = ["channel": .string(change.channel.rawValue), "user": .string(change.user)]
-                if change.kind == .join { data = ["channel": .string(change.channel.rawValue), "user": .string(change.user), "info": change.info ?? .null] }
-                webhooks.record(change.kind == .join ? "presence_join" : "presence_leave", data)
+                var data: [String: JSONValue] = ["channel": .string(change.channel.rawValue), "user": .string(change.user)]
+                if change.kind == .join { data["info"] = change.info ?? .null }
+                webhooks.record(change.kind == .join ? "presence_join" : "presence_leave", .object(data))
             }
             guard let audience = hub.channels[change.channel]?.answered, !audience.isEmpty else { continue }
             transport.send(OutboundMessage(ServerMessage.push(.presence(change)).encoded()), to: audience)

@@ -58,6 +58,25 @@ public final class MicroApp: Sendable {
         try await runtime.backfill(try ClientRuntimeError.channel(channel), after: position)
     }
 
+    /// Who is present on `channel` (a namespace with presence, docs/PROTOCOL.md "Presence"), on
+    /// every node, sorted by user: observe the channel first (the server answers only its
+    /// subscribers: `serverRefused` 112; 114 where the namespace keeps no presence). Needs a
+    /// connection (`notConnected`); bounded by ``ClientRuntime/Configuration/commandTimeout``.
+    public func presence(_ channel: String) async throws -> [PresenceMember] {
+        let json = try await runtime.call(.presence(channel: try ClientRuntimeError.channel(channel)), queueable: false)
+        guard let result = PresenceResult(json) else { throw ClientRuntimeError.protocolViolation("presence result") }
+        return result.members
+    }
+
+    /// How many users, and connections of theirs, are present on `channel`; as ``presence(_:)``.
+    public func presenceStats(_ channel: String) async throws -> PresenceStats {
+        let json = try await runtime.call(.presenceStats(channel: try ClientRuntimeError.channel(channel)), queueable: false)
+        guard let users = json["users"]?.intValue, let contexts = json["contexts"]?.intValue else {
+            throw ClientRuntimeError.protocolViolation("presence_stats result")
+        }
+        return PresenceStats(users: Int(users), contexts: Int(contexts))
+    }
+
     /// Loads a client-owned key once for all concurrent callers (see ``ClientRuntime/invalidate(_:)``).
     public func load<Value>(_ key: StateKey<Value>, _ loader: @escaping @Sendable () async throws -> Value) async throws -> Value {
         try await runtime.load(key, app: name, loader: loader)

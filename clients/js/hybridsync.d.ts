@@ -161,7 +161,20 @@ export interface MicroApp {
   onStatus(callback: (status: Status) => void): () => void;
   publish(channel: string, data: JSONValue): Promise<{ offset: number }>;
   backfill<Data = JSONValue>(channel: string, after: Position): Promise<Backfill<Data>>;
+  /** Who is present on an observed channel of a presence namespace, sorted by user. */
+  presence(channel: string, options?: { stats?: false }): Promise<PresenceMember[]>;
+  /** How many users, and connections of theirs, are present. */
+  presence(channel: string, options: { stats: true }): Promise<{ users: number; contexts: number }>;
   unmount(): void;
+}
+
+/** A user present on a channel (docs/PROTOCOL.md "Presence"). */
+export interface PresenceMember {
+  user: string;
+  /** Their connections subscribed to the channel, on every node. */
+  contexts: number;
+  /** The info of their most recently joined connection, or null. */
+  info: JSONValue;
 }
 
 /** `runtime.diagnostics()`: what the runtime holds (the Swift SDK's shape). */

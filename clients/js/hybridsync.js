@@ -281,6 +281,18 @@ class MicroApp {
     return this.#engine.backfill(channel, after);
   }
 
+  /**
+   * Who is present on `channel` (a namespace with presence, docs/PROTOCOL.md "Presence"), on every
+   * node, sorted by user: resolves `[{user, contexts, info}]`; `presence(channel, {stats: true})`
+   * resolves `{users, contexts}`. Observe the channel first (the server answers its subscribers
+   * only: `serverRefused` 112; 114 where the namespace keeps no presence). Not queued: without a
+   * connection it fails with `notConnected`.
+   */
+  presence(channel, { stats = false } = {}) {
+    if (!this.#mounted) return Promise.reject(new HybridSyncError(ErrorCode.unmounted, `micro-app ${this.name} is unmounted`));
+    return this.#engine.presence(channel, stats);
+  }
+
   /** Ends everything this app observes; channels nobody else observes are left after the linger. */
   unmount() {
     if (!this.#mounted) return;
@@ -433,6 +445,12 @@ class Engine {
       const complete = sameEpoch && position.offset - since.offset === publications.length;
       return { publications, complete, position };
     });
+  }
+
+  /** `presence` (or `presence_stats` with `stats`): the members, or `{users, contexts}`. */
+  presence(channel, stats) {
+    return this.#command({ op: stats ? 'presence_stats' : 'presence', channel }, { queueable: false })
+      .then((result) => (stats ? { users: result.users, contexts: result.contexts } : result.members ?? []));
   }
 
   /** A command with a reply, bounded by commandTimeout; `queueable` ones wait for a connection. */
@@ -980,6 +998,11 @@ class SharedEngine {
     return this.#call({ t: 'backfill', channel, after: after ?? null });
   }
 
+  presence(channel, stats) {
+    if (this.#fallback) return this.#fallback.presence(channel, stats);
+    return this.#call({ t: 'presence', channel, stats });
+  }
+
   diagnostics() {
     if (this.#fallback) return this.#fallback.diagnostics();
     const leader = this.#hub.isLeader?.();
@@ -1356,6 +1379,10 @@ function createHost(engineOptions = {}) {
         case 'publish':
         case 'backfill':
           return (message.t === 'publish' ? engine.publish(message.channel, message.data) : engine.backfill(message.channel, message.after)).then(
+            (result) => port.postMessage({ t: 'settled', id: message.id, result }),
+            (error) => port.postMessage({ t: 'settled', id: message.id, error: HybridSyncError.from(error).toJSON() }));
+        case 'presence':
+          return engine.presence(message.channel, message.stats).then(
             (result) => port.postMessage({ t: 'settled', id: message.id, result }),
             (error) => port.postMessage({ t: 'settled', id: message.id, error: HybridSyncError.from(error).toJSON() }));
         case 'diagnostics':

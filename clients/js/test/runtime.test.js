@@ -642,3 +642,20 @@ test('an unsubscribed push (the token expired) ends that channel\'s observers wi
   await timers.advance(5_000);
   assert.equal(socket.commands('sub_refresh').length, 0, 'no refresh for a subscription that ended');
 });
+
+test('presence: a micro-app asks who is present on a channel it observes, and how many', async () => {
+  const runtime = makeRuntime();
+  const room = runtime.mount('room');
+  room.observeChannel('room:1', () => {});
+  const socket = await accept();
+  socket.reply('subscribe', { channel: 'room:1', epoch: 'E', offset: 0 });
+  const members = room.presence('room:1');
+  await settle();
+  socket.reply('presence', { channel: 'room:1', members: [{ user: '1', contexts: 2, info: null }] });
+  assert.deepEqual(await members, [{ user: '1', contexts: 2, info: null }]);
+  const stats = room.presence('room:1', { stats: true });
+  await settle();
+  assert.deepEqual(socket.commands('presence_stats').at(-1).channel, 'room:1');
+  socket.reply('presence_stats', { channel: 'room:1', users: 1, contexts: 2 });
+  assert.deepEqual(await stats, { users: 1, contexts: 2 });
+});

@@ -95,5 +95,12 @@ test('the worker asks the observing tab for subscription tokens (subToken?), for
   tab.send({ t: 'subToken', id: again.id, token: 'sub-2' });
   await settle();
   assert.equal(socket.commands('sub_refresh').at(-1).token, 'sub-2');
+
+  // A tab's presence question goes through the worker's connection.
+  tab.send({ t: 'presence', id: 7, channel: 'billing:invoices', stats: true });
+  await settle();
+  socket.reply('presence_stats', { channel: 'billing:invoices', users: 1, contexts: 1 });
+  await settle();
+  assert.deepEqual(tab.got('settled').find((m) => m.id === 7).result, { users: 1, contexts: 1 });
   tab.send({ t: 'bye' });
 });

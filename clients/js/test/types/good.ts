@@ -63,3 +63,5 @@ createElement(HybridSyncProvider, { runtime, name: 'profile' }, createElement(St
 const billing = runtime.mount('billing', { subscriptionToken: async (channel: string) => (channel.startsWith('billing:') ? 'jwt' : null) });
 billing.observeChannel('billing:invoices', () => {});
 const codeOfTokens: ErrorCodeName = ErrorCode.subscriptionToken;
+billing.presence('billing:invoices').then((members) => members.map((member) => `${member.user} ${member.contexts}`));
+billing.presence('billing:invoices', { stats: true }).then((stats) => stats.users + stats.contexts);

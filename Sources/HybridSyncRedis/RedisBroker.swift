@@ -174,6 +174,14 @@ package final class RedisBroker: Broker {
         }
         drain()
     }
+
+    /// ``flush()``, then waits up to `seconds` for what the tail reads (control entries, stream
+    /// entries) and handles it: for a server without a loop of its own (`schedule` nil), which
+    /// otherwise sees the tail's events only at its next turn. Returns when something was handled.
+    package func flush(waitingUpTo seconds: Double) {
+        flush()
+        process(inbox.waitAndTake(seconds: seconds))
+    }
 }
 
 /// The broker as the threads' wake-up sees it: touched only on the server's thread.

@@ -50,8 +50,13 @@ package final class SQLiteWebhookStore: WebhookStore {
     /// See ``WebhookStore/remove(through:)``.
     package func remove(through sequence: Int64) throws(BrokerError) {
         do {
+            // Counted over the acknowledged range only (a key range, the batch's size), not the whole table.
+            let acknowledged = try database.statement("SELECT COUNT(*) FROM outbox WHERE sequence <= ?")
+            try acknowledged.bind([.int(sequence)])
+            let removed = try acknowledged.step() ? Int(acknowledged.int(0)) : 0
+            acknowledged.reset()  // a statement left mid-result would hold the read while the delete writes
             try database.run("DELETE FROM outbox WHERE sequence <= ?", .int(sequence))
-            count = Int(try database.text("SELECT COUNT(*) FROM outbox").flatMap { Int($0) } ?? 0)
+            count -= removed
         } catch {
             throw BrokerError("could not update the webhook store '\(path)': \(error)")
         }

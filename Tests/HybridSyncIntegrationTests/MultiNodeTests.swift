@@ -115,6 +115,15 @@ struct MultiNodeTests {
         }
     }
 
+    /// A client of `user` (with the token claim `info`) on `daemon`, connected and subscribed to `room:1`.
+    private func joined(_ daemon: TestDaemon, _ user: String, info: JSONValue? = nil) async throws -> RawClient {
+        let client = try await RawClient.open(daemon.webSocketURL)
+        let token = daemon.tokens.token(user: user, extraClaims: info.map { ["info": $0] } ?? [:])
+        #expect(try await client.connect(token: token).isSuccess)
+        #expect(try await subscribe(client, "room:1") != nil)
+        return client
+    }
+
     @Test("presence across nodes: one user's tabs on A and B are one join, closing one is no leave, an info change is one update; a ban reports the sessions closed on both nodes; kill -9 of a node makes its users leave within the lease")
     func presenceAcrossNodes() async throws {
         let redis = try TestRedis()
@@ -123,13 +132,6 @@ struct MultiNodeTests {
         ]
         let (a, b) = try await nodes(redis, flags)
         let room = try ChannelName("room:1")
-        func joined(_ daemon: TestDaemon, _ user: String, info: JSONValue? = nil) async throws -> RawClient {
-            let client = try await RawClient.open(daemon.webSocketURL)
-            let token = daemon.tokens.token(user: user, extraClaims: info.map { ["info": $0] } ?? [:])
-            #expect(try await client.connect(token: token).isSuccess)
-            #expect(try await subscribe(client, "room:1") != nil)
-            return client
-        }
         let watcher = try await joined(a, "observer")
         let tabOnA = try await joined(a, "42", info: ["name": "Ada"])
         #expect(try await presencePush(watcher) == .join(room, user: "42", info: ["name": "Ada"]))
@@ -178,12 +180,6 @@ struct MultiNodeTests {
         ]
         let (a, b) = try await nodes(redis, flags)
         let room = try ChannelName("room:1")
-        func joined(_ daemon: TestDaemon, _ user: String) async throws -> RawClient {
-            let client = try await RawClient.open(daemon.webSocketURL)
-            #expect(try await client.connect(token: daemon.tokens.token(user: user)).isSuccess)
-            #expect(try await subscribe(client, "room:1") != nil)
-            return client
-        }
         let watcher = try await joined(a, "observer")
         _ = try await joined(b, "5")
         #expect(try await presencePush(watcher) == .join(room, user: "5", info: nil))

@@ -170,6 +170,7 @@ export interface MicroApp {
 
 /** A user present on a channel (docs/PROTOCOL.md "Presence"). */
 export interface PresenceMember {
+  /** The user (the token's `sub`). */
   user: string;
   /** Their connections subscribed to the channel, on every node. */
   contexts: number;

@@ -998,6 +998,7 @@ class SharedEngine {
     return this.#call({ t: 'backfill', channel, after: after ?? null });
   }
 
+  /** Engine.presence, asked through the worker's connection. */
   presence(channel, stats) {
     if (this.#fallback) return this.#fallback.presence(channel, stats);
     return this.#call({ t: 'presence', channel, stats });

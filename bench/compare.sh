@@ -90,7 +90,7 @@ for peer in ${PEERS:-lws hybridsyncd}; do
       esac
       [[ $base == lws || $ws == ws ]] || { echo "-tls: lws and hybridsyncd only"; exit 1; }
       common=(--url "$ws://127.0.0.1:$PORT/ws" --pub-http "$http://127.0.0.1:$PORT/publish")
-      loadgen=$OUT/wsbench
+      loadgen=${LOADGEN_PEER:-$OUT/wsbench}
     else
       "${server_cpu[@]}" "$daemon" --config "$OUT/hybridsyncd.yaml" --server-port "$PORT" --api-port $((PORT + 1)) --server-threads "$threads" \
         --api-key bench --auth-token-secret benchsecret --limits-connect-timeout-seconds 120 \

@@ -54,7 +54,7 @@ final class EdgeWorker: @unchecked Sendable {
         self.logger = logger
         self.index = index
         self.transport = transport
-        self.loop = ServiceLoop(name: index == 0 ? "hybridsync-lws" : "hybridsync-lws-\(index)")
+        self.loop = ServiceLoop(name: "hs-service-\(index)")
         self.contextBuilder = EdgeContextBuilder(configuration: configuration)
         self.publicListener.gate = ConnectGate(capacity: configuration.maxConnectingPerThread, slotSeconds: PublicListenerState.connectSlotSeconds)
     }

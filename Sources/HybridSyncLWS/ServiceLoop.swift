@@ -30,7 +30,9 @@ final class ServiceLoop: @unchecked Sendable {
     /// ready. Without it lws 4.1 polls every socket on every turn (4 ms at 9,000 sockets here).
     private var eventLoop: UnsafeMutableRawPointer?
 
+    /// `name` is the thread's, in `ps -L`, `top -H` and profiles: at most 15 bytes (Linux's limit).
     init(name: String) {
+        precondition(name.utf8.count <= 15, "a thread name has at most 15 bytes")
         self.name = name
     }
 
@@ -60,9 +62,7 @@ final class ServiceLoop: @unchecked Sendable {
         self.context = context
         self.afterTurn = afterTurn
         self.onExit = onExit
-        let thread = Thread { [self] in run() }
-        thread.name = name
-        thread.start()
+        Thread { [self] in run() }.start()
     }
 
     /// Runs `work` on the service thread, soon. Dropped if the loop has stopped.
@@ -116,6 +116,7 @@ final class ServiceLoop: @unchecked Sendable {
     private func run() {
         guard let context else { return }
         isServiceThread.withLock { $0 = pthread_self() }
+        Thread.current.name = name  // set from the thread itself: only then does it reach the OS
         var workLeft = false
         while !stopRequested.load(ordering: .sequentiallyConsistent) {
             let start = Self.monotonicSeconds()

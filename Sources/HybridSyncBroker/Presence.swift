@@ -25,7 +25,8 @@ public protocol PresenceEngine: AnyObject {
     func presenceStats(of channel: ChannelName, completion: @escaping (Result<PresenceStats, BrokerError>) -> Void)
 
     /// `user` has one more live session on this node (it authenticated) or one fewer (`opened`
-    /// false: it closed), for ``sessionsElsewhere(of:completion:)``. Engines of one node ignore it.
+    /// false: it closed), for ``sessionsElsewhere(of:completion:)``; an engine may store a turn's
+    /// counts together at ``Broker/flush()``. Engines of one node ignore it.
     func sessionCounted(user: String, opened: Bool)
 
     /// How many live sessions `user` has on the other nodes whose lease holds (0 for engines of

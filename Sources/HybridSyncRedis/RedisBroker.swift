@@ -166,9 +166,10 @@ package final class RedisBroker: Broker {
     /// See ``Broker/attach(_:)``.
     package func attach(_ listener: any BrokerListener) { self.listener = listener }
 
-    /// Ends the service turn: handles what arrived; without a `schedule`, first waits for every
-    /// outstanding reply.
+    /// Ends the service turn: stores the turn's session counts, handles what arrived; without a
+    /// `schedule`, first waits for every outstanding reply.
     package func flush() {
+        presence.flushSessionCounts()
         if waitsInFlush {
             while !waiting.isEmpty { process(inbox.waitAndTake(seconds: 1)) }
         }

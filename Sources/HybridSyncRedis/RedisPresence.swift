@@ -17,6 +17,8 @@ final class RedisPresence {
     private unowned let broker: RedisBroker
     private var seats: [UInt64: [ChannelName: Seat]] = [:]
     private var unsentLeaves: [(channels: [ChannelName], connection: UInt64)] = []
+    /// This turn's sessions opened minus closed, per user, for ``flushSessionCounts()``.
+    private var sessionDeltas: [String: Int] = [:]
 
     init(broker: RedisBroker) {
         self.broker = broker
@@ -75,12 +77,22 @@ final class RedisPresence {
         }
     }
 
-    /// See ``PresenceEngine/sessionCounted(user:opened:)``.
+    /// See ``PresenceEngine/sessionCounted(user:opened:)``: kept until ``flushSessionCounts()``.
     func count(user: String, opened: Bool) {
-        let arguments = [prefix, broker.nodeID, user, opened ? "1" : "-1"]
-        broker.submit(script: "session_count", arguments.map { Array($0.utf8) }) { [broker] result in
+        sessionDeltas[user, default: 0] += opened ? 1 : -1
+    }
+
+    /// Stores the turn's session counts in one script (a connect storm would otherwise cost a
+    /// script per connect); a user whose sessions opened and closed within the turn is left out.
+    func flushSessionCounts() {
+        guard !sessionDeltas.isEmpty else { return }
+        var arguments = [prefix, broker.nodeID]
+        for (user, delta) in sessionDeltas where delta != 0 { arguments += [user, String(delta)] }
+        sessionDeltas.removeAll(keepingCapacity: true)
+        guard arguments.count > 2 else { return }
+        broker.submit(script: "session_counts", arguments.map { Array($0.utf8) }) { [broker] result in
             if case .failure(let error) = result {
-                broker.logger.debug("session count not stored; a ban's sessionsClosed may miss it", metadata: ["error": "\(error.message)"])
+                broker.logger.debug("session counts not stored; a ban's sessionsClosed may miss them", metadata: ["error": "\(error.message)"])
             }
         }
     }

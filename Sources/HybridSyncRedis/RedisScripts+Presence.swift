@@ -137,14 +137,18 @@ extension RedisScripts {
     return {added, unpack(vacated)}
     """
 
-    /// A session of a user opened (`1`) or closed (`-1`) on a node. ARGV: prefix, node, user, delta.
-    static let sessionCount = presenceHelpers + "\n" + """
-    local sc, sn = P .. ':sc:' .. ARGV[3], P .. ':sn:' .. ARGV[2]
-    if redis.call('HINCRBY', sc, ARGV[2], tonumber(ARGV[4])) <= 0 then
-      redis.call('HDEL', sc, ARGV[2])
-      redis.call('SREM', sn, ARGV[3])
-    else
-      redis.call('SADD', sn, ARGV[3])
+    /// Sessions of users opened (a positive delta) or closed (negative) on a node, one service
+    /// turn's worth. ARGV: prefix, node, then user and delta pairs.
+    static let sessionCounts = presenceHelpers + "\n" + """
+    local sn = P .. ':sn:' .. ARGV[2]
+    for i = 3, #ARGV, 2 do
+      local sc = P .. ':sc:' .. ARGV[i]
+      if redis.call('HINCRBY', sc, ARGV[2], tonumber(ARGV[i + 1])) <= 0 then
+        redis.call('HDEL', sc, ARGV[2])
+        redis.call('SREM', sn, ARGV[i])
+      else
+        redis.call('SADD', sn, ARGV[i])
+      end
     end
     return 1
     """

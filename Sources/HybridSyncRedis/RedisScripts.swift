@@ -224,6 +224,6 @@ enum RedisScripts {
     static let all: [(name: String, source: String)] = [
         ("write", write), ("read", read), ("verify", verify),
         ("presence_join", presenceJoin), ("presence_leave", presenceLeave), ("presence_tick", presenceTick), ("presence_read", presenceRead),
-        ("session_count", sessionCount), ("sessions_elsewhere", sessionsElsewhere), ("occupancy", occupancy),
+        ("session_counts", sessionCounts), ("sessions_elsewhere", sessionsElsewhere), ("occupancy", occupancy),
     ]
 }

@@ -157,6 +157,32 @@ struct BrokerContractTests {
         #expect(listener.vacated == [chat], "b noticed a's end and reports the channel vacated")
     }
 
+    @Test("session counts across nodes (Redis): a turn's opens and closes are stored together at its end; another node counts the live ones of nodes whose lease holds, not a session opened and closed within the turn")
+    func sessionCountsAcrossNodes() throws {
+        let nodes = try Engine.redisNodes(2, lease: 3)
+        let (a, b) = (nodes[0], nodes[1])
+        let users = try ChannelName("moderation:users")
+        for node in nodes {  // each takes its lease
+            node.sweep(now: now, banChannel: users, policy: { _ -> StreamPolicy? in nil }, inUse: { _ in false }) { _ in }
+            node.flush()
+        }
+        for _ in 1...3 { a.sessionCounted(user: "u", opened: true) }
+        a.sessionCounted(user: "u", opened: false)
+        a.sessionCounted(user: "v", opened: true)
+        a.sessionCounted(user: "v", opened: false)
+        #expect(try call(b) { b.sessionsElsewhere(of: "u", completion: $0) } == 0, "nothing stored before a's turn ends")
+        a.flush()
+        #expect(try call(b) { b.sessionsElsewhere(of: "u", completion: $0) } == 2)
+        #expect(try call(b) { b.sessionsElsewhere(of: "v", completion: $0) } == 0, "opened and closed within the turn")
+        #expect(try call(a) { a.sessionsElsewhere(of: "u", completion: $0) } == 0, "a node does not count its own")
+        a.sessionCounted(user: "u", opened: false)
+        a.flush()
+        #expect(try call(b) { b.sessionsElsewhere(of: "u", completion: $0) } == 1)
+        let redis = try RedisConnection(host: a.configuration.host, port: a.configuration.port, timeoutMillis: 1000, ioTimeoutMillis: 1000)
+        _ = try redis.command("ZADD", "\(a.configuration.prefix):nodes", "0", a.nodeID)  // a's lease ends
+        #expect(try call(b) { b.sessionsElsewhere(of: "u", completion: $0) } == 0, "a dead node's sessions do not count")
+    }
+
     /// Runs service turns until `done`: a networked engine's tail events are awaited (at most 10 s in all).
     private func awaitTurns(_ broker: any Broker, until done: () -> Bool) throws {
         let deadline = ContinuousClock.now + .seconds(10)

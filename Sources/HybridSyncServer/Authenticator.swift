@@ -38,8 +38,6 @@ public struct Identity: Sendable, Equatable {
     public var channels: [String]
     /// The JWT `info` claim (any JSON but `null`): what presence shows of this user.
     public var info: JSONValue?
-    /// The JWT `channel` claim: the one channel a subscription token is for.
-    public var channel: String?
 
     /// Whether the `channels` claim allows `channel`.
     func claims(_ channel: ChannelName) -> Bool {
@@ -79,12 +77,13 @@ struct Authenticator {
     /// Verifies a subscription token: a token as for `connect` (same keys and claims) whose `sub`
     /// is `user`, whose `channel` claim is `channel`, and which has an `exp`.
     func authorizeSubscription(_ token: String, user: String, channel: ChannelName) -> Result<SubscriptionGrant, Failure> {
-        authenticate(token).flatMap { identity in
+        verify(token).flatMap { identity, claims in
             guard identity.userID == user else {
                 return .failure(.invalid("the subscription token is for user '\(identity.userID)', this connection is '\(user)'"))
             }
-            guard identity.channel == channel.rawValue else {
-                return .failure(.invalid("the subscription token is for channel '\(identity.channel ?? "none")', not '\(channel)'"))
+            let claimed = claims["channel"]?.stringValue
+            guard claimed == channel.rawValue else {
+                return .failure(.invalid("the subscription token is for channel '\(claimed ?? "none")', not '\(channel)'"))
             }
             guard let expiresAt = identity.expiresAt else { return .failure(.invalid("a subscription token needs an 'exp' claim")) }
             return .success(SubscriptionGrant(expiresAt: expiresAt, info: identity.info))
@@ -106,6 +105,12 @@ struct Authenticator {
     }
 
     func authenticate(_ token: String) -> Result<Identity, Failure> {
+        verify(token).map(\.identity)
+    }
+
+    /// Verifies `token`: its identity, and its claims for what only some tokens carry (a
+    /// subscription token's `channel`), so the connection's identity does not keep them.
+    private func verify(_ token: String) -> Result<(identity: Identity, claims: JSONValue), Failure> {
         let jwt: JSONWebToken
         do {
             jwt = try JSONWebToken(compact: token)
@@ -149,7 +154,7 @@ struct Authenticator {
             channels = names
         }
         let info = jwt.claims["info"].flatMap { $0 == .null ? JSONValue?.none : $0 }
-        return .success(Identity(userID: subject, expiresAt: expiresAt, channels: channels, info: info, channel: jwt.claims["channel"]?.stringValue))
+        return .success((Identity(userID: subject, expiresAt: expiresAt, channels: channels, info: info), jwt.claims))
     }
 }
 

@@ -224,6 +224,7 @@ extension SyncServer {
             guard isOpen(session) else { return finish(.failure(ReplyError(.internalError, "closed")), []) }
             switch result {
             case .failure(let error):
+                logger.info("history failed: engine unavailable", metadata: session.metadata.merging(["error": "\(error.message)"]) { $1 })
                 finish(.failure(ReplyError.engineUnavailable), [])
             case .success(let read):
                 let position = read.position ?? StreamPosition(epoch: "", offset: 0)
@@ -261,7 +262,7 @@ extension SyncServer {
             switch result {
             case .success(let publications):
                 finish(.success(.object(["offset": .int(Int64(publications[0].publication.offset))])), [])
-            case .failure(let error):
+            case .failure:  // `sequence` logged it
                 finish(.failure(ReplyError.engineUnavailable), [])
             }
         }

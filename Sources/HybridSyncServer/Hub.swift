@@ -33,10 +33,14 @@ final class Hub {
     var occupancy: ((ChannelName, Bool) -> Void)?
 
     func join(_ connection: ConnectionID, _ channel: ChannelName) {
-        let subscribers = channels[channel] ?? Subscribers()
-        if channels[channel] == nil { occupancy?(channel, true) }
+        if let subscribers = channels[channel] {  // one lookup for the usual case
+            subscribers.joining[connection] = []
+            return
+        }
+        let subscribers = Subscribers()
         channels[channel] = subscribers
         subscribers.joining[connection] = []
+        occupancy?(channel, true)
     }
 
     /// Makes a joining subscriber live; returns what was delivered meanwhile after `offset` (nil

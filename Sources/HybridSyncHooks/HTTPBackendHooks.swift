@@ -1,4 +1,4 @@
-public import HybridSyncProtocol
+import HybridSyncProtocol
 public import HybridSyncServer
 public import Logging
 import Metrics

@@ -180,10 +180,7 @@ extension SyncServer {
         broker.read(name, query, now: clock.now()) { [self] result in
             guard isOpen(session) else { return finish(.failure(ReplyError(.internalError, "closed")), []) }
             guard case .success(let read) = result, let position = read.position else {
-                session.channels.remove(name)
-                session.subscriptionDeadlines[name] = nil
-                leave(session.id, name)
-                presenceDesk.leave(session, [name])
+                release(session, name)
                 if case .failure(let error) = result {
                     logger.info("subscribe failed: engine unavailable", metadata: session.metadata.merging(["error": "\(error.message)"]) { $1 })
                     return finish(.failure(ReplyError.engineUnavailable), [])
@@ -239,12 +236,9 @@ extension SyncServer {
         guard session.identity != nil else {
             return .failure(ReplyError(.notConnected, "send 'connect' with a token first"))
         }
-        guard session.channels.remove(name) != nil else {
+        guard release(session, name) else {
             return .failure(ReplyError(.notSubscribed, "not subscribed to '\(name)'"))
         }
-        session.subscriptionDeadlines[name] = nil
-        leave(session.id, name)
-        presenceDesk.leave(session, [name])
         logger.debug("unsubscribed", metadata: session.metadata.merging(["channel": "\(name)"]) { $1 })
         return .success(.object([:]))
     }

@@ -1,4 +1,4 @@
-public import HybridSyncBroker
+import HybridSyncBroker
 public import HybridSyncProtocol
 
 /// Presence's glue: the subscribe joins, the commands and reads go to the ``PresenceDesk``.

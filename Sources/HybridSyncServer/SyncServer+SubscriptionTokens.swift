@@ -33,10 +33,7 @@ extension SyncServer {
     /// The server ends one subscription (its token expired): the client gets `unsubscribed` with
     /// `error`; its connection and other subscriptions go on.
     func endSubscription(_ session: Session, _ name: ChannelName, _ error: ReplyError) {
-        session.subscriptionDeadlines[name] = nil
-        guard session.channels.remove(name) != nil else { return }
-        leave(session.id, name)
-        presenceDesk.leave(session, [name])
+        guard release(session, name) else { return }
         reply(to: session.id, ServerMessage.push(.unsubscribed(channel: name, error: error)).encoded())
         logger.info("subscription ended", metadata: session.metadata.merging(["channel": "\(name)", "why": "\(error.message)"]) { $1 })
     }

@@ -229,6 +229,18 @@ public final class SyncServer: ServerTransportDelegate, BrokerListener {
         if let gone = hub.leave(connection, name), gone.followed { broker.unfollow(name) }
     }
 
+    /// `session` stops holding `name` (unsubscribed, its token expired, or its subscribe failed):
+    /// its subscription-token deadline, its place in the hub and its presence there go. False
+    /// when it did not hold `name`.
+    @discardableResult
+    func release(_ session: Session, _ name: ChannelName) -> Bool {
+        session.subscriptionDeadlines[name] = nil
+        guard session.channels.remove(name) != nil else { return false }
+        leave(session.id, name)
+        presenceDesk.leave(session, [name])
+        return true
+    }
+
     // MARK: BrokerListener
 
     /// Fans out what the broker delivers (made here, elsewhere, or by the sweep).

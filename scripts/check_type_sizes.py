@@ -19,14 +19,16 @@ EXCEPTIONS = {
         "Its concerns are split by file (+Callback, +HTTP, +WebSocket, +Writes, +Threads), its "
         "logic into EdgeConnection, ConnectionOutbox, HTTPRequestParser, WebSocketFrameDecoder and "
         "EdgeContextBuilder; more objects would pass the same per-thread state among themselves."),
-    "ClientRuntime": (980, MAX_STORED,
+    "ClientRuntime": (1060, MAX_STORED,
         "the client's one isolation domain (an actor): a subscribe answer is applied before the "
         "next message and an observer is registered before its first update, which two actors "
         "could not promise without re-ordering. Its state lives in pure parts (ConnectionStateMachine, "
         "CommandChannel, SubscriptionTable, StateStore, AppRegistry, DeadlineTimer, ObserverTable, "
         "Waiters, RuntimeStatus, ConnectionLink, SubscriptionTokens); what remains is the glue and the "
         "public API. Raised from 900 for subscription tokens (#36): fetching a token and sending the "
-        "subscribe or sub_refresh must see the subscription's state in the same isolation domain."),
+        "subscribe or sub_refresh must see the subscription's state in the same isolation domain. "
+        "Raised from 980 for live presence (observePresence): a presence read and the pushes that race "
+        "it must be ordered in that domain too; the follow rules live in the pure PresenceFollow."),
     "SyncServer": (910, MAX_STORED,
         "the server's single-threaded core: as the transport's delegate, the broker's listener and "
         "the backend operations it touches the same sessions and hub on one thread, with no locks. "

@@ -87,6 +87,7 @@ extension ClientRuntime {
                 ])
                 for id in observers.channelObservers(of: name) { yield(.resynced(resync), to: id) }
             }
+            readPresence(name)
             for ticket in ready { resolve(ticket, .success(.null)) }
         case .refused(let refusal):
             logger.info("subscribe refused", metadata: ["channel": "\(name)", "error": "\(refusal)"])
@@ -133,13 +134,7 @@ extension ClientRuntime {
 
     /// Events of `name` for micro-app `app`, from now on.
     func observeChannel(_ name: ChannelName, app: UInt64) async throws -> ChannelEvents {
-        try checkUsable()
-        guard registry[app] != nil else { throw ClientRuntimeError.unmounted }
-        try await hold(name, app: app)
-        guard registry[app] != nil else {
-            release(name)
-            throw ClientRuntimeError.unmounted
-        }
+        try await holdForObserver(name, app: app)
         let id = makeID()
         let (stream, continuation) = ChannelEvents.makeStream(bufferingPolicy: .bufferingOldest(configuration.observerBufferLimit))
         observers.add(id, ChannelObserver(app: app, channel: name, continuation: continuation))
@@ -148,10 +143,22 @@ extension ClientRuntime {
         return stream
     }
 
+    /// Takes a hold on `name` for a new observer of micro-app `app` (see ``hold(_:app:)``).
+    func holdForObserver(_ name: ChannelName, app: UInt64) async throws {
+        try checkUsable()
+        guard registry[app] != nil else { throw ClientRuntimeError.unmounted }
+        try await hold(name, app: app)
+        guard registry[app] != nil else {
+            release(name)
+            throw ClientRuntimeError.unmounted
+        }
+    }
+
     /// Ends every observer of a channel (the server refused it).
     func endObservers(of name: ChannelName, error: any Error) {
         for id in observers.channelObservers(of: name) { removeObserver(id, error: error) }
         for id in observers.stateObservers(of: name) { removeObserver(id, error: error) }
+        endPresenceObservers(of: name, error: error)
     }
 
     /// Ends one observer (`error` nil: normally) and gives its hold back.
@@ -165,6 +172,11 @@ extension ClientRuntime {
         case .channel(let observer):
             registry.removeObserver(id, from: observer.app)
             observer.continuation.finish(throwing: error)
+            release(observer.channel)
+        case .presence(let observer):
+            registry.removeObserver(id, from: observer.app)
+            observer.continuation.finish(throwing: error)
+            if observers.presenceObservers(of: observer.channel).isEmpty { presence[observer.channel] = nil }
             release(observer.channel)
         case nil:
             break

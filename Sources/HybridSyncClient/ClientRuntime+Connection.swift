@@ -168,7 +168,7 @@ extension ClientRuntime {
             registry.broadcast(.banned(ban))
         case .push(.disconnect(let code, let reason)):
             logger.debug("server is closing the connection", metadata: ["code": "\(code)", "reason": "\(reason)"])
-        case .push(.presence): break  // not followed by the runtime yet: MicroApp.presence(_:) asks
+        case .push(.presence(let change)): presencePushed(change)
         case .push(.unsubscribed(let name, let error)): subscriptionEnded(name, error)
         }
     }

@@ -70,6 +70,8 @@ public actor ClientRuntime {
     // Waiting tasks, observers and loaders.
     var waiters = Waiters()
     var observers = ObserverTable()
+    /// The channels whose present users are followed live, and their lists.
+    var presence: [ChannelName: PresenceFollow] = [:]
     var loads: [StateBinding: LoadState] = [:]
     var nextID: UInt64 = 1
 

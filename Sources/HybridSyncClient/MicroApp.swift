@@ -68,6 +68,18 @@ public final class MicroApp: Sendable {
         return result.members
     }
 
+    /// Who is present on `channel` (a namespace with presence), live: the current users sorted by
+    /// user once the runtime has them, then the whole list again after every change (a join, a
+    /// leave, a new info). The runtime reads ``presence(_:)`` once subscribed and applies the
+    /// server's pushes on top; after every reconnect it reads again, so a list that changed while
+    /// offline is replaced by the server's (offline, the last list stays:
+    /// ``ClientRuntime/connectionState`` says so). Holds the channel like ``observe(_:)-(String)``
+    /// and throws like it; where the namespace keeps no presence the stream ends with
+    /// `serverRefused` 114. A slow reader gets the newest list.
+    public func observePresence(_ channel: String) async throws -> ClientRuntime.PresentUsers {
+        try await runtime.observePresence(try ClientRuntimeError.channel(channel), app: id)
+    }
+
     /// How many users, and connections of theirs, are present on `channel`; as ``presence(_:)``.
     public func presenceStats(_ channel: String) async throws -> PresenceStats {
         let json = try await runtime.call(.presenceStats(channel: try ClientRuntimeError.channel(channel)), queueable: false)

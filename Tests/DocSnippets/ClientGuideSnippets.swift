@@ -87,6 +87,12 @@ let billing = await runtime.mount("billing", subscriptionToken: { channel in
 for try await event in try await billing.observe("billing:invoices") { show(event) }
 }
 
+func presence(room: MicroApp) async throws {
+for try await users in try await room.observePresence("room:7") {   // [PresentUser]: user, info
+    render(users)                                                    // sorted by user
+}
+}
+
 func loaders(runtime: ClientRuntime, shop: MicroApp) async throws {
 let catalog = StateKey<[Item]>(local: "catalog", default: [])
 let items = try await shop.load(catalog) { try await api.fetchCatalog() }   // one run for concurrent callers

@@ -95,25 +95,3 @@ struct SubscriptionTokenClientTests {
         await runtime.close()
     }
 }
-
-@Suite("Presence through the client runtime")
-struct PresenceClientTests {
-    @Test("a micro-app asks who is present on a channel it observes, and how many; off a presence namespace the server refuses (114)")
-    func presence() async throws {
-        let h = RuntimeHarness { $0.namespaces["room"] = NamespacePolicy(presence: true) }
-        let runtime = h.runtime(user: "1")
-        try await runtime.start()
-        let app = await runtime.mount("room")
-        _ = try await app.observe("room:1")
-        #expect(try await app.presence("room:1") == [PresenceMember(user: "1", contexts: 1, info: nil)])
-        #expect(try await app.presenceStats("room:1") == PresenceStats(users: 1, contexts: 1))
-        _ = try await app.observe("app:flags")
-        do {
-            _ = try await app.presence("app:flags")
-            Issue.record("a namespace without presence is refused")
-        } catch let error as ClientRuntimeError {
-            #expect(error.code == .serverRefused && error.serverError?.code == .presenceDisabled)
-        }
-        await runtime.close()
-    }
-}

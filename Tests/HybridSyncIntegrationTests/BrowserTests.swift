@@ -95,6 +95,23 @@ struct BrowserTests {
         try await daemon.stop()
     }
 
+    @Test("presence: the demo's chat shows who is in the lobby, live, in shared-worker and local mode; another user's page joins, then leaves")
+    func presenceLive() async throws {
+        guard let browser = try await Browser.start() else { return }
+        let daemon = try await TestDaemon.start(arguments: ["--server-demo", "true", "--namespaces-chat-presence", "true"], engine: .memory)
+        let base = "\(httpBase(daemon.webSocketURL))/demo/"
+        let mine = try await browser.open("\(base)?user=42&shared=1")
+        try await browser.wait(mine, until: "\(Self.chat).present === '42'")
+        let theirs = try await browser.open("\(base)?user=7")
+        for page in [mine, theirs] {
+            try await browser.wait(page, until: "\(Self.chat).present === '42,7'")
+        }
+        #expect(try await browser.evaluate(mine, "document.querySelector('#chat .here').textContent") == "here: 42 (you), 7")
+        try await browser.close(theirs)
+        try await browser.wait(mine, until: "\(Self.chat).present === '42'")
+        try await daemon.stop()
+    }
+
     @Test("a daemon restart while the page is open: the page converges to the server's state")
     func restartConverges() async throws {
         guard let browser = try await Browser.start() else { return }

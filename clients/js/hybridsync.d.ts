@@ -165,7 +165,20 @@ export interface MicroApp {
   presence(channel: string, options?: { stats?: false }): Promise<PresenceMember[]>;
   /** How many users, and connections of theirs, are present. */
   presence(channel: string, options: { stats: true }): Promise<{ users: number; contexts: number }>;
+  /**
+   * Who is present on `channel`, live: the current users sorted by user first, then the whole list
+   * after every join, leave and info change (read again after every reconnect).
+   */
+  observePresence(channel: string, callback: (users: PresentUser[]) => void, onError?: (error: HybridSyncError) => void): Observation;
   unmount(): void;
+}
+
+/** A user present on a channel, as `observePresence` follows it. */
+export interface PresentUser {
+  /** The user (the token's `sub`). */
+  user: string;
+  /** The info of their most recently subscribed connection, or null. */
+  info: JSONValue;
 }
 
 /** A user present on a channel (docs/PROTOCOL.md "Presence"). */

@@ -6,7 +6,7 @@
  * This module's version (semver). Copies of the module on one page share runtimes (one connection
  * per server) when their major versions match; see docs/BROWSER.md, "Several copies on one page".
  */
-export const version = '0.3.0';
+export const version = '0.4.0';
 
 const SUBPROTOCOL = 'hybridsync.v1';
 /** Marks errors made by any copy of this module, so `instanceof` works across copies. */
@@ -293,6 +293,18 @@ class MicroApp {
     return this.#engine.presence(channel, stats);
   }
 
+  /**
+   * Follows who is present on `channel` (a namespace with presence), live: `callback(users)` gets
+   * `[{user, info}]` sorted by user once the runtime has it, then the whole list after every change
+   * (a join, a leave, a new info). The runtime reads `presence` once subscribed and applies the
+   * server's pushes on top; after every reconnect it reads again. Holds the channel like
+   * `observeChannel`; where the namespace keeps no presence `onError` gets `serverRefused` 114.
+   */
+  observePresence(channel, callback, onError) {
+    return this.#track(channel, onError, (end) => this.#engine.observePresence(channel,
+      guard(this.#options, this.name, `presence of ${channel}`, callback), end, { subscriptionToken: this.#subscriptionToken }));
+  }
+
   /** Ends everything this app observes; channels nobody else observes are left after the linger. */
   unmount() {
     if (!this.#mounted) return;
@@ -405,6 +417,24 @@ class Engine {
     return () => this.#release(channel, () => channel.eventObservers.delete(observer));
   }
 
+  /** The present users of `name` followed live (see `MicroApp.observePresence`). */
+  observePresence(name, callback, end, { subscriptionToken = null } = {}) {
+    const channel = this.#channel(name, end, subscriptionToken);
+    if (!channel) return null;
+    const observer = { callback, end };
+    channel.presenceObservers.add(observer);
+    if (!channel.presence) {
+      channel.presence = new PresenceFollow();
+      if (channel.subscribed) this.#readPresence(channel);
+    } else if (channel.presence.list) {
+      callback(channel.presence.list);
+    }
+    return () => this.#release(channel, () => {
+      channel.presenceObservers.delete(observer);
+      if (channel.presenceObservers.size === 0) channel.presence = null;
+    });
+  }
+
   /** The `{epoch, offset}` the runtime holds for a channel it observes, or null. */
   position(name) { return this.#channels.get(name)?.position ?? null; }
 
@@ -412,7 +442,7 @@ class Engine {
   diagnostics() {
     const channels = [...this.#channels.values()].map((channel) => ({
       name: channel.name,
-      holders: channel.stateObservers.size + channel.eventObservers.size,
+      holders: channel.stateObservers.size + channel.eventObservers.size + channel.presenceObservers.size,
       status: channel.subscribed ? 'active' : this.#connected ? 'pending' : 'offline',
       position: channel.position,
       lingering: channel.linger !== null,
@@ -495,8 +525,8 @@ class Engine {
     }
     let channel = this.#channels.get(name);
     if (!channel) {
-      channel = { name, stateObservers: new Set(), eventObservers: new Set(), position: null, state: null,
-        ready: false, subscribed: false, linger: null, provider: subscriptionToken, refresh: null };
+      channel = { name, stateObservers: new Set(), eventObservers: new Set(), presenceObservers: new Set(), presence: null,
+        position: null, state: null, ready: false, subscribed: false, linger: null, provider: subscriptionToken, refresh: null };
       this.#channels.set(name, channel);
       if (this.#connected) this.#subscribe(channel);
     }
@@ -511,10 +541,10 @@ class Engine {
 
   #release(channel, remove) {
     remove();
-    if (channel.stateObservers.size + channel.eventObservers.size > 0 || channel.linger) return;
+    if (observed(channel) || channel.linger) return;
     channel.linger = this.#timers.setTimeout(() => {
       channel.linger = null;
-      if (channel.stateObservers.size + channel.eventObservers.size > 0) return;
+      if (observed(channel)) return;
       this.#channels.delete(channel.name);
       this.#timers.clearTimeout(channel.refresh);
       if (this.#connected && channel.subscribed) this.#send({ op: 'unsubscribe', channel: channel.name });
@@ -589,6 +619,37 @@ class Engine {
     channel.ready = true;
     for (const observer of [...channel.stateObservers]) this.#deliverState(channel, observer);
     for (const observer of [...channel.eventObservers]) this.#channelReady(channel, observer);
+    if (channel.presence) this.#readPresence(channel);
+  }
+
+  /**
+   * A `presence` read of a followed channel, unless one is out: the pushes are held from now until
+   * it answers (PresenceFollow). A read lost with the connection is made again after the resubscribe.
+   */
+  #readPresence(channel) {
+    const follow = channel.presence;
+    if (follow.isReading) return;
+    const ticket = follow.reading();
+    this.presence(channel.name, false).then((members) => {
+      if (channel.presence === follow && follow.answered(ticket, members)) this.#emitPresence(channel);
+    }, (error) => {
+      if (channel.presence !== follow) return;
+      follow.failed(ticket);
+      if (error.code === ErrorCode.serverRefused) {
+        for (const observer of [...channel.presenceObservers]) observer.end(error);
+        this.#release(channel, () => { channel.presenceObservers.clear(); channel.presence = null; });
+      }
+    });
+  }
+
+  #presencePushed(push) {
+    const channel = this.#channels.get(push.channel);
+    if (channel?.presence?.pushed(push)) this.#emitPresence(channel);
+  }
+
+  #emitPresence(channel) {
+    const list = channel.presence.list;
+    for (const observer of [...channel.presenceObservers]) observer.callback(list);
   }
 
   /** The first time `observer` sees `channel` current: a `resynced` if it last saw another position. */
@@ -607,7 +668,7 @@ class Engine {
     if (this.#channels.get(channel.name) !== channel) return;
     this.#channels.delete(channel.name);
     this.#timers.clearTimeout(channel.refresh);
-    for (const observer of [...channel.stateObservers, ...channel.eventObservers]) observer.end(error);
+    for (const observer of [...channel.stateObservers, ...channel.eventObservers, ...channel.presenceObservers]) observer.end(error);
   }
 
   #publication(push) {
@@ -771,6 +832,7 @@ class Engine {
       case 'publication': return this.#publication(message);
       case 'ping': return this.#connected && this.#send({ op: 'ping' });
       case 'banned': this.#ban = { reason: message.reason ?? '', until: message.until ?? null }; return;
+      case 'join': case 'leave': case 'presence_update': return this.#presencePushed(message);
       case 'unsubscribed': { // the server ended one subscription (its subscription token expired)
         const channel = this.#channels.get(message.channel);
         const error = { code: message.code, message: message.message ?? '', temporary: message.temporary ?? false };
@@ -899,7 +961,7 @@ class Engine {
     this.#outbox = [];
     for (const channel of this.#channels.values()) {
       this.#timers.clearTimeout(channel.linger);
-      for (const observer of [...channel.stateObservers, ...channel.eventObservers]) observer.end(error);
+      for (const observer of [...channel.stateObservers, ...channel.eventObservers, ...channel.presenceObservers]) observer.end(error);
     }
     this.#channels.clear();
   }
@@ -986,6 +1048,10 @@ class SharedEngine {
 
   observeChannel(channel, callback, end, { subscriptionToken = null } = {}) {
     return this.#observe({ kind: 'channel', channel }, callback, end, subscriptionToken);
+  }
+
+  observePresence(channel, callback, end, { subscriptionToken = null } = {}) {
+    return this.#observe({ kind: 'presence', channel }, callback, end, subscriptionToken);
   }
 
   publish(channel, data) {
@@ -1178,7 +1244,7 @@ class SharedEngine {
       case 'value': {
         if (!call?.callback) return;
         if (message.position) call.position = message.position;
-        if (call.request.kind === 'state') {
+        if (call.request.kind !== 'channel') { // state and presence lists: current values
           const text = JSON.stringify(message.value);
           const repeated = text === call.last;
           call.last = text;
@@ -1242,9 +1308,80 @@ const WORKER_BEAT_MS = 5000;
 const WORKER_ANSWER_MS = 3000;
 
 function observeOn(engine, request, callback, end, channelOptions = {}) {
-  return request.kind === 'state'
-    ? engine.observeState(request.channel, request.key, request.defaultValue, callback, end, channelOptions.subscriptionToken ?? null)
-    : engine.observeChannel(request.channel, callback, end, channelOptions);
+  switch (request.kind) {
+    case 'state': return engine.observeState(request.channel, request.key, request.defaultValue, callback, end, channelOptions.subscriptionToken ?? null);
+    case 'presence': return engine.observePresence(request.channel, callback, end, channelOptions);
+    default: return engine.observeChannel(request.channel, callback, end, channelOptions);
+  }
+}
+
+/** Whether any observer holds `channel`. */
+function observed(channel) {
+  return channel.stateObservers.size + channel.eventObservers.size + channel.presenceObservers.size > 0;
+}
+
+/**
+ * One channel's present users as a runtime follows them (docs/PROTOCOL.md "Presence"): a `presence`
+ * read with every push received since it was sent applied on top. A channel's pushes come in order
+ * and each says a user's whole state (present with this info, or gone), so a push held from before
+ * the read only restates what the read holds or is followed by a newer one of the same user:
+ * holding from before the read is safe, from after it would not be.
+ */
+class PresenceFollow {
+  #users = null; // user -> info; null until a read answered
+  #held = [];
+  #read = 0; // the read out, 0 when none
+  #tickets = 0;
+
+  /** `[{user, info}]` sorted by user, or null before the first answer. */
+  get list() {
+    return this.#users && [...this.#users].map(([user, info]) => ({ user, info })).sort((a, b) => compare(a.user, b.user));
+  }
+
+  get isReading() { return this.#read !== 0; }
+
+  /** A read goes out: returns its ticket; pushes are held until it answers. */
+  reading() {
+    this.#read = ++this.#tickets;
+    this.#held = [];
+    return this.#read;
+  }
+
+  /** Read `ticket` answered `members`; false for an answer that is not the latest read's. */
+  answered(ticket, members) {
+    if (ticket !== this.#read) return false;
+    this.#read = 0;
+    this.#users = new Map(members.map((member) => [member.user, member.info ?? null]));
+    for (const push of this.#held) this.#apply(push);
+    this.#held = [];
+    return true;
+  }
+
+  /** Read `ticket` failed: pushes apply to the list held until the next read. */
+  failed(ticket) {
+    if (ticket !== this.#read) return;
+    this.#read = 0;
+    this.#held = [];
+  }
+
+  /** A `join`, `leave` or `presence_update` push: held while a read is out; true when the list changed. */
+  pushed(push) {
+    if (this.#read !== 0) {
+      this.#held.push(push);
+      return false;
+    }
+    return this.#apply(push);
+  }
+
+  #apply(push) {
+    if (!this.#users) return false;
+    if (push.push === 'leave') return this.#users.delete(push.user);
+    const info = push.info ?? null;
+    const had = this.#users.has(push.user);
+    const same = had && JSON.stringify(this.#users.get(push.user)) === JSON.stringify(info);
+    this.#users.set(push.user, info);
+    return !same;
+  }
 }
 
 /** What of the options can cross into the worker (functions cannot). */

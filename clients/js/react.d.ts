@@ -1,6 +1,6 @@
 // Type declarations for react.js, the React 18 bindings of hybridsync.js (docs/BROWSER.md, "React").
 import type { ReactNode, ReactElement } from 'react';
-import type { Runtime, MicroApp, StateKey, ChannelState, ChannelEvent, HybridSyncError, JSONValue, Status } from './hybridsync.js';
+import type { Runtime, MicroApp, StateKey, ChannelState, ChannelEvent, HybridSyncError, JSONValue, PresentUser, Status } from './hybridsync.js';
 
 /** Mounts the micro-app `name` for its subtree; unmounts it when the provider unmounts. */
 export declare function HybridSyncProvider(props: { runtime: Runtime; name: string; children?: ReactNode }): ReactElement;
@@ -24,5 +24,8 @@ export declare function useChannel<Data = JSONValue>(channel: string, options?: 
   last: ChannelEvent<Data> | null;
   error: HybridSyncError | null;
 };
+
+/** Who is present on `channel`, live (`MicroApp.observePresence`). */
+export declare function usePresence(channel: string): HybridState<PresentUser[]>;
 
 export declare function useHybridStatus(): Status;

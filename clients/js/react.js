@@ -1,5 +1,5 @@
 // React bindings for hybridsync.js (React 18: useSyncExternalStore). docs/BROWSER.md, "React".
-// `import { HybridSyncProvider, useHybridState, useChannel, useHybridStatus } from 'hybridsync/react'`.
+// `import { HybridSyncProvider, useHybridState, useChannel, usePresence, useHybridStatus } from 'hybridsync/react'`.
 import { createContext, createElement, useContext, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 
 const MicroAppContext = createContext(null);
@@ -58,6 +58,17 @@ export function useChannel(channel, { limit = 50 } = {}) {
   }, [app, channel, limit]);
   const { ready: _ready, value, error } = useSyncExternalStore(store.subscribe, store.snapshot);
   return { events: value?.events ?? [], last: value?.last ?? null, error };
+}
+
+/**
+ * `{ready, value, error}` of who is present on `channel` (a namespace with presence): `value` is
+ * `[{user, info}]` sorted by user once the runtime has read it, then after every join, leave and
+ * info change. The observation ends on unmount.
+ */
+export function usePresence(channel) {
+  const app = useMicroApp();
+  const store = useMemo(() => observedStore((callback, onError) => app.observePresence(channel, callback, onError)), [app, channel]);
+  return useSyncExternalStore(store.subscribe, store.snapshot);
 }
 
 /** The connection's `{state, error}`, re-rendered at every change. */

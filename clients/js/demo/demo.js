@@ -26,13 +26,14 @@ runtime.onStatus((status) => {
 });
 window.hybridsyncDemo = { runtime, user };
 
-/** "chat": the lobby's messages, without those of banned users. */
+/** "chat": the lobby's messages, without those of banned users, and who is here (where chat keeps presence). */
 function mountChat(app, root, me) {
   const messages = [];
   let banned = {};
   const list = root.querySelector('.messages');
   const hiddenNote = root.querySelector('.hidden-note');
   const notice = root.querySelector('.notice');
+  const here = root.querySelector('.here');
 
   const render = () => {
     const visible = messages.filter((m) => !banned[m.user]);
@@ -61,6 +62,10 @@ function mountChat(app, root, me) {
     if (messages.length > 200) messages.shift();
     render();
   });
+  app.observePresence('chat:lobby', (users) => {
+    here.textContent = `here: ${users.map((u) => (u.user === me ? `${u.user} (you)` : u.user)).join(', ')}`;
+    root.dataset.present = users.map((u) => u.user).join(',');
+  }, () => { here.textContent = ''; }); // namespaces.chat.presence is off
   app.onStatus((status) => {
     if (status.error?.code === ErrorCode.banned) notice.textContent = `You are banned: ${status.error.ban?.reason ?? ''}`;
     root.dataset.status = status.error?.code ?? status.state;

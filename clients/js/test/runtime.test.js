@@ -659,3 +659,65 @@ test('presence: a micro-app asks who is present on a channel it observes, and ho
   socket.reply('presence_stats', { channel: 'room:1', users: 1, contexts: 2 });
   assert.deepEqual(await stats, { users: 1, contexts: 2 });
 });
+
+test('observePresence: the read is the list, pushes that came while it was out apply on top; joins, leaves and info changes follow', async () => {
+  const runtime = makeRuntime();
+  const room = runtime.mount('room');
+  const lists = [];
+  room.observePresence('room:1', (users) => lists.push(users));
+  const socket = await accept();
+  socket.reply('subscribe', { channel: 'room:1', epoch: 'E', offset: 0 });
+  await settle();
+  assert.equal(socket.commands('presence').length, 1, 'one read once subscribed');
+  socket.receive({ push: 'leave', channel: 'room:1', user: '2' }, { push: 'join', channel: 'room:1', user: '3', info: { name: 'C' } });
+  assert.deepEqual(lists, [], 'nothing before the read answers');
+  socket.reply('presence', { channel: 'room:1', members: [{ user: '1', contexts: 1, info: null }, { user: '2', contexts: 1, info: null }] });
+  await settle();
+  assert.deepEqual(lists, [[{ user: '1', info: null }, { user: '3', info: { name: 'C' } }]], 'the held leave and join applied on top');
+
+  socket.receive({ push: 'join', channel: 'room:1', user: '3', info: { name: 'C' } });
+  socket.receive({ push: 'leave', channel: 'room:1', user: '9' });
+  assert.equal(lists.length, 1, 'a join of a present user with the same info, a leave of an absent one: no list');
+  socket.receive({ push: 'presence_update', channel: 'room:1', user: '3', info: { name: 'Cee' } });
+  socket.receive({ push: 'leave', channel: 'room:1', user: '1' });
+  assert.deepEqual(lists.slice(1), [[{ user: '1', info: null }, { user: '3', info: { name: 'Cee' } }], [{ user: '3', info: { name: 'Cee' } }]]);
+
+  const late = [];
+  room.observePresence('room:1', (users) => late.push(users));
+  assert.deepEqual(late, [[{ user: '3', info: { name: 'Cee' } }]], 'a second follower gets the current list at once');
+  assert.equal(socket.commands('presence').length, 1, 'and no second read');
+});
+
+test('observePresence: after a reconnect the list is read again; where the namespace keeps no presence it ends with 114; the last follower gone, the channel is left', async () => {
+  const runtime = makeRuntime();
+  const room = runtime.mount('room');
+  const lists = [];
+  const observation = room.observePresence('room:1', (users) => lists.push(users));
+  let ended;
+  room.observePresence('chat:lobby', () => assert.fail('no list'), (error) => { ended = error; });
+  const first = await accept();
+  first.receive(...first.commands('subscribe').map((c) => ({ id: c.id, result: { channel: c.channel, epoch: 'E', offset: 0 } })));
+  await settle();
+  first.refuse('presence', { code: 114, message: 'namespace chat keeps no presence', temporary: false });
+  const read = first.commands('presence').find((c) => c.channel === 'room:1');
+  first.receive({ id: read.id, result: { channel: 'room:1', members: [{ user: '1', contexts: 1, info: null }] } });
+  await settle();
+  assert.equal(ended?.code, ErrorCode.serverRefused);
+  assert.equal(ended.serverError.code, 114);
+  assert.deepEqual(lists, [[{ user: '1', info: null }]]);
+
+  first.serverClose(1006);
+  await nextSocket();
+  const second = await accept();
+  const resubscribe = second.commands('subscribe').find((c) => c.channel === 'room:1');
+  second.receive({ id: resubscribe.id, result: { channel: 'room:1', epoch: 'E', offset: 0, recovered: true } });
+  await settle();
+  second.reply('presence', { channel: 'room:1', members: [{ user: '1', contexts: 1, info: null }, { user: '2', contexts: 1, info: 'x' }] });
+  await settle();
+  assert.deepEqual(lists.at(-1), [{ user: '1', info: null }, { user: '2', info: 'x' }], 'the user who joined while offline');
+
+  observation.cancel();
+  await timers.advance(60_000);
+  assert.deepEqual(second.commands('unsubscribe').map((c) => c.channel), ['room:1'], 'left after the linger');
+  assert.deepEqual((await runtime.diagnostics()).channels, [], 'chat:lobby too, its follower ended');
+});

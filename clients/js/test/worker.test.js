@@ -104,3 +104,25 @@ test('the worker asks the observing tab for subscription tokens (subToken?), for
   assert.deepEqual(tab.got('settled').find((m) => m.id === 7).result, { users: 1, contexts: 1 });
   tab.send({ t: 'bye' });
 });
+
+test('the worker follows presence once for every tab that observes it: one read, each tab gets every list', async () => {
+  const [first, second] = [new TabPort(), new TabPort()];
+  for (const tab of [first, second]) tab.send({ t: 'hello', generation: 1, options, visible: true, focused: false });
+  first.send({ t: 'observe', id: 1, kind: 'presence', channel: 'room:1' });
+  await settle();
+  const socket = FakeSocket.last; // connected since the test before
+  socket.reply('subscribe', { channel: 'room:1', epoch: 'E', offset: 0 });
+  await settle();
+  second.send({ t: 'observe', id: 1, kind: 'presence', channel: 'room:1' });
+  socket.reply('presence', { channel: 'room:1', members: [{ user: '1', contexts: 2, info: null }] });
+  await settle();
+  socket.receive({ push: 'join', channel: 'room:1', user: '2', info: 'x' });
+  const lists = (tab) => tab.got('value').filter((m) => m.id === 1).map((m) => m.value);
+  const both = [[{ user: '1', info: null }], [{ user: '1', info: null }, { user: '2', info: 'x' }]];
+  assert.deepEqual(lists(first), both);
+  assert.deepEqual(lists(second), both);
+  assert.equal(socket.commands('presence').filter((c) => c.channel === 'room:1').length, 1, 'one read for both tabs');
+  for (const tab of [first, second]) tab.send({ t: 'bye' });
+  await timers.advance(2000);
+  assert.equal(socket.commands('unsubscribe').filter((c) => c.channel === 'room:1').length, 1, 'left when both tabs went');
+});

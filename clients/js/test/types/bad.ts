@@ -20,3 +20,4 @@ useChannel('chat:lobby', { limit: 'all' }); // error TS2322
 
 // A subscription token provider must be a function.
 runtime.mount('billing', { subscriptionToken: 'jwt' }); // error TS2322
+app.observePresence('room:1', (users) => users.map((u) => u.contexts)); // error TS2339

@@ -1,6 +1,6 @@
 // Uses every part of the API as docs/BROWSER.md shows it: tsc must accept it (make test).
 import { createRuntime, runtimeFor, stateKey, ErrorCode, HybridSyncError, version } from '../../hybridsync.js';
-import type { Ban, ChannelEvent, ErrorCodeName, Status, Backfill, Position } from '../../hybridsync.js';
+import type { Ban, ChannelEvent, ErrorCodeName, Status, Backfill, Position, Observation, PresentUser } from '../../hybridsync.js';
 
 const runtime = createRuntime({
   url: 'wss://sync.example.com/',
@@ -46,15 +46,16 @@ runtime.close();
 
 // The React bindings.
 import { createElement } from 'react';
-import { HybridSyncProvider, useHybridState, useChannel, useHybridStatus } from '../../react.js';
+import { HybridSyncProvider, useHybridState, useChannel, usePresence, useHybridStatus } from '../../react.js';
 
 function Standing(): JSX.Element | null {
   const ban = useHybridState(stateKey<Ban | null>('moderation:users', '42', null));
   const bans = useHybridState<Ban>({ channel: 'moderation:users' });
   const { events, last } = useChannel<Message>('chat:lobby', { limit: 20 });
   const status = useHybridStatus();
+  const here = usePresence('chat:lobby');
   if (!ban.ready) return null;
-  const text = `${ban.value?.reason ?? 'good'} ${Object.keys(bans.value ?? {}).length} ${events.length} ${last?.type} ${status.state}`;
+  const text = `${ban.value?.reason ?? 'good'} ${Object.keys(bans.value ?? {}).length} ${events.length} ${last?.type} ${status.state} ${here.value?.map((u) => u.user).join(',')}`;
   return createElement('p', null, text);
 }
 createElement(HybridSyncProvider, { runtime, name: 'profile' }, createElement(Standing));
@@ -65,3 +66,6 @@ billing.observeChannel('billing:invoices', () => {});
 const codeOfTokens: ErrorCodeName = ErrorCode.subscriptionToken;
 billing.presence('billing:invoices').then((members) => members.map((member) => `${member.user} ${member.contexts}`));
 billing.presence('billing:invoices', { stats: true }).then((stats) => stats.users + stats.contexts);
+const roster: Observation = billing.observePresence('billing:invoices', (users: PresentUser[]) => users.map((u) => `${u.user} ${JSON.stringify(u.info)}`),
+  (error) => error.serverError?.code);
+roster.cancel();

@@ -17,11 +17,8 @@ extension ClientRuntime {
         observers.add(id, PresenceObserver(app: app, channel: name, continuation: continuation))
         registry.addObserver(id, to: app)
         continuation.onTermination = { [weak self] _ in Task { await self?.removeObserver(id, error: nil) } }
-        if let list = presence[name]?.list { continuation.yield(list) }
-        if presence[name] == nil {
-            presence[name] = PresenceFollow()
-            readPresence(name)
-        }
+        if presence[name] == nil { presence[name] = PresenceFollow() }
+        if let list = presence[name]?.list { continuation.yield(list) } else { readPresence(name) }
         return stream
     }
 

@@ -423,12 +423,9 @@ class Engine {
     if (!channel) return null;
     const observer = { callback, end };
     channel.presenceObservers.add(observer);
-    if (!channel.presence) {
-      channel.presence = new PresenceFollow();
-      if (channel.subscribed) this.#readPresence(channel);
-    } else if (channel.presence.list) {
-      callback(channel.presence.list);
-    }
+    channel.presence ??= new PresenceFollow();
+    if (channel.presence.list) callback(channel.presence.list);
+    else if (channel.subscribed) this.#readPresence(channel); // unless one is out
     return () => this.#release(channel, () => {
       channel.presenceObservers.delete(observer);
       if (channel.presenceObservers.size === 0) channel.presence = null;

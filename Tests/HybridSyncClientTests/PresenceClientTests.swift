@@ -104,9 +104,10 @@ struct PresenceClientTests {
         #expect(try await roster.first(within: .seconds(10)) == [PresentUser(user: "1", info: nil), PresentUser(user: "2", info: nil)])
         let second = h.runtime(user: "2")  // a second tab of user 2, closed first: user 2 stays
         try await second.start()
-        let secondEvents = try await second.mount("tab").observe("room:lobby")
+        let secondApp = await second.mount("tab")
+        let secondEvents = try await secondApp.observe("room:lobby")
         await second.close()
-        _ = secondEvents
+        _ = (secondApp, secondEvents)
         await other.close()
         _ = otherEvents
         #expect(try await roster.first(within: .seconds(10)) == [PresentUser(user: "1", info: nil)], "user 2's last tab closed: one leave")
@@ -121,14 +122,15 @@ struct PresenceClientTests {
         let roster = try await app.observePresence("room:lobby")
         #expect(try await roster.first(within: .seconds(10)) == [PresentUser(user: "1", info: nil)])
         let other = h.runtime(user: "2")
+        let otherApp = await other.mount("roster")  // held to the end: a dropped micro-app unmounts
         var otherEvents: ClientRuntime.ChannelEvents?
         try await h.bounce(runtime) {
             try await other.start()
-            otherEvents = try await other.mount("roster").observe("room:lobby")
+            otherEvents = try await otherApp.observe("room:lobby")
         }
         #expect(try await roster.first(within: .seconds(10)) == [PresentUser(user: "1", info: nil), PresentUser(user: "2", info: nil)])
         #expect(await runtime.sentCommandCounts["presence"] == 2, "one read per subscribe")
-        _ = otherEvents
+        _ = (otherApp, otherEvents)
         await other.close()
         await runtime.close()
     }

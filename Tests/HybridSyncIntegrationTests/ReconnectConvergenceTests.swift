@@ -104,4 +104,42 @@ struct ReconnectConvergenceTests {
         await runtime.close()
         try await restarted.stop()
     }
+
+    @Test("presence followed live converges after kill -9 and a restart: the user who never came back is gone, one who joined after is there")
+    func presenceAfterRestart() async throws {
+        let daemon = try await TestDaemon.start(arguments: ["--namespaces-chat-presence", "true"], engine: .memory)
+        var configuration = ClientRuntime.Configuration()
+        configuration.backoff = BackoffPolicy(initial: .milliseconds(50), maximum: .milliseconds(200))
+        let watcher = daemon.runtime(user: "1", configuration: configuration)
+        let leaver = daemon.runtime(user: "2", configuration: configuration)
+        try await watcher.start()
+        try await leaver.start()
+        // Each micro-app is held to the end: a dropped one unmounts and its observations end.
+        let rosterApp = await watcher.mount("roster")
+        let roster = try await rosterApp.observePresence("chat:lobby")
+        let leaverApp = await leaver.mount("chat")
+        let leaverEvents = try await leaverApp.observe("chat:lobby")
+        func expect(_ users: [String], _ what: String) async throws {
+            let seen = try await withTimeout(.seconds(20), what) {
+                for try await list in roster where list.map(\.user) == users { return true }
+                return false
+            }
+            #expect(seen, "the stream ended before \(what)")
+        }
+        try await expect(["1", "2"], "both present")
+
+        daemon.kill()
+        await leaver.close()  // gone while the daemon was down: no leave push will ever say so
+        _ = (leaverApp, leaverEvents)
+        let restarted = try await daemon.restart()
+        let joiner = restarted.runtime(user: "3", configuration: configuration)
+        try await joiner.start()
+        let joinerApp = await joiner.mount("chat")
+        let joinerEvents = try await joinerApp.observe("chat:lobby")
+        try await expect(["1", "3"], "the list read again after the reconnect")
+        _ = (rosterApp, joinerApp, joinerEvents)
+        await joiner.close()
+        await watcher.close()
+        try await restarted.stop()
+    }
 }

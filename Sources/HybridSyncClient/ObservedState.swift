@@ -1,6 +1,6 @@
 public import Observation
 
-/// One state key as an `@Observable` value for view models: ``value`` is readable synchronously,
+/// One state key (or a channel's present users) as an `@Observable` value for view models: ``value`` is readable synchronously,
 /// ``isLoading`` until the first value arrived, ``isStale`` whenever ``value`` may be behind the
 /// server, ``error`` when the observation ended with one (the runtime stopped, the server refused
 /// the channel). Events (publications, bans) stay on async streams.
@@ -12,9 +12,10 @@ public import Observation
 /// ```swift
 /// let banned = ObservedState(StateKey<BanInfo?>(channel: "moderation:users", key: "42", default: nil), in: app)
 /// // in a view: if banned.isLoading { ProgressView() } else if banned.value != nil { … }
+/// let here = ObservedState(presenceOf: "room:7", in: app)   // value: [PresentUser]
 /// ```
 @MainActor @Observable
-public final class ObservedState<Value: Codable & Sendable> {
+public final class ObservedState<Value: Sendable> {
     /// The current value (the key's default while loading).
     public private(set) var value: Value
     /// True until the first value arrived.
@@ -25,7 +26,8 @@ public final class ObservedState<Value: Codable & Sendable> {
     /// Why the observation ended, if it ended with an error (nil again once it follows the key again).
     public private(set) var error: (any Error)?
 
-    @ObservationIgnored private let key: StateKey<Value>
+    /// Opens the stream this value follows (again after a stop and a new `start()`).
+    @ObservationIgnored private let follow: @Sendable (MicroApp) async throws -> AsyncThrowingStream<Value, any Error>
     @ObservationIgnored private let app: MicroApp
     @ObservationIgnored private var observation: Task<Void, Never>?
     @ObservationIgnored private var events: Task<Void, Never>?
@@ -33,10 +35,10 @@ public final class ObservedState<Value: Codable & Sendable> {
     /// The observation ended with an error and has not delivered since.
     @ObservationIgnored private var ended = false
 
-    /// Starts following `key` for the micro-app `app` (until ``cancel()`` or the app unmounts).
-    public init(_ key: StateKey<Value>, in app: MicroApp) {
-        value = key.defaultValue
-        self.key = key
+    /// Starts following what `follow` opens for `app`, showing `loading` until its first value.
+    init(loading: Value, in app: MicroApp, follow: @escaping @Sendable (MicroApp) async throws -> AsyncThrowingStream<Value, any Error>) {
+        value = loading
+        self.follow = follow
         self.app = app
         observe()
         events = Task { [weak self] in
@@ -48,9 +50,9 @@ public final class ObservedState<Value: Codable & Sendable> {
     }
 
     private func observe() {
-        observation = Task { [weak self, app, key] in
+        observation = Task { [weak self, app, follow] in
             do {
-                let values = try await app.observe(key)
+                let values = try await follow(app)
                 for try await value in values { self?.update(value) }
             } catch {
                 guard !Task.isCancelled else { return }
@@ -88,7 +90,7 @@ public final class ObservedState<Value: Codable & Sendable> {
         if isStale != stale { isStale = stale }
     }
 
-    /// Stops following the key.
+    /// Stops following the key (or the present users).
     public func cancel() {
         observation?.cancel()
         events?.cancel()
@@ -101,5 +103,20 @@ public final class ObservedState<Value: Codable & Sendable> {
     deinit {
         observation?.cancel()
         events?.cancel()
+    }
+}
+
+extension ObservedState where Value: Codable {
+    /// Starts following `key` for the micro-app `app` (until ``cancel()`` or the app unmounts).
+    public convenience init(_ key: StateKey<Value>, in app: MicroApp) {
+        self.init(loading: key.defaultValue, in: app) { try await $0.observe(key) }
+    }
+}
+
+extension ObservedState where Value == [PresentUser] {
+    /// Starts following who is present on `channel` for the micro-app `app`
+    /// (``MicroApp/observePresence(_:)``): ``value`` is empty while ``isLoading``.
+    public convenience init(presenceOf channel: String, in app: MicroApp) {
+        self.init(loading: [], in: app) { try await $0.observePresence(channel) }
     }
 }

@@ -154,4 +154,27 @@ struct PresenceClientTests {
         try await eventually(.seconds(30), "unsubscribed: user 1 left") { h.api("GET", "/api/presence_stats/room:lobby")["users"] == 0 }
         await runtime.close()
     }
+
+    @Test("ObservedState(presenceOf:) is the live list as an @Observable value: loading and empty first, then the list and its changes")
+    @MainActor
+    func observedPresence() async throws {
+        let runtime = h.runtime(user: "1")
+        try await runtime.start()
+        let app = await runtime.mount("roster")
+        let here = ObservedState(presenceOf: "room:lobby", in: app)
+        #expect(here.isLoading && here.value.isEmpty)
+        try await eventually(.seconds(10), "the list") {
+            await MainActor.run { here.value == [PresentUser(user: "1", info: nil)] && !here.isLoading && !here.isStale }
+        }
+        let other = h.runtime(user: "2")
+        try await other.start()
+        let otherApp = await other.mount("chat")
+        let otherEvents = try await otherApp.observe("room:lobby")
+        try await eventually(.seconds(10), "user 2 joined") { await MainActor.run { here.value.map(\.user) == ["1", "2"] } }
+        await other.close()
+        try await eventually(.seconds(10), "user 2 left") { await MainActor.run { here.value.map(\.user) == ["1"] } }
+        _ = (otherApp, otherEvents)
+        here.cancel()
+        await runtime.close()
+    }
 }

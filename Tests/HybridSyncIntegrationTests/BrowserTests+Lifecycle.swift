@@ -156,10 +156,10 @@ extension BrowserTests {
             .map { try String(contentsOfFile: $0, encoding: .utf8) }
     }
 
-    @Test("React: useHybridState renders the current value first, re-renders on change; unmounting releases the server subscription")
+    @Test("React: useHybridState renders the current value first, re-renders on change; usePresence renders who is here; unmounting releases the server subscriptions")
     func reactBindings() async throws {
         guard let browser = try await Browser.start() else { return }
-        let daemon = try await startDemo()
+        let daemon = try await TestDaemon.start(arguments: ["--server-demo", "true", "--namespaces-chat-presence", "true"], engine: .memory)
         let page = try await browser.open("\(httpBase(daemon.webSocketURL))/client/hybridsync.js")
         for source in try Self.reactSources() { try await browser.evaluate(page, source) }
         // `import 'react'` in react.js resolves through an import map to the UMD global.
@@ -174,7 +174,7 @@ extension BrowserTests {
         try await browser.evaluate(page, """
             (async () => {
               const { createRuntime, stateKey } = await import('/client/hybridsync.js');
-              const { HybridSyncProvider, useHybridState } = await import('/client/react.js');
+              const { HybridSyncProvider, useHybridState, usePresence } = await import('/client/react.js');
               const getToken = async () => (await (await fetch('/demo/token?user=42')).json()).token;
               const runtime = createRuntime({ url: `ws://${location.host}/`, getToken });
               const renders = [];
@@ -183,10 +183,14 @@ extension BrowserTests {
                 renders.push(ban.ready ? (ban.value ? `banned: ${ban.value.reason}` : 'good') : 'loading');
                 return React.createElement('output', { id: 'standing' }, renders[renders.length - 1]);
               }
+              function Here() {
+                const here = usePresence('chat:lobby');
+                return React.createElement('output', { id: 'here' }, here.ready ? here.value.map((u) => u.user).join(',') : 'loading');
+              }
               const container = document.createElement('div');
               document.body.append(container);
               const root = ReactDOM.createRoot(container);
-              root.render(React.createElement(HybridSyncProvider, { runtime, name: 'profile' }, React.createElement(Standing)));
+              root.render(React.createElement(HybridSyncProvider, { runtime, name: 'profile' }, React.createElement(Standing), React.createElement(Here)));
               window.reactTest = { renders, root };
             })()
             """)
@@ -194,13 +198,15 @@ extension BrowserTests {
         #expect(try await browser.evaluate(page, "window.reactTest.renders.filter((r) => r !== 'loading')[0]") == "good",
                 "the first value rendered is the server's, not a default")
         #expect(try await subscribers(daemon, "moderation:users") == 1)
+        try await browser.wait(page, until: "document.querySelector('#here')?.textContent === '42'")
 
         _ = try await daemon.api.ban(user: "7", reason: "spam")
         try await browser.wait(page, until: "document.querySelector('#standing')?.textContent === 'banned: spam'")
 
         try await browser.evaluate(page, "window.reactTest.root.unmount()")
-        try await eventually(.seconds(10), "the subscription released after the linger") {
-            try await subscribers(daemon, "moderation:users") == 0
+        try await eventually(.seconds(10), "the subscriptions released after the linger") {
+            let (bans, lobby) = (try await subscribers(daemon, "moderation:users"), try await subscribers(daemon, "chat:lobby"))
+            return bans == 0 && lobby == 0
         }
         try await daemon.stop()
     }

@@ -5,7 +5,7 @@ import Testing
 
 /// The client behaviour spec both runtimes run (Tests/Fixtures/client-behaviour.json; hybridsync.js
 /// runs it in clients/js/test/spec.test.js): channel grammar, close-code actions, the rule of three
-/// expired tokens, backoff, the error vocabulary.
+/// expired tokens, backoff, the error vocabulary, a live presence list.
 @Suite("Client behaviour spec (shared with hybridsync.js)")
 struct BehaviourSpecTests {
     private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -69,5 +69,23 @@ struct BehaviourSpecTests {
         let documented = table.split(separator: "\n").filter { $0.hasPrefix("| `") }
             .flatMap { $0.split(separator: "|")[0].matches(of: /`(\w+)`/).map { String($0.output.1) } }
         #expect(documented.sorted() == expected)
+    }
+
+    @Test("a live presence list: pushes held during the read apply on top of its answer; later ones as they come")
+    func presenceFollow() throws {
+        let cases = try Self.spec()["presence"]?["cases"]?.arrayValue ?? []
+        #expect(!cases.isEmpty, "the fixture has presence cases")
+        for rule in cases {
+            let name = rule["name"]?.stringValue ?? "?"
+            let changes = { (key: String) in (rule[key]?.arrayValue ?? []).compactMap(PresenceChange.init(pushJSON:)) }
+            var follow = PresenceFollow()
+            var lists: [[PresentUser]] = []  // compared as the fixture writes them: [{"user", "info"}]
+            follow.reading(1)
+            for change in changes("heldDuringRead") { _ = follow.pushed(change) }
+            if follow.answered(1, (rule["answer"]?.arrayValue ?? []).compactMap(PresenceMember.init)), let list = follow.list { lists.append(list) }
+            for change in changes("after") where follow.pushed(change) { lists.append(follow.list ?? []) }
+            let json = JSONValue.array(lists.map { .array($0.map { ["user": .string($0.user), "info": $0.info ?? .null] }) })
+            #expect(json == rule["lists"], "\(name)")
+        }
     }
 }

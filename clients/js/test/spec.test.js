@@ -1,5 +1,6 @@
 // The client behaviour spec both runtimes run (Tests/Fixtures/client-behaviour.json): channel
-// grammar, close-code actions, the rule of three expired tokens, backoff, the error vocabulary.
+// grammar, close-code actions, the rule of three expired tokens, backoff, the error vocabulary, a
+// live presence list.
 import { test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -97,4 +98,22 @@ test('spec: the error vocabulary, and docs/BROWSER.md names exactly these codes'
   assert.deepEqual(documented, expected);
   // The Swift SDK's other codes are named too, as never raised here: both guides name the same codes.
   for (const code of Object.keys(spec.errorCodes.swiftOnly)) assert.match(section, new RegExp(`\`${code}\``), code);
+});
+
+test('spec: a live presence list: pushes held during the read apply on top of its answer; later ones as they come', async () => {
+  for (const rule of spec.presence.cases) {
+    FakeSocket.reset();
+    const runtime = makeRuntime();
+    const lists = [];
+    runtime.mount('spec').observePresence('room:1', (users) => lists.push(users));
+    const socket = await accept();
+    socket.reply('subscribe', { channel: 'room:1', epoch: 'E', offset: 0 });
+    await settle();
+    for (const push of rule.heldDuringRead) socket.receive(push);
+    socket.reply('presence', { channel: 'room:1', members: rule.answer });
+    await settle();
+    for (const push of rule.after) socket.receive(push);
+    assert.deepEqual(lists, rule.lists, rule.name);
+    runtime.close();
+  }
 });

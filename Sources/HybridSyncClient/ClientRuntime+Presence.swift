@@ -29,9 +29,10 @@ extension ClientRuntime {
         let ticket = makeID()
         presence[name]?.reading(ticket)
         Task { [weak self] in
+            guard let self else { return }
             let answer: Result<JSONValue, any Error>
-            do { answer = .success(try await self?.call(.presence(channel: name), queueable: false) ?? .null) } catch { answer = .failure(error) }
-            await self?.presenceRead(name, ticket: ticket, answer)
+            do { answer = .success(try await call(.presence(channel: name), queueable: false)) } catch { answer = .failure(error) }
+            await presenceRead(name, ticket: ticket, answer)
         }
     }
 
